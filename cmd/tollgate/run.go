@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/proxy"
+)
+
+type runOptions struct {
+	config       string
+	drainTimeout time.Duration
+}
+
+func runCmd(args []string, stdout, stderr io.Writer) int {
+	var o runOptions
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.config, "c", "configs/quickstart.yaml", "config file")
+	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long to wait for in-flight requests on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	p, err := proxy.Start(proxy.Options{ConfigPath: o.config, LogOutput: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "tollgate: %v\n", err)
+		return 1
+	}
+	log := p.Logger()
+	log.Info("tollgate started", "config", o.config, "version", version)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	for sig := range sigs {
+		if sig == syscall.SIGHUP {
+			_ = p.Reload() // logged; the running config is kept on failure
+			continue
+		}
+		log.Info("shutting down: draining in-flight requests", "signal", sig.String(), "timeout", o.drainTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+		err := p.Shutdown(ctx)
+		cancel()
+		if err != nil {
+			log.Error("shutdown did not complete cleanly", "err", err)
+			return 1
+		}
+		log.Info("stopped")
+		return 0
+	}
+	return 0
+}

@@ -1,0 +1,130 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Load reads the config file at path, substitutes ${ENV} references from the
+// process environment, decodes it strictly, applies defaults and validates
+// it. Every problem found is returned, each as an *Error positioned
+// "path:line:col", joined with errors.Join; the config is nil then.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse is Load for a config already in memory: file names it in error
+// positions and lookup resolves ${ENV} references.
+func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error) {
+	defer func() {
+		// A config is reloaded while serving: a bug in the YAML library
+		// must not take the proxy down.
+		if r := recover(); r != nil {
+			cfg, err = nil, &Error{File: file, Msg: fmt.Sprintf("cannot parse config: internal error: %v", r)}
+		}
+	}()
+	text, cols, errs := substituteEnv(file, data, lookup)
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	o := &origin{file: file, cols: cols, at: map[string]position{}, failed: map[string]bool{}}
+
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(text))
+	if err := dec.Decode(&root); err != nil && !errors.Is(err, io.EOF) {
+		return nil, syntaxError(file, err)
+	}
+	if root.Kind != 0 {
+		var extra yaml.Node
+		switch err := dec.Decode(&extra); {
+		case errors.Is(err, io.EOF):
+		case err != nil:
+			return nil, syntaxError(file, err)
+		default:
+			return nil, &Error{File: file, Line: extra.Line, Msg: "cannot decode config: want one YAML document, found another"}
+		}
+	}
+
+	cfg = &Config{Path: file, origin: o}
+	o.at[""] = position{1, 1}
+	d := newDecoder(o)
+	if root.Kind != 0 {
+		d.decode(&root, "", reflect.ValueOf(cfg).Elem())
+	}
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		rp := indexPath("routes", i)
+		r.Pos = formatPos(file, o.lookup(rp).line, o.lookup(rp).col)
+		for j := range r.Filters {
+			f := &r.Filters[j]
+			fp := indexPath(fieldPath(rp, "filters"), j)
+			f.Pos = formatPos(file, o.lookup(fp).line, o.lookup(fp).col)
+			f.origin = o
+			f.path = fp
+		}
+	}
+	cfg.SetDefaults()
+	errs = append(d.errs, cfg.validate()...)
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return cfg, nil
+}
+
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+
+// syntaxError positions a YAML syntax error. The YAML library reports only
+// the line.
+func syntaxError(file string, err error) error {
+	msg := err.Error()
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: line, Msg: "cannot parse YAML: " + m[2]}
+	}
+	if len(msg) > 6 && msg[:6] == "yaml: " {
+		msg = msg[6:]
+	}
+	return &Error{File: file, Msg: "cannot parse YAML: " + msg}
+}
+
+// Decode strictly decodes the filter's config block into v, which must be a
+// non-nil pointer: unknown keys, duplicate keys and values of the wrong type
+// are errors positioned "file:line:col", with paths relative to the filter
+// entry ("routes[0].filters[1].max_bytes"). Every problem is returned,
+// joined. When the entry has no config block (or an empty one) v is left
+// untouched, so a constructor can fill in defaults first.
+func (f *FilterSpec) Decode(v any) error {
+	if f.Config.Kind == 0 || isNull(&f.Config) {
+		return nil
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() {
+		return fmt.Errorf("cannot decode filter config: want a non-nil pointer, got %T", v)
+	}
+	o := f.origin
+	if o != nil {
+		o = &origin{file: o.file, cols: o.cols}
+	}
+	path := f.path
+	if path == "" {
+		path = "filter " + quote(f.Name)
+	}
+	d := newDecoder(o)
+	d.decode(&f.Config, path, rv.Elem())
+	if len(d.errs) > 0 {
+		return joinSorted(d.errs)
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package config
+
+import "go.yaml.in/yaml/v3"
+
+// Config is the whole Tollgate configuration file.
+type Config struct {
+	// Log configures operational logging.
+	Log Log `yaml:"log"`
+	// Admin configures the admin listener (/metrics, /healthz, /readyz).
+	Admin Admin `yaml:"admin"`
+	// Listeners are the client-facing listeners.
+	Listeners []Listener `yaml:"listeners"`
+	// Upstreams are the backend pools that routes forward to.
+	Upstreams []Upstream `yaml:"upstreams"`
+	// Routes map requests to upstreams and filter chains; the most specific match wins.
+	Routes []Route `yaml:"routes"`
+
+	// Path is the file the config was read from (not part of the YAML).
+	Path string `yaml:"-"`
+
+	// origin keeps the position of every setting, for Validate's errors.
+	origin *origin
+}
+
+// Log configures operational logging.
+type Log struct {
+	// Level is the minimum level logged: debug, info, warn or error; it defaults to info.
+	Level string `yaml:"level"`
+	// Format is the log line format: text or json; it defaults to text.
+	Format string `yaml:"format"`
+}
+
+// Admin configures the admin listener.
+type Admin struct {
+	// Listen is the admin listener's address; it defaults to 127.0.0.1:9901, so the admin endpoints are reachable only from the host itself.
+	Listen string `yaml:"listen"`
+}
+
+// Listener is a client-facing HTTP/1.1 listener.
+type Listener struct {
+	// Name identifies the listener in logs and metrics; it is required and unique.
+	Name string `yaml:"name"`
+	// Listen is the address to listen on, such as 127.0.0.1:8080; an empty host means every interface and port 0 a free port.
+	Listen string `yaml:"listen"`
+	// TLS enables HTTPS on the listener; without it the listener speaks plain HTTP.
+	TLS *TLS `yaml:"tls"`
+	// TrustedProxies lists the CIDRs (or single IP addresses) whose X-Forwarded-For and X-Request-Id headers are believed; empty means none are.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ReadTimeout bounds reading a whole request, headers and body; it defeats slow clients and defaults to 30s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+	// HeaderTimeout bounds reading the request line and headers; it defaults to 10s.
+	HeaderTimeout Duration `yaml:"header_timeout"`
+	// WriteTimeout bounds writing a buffered response; streamed responses use IdleTimeout between chunks instead. It defaults to 30s.
+	WriteTimeout Duration `yaml:"write_timeout"`
+	// IdleTimeout closes keep-alive connections idle for longer; it defaults to 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps concurrent client connections; it defaults to 10000.
+	MaxConnections int `yaml:"max_connections"`
+	// MaxHeaderBytes caps the request line plus headers; it defaults to 16KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxBodyBytes caps request bodies unless a route sets its own limit; it defaults to 10MiB.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// StreamThreshold is the body size above which request and response bodies are streamed instead of buffered; it defaults to 1MiB.
+	StreamThreshold ByteSize `yaml:"stream_threshold"`
+}
+
+// TLS configures a TLS listener.
+type TLS struct {
+	// Cert is the PEM certificate chain file; it is required.
+	Cert string `yaml:"cert"`
+	// Key is the PEM private key file; it is required.
+	Key string `yaml:"key"`
+	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3"; it defaults to "1.2".
+	MinVersion string `yaml:"min_version"`
+}
+
+// Upstream is a pool of backend addresses served round-robin over keep-alive connections.
+type Upstream struct {
+	// Name identifies the upstream; routes refer to it. It is required and unique.
+	Name string `yaml:"name"`
+	// Targets are host:port addresses of the backends; at least one is required.
+	Targets []string `yaml:"targets"`
+	// TLS connects to the targets over HTTPS.
+	TLS bool `yaml:"tls"`
+	// ConnectTimeout bounds establishing a connection to a target; it defaults to 5s.
+	ConnectTimeout Duration `yaml:"connect_timeout"`
+	// Timeout bounds the whole upstream exchange for buffered responses; it answers 504 when exceeded and defaults to 30s.
+	Timeout Duration `yaml:"timeout"`
+	// IdleTimeout closes pooled connections idle for longer; it defaults to 60s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps connections per target; it defaults to 1024.
+	MaxConnections int `yaml:"max_connections"`
+}
+
+// Route maps matching requests to an upstream through a chain of filters.
+type Route struct {
+	// Name identifies the route in logs, metrics and the audit log; it is required and unique.
+	Name string `yaml:"name"`
+	// Host restricts the route to one Host header value (optional).
+	Host string `yaml:"host"`
+	// Methods restricts the route to these upper-case methods; empty means all.
+	Methods []string `yaml:"methods"`
+	// Path is the path pattern: literal segments, {name} parameters, and a trailing /* or {name...} wildcard. It must start with '/'.
+	Path string `yaml:"path"`
+	// Upstream names the upstream requests are forwarded to; it is required.
+	Upstream string `yaml:"upstream"`
+	// MaxBodyBytes overrides the listener's request body limit for this route; zero keeps the listener's.
+	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
+	// Timeout overrides the upstream's timeout for this route; zero keeps the upstream's.
+	Timeout Duration `yaml:"timeout"`
+	// Filters run in order for every request on the route.
+	Filters []FilterSpec `yaml:"filters"`
+
+	// Pos is the route's position in the file, "file:line:col".
+	Pos string `yaml:"-"`
+}
+
+// FilterSpec is one entry of a route's filter list.
+type FilterSpec struct {
+	// Name selects the filter kind.
+	Name string `yaml:"name"`
+	// Config is the filter's own settings, decoded strictly by the filter (see Decode).
+	Config yaml.Node `yaml:"config"`
+
+	// Pos is the entry's position in the file, "file:line:col".
+	Pos string `yaml:"-"`
+
+	// origin and path position the errors of Decode.
+	origin *origin
+	path   string
+}

@@ -1,0 +1,501 @@
+package fasthttpengine
+
+import (
+	"bytes"
+	"errors"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/router"
+	"github.com/tollgate-proxy/tollgate/engine/upstream"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// reqState is the pooled per-request state: the exchange, the header
+// adapter it points into, and scratch buffers.
+type reqState struct {
+	ex      filters.Exchange
+	hdr     reqHeaders
+	path    []byte // normalized path
+	target  []byte // normalized path + query, sent upstream
+	scratch []byte
+	body    []byte // problem bodies
+}
+
+func newReqState() *reqState {
+	st := &reqState{}
+	st.ex.Reset()
+	return st
+}
+
+func (st *reqState) reset() {
+	st.ex.Reset()
+	st.hdr.h = nil
+	st.path = st.path[:0]
+	st.target = st.target[:0]
+	st.scratch = st.scratch[:0]
+	st.body = st.body[:0]
+}
+
+// reqHeaders adapts fasthttp's request headers to filters.Headers.
+type reqHeaders struct{ h *fasthttp.RequestHeader }
+
+func (a *reqHeaders) Peek(name string) []byte       { return a.h.Peek(name) }
+func (a *reqHeaders) Set(name string, value []byte) { a.h.SetBytesV(name, value) }
+func (a *reqHeaders) Del(name string)               { a.h.Del(name) }
+
+func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
+	s.inFlight.Add(1)
+	defer s.inFlight.Add(-1)
+
+	rt := s.holder.Acquire()
+	if rt == nil {
+		// Shutting down: no runtime to serve from.
+		ctx.SetStatusCode(fasthttp.StatusServiceUnavailable)
+		ctx.SetConnectionClose()
+		return
+	}
+	defer rt.Release()
+
+	st := s.states.Get().(*reqState)
+	defer func() {
+		st.reset()
+		s.states.Put(st)
+	}()
+	ex := &st.ex
+	st.hdr.h = &ctx.Request.Header
+	ex.SetHeaders(&st.hdr)
+	ex.Start = ctx.Time()
+	ex.Generation = rt.Generation
+	ex.TLS = l.tls
+
+	route := s.serve(l, rt, ctx, st)
+	if route == nil {
+		route = rt.Unmatched
+	}
+	ex.Status = ctx.Response.StatusCode()
+	route.CountResponse(ex.Status, time.Since(ex.Start))
+}
+
+// serve runs one request and returns the matched route (nil if none).
+func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx, st *reqState) *engine.Route {
+	ex := &st.ex
+	req := &ctx.Request
+	lset := rt.Listeners[l.name]
+
+	ex.Method = req.Header.Method()
+	ex.Host = req.Header.Host()
+	ex.RawTarget = req.Header.RequestURI()
+	ex.ContentLength = int64(req.Header.ContentLength())
+	peer := peerAddr(ctx)
+	ex.PeerIP = peer
+	trusted := lset != nil && lset.IsTrusted(peer)
+	ex.ClientIP = peer
+	if trusted {
+		ex.ClientIP = clientFromXFF(req.Header.Peek(hdrXFF), peer, lset)
+	}
+	s.setRequestID(ctx, st, trusted)
+
+	rawPath, query, ok := splitTarget(ex.RawTarget)
+	if !ok {
+		s.refuse(ctx, st, filters.ReasonBadPath, "request target must be origin-form or absolute-form")
+		return nil
+	}
+	ex.Query = query
+	var err error
+	st.path, err = router.Normalize(st.path[:0], rawPath)
+	if err != nil {
+		s.refuse(ctx, st, filters.ReasonBadPath, err.Error())
+		return nil
+	}
+	ex.Path = st.path
+
+	id, res := rt.Router.Lookup(ex.Host, ex.Method, ex.Path, &ex.Params)
+	switch res {
+	case router.Found:
+	case router.MethodNotAllowed:
+		ctx.Response.Header.SetBytesV(hdrAllow, rt.Router.Allow(ex.Host, ex.Path))
+		s.refuse(ctx, st, filters.ReasonMethodNotAllowed, "")
+		return nil
+	default:
+		s.refuse(ctx, st, filters.ReasonNoRoute, "")
+		return nil
+	}
+	route := rt.Routes[id]
+	ex.Route = &route.Info
+
+	if v := s.readBody(l, ctx, st, route); v != nil {
+		s.refuse(ctx, st, v, "")
+		return route
+	}
+
+	if v := route.Chain.Run(ex); !v.IsContinue() {
+		s.refuse(ctx, st, v.Reason(), "")
+		return route
+	}
+
+	s.prepareUpstreamRequest(ctx, st, trusted)
+	s.forward(l, ctx, st, route)
+	return route
+}
+
+// readBody buffers the request body when it is small enough (so filters
+// and the audit log can see it) and enforces the route's body limit.
+func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState, route *engine.Route) *filters.Reason {
+	ex := &st.ex
+	req := &ctx.Request
+	limit := route.MaxBodyBytes
+	if limit <= 0 {
+		limit = int64(l.cfg.MaxBodyBytes)
+	}
+	cl := ex.ContentLength
+	if cl > limit {
+		return filters.ReasonBodyTooLarge
+	}
+	if !req.IsBodyStream() {
+		ex.Body = req.Body()
+	} else if cl == -1 || cl <= int64(l.cfg.StreamThreshold) {
+		// Chunked or small: buffer (fasthttp bounds it by the listener's
+		// max body size), then apply the route's limit.
+		ex.Body = req.Body()
+	}
+	if int64(len(ex.Body)) > limit {
+		return filters.ReasonBodyTooLarge
+	}
+	if ex.Body != nil {
+		ex.BytesIn = int64(len(ex.Body))
+	} else if cl > 0 {
+		ex.BytesIn = cl
+	}
+	return nil
+}
+
+// prepareUpstreamRequest rewrites the request in place for the upstream:
+// the normalized target, hop-by-hop fields removed, forwarding headers set.
+func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, trusted bool) {
+	ex := &st.ex
+	h := &ctx.Request.Header
+
+	st.target = append(st.target[:0], ex.Path...)
+	if len(ex.Query) > 0 {
+		st.target = append(st.target, '?')
+		st.target = append(st.target, ex.Query...)
+	}
+	ctx.Request.SetRequestURIBytes(st.target)
+
+	removeHopByHop(h, st)
+	h.Del(hdrExpect)
+
+	// X-Forwarded-For: an untrusted client's own value is dropped, a
+	// trusted proxy's chain is extended with its address.
+	st.scratch = st.scratch[:0]
+	if trusted {
+		if prev := h.Peek(hdrXFF); len(prev) > 0 {
+			st.scratch = append(st.scratch, prev...)
+			st.scratch = append(st.scratch, strComma...)
+		}
+	}
+	st.scratch = ex.PeerIP.AppendTo(st.scratch)
+	h.SetBytesV(hdrXFF, st.scratch)
+
+	if !trusted || len(h.Peek(hdrXFProto)) == 0 {
+		if ex.TLS {
+			h.SetBytesV(hdrXFProto, strHTTPS)
+		} else {
+			h.SetBytesV(hdrXFProto, strHTTP)
+		}
+	}
+	if !trusted || len(h.Peek(hdrXFHost)) == 0 {
+		h.SetBytesV(hdrXFHost, ex.Host)
+	}
+	if !trusted {
+		h.Del(hdrForwarded)
+	}
+	st.scratch = ex.ClientIP.AppendTo(st.scratch[:0])
+	h.SetBytesV(hdrXRealIP, st.scratch)
+	h.SetBytesV(hdrRequestID, ex.RequestID)
+}
+
+// removeHopByHop deletes the fields RFC 9110 §7.6.1 reserves for one
+// connection, including every field the Connection header names.
+func removeHopByHop(h *fasthttp.RequestHeader, st *reqState) {
+	if conn := h.Peek(hdrConnection); len(conn) > 0 {
+		st.scratch = append(st.scratch[:0], conn...)
+		forEachToken(st.scratch, func(tok []byte) {
+			if !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+				h.DelBytes(tok)
+			}
+		})
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// removeResponseHopByHop is removeHopByHop for the upstream's response.
+func removeResponseHopByHop(h *fasthttp.ResponseHeader, st *reqState) {
+	if conn := h.Peek(hdrConnection); len(conn) > 0 {
+		st.scratch = append(st.scratch[:0], conn...)
+		forEachToken(st.scratch, func(tok []byte) {
+			if !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
+				h.DelBytes(tok)
+			}
+		})
+	}
+	for _, name := range hopByHop {
+		h.Del(name)
+	}
+}
+
+// forEachToken calls f for each comma-separated, trimmed token of list.
+func forEachToken(list []byte, f func(tok []byte)) {
+	for len(list) > 0 {
+		var tok []byte
+		if i := bytes.IndexByte(list, ','); i >= 0 {
+			tok, list = list[:i], list[i+1:]
+		} else {
+			tok, list = list, nil
+		}
+		tok = bytes.TrimSpace(tok)
+		if len(tok) > 0 {
+			f(tok)
+		}
+	}
+}
+
+// forward sends the request upstream and relays the answer. The upstream's
+// response is read into its own pooled Response: small bodies are copied
+// into the client response, large and open-ended ones are streamed from it.
+func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState, route *engine.Route) {
+	ex := &st.ex
+	up := fasthttp.AcquireResponse()
+	err := route.Upstream.Do(&ctx.Request, up)
+	if err != nil {
+		fasthttp.ReleaseResponse(up)
+		reason := filters.ReasonUpstreamDown
+		if upstream.IsTimeout(err) {
+			reason = filters.ReasonUpstreamTimeout
+			s.upstreamTimes.Inc()
+		} else {
+			s.upstreamErrors.Inc()
+		}
+		s.throttled.Warn("upstream request failed", "route", route.Info.Name, "upstream", route.Info.Upstream, "err", err)
+		ex.Refuse(reason)
+		s.writeProblem(ctx, st, "")
+		return
+	}
+	resp := &ctx.Response
+	streaming := false
+	if up.IsBodyStream() {
+		cl := up.Header.ContentLength()
+		streaming = cl < 0 || cl > int(l.cfg.StreamThreshold)
+		if !streaming {
+			// Small: read it whole now, so the write is one buffered
+			// response bounded by the write timeout.
+			_ = up.Body()
+		}
+	}
+	up.Header.CopyTo(&resp.Header)
+	removeResponseHopByHop(&resp.Header, st)
+	for i := 0; i < ex.ResponseHeaderCount(); i++ {
+		k, v := ex.ResponseHeader(i)
+		resp.Header.SetBytesV(k, v)
+	}
+	resp.Header.SetBytesV(hdrRequestID, ex.RequestID)
+	ex.Status = resp.StatusCode()
+	route.Chain.RunResponse(ex)
+
+	if streaming {
+		// Large or open-ended (chunked, SSE): stream it, re-arming the
+		// client write deadline for every chunk. The stream owns up.
+		stream := acquireIdleStream(up, ctx, l.cfg.WriteTimeout.D())
+		resp.SetBodyStream(stream, up.Header.ContentLength())
+		return
+	}
+	body := up.Body()
+	ex.BytesOut = int64(len(body))
+	if !ctx.IsHead() {
+		resp.SetBody(body)
+	}
+	fasthttp.ReleaseResponse(up)
+	s.armWriteDeadline(l, ctx)
+}
+
+func (s *Server) armWriteDeadline(l *listener, ctx *fasthttp.RequestCtx) {
+	if d := l.cfg.WriteTimeout.D(); d > 0 {
+		_ = ctx.SetWriteDeadline(time.Now().Add(d))
+	}
+}
+
+// refuse answers with the reason's problem+json body.
+func (s *Server) refuse(ctx *fasthttp.RequestCtx, st *reqState, r *filters.Reason, detail string) {
+	if st.ex.Reason() == nil {
+		st.ex.Refuse(r)
+	}
+	s.writeProblem(ctx, st, detail)
+}
+
+func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, st *reqState, detail string) {
+	ex := &st.ex
+	r := ex.Reason()
+	if detail != "" {
+		ex.AppendDetailString(detail)
+	}
+	resp := &ctx.Response
+	resp.SetStatusCode(r.Status)
+	resp.Header.SetContentType(filters.ProblemContentType)
+	for i := 0; i < ex.ResponseHeaderCount(); i++ {
+		k, v := ex.ResponseHeader(i)
+		resp.Header.SetBytesV(k, v)
+	}
+	if len(ex.RequestID) > 0 {
+		resp.Header.SetBytesV(hdrRequestID, ex.RequestID)
+	}
+	st.body = ex.AppendProblem(st.body[:0])
+	resp.SetBody(st.body)
+	if ctx.IsHead() {
+		resp.SkipBody = true
+	}
+	if r.Status == fasthttp.StatusBadRequest {
+		// The framing of a request we could not understand cannot be
+		// trusted: do not read another request from this connection.
+		resp.SetConnectionClose()
+	}
+}
+
+// handleParseError answers requests fasthttp could not parse (oversized
+// headers or body, bad framing, read timeouts) with a problem body.
+func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err error) {
+	s.parseErrors.Inc()
+	st := s.states.Get().(*reqState)
+	defer func() {
+		st.reset()
+		s.states.Put(st)
+	}()
+	reason := filters.ReasonBadRequest
+	var sizeErr *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		reason = filters.ReasonBodyTooLarge
+	case errors.As(err, &sizeErr):
+		reason = reasonHeaderTooLarge
+	case isTimeout(err):
+		reason = reasonRequestTimeout
+	}
+	st.ex.Refuse(reason)
+	st.ex.PeerIP = peerAddr(ctx)
+	s.setRequestID(ctx, st, false)
+	s.writeProblem(ctx, st, "")
+	ctx.SetConnectionClose()
+}
+
+var (
+	reasonHeaderTooLarge = filters.NewReason("request.header_too_large", 431, filters.DecisionInvalid, "request line or headers are too large")
+	reasonRequestTimeout = filters.NewReason("request.timeout", 408, filters.DecisionInvalid, "request was not received in time")
+)
+
+func isTimeout(err error) bool {
+	type timeout interface{ Timeout() bool }
+	var t timeout
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
+	ip := ctx.RemoteIP()
+	a, _ := netip.AddrFromSlice(ip)
+	return a.Unmap()
+}
+
+// clientFromXFF walks X-Forwarded-For from the right, skipping trusted
+// proxies; the first untrusted address is the client. Garbage stops the
+// walk at the last address we could trust.
+func clientFromXFF(xff []byte, peer netip.Addr, l *engine.Listener) netip.Addr {
+	client := peer
+	for len(xff) > 0 {
+		var part []byte
+		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+			part, xff = xff[i+1:], xff[:i]
+		} else {
+			part, xff = xff, nil
+		}
+		a, err := netip.ParseAddr(filters.B2S(bytes.TrimSpace(part)))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap()
+		if !l.IsTrusted(client) {
+			return client
+		}
+	}
+	return client
+}
+
+// setRequestID keeps a trusted proxy's well-formed X-Request-Id, or makes
+// one: a per-process random prefix and a sequence number, unique without a
+// random read per request.
+func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState, trusted bool) {
+	ex := &st.ex
+	if trusted {
+		if id := ctx.Request.Header.Peek(hdrRequestID); validRequestID(id) {
+			ex.RequestID = append(ex.RequestID[:0], id...)
+			return
+		}
+	}
+	ex.RequestID = append(ex.RequestID[:0], s.ridPrefix[:]...)
+	ex.RequestID = append(ex.RequestID, '-')
+	ex.RequestID = strconv.AppendUint(ex.RequestID, s.ridSeq.Add(1), 36)
+}
+
+func validRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// splitTarget returns the path and query of a request target in origin
+// form (/p?q) or absolute form (http://h/p?q).
+func splitTarget(t []byte) (path, query []byte, ok bool) {
+	if len(t) == 0 {
+		return nil, nil, false
+	}
+	if t[0] != '/' {
+		var rest []byte
+		switch {
+		case hasPrefixFold(t, "http://"):
+			rest = t[len("http://"):]
+		case hasPrefixFold(t, "https://"):
+			rest = t[len("https://"):]
+		default:
+			return nil, nil, false
+		}
+		i := bytes.IndexAny(rest, "/?")
+		if i < 0 {
+			return []byte("/"), nil, true
+		}
+		t = rest[i:]
+		if t[0] == '?' {
+			return []byte("/"), t[1:], true
+		}
+	}
+	if bytes.IndexByte(t, '#') >= 0 {
+		return nil, nil, false
+	}
+	if i := bytes.IndexByte(t, '?'); i >= 0 {
+		return t[:i], t[i+1:], true
+	}
+	return t, nil, true
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
+}

@@ -1,0 +1,210 @@
+package fasthttpengine
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/config"
+)
+
+// Options configures a Server.
+type Options struct {
+	// Holder publishes the current runtime; the server loads it per request.
+	Holder *engine.Holder
+	// Listeners are the listeners to serve, as configured at start-up.
+	// Their addresses, TLS and timeouts are fixed for the process's life;
+	// trusted proxies and everything route-related follow reloads.
+	Listeners []config.Listener
+	// Log receives operational logs.
+	Log *slog.Logger
+	// Metrics receives the engine's process-wide metrics.
+	Metrics *metrics.Set
+}
+
+// Server serves every configured listener.
+type Server struct {
+	holder    *engine.Holder
+	log       *slog.Logger
+	throttled *engine.ThrottledLogger
+
+	listeners []*listener
+	ridPrefix [16]byte
+	ridSeq    atomic.Uint64
+	states    sync.Pool
+
+	inFlight       atomic.Int64
+	upstreamErrors *metrics.Counter
+	upstreamTimes  *metrics.Counter
+	parseErrors    *metrics.Counter
+}
+
+type listener struct {
+	name string
+	cfg  config.Listener
+	srv  *fasthttp.Server
+	ln   net.Listener
+	tls  bool
+}
+
+// New prepares the listeners; Start binds them.
+func New(opts Options) (*Server, error) {
+	if opts.Holder == nil {
+		return nil, errors.New("fasthttpengine: nil runtime holder")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	set := opts.Metrics
+	if set == nil {
+		set = metrics.NewSet()
+	}
+	s := &Server{
+		holder:    opts.Holder,
+		log:       log,
+		throttled: engine.NewThrottledLogger(log, 5*time.Second),
+	}
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("cannot seed request ids: %w", err)
+	}
+	hex.Encode(s.ridPrefix[:], rnd[:])
+	s.states.New = func() any { return newReqState() }
+	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
+	s.upstreamErrors = set.NewCounter(`tollgate_upstream_errors_total{kind="unavailable"}`)
+	s.upstreamTimes = set.NewCounter(`tollgate_upstream_errors_total{kind="timeout"}`)
+	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)
+
+	for _, lc := range opts.Listeners {
+		l := &listener{name: lc.Name, cfg: lc}
+		l.srv = s.newFastServer(l)
+		s.listeners = append(s.listeners, l)
+	}
+	return s, nil
+}
+
+func (s *Server) newFastServer(l *listener) *fasthttp.Server {
+	lc := l.cfg
+	return &fasthttp.Server{
+		Handler:                      func(ctx *fasthttp.RequestCtx) { s.handle(l, ctx) },
+		ErrorHandler:                 func(ctx *fasthttp.RequestCtx, err error) { s.handleParseError(l, ctx, err) },
+		Name:                         "",
+		NoDefaultServerHeader:        true,
+		NoDefaultDate:                false,
+		NoDefaultContentType:         true,
+		DisablePreParseMultipartForm: true,
+		StreamRequestBody:            true,
+		Concurrency:                  lc.MaxConnections,
+		ReadBufferSize:               int(lc.MaxHeaderBytes),
+		WriteBufferSize:              16 << 10,
+		ReadTimeout:                  lc.ReadTimeout.D(),
+		IdleTimeout:                  lc.IdleTimeout.D(),
+		MaxRequestBodySize:           int(lc.MaxBodyBytes),
+		CloseOnShutdown:              true,
+		Logger:                       fastLogger{s.throttled},
+		// WriteTimeout stays 0: the handler arms write deadlines itself,
+		// whole-response for buffered bodies and per chunk for streams.
+	}
+}
+
+// Start binds every listener and serves in the background. It returns once
+// all listeners are bound, or the first bind error.
+func (s *Server) Start() error {
+	for _, l := range s.listeners {
+		ln, err := net.Listen("tcp", l.cfg.Listen)
+		if err != nil {
+			s.closeListeners()
+			return fmt.Errorf("cannot listen on %s (listener %q): %w", l.cfg.Listen, l.name, err)
+		}
+		if t := l.cfg.TLS; t != nil {
+			tc, err := loadTLS(t)
+			if err != nil {
+				_ = ln.Close()
+				s.closeListeners()
+				return fmt.Errorf("listener %q: %w", l.name, err)
+			}
+			ln = tls.NewListener(ln, tc)
+			l.tls = true
+		}
+		l.ln = ln
+	}
+	for _, l := range s.listeners {
+		go func(l *listener) {
+			if err := l.srv.Serve(l.ln); err != nil {
+				s.log.Error("listener stopped", "listener", l.name, "err", err)
+			}
+		}(l)
+		s.log.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(), "tls", l.tls)
+	}
+	return nil
+}
+
+// Addrs returns the bound address of each listener, in config order.
+func (s *Server) Addrs() []net.Addr {
+	out := make([]net.Addr, 0, len(s.listeners))
+	for _, l := range s.listeners {
+		if l.ln != nil {
+			out = append(out, l.ln.Addr())
+		}
+	}
+	return out
+}
+
+func (s *Server) closeListeners() {
+	for _, l := range s.listeners {
+		if l.ln != nil {
+			_ = l.ln.Close()
+		}
+	}
+}
+
+// Shutdown stops accepting, lets in-flight requests finish (until ctx is
+// done), and closes idle keep-alive connections.
+func (s *Server) Shutdown(ctx context.Context) error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(s.listeners))
+	for i, l := range s.listeners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = l.srv.ShutdownWithContext(ctx)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// InFlight returns the number of requests being served.
+func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+
+func loadTLS(t *config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("cannot load TLS certificate %q and key %q: %w", t.Cert, t.Key, err)
+	}
+	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if t.MinVersion == "1.3" {
+		tc.MinVersion = tls.VersionTLS13
+	}
+	return tc, nil
+}
+
+// fastLogger routes fasthttp's own messages to the throttled log.
+type fastLogger struct{ t *engine.ThrottledLogger }
+
+func (l fastLogger) Printf(format string, args ...any) {
+	l.t.Warn("fasthttp", "msg", fmt.Sprintf(format, args...))
+}

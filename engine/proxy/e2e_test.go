@@ -1,0 +1,441 @@
+package proxy_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func quick(t *testing.T, up *testUpstream, listenerExtra, routesExtra string) *testProxy {
+	t.Helper()
+	return startProxy(t, fmt.Sprintf(baseConfig, up.addr, listenerExtra, routesExtra))
+}
+
+func assertProblem(t *testing.T, r response, status int, reason string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type = %q, want application/problem+json", ct)
+	}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatalf("problem body is not JSON: %v: %s", err, r.body)
+	}
+	if p["reason"] != reason || p["status"] != float64(status) {
+		t.Fatalf("problem = %v, want reason %q status %d", p, reason, status)
+	}
+	if p["request_id"] == nil || p["request_id"] != r.header.Get("X-Request-Id") {
+		t.Fatalf("problem request_id %v does not match header %q", p["request_id"], r.header.Get("X-Request-Id"))
+	}
+}
+
+type echoed struct {
+	Method  string              `json:"method"`
+	Path    string              `json:"path"`
+	URI     string              `json:"uri"`
+	Headers map[string][]string `json:"headers"`
+}
+
+func (e echoed) header(name string) string {
+	for k, v := range e.Headers {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func decodeEcho(t *testing.T, r response) echoed {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("echo status %d: %s", r.status, r.body)
+	}
+	var e echoed
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+		t.Fatalf("echo body: %v: %s", err, r.body)
+	}
+	return e
+}
+
+func TestProxiesStatusBodyAndHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+
+	r := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	if r.status != 200 || !strings.Contains(r.body, `"id"`) {
+		t.Fatalf("GET customer: %d %s", r.status, r.body)
+	}
+	if r.header.Get("X-Request-Id") == "" {
+		t.Fatal("no X-Request-Id on the response")
+	}
+	r = do(t, "GET", p.base+"/api/v1/customers/nope", nil, "")
+	if r.status != 404 || strings.Contains(r.header.Get("Content-Type"), "problem") {
+		t.Fatalf("upstream's own 404 must pass through: %d %v", r.status, r.header)
+	}
+	r = do(t, "DELETE", p.base+"/api/v1/customers/2", nil, "")
+	if r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	r = do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"customer":"1","sku":"tea","qty":2}`)
+	if r.status != 201 {
+		t.Fatalf("POST order: %d %s", r.status, r.body)
+	}
+}
+
+func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	e := decodeEcho(t, do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
+		"Connection":       "keep-alive, X-Secret-Hop",
+		"X-Secret-Hop":     "must not pass",
+		"Keep-Alive":       "timeout=5",
+		"Proxy-Connection": "keep-alive",
+		"Te":               "trailers",
+		"Upgrade":          "websocket",
+		"X-Forwarded-For":  "203.0.113.66",
+		"X-Forwarded-Host": "evil.example",
+		"Forwarded":        "for=203.0.113.66",
+		"X-Request-Id":     "client-chosen",
+		"Traceparent":      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"X-Custom":         "kept",
+	}, ""))
+	for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
+		if v := e.header(h); v != "" {
+			t.Errorf("hop-by-hop or untrusted header %s reached the upstream: %q", h, v)
+		}
+	}
+	if got := e.header("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q: an untrusted client must not inject it", got)
+	}
+	if got := e.header("X-Forwarded-Host"); got == "evil.example" {
+		t.Errorf("X-Forwarded-Host from an untrusted client passed through")
+	}
+	if got := e.header("X-Forwarded-Proto"); got != "http" {
+		t.Errorf("X-Forwarded-Proto = %q", got)
+	}
+	if got := e.header("X-Request-Id"); got == "" || got == "client-chosen" {
+		t.Errorf("X-Request-Id = %q: must be generated for untrusted clients", got)
+	}
+	if got := e.header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
+		t.Errorf("traceparent = %q, want passed through", got)
+	}
+	if e.header("X-Custom") != "kept" {
+		t.Errorf("end-to-end header dropped")
+	}
+	if e.URI != "/echo/a?x=1" {
+		t.Errorf("upstream target = %q", e.URI)
+	}
+}
+
+func TestTrustedProxyForwardingHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    trusted_proxies: [127.0.0.1/32]", "")
+	e := decodeEcho(t, do(t, "GET", p.base+"/echo/b", map[string]string{
+		"X-Forwarded-For":   "198.51.100.7",
+		"X-Forwarded-Proto": "https",
+		"X-Request-Id":      "edge-123",
+	}, ""))
+	if got := e.header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q", got)
+	}
+	if got := e.header("X-Real-Ip"); got != "198.51.100.7" {
+		t.Errorf("X-Real-Ip = %q, want the client behind the trusted proxy", got)
+	}
+	if got := e.header("X-Forwarded-Proto"); got != "https" {
+		t.Errorf("X-Forwarded-Proto = %q", got)
+	}
+	if got := e.header("X-Request-Id"); got != "edge-123" {
+		t.Errorf("X-Request-Id = %q, want a trusted proxy's id passed through", got)
+	}
+}
+
+func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	assertProblem(t, do(t, "GET", p.base+"/nope", nil, ""), 404, "route.not_found")
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1/extra", nil, ""), 404, "route.not_found")
+	r := do(t, "PUT", p.base+"/api/v1/customers/1", nil, "")
+	assertProblem(t, r, 405, "route.method_not_allowed")
+	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "DELETE") {
+		t.Errorf("Allow = %q", allow)
+	}
+	if n := up.Requests(); n != before {
+		t.Fatalf("upstream saw %d requests for unrouted paths", n-before)
+	}
+}
+
+func TestPathTricksAre400(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	tricks := []string{
+		"/api/v1/customers/%2e%2e/%2e%2e/admin/stats",
+		"/api/v1/customers/1%2Fdelete",
+		"/api/v1/customers/1%2fdelete",
+		"/api/v1/customers/..%2f..%2fadmin",
+		"/api/v1/customers/.%2E/admin",
+		"/api/v1/customers/1%00",
+		"/api/v1/customers/%zz",
+		"/api/v1/customers/%4",
+		"/api/v1/customers/..;/admin/stats",
+		"/api/v1/customers/1%5c..%5cadmin",
+		"/api/v1/customers/1\\..\\admin",
+	}
+	for _, tr := range tricks {
+		status, text := rawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if status != 400 {
+			t.Errorf("%s: status %d, want 400\n%s", tr, status, text)
+			continue
+		}
+		if !strings.Contains(text, "request.bad_path") {
+			t.Errorf("%s: no request.bad_path reason in %s", tr, text)
+		}
+	}
+	if n := up.Requests(); n != before {
+		t.Fatalf("upstream contacted %d times by path tricks", n-before)
+	}
+	// Dot segments that resolve inside the tree are normalized, and the
+	// upstream receives the normalized target.
+	status, text := rawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
+	if status != 200 || !strings.Contains(text, `"/echo/a/c/d?q=%2e"`) {
+		t.Fatalf("normalized target not forwarded: %d %s", status, text)
+	}
+}
+
+func TestBodyLimit413(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	r := do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"pad":"`+strings.Repeat("x", 2000)+`"}`)
+	assertProblem(t, r, 413, "request.body_too_large")
+	if up.Requests() != before {
+		t.Fatal("oversized body reached the upstream")
+	}
+}
+
+func TestUpstreamDownIs502(t *testing.T) {
+	p := startProxy(t, fmt.Sprintf(baseConfig, deadAddr(t), "", ""))
+	start := time.Now()
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 502, "upstream.unavailable")
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("502 took %v; a dead upstream must fail fast", time.Since(start))
+	}
+}
+
+func TestUpstreamTimeoutIs504(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	start := time.Now()
+	assertProblem(t, do(t, "GET", p.base+"/slow?delay=3s", nil, ""), 504, "upstream.timeout")
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("504 after %v, want about the route's 300ms timeout", d)
+	}
+}
+
+func TestServerSentEventsStreamEventByEvent(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	resp, err := client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
+	if err != nil {
+		t.Fatalf("%v\nproxy log:\n%s", err, p.logBuf)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	start := time.Now()
+	br := bufio.NewReader(resp.Body)
+	var arrivals []time.Duration
+	for len(arrivals) < 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(arrivals), err)
+		}
+		if strings.HasPrefix(line, "data:") {
+			arrivals = append(arrivals, time.Since(start))
+		}
+	}
+	// Buffering the stream would deliver all three events at once, at
+	// the end; streaming delivers them about one interval apart.
+	if gap := arrivals[2] - arrivals[0]; gap < 500*time.Millisecond {
+		t.Fatalf("events arrived together (%v): the stream was buffered", arrivals)
+	}
+}
+
+func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	const size = 512 << 20
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	resp, err := client.Get(fmt.Sprintf("%s/api/v1/download/%d", p.base, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	close(stop)
+	wg.Wait()
+	if err != nil || n != size {
+		t.Fatalf("downloaded %d bytes (err %v), want %d", n, err, size)
+	}
+	if grow := int64(peak.Load()) - int64(base); grow > 64<<20 {
+		t.Fatalf("heap grew by %d MiB while proxying a %d MiB download", grow>>20, size>>20)
+	}
+}
+
+func TestGracefulDrain(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "    timeout: 5s")
+	done := make(chan response, 1)
+	go func() {
+		done <- do(t, "GET", p.base+"/echo/slowish?x", nil, "")
+	}()
+	// A slow request in flight while shutdown begins.
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := client.Get(p.base + "/slow?delay=200ms")
+		if err != nil {
+			slow <- -1
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	<-done
+	time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if st := <-slow; st != 200 {
+		t.Fatalf("in-flight request during drain got %d, want 200", st)
+	}
+	if _, err := (&http.Client{Timeout: time.Second}).Get(p.base + "/api/v1/customers/1"); err == nil {
+		t.Fatal("new requests still accepted after shutdown")
+	}
+}
+
+func TestReloadUnderTrafficLosesNothing(t *testing.T) {
+	up := startUpstream(t)
+	cfg := fmt.Sprintf(baseConfig, up.addr, "", "")
+	p := startProxy(t, cfg)
+	var failures, total atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 5000; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(p.base + "/api/v1/customers/1")
+				total.Add(1)
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	extra := `  - name: added
+    methods: [GET]
+    path: /added/{id}
+    upstream: demo`
+	for i := 0; i < 5; i++ {
+		time.Sleep(40 * time.Millisecond)
+		p.rewriteConfig(t, fmt.Sprintf(baseConfig, up.addr, "", extra))
+		if err := p.Reload(); err != nil {
+			t.Fatalf("good reload %d: %v", i, err)
+		}
+		time.Sleep(40 * time.Millisecond)
+		p.rewriteConfig(t, "listeners: [oops\n")
+		if err := p.Reload(); err == nil {
+			t.Fatal("bad config was accepted")
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if failures.Load() != 0 {
+		t.Fatalf("%d of %d requests failed across reloads", failures.Load(), total.Load())
+	}
+	if total.Load() < 20 {
+		t.Fatalf("only %d requests ran during the reloads", total.Load())
+	}
+	// The last good config (with the added route) is still serving.
+	if r := do(t, "GET", p.base+"/added/1", nil, ""); r.status == 404 && strings.Contains(r.body, "route.not_found") {
+		t.Fatal("the last good config is not in effect")
+	}
+	if g := p.Generation(); g != 6 {
+		t.Fatalf("generation = %d, want 6 (1 + 5 good reloads)", g)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	do(t, "GET", p.base+"/nope", nil, "")
+	m := do(t, "GET", p.admin+"/metrics", nil, "")
+	for _, want := range []string{
+		`tollgate_http_requests_total{route="get-customer",class="2xx"} 1`,
+		`tollgate_http_requests_total{route="(none)",class="4xx"} 1`,
+		`tollgate_http_request_duration_seconds_bucket{route="get-customer"`,
+		`tollgate_http_requests_in_flight`,
+		`tollgate_config_reloads_total{result="success"} 0`,
+	} {
+		if !strings.Contains(m.body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if r := do(t, "GET", p.admin+"/healthz", nil, ""); r.status != 200 {
+		t.Errorf("healthz %d", r.status)
+	}
+	if r := do(t, "GET", p.admin+"/readyz", nil, ""); r.status != 200 {
+		t.Errorf("readyz %d", r.status)
+	}
+}

@@ -1,0 +1,207 @@
+// Package proxy assembles a running Tollgate from a config file: it
+// compiles the runtime, starts the data-plane engine and the admin
+// listener, reloads on demand and drains on shutdown. The command line
+// (cmd/tollgate) and the end-to-end tests drive the same code.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/admin"
+	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
+	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/all"
+)
+
+// Options configures a Proxy.
+type Options struct {
+	// ConfigPath is the YAML file to load (and reload).
+	ConfigPath string
+	// Log receives operational logs; nil builds one from the config.
+	Log *slog.Logger
+	// LogOutput is where a config-built logger writes (stderr by default).
+	LogOutput io.Writer
+	// Registry lists the filter kinds; nil means all built-in filters.
+	Registry filters.Registry
+}
+
+// Proxy is a running Tollgate instance.
+type Proxy struct {
+	opts    Options
+	log     *slog.Logger
+	holder  engine.Holder
+	engine  *fasthttpengine.Server
+	admin   *admin.Server
+	process *metrics.Set
+
+	reloadMu sync.Mutex
+	gen      uint64
+	draining atomic.Bool
+	reloads  *metrics.Counter
+	failures *metrics.Counter
+}
+
+// Load reads and compiles a config file without starting anything; it is
+// what `tollgate check` runs. Every error is returned, joined.
+func Load(path string, reg filters.Registry) (*config.Config, *engine.Runtime, error) {
+	if reg == nil {
+		reg = all.Registry()
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	rt, err := engine.Compile(cfg, reg, 1, nil, nil)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, rt, nil
+}
+
+// Start loads the config and starts serving.
+func Start(opts Options) (*Proxy, error) {
+	if opts.Registry == nil {
+		opts.Registry = all.Registry()
+	}
+	cfg, err := config.Load(opts.ConfigPath)
+	if err != nil {
+		return nil, err
+	}
+	log := opts.Log
+	if log == nil {
+		log = NewLogger(cfg.Log, opts.LogOutput)
+	}
+	p := &Proxy{opts: opts, log: log, process: metrics.NewSet(), gen: 1}
+	p.reloads = p.process.NewCounter(`tollgate_config_reloads_total{result="success"}`)
+	p.failures = p.process.NewCounter(`tollgate_config_reloads_total{result="failure"}`)
+	_ = p.process.NewGauge(`tollgate_config_generation`, func() float64 {
+		if rt := p.holder.Load(); rt != nil {
+			return float64(rt.Generation)
+		}
+		return 0
+	})
+
+	rt, err := engine.Compile(cfg, opts.Registry, p.gen, nil, log)
+	if err != nil {
+		return nil, err
+	}
+	p.holder.Swap(rt)
+
+	p.engine, err = fasthttpengine.New(fasthttpengine.Options{
+		Holder: &p.holder, Listeners: cfg.Listeners, Log: log, Metrics: p.process,
+	})
+	if err != nil {
+		p.holder.Close()
+		return nil, err
+	}
+	p.admin = admin.New(admin.Options{
+		Listen:       cfg.Admin.Listen,
+		Ready:        p.notReady,
+		WriteMetrics: p.writeMetrics,
+		Log:          log,
+	})
+	if err := p.admin.Start(); err != nil {
+		p.holder.Close()
+		return nil, err
+	}
+	if err := p.engine.Start(); err != nil {
+		_ = p.admin.Shutdown(context.Background())
+		p.holder.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Proxy) notReady() string {
+	if p.draining.Load() {
+		return "draining"
+	}
+	return ""
+}
+
+func (p *Proxy) writeMetrics(w io.Writer) {
+	p.process.WritePrometheus(w)
+	if rt := p.holder.Acquire(); rt != nil {
+		rt.Metrics.WritePrometheus(w)
+		rt.Release()
+	}
+}
+
+// Reload re-reads the config file and swaps it in atomically. A config
+// that does not load or compile is rejected and the running one kept.
+func (p *Proxy) Reload() error {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	cfg, err := config.Load(p.opts.ConfigPath)
+	if err == nil {
+		prev := p.holder.Load()
+		var rt *engine.Runtime
+		rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log)
+		if err == nil {
+			warnStatic(p.log, prev.Config, cfg)
+			p.gen++
+			p.holder.Swap(rt)
+			p.reloads.Inc()
+			p.log.Info("config reloaded", "generation", p.gen, "routes", len(rt.Routes))
+			return nil
+		}
+	}
+	p.failures.Inc()
+	p.log.Error("config reload rejected; keeping the running config", "err", err)
+	return fmt.Errorf("cannot reload %s: %w", p.opts.ConfigPath, err)
+}
+
+// warnStatic logs settings that only take effect on restart.
+func warnStatic(log *slog.Logger, old, cur *config.Config) {
+	if old.Admin.Listen != cur.Admin.Listen {
+		log.Warn("admin.listen changed; it takes effect on restart")
+	}
+	if len(old.Listeners) != len(cur.Listeners) {
+		log.Warn("listeners changed; they take effect on restart")
+		return
+	}
+	for i := range old.Listeners {
+		o, c := old.Listeners[i], cur.Listeners[i]
+		o.TrustedProxies, c.TrustedProxies = nil, nil
+		if fmt.Sprint(o) != fmt.Sprint(c) {
+			log.Warn("listener settings changed; only trusted_proxies apply without a restart", "listener", c.Name)
+		}
+	}
+}
+
+// Shutdown stops accepting, marks the proxy not ready, drains in-flight
+// requests until ctx is done, and releases everything.
+func (p *Proxy) Shutdown(ctx context.Context) error {
+	p.draining.Store(true)
+	err := p.engine.Shutdown(ctx)
+	p.holder.Close()
+	err = errors.Join(err, p.admin.Shutdown(ctx))
+	return err
+}
+
+// Addrs returns the bound addresses of the data-plane listeners.
+func (p *Proxy) Addrs() []net.Addr { return p.engine.Addrs() }
+
+// AdminAddr returns the bound admin address.
+func (p *Proxy) AdminAddr() net.Addr { return p.admin.Addr() }
+
+// Generation returns the current config generation.
+func (p *Proxy) Generation() uint64 {
+	p.reloadMu.Lock()
+	defer p.reloadMu.Unlock()
+	return p.gen
+}
+
+// Logger returns the proxy's operational logger.
+func (p *Proxy) Logger() *slog.Logger { return p.log }

@@ -1,0 +1,366 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/engine/router"
+	"github.com/tollgate-proxy/tollgate/engine/upstream"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Route is one compiled route.
+type Route struct {
+	// Info is what filters see of the route.
+	Info filters.Route
+	// Chain is the route's compiled filter chain.
+	Chain *filters.Chain
+	// Upstream is the pool requests are forwarded to.
+	Upstream *upstream.Pool
+	// MaxBodyBytes caps the request body.
+	MaxBodyBytes int64
+
+	requests [6]*metrics.Counter // by status class: 1xx … 5xx, other
+	duration *metrics.Histogram
+}
+
+// CountResponse records a finished request's status and duration.
+func (r *Route) CountResponse(status int, d time.Duration) {
+	r.requests[statusClass(status)].Inc()
+	r.duration.Update(d.Seconds())
+}
+
+func statusClass(status int) int {
+	if status >= 100 && status < 600 {
+		return status/100 - 1
+	}
+	return 5
+}
+
+// Listener holds the per-listener settings that can change on reload.
+type Listener struct {
+	// Config is the listener's config entry.
+	Config config.Listener
+	// Trusted lists the proxies whose forwarding headers are believed.
+	Trusted []netip.Prefix
+}
+
+// IsTrusted reports whether addr is a trusted proxy.
+func (l *Listener) IsTrusted(addr netip.Addr) bool {
+	addr = addr.Unmap()
+	for _, p := range l.Trusted {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
+}
+
+// Runtime is an immutable, compiled configuration generation.
+type Runtime struct {
+	// Generation numbers configurations from 1, incremented per reload.
+	Generation uint64
+	// Config is the configuration the runtime was compiled from.
+	Config *config.Config
+	// Router matches requests to Routes by index.
+	Router *router.Router
+	// Routes are indexed by the route ids the router returns.
+	Routes []*Route
+	// Listeners are keyed by listener name.
+	Listeners map[string]*Listener
+	// Metrics holds this generation's per-route metrics.
+	Metrics *metrics.Set
+
+	// UnmatchedRequests counts 404/405/400 answers given before a route
+	// was known, by status class.
+	Unmatched *Route
+
+	pools []*upstream.Pool
+
+	refs    atomic.Int64
+	retired atomic.Bool
+	next    atomic.Pointer[Runtime]
+	closeMu sync.Once
+	log     *slog.Logger
+}
+
+// Compile builds a Runtime from a validated config. Every error is
+// collected, each with its file position. prev, when not nil, lends its
+// upstream pools to upstreams whose settings did not change, so a reload
+// keeps warm keep-alive connections.
+func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime, log *slog.Logger) (*Runtime, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	rt := &Runtime{
+		Generation: gen,
+		Config:     cfg,
+		Listeners:  make(map[string]*Listener, len(cfg.Listeners)),
+		Metrics:    metrics.NewSet(),
+		log:        log,
+	}
+	var errs []error
+
+	for _, lc := range cfg.Listeners {
+		l := &Listener{Config: lc}
+		for _, s := range lc.TrustedProxies {
+			p, err := parsePrefix(s)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: listener %q: %w", cfg.Path, lc.Name, err))
+				continue
+			}
+			l.Trusted = append(l.Trusted, p)
+		}
+		rt.Listeners[lc.Name] = l
+	}
+
+	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
+	ucfgs := make(map[string]config.Upstream, len(cfg.Upstreams))
+	for _, uc := range cfg.Upstreams {
+		ucfgs[uc.Name] = uc
+		opts := upstreamOptions(uc, 0)
+		p := prev.reusablePool(opts)
+		if p == nil {
+			var err error
+			if p, err = upstream.New(opts); err != nil {
+				errs = append(errs, fmt.Errorf("%s: upstream %q: %w", cfg.Path, uc.Name, err))
+				continue
+			}
+		}
+		pools[uc.Name] = p
+		rt.pools = append(rt.pools, p)
+	}
+
+	rrs := make([]router.Route, 0, len(cfg.Routes))
+	for i, rc := range cfg.Routes {
+		r := &Route{
+			Info: filters.Route{Name: rc.Name, Pattern: rc.Path, Index: i, Upstream: rc.Upstream},
+		}
+		r.Upstream = pools[rc.Upstream]
+		if rc.Timeout > 0 && r.Upstream != nil {
+			opts := upstreamOptions(ucfgs[rc.Upstream], rc.Timeout.D())
+			p := prev.reusablePool(opts)
+			if p == nil {
+				p, _ = upstream.New(opts)
+			}
+			r.Upstream = p
+			rt.pools = append(rt.pools, p)
+		}
+		r.MaxBodyBytes = int64(rc.MaxBodyBytes)
+		chain, err := compileChain(rc, reg)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		r.Chain = chain
+		r.registerMetrics(rt.Metrics)
+		rt.Routes = append(rt.Routes, r)
+		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
+	}
+	rt.Unmatched = &Route{Info: filters.Route{Name: "", Index: -1}}
+	rt.Unmatched.registerMetrics(rt.Metrics)
+
+	rtr, err := router.New(rrs)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
+	}
+	rt.Router = rtr
+
+	if err := errors.Join(errs...); err != nil {
+		rt.closeChains()
+		return nil, err
+	}
+	return rt, nil
+}
+
+func compileChain(rc config.Route, reg filters.Registry) (*filters.Chain, error) {
+	var errs []error
+	fs := make([]filters.Filter, 0, len(rc.Filters))
+	for i := range rc.Filters {
+		fsc := &rc.Filters[i]
+		spec := filters.Spec{Name: fsc.Name, Route: rc.Name, Pos: fsc.Pos, Decode: fsc.Decode}
+		regn, ok := reg.Lookup(fsc.Name)
+		if !ok {
+			errs = append(errs, fmt.Errorf("%s: routes[%s].filters[%d]: unknown filter %q (known: %s)",
+				fsc.Pos, rc.Name, i, fsc.Name, strings.Join(reg.Names(), ", ")))
+			continue
+		}
+		f, err := regn.New(spec)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fs = append(fs, f)
+	}
+	c := filters.NewChain(fs...)
+	if err := errors.Join(errs...); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (r *Route) registerMetrics(s *metrics.Set) {
+	name := r.Info.Name
+	if name == "" {
+		name = "(none)"
+	}
+	classes := [6]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
+	for i, c := range classes {
+		r.requests[i] = s.NewCounter(fmt.Sprintf(`tollgate_http_requests_total{route=%q,class=%q}`, name, c))
+	}
+	r.duration = s.NewHistogram(fmt.Sprintf(`tollgate_http_request_duration_seconds{route=%q}`, name))
+}
+
+func upstreamOptions(uc config.Upstream, timeout time.Duration) upstream.Options {
+	if timeout <= 0 {
+		timeout = uc.Timeout.D()
+	}
+	return upstream.Options{
+		Name:           uc.Name,
+		Targets:        uc.Targets,
+		TLS:            uc.TLS,
+		ConnectTimeout: uc.ConnectTimeout.D(),
+		Timeout:        timeout,
+		WriteTimeout:   timeout,
+		IdleTimeout:    uc.IdleTimeout.D(),
+		MaxConnections: uc.MaxConnections,
+	}
+}
+
+// reusablePool returns prev's pool with identical options, if any.
+func (rt *Runtime) reusablePool(opts upstream.Options) *upstream.Pool {
+	if rt == nil {
+		return nil
+	}
+	for _, p := range rt.pools {
+		if sameOptions(p.Options(), opts) {
+			return p
+		}
+	}
+	return nil
+}
+
+func sameOptions(a, b upstream.Options) bool { return reflect.DeepEqual(a, b) }
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: %w", s, err)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: %w", s, err)
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// acquire takes a reference for one request.
+func (rt *Runtime) acquire() { rt.refs.Add(1) }
+
+// Release drops a request's reference; the last one out of a retired
+// runtime closes it.
+func (rt *Runtime) Release() {
+	if rt.refs.Add(-1) == 0 && rt.retired.Load() {
+		rt.close()
+	}
+}
+
+// retire marks rt replaced by next and closes it once idle.
+func (rt *Runtime) retire(next *Runtime) {
+	rt.next.Store(next)
+	rt.retired.Store(true)
+	rt.acquire()
+	// The extra reference taken above makes sure close runs exactly once,
+	// here or in the last request's Release.
+	if rt.refs.Add(-1) == 0 {
+		rt.close()
+	}
+}
+
+func (rt *Runtime) close() {
+	rt.closeMu.Do(func() {
+		next := rt.next.Load()
+		rt.closeChains()
+		for _, p := range rt.pools {
+			if next != nil && next.ownsPool(p) {
+				continue
+			}
+			p.Close()
+		}
+		rt.Metrics.UnregisterAllMetrics()
+	})
+}
+
+func (rt *Runtime) ownsPool(p *upstream.Pool) bool {
+	for _, q := range rt.pools {
+		if q == p {
+			return true
+		}
+	}
+	return false
+}
+
+func (rt *Runtime) closeChains() {
+	for _, r := range rt.Routes {
+		if r.Chain != nil {
+			if err := r.Chain.Close(); err != nil {
+				rt.log.Warn("cannot close filter chain", "route", r.Info.Name, "err", err)
+			}
+		}
+	}
+}
+
+// Holder publishes the current Runtime; engines load it once per request.
+type Holder struct {
+	cur atomic.Pointer[Runtime]
+}
+
+// Acquire returns the current runtime with a reference held; the caller
+// must call Release on it when the request is done.
+func (h *Holder) Acquire() *Runtime {
+	for {
+		rt := h.cur.Load()
+		if rt == nil {
+			return nil
+		}
+		rt.acquire()
+		if h.cur.Load() == rt {
+			return rt
+		}
+		// Swapped while acquiring: drop the stale reference and retry.
+		rt.Release()
+	}
+}
+
+// Load returns the current runtime without taking a reference (for
+// read-only peeks such as the admin endpoints).
+func (h *Holder) Load() *Runtime { return h.cur.Load() }
+
+// Swap installs next and retires the previous runtime.
+func (h *Holder) Swap(next *Runtime) {
+	prev := h.cur.Swap(next)
+	if prev != nil {
+		prev.retire(next)
+	}
+}
+
+// Close retires the current runtime.
+func (h *Holder) Close() {
+	if rt := h.cur.Swap(nil); rt != nil {
+		rt.retire(nil)
+	}
+}

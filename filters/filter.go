@@ -1,0 +1,162 @@
+package filters
+
+import (
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Filter inspects one request. Handle must not block, allocate, keep ex
+// after returning, or touch ex from another goroutine.
+type Filter interface {
+	// Name is the filter's stable id: its config key, metric label and
+	// audit field.
+	Name() string
+	// Handle returns Continue to pass the request on, or a refusal.
+	Handle(ex *Exchange) Verdict
+}
+
+// ResponseFilter is implemented by filters that also look at the upstream's
+// response (for example to add rate-limit headers). HandleResponse runs after
+// the upstream answered, in reverse chain order, with the same lifetime rules
+// as Handle.
+type ResponseFilter interface {
+	HandleResponse(ex *Exchange)
+}
+
+// Verdict is what a filter decides. It is a small value; the zero value is
+// Continue.
+type Verdict struct {
+	reason *Reason
+}
+
+// Continue passes the request to the next filter.
+var Continue Verdict
+
+// Respond refuses the request with the reason's status and problem body.
+func Respond(r *Reason) Verdict { return Verdict{reason: r} }
+
+// IsContinue reports whether the verdict passes the request on.
+func (v Verdict) IsContinue() bool { return v.reason == nil }
+
+// Reason returns the refusal reason, or nil for Continue.
+func (v Verdict) Reason() *Reason { return v.reason }
+
+// Chain is an ordered list of filters compiled once per route. Run is a flat
+// loop: the first verdict that is not Continue wins.
+type Chain struct {
+	filters  []Filter
+	response []ResponseFilter
+	closers  []io.Closer
+}
+
+// NewChain compiles fs into a chain, detecting the optional interfaces once.
+func NewChain(fs ...Filter) *Chain {
+	c := &Chain{filters: fs}
+	for _, f := range fs {
+		if rf, ok := f.(ResponseFilter); ok {
+			c.response = append(c.response, rf)
+		}
+		if cl, ok := f.(io.Closer); ok {
+			c.closers = append(c.closers, cl)
+		}
+	}
+	return c
+}
+
+// Len returns the number of filters in the chain.
+func (c *Chain) Len() int { return len(c.filters) }
+
+// Filters returns the chain's filters in order. The slice must not be
+// modified.
+func (c *Chain) Filters() []Filter { return c.filters }
+
+// Run runs the request filters in order and records the deciding filter and
+// reason on ex.
+func (c *Chain) Run(ex *Exchange) Verdict {
+	for i, f := range c.filters {
+		v := f.Handle(ex)
+		if v.reason != nil {
+			ex.refuse(v.reason, int8(i))
+			return v
+		}
+	}
+	return Continue
+}
+
+// RunResponse runs the response filters in reverse order.
+func (c *Chain) RunResponse(ex *Exchange) {
+	for i := len(c.response) - 1; i >= 0; i-- {
+		c.response[i].HandleResponse(ex)
+	}
+}
+
+// Close releases what the chain's filters own (background refreshers,
+// caches). It is called when the config generation that built the chain is
+// retired.
+func (c *Chain) Close() error {
+	var errs []error
+	for _, cl := range c.closers {
+		if err := cl.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Spec is one entry of a route's filter list, as written in the config.
+type Spec struct {
+	// Name selects the filter from the registry.
+	Name string
+	// Route is the name of the route the filter is compiled for.
+	Route string
+	// Pos is the entry's position in the config file ("file:line:col"),
+	// used as the prefix of every error the constructor returns.
+	Pos string
+	// Decode strictly decodes the entry's config block into v. Unknown keys
+	// and wrong types are errors carrying their own file:line positions. It
+	// leaves v untouched when the entry has no config block.
+	Decode func(v any) error
+}
+
+// Errorf returns a config error positioned at the spec's entry.
+func (s Spec) Errorf(format string, args ...any) error {
+	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, fmt.Sprintf(format, args...))
+}
+
+// Factory builds a filter from its config entry. It decodes strictly,
+// validates, and precomputes everything the hot path needs.
+type Factory func(spec Spec) (Filter, error)
+
+// Registration names a filter kind.
+type Registration struct {
+	// Name is the filter's config key.
+	Name string
+	// New constructs the filter.
+	New Factory
+	// Doc is a one-line description, shown by `tollgate filters`.
+	Doc string
+}
+
+// Registry is an ordered, explicit list of filter kinds (no init() side
+// effects).
+type Registry []Registration
+
+// Lookup returns the registration named name.
+func (r Registry) Lookup(name string) (Registration, bool) {
+	for _, reg := range r {
+		if reg.Name == name {
+			return reg, true
+		}
+	}
+	return Registration{}, false
+}
+
+// Names lists the registered filter names in order.
+func (r Registry) Names() []string {
+	names := make([]string, len(r))
+	for i, reg := range r {
+		names[i] = reg.Name
+	}
+	return names
+}
