@@ -124,3 +124,29 @@ func TestDecisionNames(t *testing.T) {
 		}
 	}
 }
+
+type finisher struct {
+	noop
+	finished int
+}
+
+func (f *finisher) Finish(*filters.Exchange) { f.finished++ }
+
+func TestChainFinishRunsForFiltersThatRan(t *testing.T) {
+	before, after := &finisher{}, &finisher{}
+	c := filters.NewChain(before, deny{reasonTest}, after)
+	ex := filtertest.NewExchange("GET", "/x", nil, nil)
+	defer filters.ReleaseExchange(ex)
+	c.Run(ex)
+	c.Finish(ex)
+	c.Finish(ex) // a second call must not finish twice
+	if before.finished != 1 || after.finished != 0 {
+		t.Fatalf("finished before=%d after=%d, want 1 and 0", before.finished, after.finished)
+	}
+	allowed := filters.NewChain(before, after)
+	allowed.Run(ex)
+	allowed.Finish(ex)
+	if before.finished != 2 || after.finished != 1 {
+		t.Fatalf("finished before=%d after=%d, want 2 and 1", before.finished, after.finished)
+	}
+}

@@ -188,6 +188,7 @@ type Exchange struct {
 	headers     Headers
 	reason      *Reason
 	filterIndex int8
+	ran         int8 // filters of the chain whose Handle ran
 	detail      []byte
 	respHeaders []headerKV
 	arena       []byte
@@ -226,6 +227,7 @@ func (ex *Exchange) Reset() {
 	ex.headers = nil
 	ex.reason = nil
 	ex.filterIndex = -1
+	ex.ran = 0
 	ex.detail = ex.detail[:0]
 	ex.respHeaders = ex.respHeaders[:0]
 	ex.arena = ex.arena[:0]

@@ -24,6 +24,15 @@ type ResponseFilter interface {
 	HandleResponse(ex *Exchange)
 }
 
+// Finisher is implemented by filters that hold something for the length of
+// a request (a concurrency slot, a queue position). The engine calls
+// Chain.Finish exactly once per request, on every path — allowed, refused
+// by a later filter, upstream failure, client abort — and Finish runs for
+// each such filter whose Handle ran.
+type Finisher interface {
+	Finish(ex *Exchange)
+}
+
 // Verdict is what a filter decides. It is a small value; the zero value is
 // Continue.
 type Verdict struct {
@@ -45,15 +54,24 @@ func (v Verdict) Reason() *Reason { return v.reason }
 // Chain is an ordered list of filters compiled once per route. Run is a flat
 // loop: the first verdict that is not Continue wins.
 type Chain struct {
-	filters  []Filter
-	response []ResponseFilter
-	closers  []io.Closer
+	filters   []Filter
+	response  []ResponseFilter
+	finishers []indexedFinisher
+	closers   []io.Closer
+}
+
+type indexedFinisher struct {
+	index int
+	f     Finisher
 }
 
 // NewChain compiles fs into a chain, detecting the optional interfaces once.
 func NewChain(fs ...Filter) *Chain {
 	c := &Chain{filters: fs}
-	for _, f := range fs {
+	for i, f := range fs {
+		if fin, ok := f.(Finisher); ok {
+			c.finishers = append(c.finishers, indexedFinisher{index: i, f: fin})
+		}
 		if rf, ok := f.(ResponseFilter); ok {
 			c.response = append(c.response, rf)
 		}
@@ -75,6 +93,7 @@ func (c *Chain) Filters() []Filter { return c.filters }
 // reason on ex.
 func (c *Chain) Run(ex *Exchange) Verdict {
 	for i, f := range c.filters {
+		ex.ran = int8(i + 1)
 		v := f.Handle(ex)
 		if v.reason != nil {
 			ex.refuse(v.reason, int8(i))
@@ -82,6 +101,17 @@ func (c *Chain) Run(ex *Exchange) Verdict {
 		}
 	}
 	return Continue
+}
+
+// Finish calls Finish on every Finisher whose Handle ran for ex, in reverse
+// order. Engines call it once per request, whatever the outcome.
+func (c *Chain) Finish(ex *Exchange) {
+	for i := len(c.finishers) - 1; i >= 0; i-- {
+		if f := c.finishers[i]; f.index < int(ex.ran) {
+			f.f.Finish(ex)
+		}
+	}
+	ex.ran = 0
 }
 
 // RunResponse runs the response filters in reverse order.
@@ -113,6 +143,8 @@ type Spec struct {
 	// Pos is the entry's position in the config file ("file:line:col"),
 	// used as the prefix of every error the constructor returns.
 	Pos string
+	// Roles is the configuration's shared role table.
+	Roles *Roles
 	// Decode strictly decodes the entry's config block into v. Unknown keys
 	// and wrong types are errors carrying their own file:line positions. It
 	// leaves v untouched when the entry has no config block.

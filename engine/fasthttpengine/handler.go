@@ -76,6 +76,8 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	route := s.serve(l, rt, ctx, st)
 	if route == nil {
 		route = rt.Unmatched
+	} else {
+		route.Chain.Finish(ex)
 	}
 	ex.Status = ctx.Response.StatusCode()
 	route.CountResponse(ex.Status, time.Since(ex.Start))
