@@ -80,6 +80,8 @@ type Runtime struct {
 	Listeners map[string]*Listener
 	// Metrics holds this generation's per-route metrics.
 	Metrics *metrics.Set
+	// Roles is the role table shared by this generation's filters.
+	Roles *filters.Roles
 
 	// UnmatchedRequests counts 404/405/400 answers given before a route
 	// was known, by status class.
@@ -107,6 +109,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		Config:     cfg,
 		Listeners:  make(map[string]*Listener, len(cfg.Listeners)),
 		Metrics:    metrics.NewSet(),
+		Roles:      filters.NewRoles(),
 		log:        log,
 	}
 	var errs []error
@@ -157,7 +160,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			rt.pools = append(rt.pools, p)
 		}
 		r.MaxBodyBytes = int64(rc.MaxBodyBytes)
-		chain, err := compileChain(rc, reg)
+		chain, err := compileChain(rc, reg, rt.Roles)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -182,12 +185,12 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	return rt, nil
 }
 
-func compileChain(rc config.Route, reg filters.Registry) (*filters.Chain, error) {
+func compileChain(rc config.Route, reg filters.Registry, roles *filters.Roles) (*filters.Chain, error) {
 	var errs []error
 	fs := make([]filters.Filter, 0, len(rc.Filters))
 	for i := range rc.Filters {
 		fsc := &rc.Filters[i]
-		spec := filters.Spec{Name: fsc.Name, Route: rc.Name, Pos: fsc.Pos, Decode: fsc.Decode}
+		spec := filters.Spec{Name: fsc.Name, Route: rc.Name, Pos: fsc.Pos, Roles: roles, Decode: fsc.Decode}
 		regn, ok := reg.Lookup(fsc.Name)
 		if !ok {
 			errs = append(errs, fmt.Errorf("%s: routes[%s].filters[%d]: unknown filter %q (known: %s)",

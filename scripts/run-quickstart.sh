@@ -23,7 +23,7 @@ Try:
   curl -i http://127.0.0.1:8080/api/v1/customers/1
   curl -i -X POST http://127.0.0.1:8080/api/v1/orders -H 'Content-Type: application/json' -d '{"customer":"1","sku":"tea","qty":2}'
   curl -i -X DELETE http://127.0.0.1:8080/api/v1/customers/2
-  curl -i --path-as-is http://127.0.0.1:8080/api/v1/../../etc/passwd# 400: path tricks are refused
+  curl -i http://127.0.0.1:8080/api/v1/customers/%2e%2e/%2e%2e/admin/stats   # 400: path tricks are refused
   curl -i http://127.0.0.1:8080/nope                         # 404 problem+json, upstream never contacted
   curl -N http://127.0.0.1:8080/api/v1/events?n=3            # Server-Sent Events, streamed
   curl -s http://127.0.0.1:9901/metrics | grep tollgate_     # Prometheus metrics

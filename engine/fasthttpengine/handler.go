@@ -3,6 +3,7 @@ package fasthttpengine
 import (
 	"bytes"
 	"errors"
+	"io"
 	"net/netip"
 	"strconv"
 	"time"
@@ -24,6 +25,7 @@ type reqState struct {
 	target  []byte // normalized path + query, sent upstream
 	scratch []byte
 	body    []byte // problem bodies
+	reqBody []byte // buffered request bodies
 }
 
 func newReqState() *reqState {
@@ -39,6 +41,10 @@ func (st *reqState) reset() {
 	st.target = st.target[:0]
 	st.scratch = st.scratch[:0]
 	st.body = st.body[:0]
+	if cap(st.reqBody) > 1<<20 {
+		st.reqBody = nil // do not pin a large upload's buffer in the pool
+	}
+	st.reqBody = st.reqBody[:0]
 }
 
 // reqHeaders adapts fasthttp's request headers to filters.Headers.
@@ -102,6 +108,12 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 	}
 	s.setRequestID(ctx, st, trusted)
 
+	if req.Header.ContentLength() == -1 && hasContentLength(req.Header.RawHeaders()) {
+		// Transfer-Encoding and Content-Length together: the classic
+		// request-smuggling ambiguity (RFC 9112 §6.3). Refuse and close.
+		s.refuse(ctx, st, reasonAmbiguousFraming, "")
+		return nil
+	}
 	rawPath, query, ok := splitTarget(ex.RawTarget)
 	if !ok {
 		s.refuse(ctx, st, filters.ReasonBadPath, "request target must be origin-form or absolute-form")
@@ -140,13 +152,14 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 		return route
 	}
 
-	s.prepareUpstreamRequest(ctx, st, trusted)
+	s.prepareUpstreamRequest(ctx, st, route, trusted)
 	s.forward(l, ctx, st, route)
 	return route
 }
 
 // readBody buffers the request body when it is small enough (so filters
 // and the audit log can see it) and enforces the route's body limit.
+// Larger bodies with a declared length stay streamed to the upstream.
 func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState, route *engine.Route) *filters.Reason {
 	ex := &st.ex
 	req := &ctx.Request
@@ -160,25 +173,46 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState, r
 	}
 	if !req.IsBodyStream() {
 		ex.Body = req.Body()
-	} else if cl == -1 || cl <= int64(l.cfg.StreamThreshold) {
-		// Chunked or small: buffer (fasthttp bounds it by the listener's
-		// max body size), then apply the route's limit.
-		ex.Body = req.Body()
+		ex.BytesIn = int64(len(ex.Body))
+		return nil
 	}
-	if int64(len(ex.Body)) > limit {
+	if cl >= 0 && cl > int64(l.cfg.StreamThreshold) {
+		ex.BytesIn = cl
+		return nil
+	}
+	// Small or chunked: read it into our own buffer, at most limit+1
+	// bytes so an oversized chunked body is caught without reading it all.
+	r := io.LimitReader(req.BodyStream(), limit+1)
+	buf := st.reqBody[:0]
+	for {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), max(4096, 2*cap(buf)))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			st.reqBody = buf
+			return filters.ReasonBadRequest
+		}
+	}
+	st.reqBody = buf
+	if int64(len(buf)) > limit {
 		return filters.ReasonBodyTooLarge
 	}
-	if ex.Body != nil {
-		ex.BytesIn = int64(len(ex.Body))
-	} else if cl > 0 {
-		ex.BytesIn = cl
-	}
+	req.SetBodyRaw(buf)
+	ex.Body = buf
+	ex.BytesIn = int64(len(buf))
 	return nil
 }
 
 // prepareUpstreamRequest rewrites the request in place for the upstream:
 // the normalized target, hop-by-hop fields removed, forwarding headers set.
-func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, trusted bool) {
+func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, route *engine.Route, trusted bool) {
 	ex := &st.ex
 	h := &ctx.Request.Header
 
@@ -188,6 +222,11 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, 
 		st.target = append(st.target, ex.Query...)
 	}
 	ctx.Request.SetRequestURIBytes(st.target)
+	h.SetNoDefaultContentType(true)
+	if len(ex.Host) == 0 {
+		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
+		h.SetHost(route.Info.Upstream)
+	}
 
 	removeHopByHop(h, st)
 	h.Del(hdrExpect)
@@ -395,9 +434,28 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	ctx.SetConnectionClose()
 }
 
+// hasContentLength reports whether raw request headers carry a
+// Content-Length field (fasthttp drops it from the parsed header when the
+// request is chunked).
+func hasContentLength(raw []byte) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
+			return true
+		}
+	}
+	return false
+}
+
 var (
-	reasonHeaderTooLarge = filters.NewReason("request.header_too_large", 431, filters.DecisionInvalid, "request line or headers are too large")
-	reasonRequestTimeout = filters.NewReason("request.timeout", 408, filters.DecisionInvalid, "request was not received in time")
+	reasonAmbiguousFraming = filters.NewReason("request.ambiguous_framing", 400, filters.DecisionInvalid, "request has both Transfer-Encoding and Content-Length")
+	reasonHeaderTooLarge   = filters.NewReason("request.header_too_large", 431, filters.DecisionInvalid, "request line or headers are too large")
+	reasonRequestTimeout   = filters.NewReason("request.timeout", 408, filters.DecisionInvalid, "request was not received in time")
 )
 
 func isTimeout(err error) bool {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -438,4 +439,138 @@ func TestAdminEndpoints(t *testing.T) {
 	if r := do(t, "GET", p.admin+"/readyz", nil, ""); r.status != 200 {
 		t.Errorf("readyz %d", r.status)
 	}
+}
+
+func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	type echoBody struct {
+		BodyLength int `json:"body_length"`
+	}
+	post := func(body io.Reader, size int64) echoBody {
+		t.Helper()
+		req, _ := http.NewRequest("POST", p.base+"/echo/upload", body)
+		req.ContentLength = size
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e echoBody
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		return e
+	}
+	// Small with a length: buffered.
+	if e := post(strings.NewReader("hello"), 5); e.BodyLength != 5 {
+		t.Errorf("small body: upstream got %d bytes", e.BodyLength)
+	}
+	// Chunked (no length): buffered up to the limit, re-framed.
+	if e := post(io.MultiReader(strings.NewReader("abc"), strings.NewReader("defg")), -1); e.BodyLength != 7 {
+		t.Errorf("chunked body: upstream got %d bytes", e.BodyLength)
+	}
+	// Above the stream threshold (64KiB here): streamed through.
+	const big = 3 << 20
+	if e := post(io.LimitReader(zeros{}, big), big); e.BodyLength != big {
+		t.Errorf("streamed body: upstream got %d bytes, want %d", e.BodyLength, big)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    read_timeout: 1s", "")
+	before := up.Requests()
+	cases := []struct {
+		name, raw string
+		status    int
+	}{
+		{"CL.TE", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"TE.CL", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400},
+		{"duplicate CL", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", 400},
+		{"obfuscated TE", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"TE list", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"space before colon", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc", 400},
+		{"obs-fold", "GET /echo/x HTTP/1.1\r\nHost: x\r\n X-Folded: y\r\n\r\n", 400},
+		{"no Host in 1.1", "GET /echo/x HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET /echo/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		// fasthttp waits for a CRLF terminator that never comes: never
+		// forwarded, answered 408 when read_timeout expires.
+		{"bare LF", "POST /echo/x HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 408},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, text := rawRequest(t, p.addr, c.raw)
+			if status != c.status || !strings.Contains(text, "application/problem+json") {
+				t.Fatalf("status %d, want %d with a problem body\n%s", status, c.status, text)
+			}
+		})
+	}
+	if n := up.Requests() - before; n != 0 {
+		t.Fatalf("upstream saw %d requests from malformed input", n)
+	}
+	// HTTP/1.0 without Host is legal and is forwarded.
+	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.0\r\n\r\n")
+	if status != 200 || strings.Contains(text, `"User-Agent"`) {
+		t.Fatalf("HTTP/1.0 without Host: %d\n%s", status, text)
+	}
+}
+
+func TestOversizedHeadersAre431(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    max_header_bytes: 4KiB", "")
+	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+	if status != 431 || !strings.Contains(text, "request.header_too_large") {
+		t.Fatalf("status %d\n%s", status, text)
+	}
+}
+
+func TestSlowClientIsCutOff(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    read_timeout: 500ms", "")
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	// Slowloris: a header line every 200ms, never finishing the request.
+	cut := false
+	for i := 0; i < 25; i++ {
+		if _, err := fmt.Fprintf(c, "X-Slow-%d: 1\r\n", i); err != nil {
+			cut = true
+			break
+		}
+		if i == 0 {
+			_, _ = io.WriteString(c, "")
+		}
+		time.Sleep(200 * time.Millisecond)
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err != nil && !isTimeout(err) {
+			cut = true
+			break
+		} else if err == nil {
+			cut = true // the proxy answered (408) instead of waiting
+			break
+		}
+	}
+	if !cut || time.Since(start) > 3*time.Second {
+		t.Fatalf("slow client kept its connection for %v", time.Since(start))
+	}
+	if up.Requests() != 0 {
+		t.Fatal("a partial request reached the upstream")
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
 }

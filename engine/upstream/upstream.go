@@ -67,7 +67,6 @@ func (p *Pool) newClient(addr string) *fasthttp.HostClient {
 	d := &idleDialer{connect: o.ConnectTimeout, read: o.Timeout, write: o.WriteTimeout}
 	return &fasthttp.HostClient{
 		Addr:                      addr,
-		Name:                      "tollgate",
 		NoDefaultUserAgentHeader:  true,
 		IsTLS:                     o.TLS,
 		TLSConfig:                 o.TLSConfig,

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tollgate-bin")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "tollgate")
+	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "cannot build tollgate: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return o.String(), e.String(), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
+}
+
+func TestCheckBundledConfigs(t *testing.T) {
+	for _, f := range []string{"../../configs/quickstart.yaml", "../../configs/full.yaml"} {
+		out, errOut, code := runBinary(t, "check", "-c", f)
+		if code != 0 || !strings.Contains(out, "ok") {
+			t.Errorf("check %s: exit %d\n%s%s", f, code, out, errOut)
+		}
+	}
+}
+
+func TestCheckReportsEveryErrorWithItsLine(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	cfg := `listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    max_conections: 10
+upstreams:
+  - name: demo
+    targets: [127.0.0.1:9000]
+routes:
+  - name: r
+    path: /x
+    upstream: nowhere
+    filters:
+      - name: sizelimit
+        config:
+          max_byts: 10
+`
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runBinary(t, "check", "-c", p)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	for _, want := range []string{p + ":4:5:", "max_conections", p + ":11:"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, errOut)
+		}
+	}
+}
+
+func TestCheckReportsFilterConfigErrors(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "bad.yaml")
+	cfg := `listeners: [{name: public, listen: 127.0.0.1:8080}]
+upstreams: [{name: demo, targets: [127.0.0.1:9000]}]
+routes:
+  - name: r
+    path: /x
+    upstream: demo
+    filters:
+      - name: sizelimit
+        config:
+          max_byts: 10
+      - name: no-such-filter
+`
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, errOut, code := runBinary(t, "check", "-c", p)
+	if code != 1 || !strings.Contains(errOut, p+":10:11:") || !strings.Contains(errOut, `unknown filter "no-such-filter"`) {
+		t.Fatalf("exit %d, want 1 with both errors positioned:\n%s", code, errOut)
+	}
+}
+
+func TestUnknownCommandExits2(t *testing.T) {
+	if _, _, code := runBinary(t, "frobnicate"); code != 2 {
+		t.Fatalf("exit %d, want 2", code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func waitHTTP(t *testing.T, url string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == want {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never answered %d", url, want)
+}
+
+// TestSignals runs the real binary: SIGHUP reloads (a bad file is rejected
+// and the old config kept), SIGTERM drains and exits 0.
+func TestSignals(t *testing.T) {
+	upAddr, proxyAddr, adminAddr := freePort(t), freePort(t), freePort(t)
+	up := exec.Command(binary, "demo-upstream", "--listen", upAddr)
+	if err := up.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = up.Process.Kill(); _ = up.Wait() }()
+
+	cfg := func(extraRoute string) string {
+		return fmt.Sprintf(`admin: {listen: %q}
+listeners: [{name: public, listen: %q}]
+upstreams: [{name: demo, targets: [%q]}]
+routes:
+  - {name: c, methods: [GET], path: "/api/v1/customers/{id}", upstream: demo}
+%s`, adminAddr, proxyAddr, upAddr, extraRoute)
+	}
+	p := filepath.Join(t.TempDir(), "t.yaml")
+	if err := os.WriteFile(p, []byte(cfg("")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	proxy := exec.Command(binary, "run", "-c", p)
+	proxy.Stderr = &stderr
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- proxy.Wait() }()
+	defer func() { _ = proxy.Process.Kill() }()
+
+	waitHTTP(t, "http://"+adminAddr+"/readyz", 200)
+	waitHTTP(t, "http://"+proxyAddr+"/api/v1/customers/1", 200)
+	waitHTTP(t, "http://"+proxyAddr+"/admin/stats", 404)
+
+	// Good reload: a new route appears.
+	if err := os.WriteFile(p, []byte(cfg(`  - {name: s, methods: [GET], path: /admin/stats, upstream: demo}`)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = proxy.Process.Signal(syscall.SIGHUP)
+	waitHTTP(t, "http://"+proxyAddr+"/admin/stats", 200)
+
+	// Bad reload: rejected, the running config stays.
+	if err := os.WriteFile(p, []byte("routes: [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_ = proxy.Process.Signal(syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	waitHTTP(t, "http://"+proxyAddr+"/admin/stats", 200)
+
+	_ = proxy.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("proxy did not exit after SIGTERM")
+	}
+	log := stderr.String()
+	for _, want := range []string{"config reloaded", "config reload rejected", "stopped"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("log lacks %q:\n%s", want, log)
+		}
+	}
+}
