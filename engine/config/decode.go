@@ -130,13 +130,19 @@ var (
 	lineNumberPrefix  = regexp.MustCompile(`^(yaml: )?line \d+: `)
 )
 
-// decode stores n into v, reporting problems under path.
-func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
+// spend counts a visit to n and reports false, with an error the first
+// time, once the budget is spent.
+func (d *decoder) spend(n *yaml.Node, path string) bool {
 	d.visits++
 	if d.visits == maxNodeVisits {
 		d.fail(n, path, "cannot decode: the document expands to more than "+strconv.Itoa(maxNodeVisits)+" nodes through aliases")
 	}
-	if d.visits >= maxNodeVisits {
+	return d.visits < maxNodeVisits
+}
+
+// decode stores n into v, reporting problems under path.
+func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
+	if !d.spend(n, path) {
 		return
 	}
 	if d.o != nil && d.o.at != nil {
@@ -170,7 +176,13 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		return
 	}
 	if isNull(n) {
-		v.SetZero()
+		// As in yaml.v3: null clears a pointer, slice, map or interface and
+		// leaves any other value as it was (a filter's default survives
+		// "burst: ~").
+		switch v.Kind() {
+		case reflect.Pointer, reflect.Slice, reflect.Map, reflect.Interface:
+			v.SetZero()
+		}
 		return
 	}
 	if v.Kind() == reflect.Pointer {
@@ -325,8 +337,7 @@ func (d *decoder) pairs(n *yaml.Node, path string) []pair {
 // mergeSources returns the pairs that the value of a merge key brings in: a
 // mapping, an alias to one, or a list of those (earlier ones win).
 func (d *decoder) mergeSources(n *yaml.Node, path string) []pair {
-	d.visits++
-	if d.visits >= maxNodeVisits {
+	if !d.spend(n, path) {
 		return nil
 	}
 	switch n.Kind {

@@ -97,7 +97,7 @@ func substituteEnv(file string, data []byte, lookup LookupFunc) ([]byte, colMap,
 			refRunes := utf8.RuneCountInString(line[j : j+end+1])
 			name, def, hasDef := strings.Cut(ref, ":-")
 			val, set := "", false
-			if !validEnvName(name) {
+			if !validEnvName(name) || strings.Contains(def, "${") {
 				errs = append(errs, &Error{File: file, Line: lineNo, Col: origCol, Msg: "cannot substitute environment variable: invalid reference " + quote("${"+ref+"}") + ": want ${NAME} or ${NAME:-default}"})
 			} else {
 				val, set = lookup(name)

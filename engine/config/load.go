@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"regexp"
 	"strconv"
+	"strings"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -83,20 +84,34 @@ func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error)
 	return cfg, nil
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
+var yamlLine = regexp.MustCompile(`^yaml: (?:line (\d+): )?(.*)$`)
 
-// syntaxError positions a YAML syntax error. The YAML library reports only
-// the line.
+// syntaxError positions a YAML syntax error. The YAML library reports only a
+// line: where the construct that failed began (a flow mapping, a quoted
+// string) or else where the problem is. It counts parser errors from 0 and
+// scanner errors from 1, and leaves out line 0; this undoes both.
 func syntaxError(file string, err error) error {
-	msg := err.Error()
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &Error{File: file, Line: line, Msg: "cannot parse YAML: " + m[2]}
+	m := yamlLine.FindStringSubmatch(err.Error())
+	if m == nil {
+		return &Error{File: file, Msg: "cannot parse YAML: " + err.Error()}
 	}
-	if len(msg) > 6 && msg[:6] == "yaml: " {
-		msg = msg[6:]
+	line, _ := strconv.Atoi(m[1])
+	msg := m[2]
+	if isParserProblem(msg) {
+		line++
 	}
-	return &Error{File: file, Msg: "cannot parse YAML: " + msg}
+	return &Error{File: file, Line: line, Msg: "cannot parse YAML: " + msg}
+}
+
+// isParserProblem reports whether msg comes from the YAML parser, as opposed
+// to the scanner or the reader.
+func isParserProblem(msg string) bool {
+	for _, p := range []string{"did not find expected ", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Decode strictly decodes the filter's config block into v, which must be a

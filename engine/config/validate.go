@@ -45,10 +45,21 @@ func (v *validator) errorf(path, format string, args ...any) {
 // at returns "line N" for the setting at path, for "first defined at"
 // notes, or "" when unknown.
 func (v *validator) at(path string) string {
-	if p := v.c.origin.lookup(path); p.line > 0 {
-		return " (first defined at line " + strconv.Itoa(p.line) + ")"
+	if o := v.c.origin; o != nil {
+		if p, ok := o.at[path]; ok && p.line > 0 {
+			return " (first defined at line " + strconv.Itoa(p.line) + ")"
+		}
 	}
 	return ""
+}
+
+// user names the setting at path that first used an address.
+func (v *validator) user(path string) string {
+	at := v.at(path)
+	if path == "admin.listen" && at == "" && v.c.Admin.Listen == DefaultAdminListen {
+		return "the admin listener (its default address)"
+	}
+	return path + at
 }
 
 func (c *Config) validate() []error {
@@ -155,7 +166,7 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 	case strings.HasSuffix(l.Listen, ":0"):
 		// Port 0 picks a free port on every bind: never a clash.
 	case addrs[l.Listen] != "":
-		v.errorf(lp, "address %q is already used by %s%s", l.Listen, addrs[l.Listen], v.at(addrs[l.Listen]))
+		v.errorf(lp, "address %q is already used by %s", l.Listen, v.user(addrs[l.Listen]))
 	default:
 		addrs[l.Listen] = lp
 	}

@@ -222,6 +222,13 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, 
 		st.target = append(st.target, ex.Query...)
 	}
 	ctx.Request.SetRequestURIBytes(st.target)
+	// The client's scheme is not the upstream's: fasthttp refuses to send
+	// an https URI over a plain connection and vice versa.
+	if route.Upstream.TLS() {
+		ctx.Request.URI().SetSchemeBytes(strHTTPS)
+	} else {
+		ctx.Request.URI().SetSchemeBytes(strHTTP)
+	}
 	h.SetNoDefaultContentType(true)
 	if len(ex.Host) == 0 {
 		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.

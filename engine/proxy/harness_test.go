@@ -209,3 +209,11 @@ func rawRequest(t *testing.T, addr, raw string) (int, string) {
 	resp.Body.Close()
 	return resp.StatusCode, fmt.Sprintf("%v\n%s", resp.Header, b)
 }
+
+func startProxyErr(path string) (*proxy.Proxy, error) {
+	p, err := proxy.Start(proxy.Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler)})
+	if err == nil {
+		_ = p.Shutdown(context.Background())
+	}
+	return p, err
+}

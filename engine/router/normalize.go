@@ -127,8 +127,13 @@ func Normalize(dst, raw []byte) ([]byte, error) {
 			c := raw[i]
 			switch byteClass[c] {
 			case cKeep:
-				out = append(out, c)
-				i++
+				// Copy the run of plain bytes at once.
+				j := i + 1
+				for j < n && byteClass[raw[j]] == cKeep {
+					j++
+				}
+				out = append(out, raw[i:j]...)
+				i = j
 			case cPercent:
 				if i+2 >= n {
 					return dst, ErrBadEscape

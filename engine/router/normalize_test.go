@@ -165,7 +165,7 @@ func TestNormalizeRefuses(t *testing.T) {
 	f("/\xe2\x80\xae", ErrBadByte)
 	f("/\xff", ErrBadByte)
 	f("/\xc0\xae\xc0\xae/", ErrBadByte) // overlong UTF-8 dot
-	f("/..\xc0\xaf", ErrBadByte)         // overlong UTF-8 slash
+	f("/..\xc0\xaf", ErrBadByte)        // overlong UTF-8 slash
 	// Tomcat-style dot segments with parameters.
 	f("/a/..;/b", ErrDotSegmentParam)
 	f("/a/.;/b", ErrDotSegmentParam)

@@ -388,8 +388,9 @@ func walkEndpoints(n *node, f func(*endpoint)) {
 
 // Lookup finds the route for a request. path must be normalized (see
 // Normalize); host is the request's Host header and may carry a port. The
-// route's named parameters are stored in ps (reset first); their values are
-// subslices of path. id is the matched route's ID, or -1.
+// route's named parameters are stored in ps, which must not be nil and is
+// reset first; their values are subslices of path (still percent-encoded as
+// Normalize left them). id is the matched route's ID, or -1.
 //
 // Host-specific routes are tried before host-less ones. Within a tree, at
 // each segment a literal beats a {param}, which beats a wildcard, with

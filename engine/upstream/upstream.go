@@ -87,6 +87,9 @@ func (p *Pool) newClient(addr string) *fasthttp.HostClient {
 // Name returns the pool's name.
 func (p *Pool) Name() string { return p.opts.Name }
 
+// TLS reports whether the pool dials its targets over TLS.
+func (p *Pool) TLS() bool { return p.opts.TLS }
+
 // Options returns the options the pool was built with.
 func (p *Pool) Options() Options { return p.opts }
 
