@@ -12,12 +12,12 @@ import (
 
 type noop struct{ calls int }
 
-func (n *noop) Name() string                          { return "noop" }
+func (n *noop) Name() string                             { return "noop" }
 func (n *noop) Handle(*filters.Exchange) filters.Verdict { n.calls++; return filters.Continue }
 
 type deny struct{ r *filters.Reason }
 
-func (d deny) Name() string                          { return "deny" }
+func (d deny) Name() string                             { return "deny" }
 func (d deny) Handle(*filters.Exchange) filters.Verdict { return filters.Respond(d.r) }
 
 type closer struct {
@@ -26,7 +26,7 @@ type closer struct {
 	err    error
 }
 
-func (c *closer) Close() error                  { c.closed = true; return c.err }
+func (c *closer) Close() error                     { c.closed = true; return c.err }
 func (c *closer) HandleResponse(*filters.Exchange) {}
 
 var reasonTest = filters.NewReason("test.denied", 403, filters.DecisionDenied, "denied \"for\" test")

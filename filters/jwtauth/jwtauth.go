@@ -1,0 +1,426 @@
+package jwtauth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Filter verifies bearer JWTs. It is safe for concurrent use by several
+// routes' chains; Close stops its key refreshers.
+type Filter struct {
+	header   string // canonical name of the header carrying the token
+	bearer   bool   // the header is Authorization: require the Bearer scheme
+	optional bool
+	leeway   int64 // seconds
+	issuers  []*issuer
+	roles    *filters.Roles
+
+	fwdSubject, fwdRoles, fwdTenant string
+	strip                           []string // client copies of the forwarded headers
+
+	cache  *tokenCache
+	tokens sync.Pool // *token
+	now    func() time.Time
+	m      *filterMetrics
+
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closeOnce sync.Once
+}
+
+// Interface guards.
+var (
+	_ filters.Filter = (*Filter)(nil)
+)
+
+// Name implements filters.Filter.
+func (f *Filter) Name() string { return "jwtauth" }
+
+// Metrics returns the filter's metric set, to be registered by the engine
+// for as long as the filter's config generation serves traffic.
+func (f *Filter) Metrics() *metrics.Set { return f.m.set }
+
+// Close stops the background key refreshers and waits for them. It is
+// safe to call more than once.
+func (f *Filter) Close() error {
+	f.closeOnce.Do(func() {
+		f.cancel()
+		f.wg.Wait()
+	})
+	return nil
+}
+
+// Handle implements filters.Filter: it strips client-sent identity
+// headers, then accepts a verified token (filling ex.Identity and the
+// forwarded headers), lets an anonymous request through on an optional
+// route, or refuses with a precise reason.
+func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	// Identity headers are set only by the proxy: strip client copies
+	// first, whatever the outcome.
+	for _, h := range f.strip {
+		ex.DelHeader(h)
+	}
+	raw := f.credential(ex.Header(f.header))
+	if raw == nil {
+		if f.optional {
+			f.m.anonymous.Inc()
+			return filters.Continue
+		}
+		return f.refuse(ex, &refusals[refMissing], "")
+	}
+	now := f.now()
+	var h1, h2 uint64
+	if f.cache != nil {
+		// Fast path: a token verified before, still in date, whose key the
+		// issuer still publishes.
+		h1, h2 = f.cache.hash(raw)
+		if e := f.cache.get(h1, h2); e != nil && now.Unix() < e.deadline && e.epoch == f.issuers[e.issuer].epoch() {
+			f.apply(ex, &e.p)
+			f.m.hits.Inc()
+			return filters.Continue
+		}
+	}
+	return f.verify(ex, raw, now, h1, h2)
+}
+
+// credential extracts the token from the header value v, or returns nil
+// when there is none. For Authorization the scheme must be Bearer, matched
+// case-insensitively (RFC 9110 §11.1, RFC 6750 §2.1).
+func (f *Filter) credential(v []byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	hasScheme := len(v) > 7 && (v[6] == ' ' || v[6] == '\t') && equalFoldASCII(v[:6], "bearer")
+	if hasScheme {
+		v = v[7:]
+	} else if f.bearer {
+		return nil
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func equalFoldASCII(b []byte, lower string) bool {
+	for i := range b {
+		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// apply records a verified principal on ex and forwards it upstream.
+func (f *Filter) apply(ex *filters.Exchange, p *principal) {
+	id := &ex.Identity
+	id.Subject = append(id.Subject[:0], p.subject...)
+	id.Tenant = append(id.Tenant[:0], p.tenant...)
+	id.Issuer = append(id.Issuer[:0], p.issuer...)
+	id.KeyID = append(id.KeyID[:0], p.kid...)
+	id.Roles = p.roles
+	id.Method = filters.AuthJWT
+	id.Verified = true
+	if f.fwdSubject != "" && len(p.subject) > 0 {
+		ex.SetHeader(f.fwdSubject, p.subject)
+	}
+	if f.fwdRoles != "" && len(p.rolesHeader) > 0 {
+		ex.SetHeader(f.fwdRoles, p.rolesHeader)
+	}
+	if f.fwdTenant != "" && len(p.tenant) > 0 {
+		ex.SetHeader(f.fwdTenant, p.tenant)
+	}
+}
+
+// refuse answers with r: an RFC 6750 challenge, optional detail, a metric.
+func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters.Verdict {
+	if r.www != nil {
+		ex.AddResponseHeader("WWW-Authenticate", r.www)
+	}
+	if detail != "" {
+		ex.AppendDetailString(detail)
+	}
+	f.m.refusals[r.idx].Inc()
+	return filters.Respond(r.reason)
+}
+
+// verify is the slow path: parse, verify and check a token not found in
+// the cache, then cache and apply it.
+func (f *Filter) verify(ex *filters.Exchange, raw []byte, now time.Time, h1, h2 uint64) filters.Verdict {
+	t := f.tokens.Get().(*token)
+	t.reset()
+	defer f.tokens.Put(t)
+	is, r := f.check(t, raw, now)
+	if r != nil {
+		f.hints(ex, t)
+		return f.refuse(ex, r, t.detail)
+	}
+	e, r := f.entry(t, is, h1, h2)
+	if r != nil {
+		f.hints(ex, t)
+		return f.refuse(ex, r, t.detail)
+	}
+	if f.cache != nil {
+		f.cache.put(e, now.Unix())
+	}
+	f.apply(ex, &e.p)
+	f.m.misses.Inc()
+	return filters.Continue
+}
+
+// check runs every test a token must pass, in an order that never tells
+// an unauthenticated caller more than it knows: syntax, header policy,
+// issuer, algorithm, key, signature, and only then the claims (RFC 8725
+// §3).
+func (f *Filter) check(t *token, raw []byte, now time.Time) (*issuer, *refusal) {
+	switch t.parse(raw) {
+	case parseMalformed:
+		return nil, &refusals[refMalformed]
+	case parseHeaderForbidden:
+		t.detail = forbiddenDetail(t.forbidden)
+		return nil, &refusals[refHeaderNotAllowed]
+	}
+	switch t.alg {
+	case algNone: // RFC 8725 §3.1: unsecured JWTs are never accepted
+		t.detail = `alg "none" is refused`
+		return nil, &refusals[refAlgNotAllowed]
+	case algUnknown:
+		t.detail = "alg is not supported"
+		return nil, &refusals[refAlgNotAllowed]
+	}
+	is := f.issuerFor(t)
+	if is == nil {
+		t.detail = "iss is not a configured issuer"
+		return nil, &refusals[refWrongIssuer]
+	}
+	if !is.algs.has(t.alg) {
+		t.detail = "alg is not allowed for this issuer"
+		return nil, &refusals[refAlgNotAllowed]
+	}
+	if t.alg.isHMAC() {
+		if !is.hmac.verify(t.alg, t.signingInput, t.sig) {
+			return is, &refusals[refBadSignature]
+		}
+	} else {
+		ks := is.keys.Load()
+		if ks == nil {
+			is.requestRefresh(now.UnixNano())
+			return is, &refusals[refKeysUnavailable]
+		}
+		k, st := ks.find(t.kid, t.hasKID, t.alg)
+		switch st {
+		case keyUnknown:
+			is.requestRefresh(now.UnixNano())
+			t.detail = "kid is not in the issuer's key set"
+			return is, &refusals[refUnknownKey]
+		case keyAmbiguous:
+			t.detail = "token has no kid and several keys fit its alg"
+			return is, &refusals[refUnknownKey]
+		case keyWrongType:
+			t.detail = "the key named by kid does not fit alg"
+			return is, &refusals[refAlgNotAllowed]
+		}
+		if !verifySignature(t.alg, k, t.signingInput, t.sig) {
+			return is, &refusals[refBadSignature]
+		}
+	}
+	sec := now.Unix()
+	if !t.hasExp { // a token without exp would be good forever
+		t.detail = "exp claim is required"
+		return is, &refusals[refMalformed]
+	}
+	if sec >= t.exp+f.leeway { // RFC 7519 §4.1.4
+		return is, &refusals[refExpired]
+	}
+	if t.hasNbf && sec+f.leeway < t.nbf { // RFC 7519 §4.1.5
+		t.detail = "nbf is in the future"
+		return is, &refusals[refNotYetValid]
+	}
+	if t.hasIat && sec+f.leeway < t.iat { // RFC 7519 §4.1.6
+		t.detail = "iat is in the future"
+		return is, &refusals[refNotYetValid]
+	}
+	var scratch [512]byte
+	if !t.hasAud || !audMatches(t.aud, is.audiences, scratch[:0]) { // RFC 7519 §4.1.3
+		return is, &refusals[refWrongAudience]
+	}
+	return is, nil
+}
+
+func forbiddenDetail(name string) string {
+	switch name {
+	case "crit":
+		return "crit names an extension this verifier does not implement"
+	case "jwk":
+		return "an embedded jwk is refused"
+	case "jku":
+		return "a jku key URL is refused"
+	case "x5u":
+		return "an x5u certificate URL is refused"
+	}
+	return "an embedded x5c certificate chain is refused"
+}
+
+// issuerFor returns the configured issuer named by the token's iss.
+func (f *Filter) issuerFor(t *token) *issuer {
+	if !t.hasIss {
+		return nil
+	}
+	for _, is := range f.issuers {
+		if string(is.nameB) == string(t.iss) {
+			return is
+		}
+	}
+	return nil
+}
+
+// entry builds the cache entry for a verified token: subject, tenant and
+// roles copied into one allocation.
+func (f *Filter) entry(t *token, is *issuer, h1, h2 uint64) (*cacheEntry, *refusal) {
+	var tenant []byte
+	if is.tenantPath != nil {
+		if v := lookupPath(t.payload, is.tenantPath); v != nil {
+			if s, rest, ok := stringValue(v, t.str); ok {
+				tenant, t.str = s, rest
+			}
+		}
+	}
+	if hasControl(t.sub) || hasControl(tenant) {
+		t.detail = "sub or tenant holds control characters"
+		return nil, &refusals[refMalformed]
+	}
+	roles := f.claimedRoles(t, is)
+	n := len(t.sub) + len(tenant) + len(is.nameB) + len(t.kid)
+	var names int
+	for i := 0; i < filters.MaxRoles; i++ {
+		if roles.Has(i) {
+			names += len(f.roles.Name(i)) + 1
+		}
+	}
+	buf := make([]byte, 0, n+names)
+	cut := func(b []byte) []byte {
+		start := len(buf)
+		buf = append(buf, b...)
+		return buf[start:len(buf):len(buf)]
+	}
+	e := &cacheEntry{h1: h1, h2: h2, deadline: t.exp + f.leeway, epoch: is.epoch(), issuer: is.idx}
+	e.p.subject = cut(t.sub)
+	e.p.tenant = cut(tenant)
+	e.p.issuer = cut(is.nameB)
+	e.p.kid = cut(t.kid)
+	e.p.roles = roles
+	start := len(buf)
+	for i := 0; i < filters.MaxRoles; i++ {
+		if roles.Has(i) {
+			if len(buf) > start {
+				buf = append(buf, ',')
+			}
+			buf = append(buf, f.roles.Name(i)...)
+		}
+	}
+	e.p.rolesHeader = buf[start:]
+	return e, nil
+}
+
+// claimedRoles maps the role names at the issuer's roles claim path to
+// role bits: an array of strings (roles, groups, realm_access.roles) or a
+// space-separated string (scope, RFC 8693 §4.2). Names no rule uses are
+// ignored.
+func (f *Filter) claimedRoles(t *token, is *issuer) filters.RoleSet {
+	if f.roles == nil || is.rolesPath == nil {
+		return 0
+	}
+	v := lookupPath(t.payload, is.rolesPath)
+	if len(v) == 0 {
+		return 0
+	}
+	var set filters.RoleSet
+	add := func(name []byte) {
+		if i, ok := f.roles.Lookup(name); ok {
+			set |= 1 << uint(i)
+		}
+	}
+	var scratch [256]byte
+	switch v[0] {
+	case '"':
+		s, _, _ := stringValue(v, scratch[:0])
+		for len(s) > 0 {
+			i := 0
+			for i < len(s) && s[i] != ' ' {
+				i++
+			}
+			if i > 0 {
+				add(s[:i])
+			}
+			if i == len(s) {
+				break
+			}
+			s = s[i+1:]
+		}
+	case '[':
+		e := newElements(v)
+		for {
+			x, ok := e.next()
+			if !ok {
+				break
+			}
+			if s, _, ok := stringValue(x, scratch[:0]); ok {
+				add(s)
+			}
+		}
+	}
+	return set
+}
+
+func hasControl(b []byte) bool {
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// Hint sizes: unverified values are cut so a refusal never copies much of
+// what a client sent.
+const (
+	maxHintIssuer = 256
+	maxHintKID    = 128
+)
+
+// hints records what a refused token claimed, flagged unverified: issuer,
+// kid, and a hash of sub — never the token or the subject itself.
+func (f *Filter) hints(ex *filters.Exchange, t *token) {
+	id := &ex.Identity
+	id.Method = filters.AuthJWT
+	id.Verified = false
+	id.Roles = 0
+	id.Subject, id.Tenant = id.Subject[:0], id.Tenant[:0]
+	id.Issuer = appendCapped(id.Issuer[:0], t.iss, maxHintIssuer)
+	id.KeyID = appendCapped(id.KeyID[:0], t.kid, maxHintKID)
+	if t.hasSub {
+		sum := sha256.Sum256(t.sub)
+		id.Subject = append(id.Subject, "sha256:"...)
+		id.Subject = hex.AppendEncode(id.Subject, sum[:12])
+	}
+}
+
+func appendCapped(dst, b []byte, n int) []byte {
+	if len(b) > n {
+		b = b[:n]
+	}
+	return append(dst, b...)
+}

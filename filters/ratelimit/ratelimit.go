@@ -1,0 +1,205 @@
+package ratelimit
+
+import (
+	"hash/maphash"
+	"strconv"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Response header names.
+const (
+	headerRetryAfter      = "Retry-After"
+	headerRateLimit       = "RateLimit"
+	headerRateLimitPolicy = "RateLimit-Policy"
+)
+
+// reasonExceeded is the refusal of every policy: 429 Too Many Requests
+// (RFC 6585 §4) with a problem+json body (RFC 9457).
+var reasonExceeded = filters.NewReason("ratelimit.exceeded", 429, filters.DecisionLimited, "rate limit exceeded")
+
+// Filter enforces one or more GCRA policies. It is safe for concurrent use
+// by any number of chains.
+type Filter struct {
+	policies     []policy
+	policyHeader []byte // RateLimit-Policy value listing every policy
+	headers      bool
+	clock        func() int64 // µs, monotonic
+}
+
+// Interface guard.
+var _ filters.Filter = (*Filter)(nil)
+
+type keyKind uint8
+
+const (
+	keyPrincipal keyKind = iota + 1
+	keyTenant
+	keyCredential
+	keyClientIP
+	keyMethod
+	keyHeader
+	keyParam
+)
+
+type component struct {
+	kind keyKind
+	arg  string // header name (canonical) or parameter name
+}
+
+type policy struct {
+	name        string
+	lim         *Limiter
+	key         []component
+	perRoute    bool
+	v6mask      [16]byte
+	policyItem  []byte // `"name";q=10;w=1`
+	limitPrefix []byte // `"name";r=`
+	detail      string
+}
+
+// Name implements filters.Filter.
+func (f *Filter) Name() string { return "ratelimit" }
+
+// Handle implements filters.Filter. It admits the request only if every
+// policy does; quota taken by earlier policies is given back when a later
+// one refuses, so a refused request costs nothing.
+func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	now := f.clock()
+	var hs [MaxPolicies]uint64
+	var rs [MaxPolicies]Result
+	first := -1 // first refusing policy
+	for i := range f.policies {
+		p := &f.policies[i]
+		hs[i] = p.hash(ex)
+		// After a refusal, later policies are only asked what they would
+		// decide (for the Retry-After), never charged.
+		rs[i] = p.lim.Take(hs[i], now, first < 0)
+		if first < 0 && !rs[i].Allowed {
+			first = i
+		}
+	}
+	if first >= 0 {
+		return f.refuse(ex, first, &hs, &rs)
+	}
+	if f.headers {
+		f.addAllowedHeaders(ex, &rs)
+	}
+	return filters.Continue
+}
+
+// refuse gives back the quota of the policies that admitted, then reports
+// the refusing policy with the longest wait: the client cannot succeed
+// before it.
+func (f *Filter) refuse(ex *filters.Exchange, first int, hs *[MaxPolicies]uint64, rs *[MaxPolicies]Result) filters.Verdict {
+	for i := 0; i < first; i++ {
+		f.policies[i].lim.Refund(hs[i])
+	}
+	worst, wait := first, time.Duration(0)
+	for i := first; i < len(f.policies); i++ {
+		if w := f.policies[i].lim.RetryAfter(rs[i]); !rs[i].Allowed && w > wait {
+			worst, wait = i, w
+		}
+	}
+	p := &f.policies[worst]
+	p.lim.countLimited(hs[worst])
+	secs := ceilSeconds(wait) // RFC 9110 §10.2.3 delay-seconds: whole, never 0
+	var buf [160]byte
+	ex.AddResponseHeader(headerRetryAfter, strconv.AppendInt(buf[:0], secs, 10))
+	// draft-ietf-httpapi-ratelimit-headers-11 §4: nothing is available
+	// until the Retry-After delay has passed (§6: Retry-After is not
+	// earlier than the end of the effective window).
+	b := append(buf[:0], p.limitPrefix...)
+	b = append(b, "0;t="...)
+	b = strconv.AppendInt(b, secs, 10)
+	ex.AddResponseHeader(headerRateLimit, b)
+	ex.AddResponseHeader(headerRateLimitPolicy, f.policyHeader)
+	ex.AppendDetailString(p.detail)
+	return filters.Respond(reasonExceeded)
+}
+
+// addAllowedHeaders reports the policy closest to exhaustion: the fewest
+// requests left, and on a tie the longest time until the quota is whole.
+func (f *Filter) addAllowedHeaders(ex *filters.Exchange, rs *[MaxPolicies]Result) {
+	best, left, reset := 0, int64(-1), time.Duration(0)
+	for i := range f.policies {
+		lim := f.policies[i].lim
+		r, t := lim.Remaining(rs[i]), lim.Reset(rs[i])
+		if left < 0 || r < left || r == left && t > reset {
+			best, left, reset = i, r, t
+		}
+	}
+	var buf [160]byte
+	b := append(buf[:0], f.policies[best].limitPrefix...)
+	b = strconv.AppendInt(b, left, 10)
+	b = append(b, ";t="...)
+	b = strconv.AppendInt(b, ceilSeconds(reset), 10)
+	ex.AddResponseHeader(headerRateLimit, b)
+	ex.AddResponseHeader(headerRateLimitPolicy, f.policyHeader)
+}
+
+// ceilSeconds rounds d up to whole seconds, at least 1.
+func ceilSeconds(d time.Duration) int64 {
+	return max(int64((d+time.Second-1)/time.Second), 1)
+}
+
+// hash computes the policy's key for ex. Each component is written as
+// kind, length, bytes, so no two different keys share an encoding; the
+// matched route (never the raw path) scopes per-route policies, so case or
+// trailing-slash variants of a URL cannot reset a counter.
+func (p *policy) hash(ex *filters.Exchange) uint64 {
+	var h maphash.Hash
+	h.SetSeed(p.lim.seed)
+	if p.perRoute {
+		idx := -1
+		if ex.Route != nil {
+			idx = ex.Route.Index
+		}
+		writeUint(&h, uint64(idx))
+	}
+	for i := range p.key {
+		c := &p.key[i]
+		var v []byte
+		switch c.kind {
+		case keyPrincipal:
+			v = ex.Identity.Subject
+		case keyTenant:
+			v = ex.Identity.Tenant
+		case keyCredential:
+			v = ex.Identity.KeyID
+		case keyMethod:
+			v = ex.Method
+		case keyHeader:
+			v = ex.Header(c.arg)
+		case keyParam:
+			v = ex.Params.Get(c.arg)
+		case keyClientIP:
+			a := ex.ClientIP.Unmap()
+			var ip [16]byte
+			if a.Is4() {
+				ip = a.As16() // IPv4: the whole address
+			} else if a.IsValid() {
+				ip = a.As16()
+				for j := range ip {
+					ip[j] &= p.v6mask[j]
+				}
+			}
+			_ = h.WriteByte(byte(c.kind))
+			_, _ = h.Write(ip[:])
+			continue
+		}
+		_ = h.WriteByte(byte(c.kind))
+		writeUint(&h, uint64(len(v)))
+		_, _ = h.Write(v)
+	}
+	return h.Sum64()
+}
+
+func writeUint(h *maphash.Hash, v uint64) {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(v >> (8 * i))
+	}
+	_, _ = h.Write(b[:])
+}

@@ -1,0 +1,241 @@
+package ratelimit
+
+import (
+	"fmt"
+	"net/textproto"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Config is the filter's config block.
+type Config struct {
+	// Policies are the limits applied to every request; a request must pass all of them.
+	Policies []PolicyConfig `yaml:"policies"`
+	// Headers adds RateLimit and RateLimit-Policy to allowed responses too; refusals always carry them.
+	Headers bool `yaml:"headers"`
+}
+
+// PolicyConfig is one limit.
+type PolicyConfig struct {
+	// Name identifies the policy in the RateLimit and RateLimit-Policy headers: letters, digits, '.', '_' and '-', at most 64.
+	Name string `yaml:"name"`
+	// Rate is the number of requests a key may make per period, on average.
+	Rate int64 `yaml:"rate"`
+	// Per is the period, a whole number of seconds; default 1s.
+	Per filters.Duration `yaml:"per"`
+	// Burst is the number of requests an idle key may make at once; default Rate.
+	Burst int64 `yaml:"burst"`
+	// Key lists what identifies a client: principal, tenant, credential, client_ip, method, header:<Name>, param:<name>; empty means one counter for everyone.
+	Key []string `yaml:"key"`
+	// Scope is route (default: each matched route has its own counters) or filter (counters shared by every route this filter serves).
+	Scope string `yaml:"scope"`
+	// IPv6Prefix is how many leading bits of an IPv6 client address form the key (default 64, one customer's network).
+	IPv6Prefix int `yaml:"ipv6_prefix"`
+	// MaxKeys caps the keys tracked, rounded up to a power of two (default 65536; 8 bytes each, allocated up front).
+	MaxKeys int `yaml:"max_keys"`
+}
+
+const (
+	// MaxPolicies bounds the policies of one filter, so Handle keeps its
+	// per-policy state on the stack.
+	MaxPolicies = 8
+	// DefaultMaxKeys is the key cap of a policy that sets none.
+	DefaultMaxKeys = 1 << 16
+	maxNameLen     = 64
+)
+
+// New builds the filter from its config entry.
+func New(spec filters.Spec) (filters.Filter, error) {
+	cfg := Config{Headers: true}
+	if err := spec.Decode(&cfg); err != nil {
+		return nil, err
+	}
+	return build(spec, cfg, monotonicClock())
+}
+
+// monotonicClock returns microseconds since the call, on the monotonic
+// clock.
+func monotonicClock() func() int64 {
+	base := time.Now()
+	return func() int64 { return int64(time.Since(base) / time.Microsecond) }
+}
+
+func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
+	if len(cfg.Policies) == 0 {
+		return nil, spec.Errorf("set at least one policy")
+	}
+	if len(cfg.Policies) > MaxPolicies {
+		return nil, spec.Errorf("at most %d policies per filter, got %d", MaxPolicies, len(cfg.Policies))
+	}
+	f := &Filter{headers: cfg.Headers, clock: clock}
+	seen := map[string]bool{}
+	var policyHeader []byte
+	for i, pc := range cfg.Policies {
+		p, err := buildPolicy(spec, i, pc)
+		if err != nil {
+			return nil, err
+		}
+		if seen[pc.Name] {
+			return nil, spec.Errorf("policies[%d]: duplicate name %q", i, pc.Name)
+		}
+		seen[pc.Name] = true
+		if i > 0 {
+			policyHeader = append(policyHeader, ", "...)
+		}
+		policyHeader = append(policyHeader, p.policyItem...)
+		f.policies = append(f.policies, p)
+	}
+	f.policyHeader = policyHeader
+	return f, nil
+}
+
+func buildPolicy(spec filters.Spec, i int, pc PolicyConfig) (policy, error) {
+	at := "policies[" + strconv.Itoa(i) + "]"
+	if !validName(pc.Name) {
+		return policy{}, spec.Errorf("%s.name: want 1 to %d letters, digits, '.', '_' or '-', got %q", at, maxNameLen, pc.Name)
+	}
+	at += " (" + pc.Name + ")"
+	if pc.Rate <= 0 {
+		return policy{}, spec.Errorf("%s.rate: want a positive number of requests, got %d", at, pc.Rate)
+	}
+	per := pc.Per.D()
+	if per == 0 {
+		per = time.Second
+	}
+	if per%time.Second != 0 {
+		return policy{}, spec.Errorf("%s.per: want a whole number of seconds (the RateLimit-Policy window is in seconds), got %s", at, per)
+	}
+	burst := pc.Burst
+	if burst == 0 {
+		burst = pc.Rate
+	}
+	if burst < 0 {
+		return policy{}, spec.Errorf("%s.burst: want a positive number of requests, got %d", at, burst)
+	}
+	maxKeys := pc.MaxKeys
+	if maxKeys == 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	if maxKeys < 0 || maxKeys > MaxKeys {
+		return policy{}, spec.Errorf("%s.max_keys: want 1 to %d, got %d", at, MaxKeys, maxKeys)
+	}
+	lim, err := NewLimiter(LimiterConfig{Rate: pc.Rate, Per: per, Burst: burst, MaxKeys: maxKeys})
+	if err != nil {
+		return policy{}, spec.Errorf("%s: %v", at, err)
+	}
+	p := policy{name: pc.Name, lim: lim}
+	switch pc.Scope {
+	case "", "route":
+		p.perRoute = true
+	case "filter":
+	default:
+		return policy{}, spec.Errorf("%s.scope: want route or filter, got %q", at, pc.Scope)
+	}
+	v6 := pc.IPv6Prefix
+	if v6 == 0 {
+		v6 = 64
+	}
+	if v6 < 1 || v6 > 128 {
+		return policy{}, spec.Errorf("%s.ipv6_prefix: want 1 to 128, got %d", at, v6)
+	}
+	p.v6mask = prefixMask(v6)
+	seen := map[string]bool{}
+	for j, k := range pc.Key {
+		c, err := parseComponent(k)
+		if err != nil {
+			return policy{}, spec.Errorf("%s.key[%d]: %v", at, j, err)
+		}
+		id := string(rune(c.kind)) + c.arg
+		if seen[id] {
+			return policy{}, spec.Errorf("%s.key[%d]: %q is listed twice", at, j, k)
+		}
+		seen[id] = true
+		p.key = append(p.key, c)
+	}
+
+	// RateLimit-Policy item (draft-ietf-httpapi-ratelimit-headers-11 §3.1):
+	// "name";q=<rate>;w=<seconds>.
+	item := strconv.AppendQuote(nil, pc.Name) // validName keeps it a plain sf-string
+	item = append(item, ";q="...)
+	item = strconv.AppendInt(item, pc.Rate, 10)
+	item = append(item, ";w="...)
+	item = strconv.AppendInt(item, int64(per/time.Second), 10)
+	p.policyItem = item
+	// RateLimit item prefix (§4.1): "name";r=
+	p.limitPrefix = append(strconv.AppendQuote(nil, pc.Name), ";r="...)
+	p.detail = "rate limit policy \"" + pc.Name + "\" (" + strconv.FormatInt(pc.Rate, 10) + " per " + per.String() + ", burst " + strconv.FormatInt(burst, 10) + ") exceeded"
+	return p, nil
+}
+
+func validName(s string) bool {
+	if len(s) == 0 || len(s) > maxNameLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func parseComponent(s string) (component, error) {
+	switch s {
+	case "principal":
+		return component{kind: keyPrincipal}, nil
+	case "tenant":
+		return component{kind: keyTenant}, nil
+	case "credential":
+		return component{kind: keyCredential}, nil
+	case "client_ip":
+		return component{kind: keyClientIP}, nil
+	case "method":
+		return component{kind: keyMethod}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "header:"); ok {
+		if !validToken(name) {
+			return component{}, fmt.Errorf("header name %q is not an HTTP token", name)
+		}
+		return component{kind: keyHeader, arg: textproto.CanonicalMIMEHeaderKey(name)}, nil
+	}
+	if name, ok := strings.CutPrefix(s, "param:"); ok {
+		if name == "" {
+			return component{}, fmt.Errorf("param: needs a route parameter name")
+		}
+		return component{kind: keyParam, arg: name}, nil
+	}
+	return component{}, fmt.Errorf("unknown key %q: want principal, tenant, credential, client_ip, method, header:<Name> or param:<name>", s)
+}
+
+// validToken reports whether s is an RFC 9110 §5.6.2 token.
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func prefixMask(bits int) [16]byte {
+	var m [16]byte
+	for i := range m {
+		switch {
+		case bits >= 8:
+			m[i] = 0xff
+			bits -= 8
+		case bits > 0:
+			m[i] = ^byte(0xff >> bits)
+			bits = 0
+		}
+	}
+	return m
+}
