@@ -30,6 +30,10 @@ type Route struct {
 	// MaxBodyBytes caps the request body.
 	MaxBodyBytes int64
 
+	// UpstreamErrors and UpstreamTimeouts count failed exchanges with the
+	// route's upstream (answered 502 and 504).
+	UpstreamErrors, UpstreamTimeouts *metrics.Counter
+
 	requests [6]*metrics.Counter // by status class: 1xx … 5xx, other
 	duration *metrics.Histogram
 }
@@ -222,6 +226,10 @@ func (r *Route) registerMetrics(s *metrics.Set) {
 		r.requests[i] = s.NewCounter(fmt.Sprintf(`tollgate_http_requests_total{route=%q,class=%q}`, name, c))
 	}
 	r.duration = s.NewHistogram(fmt.Sprintf(`tollgate_http_request_duration_seconds{route=%q}`, name))
+	if up := r.Info.Upstream; up != "" {
+		r.UpstreamErrors = s.GetOrCreateCounter(fmt.Sprintf(`tollgate_upstream_errors_total{upstream=%q,kind="unavailable"}`, up))
+		r.UpstreamTimeouts = s.GetOrCreateCounter(fmt.Sprintf(`tollgate_upstream_errors_total{upstream=%q,kind="timeout"}`, up))
+	}
 }
 
 func upstreamOptions(uc config.Upstream, timeout time.Duration) upstream.Options {

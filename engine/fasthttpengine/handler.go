@@ -327,9 +327,9 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState, ro
 		reason := filters.ReasonUpstreamDown
 		if upstream.IsTimeout(err) {
 			reason = filters.ReasonUpstreamTimeout
-			s.upstreamTimes.Inc()
+			route.UpstreamTimeouts.Inc()
 		} else {
-			s.upstreamErrors.Inc()
+			route.UpstreamErrors.Inc()
 		}
 		s.throttled.Warn("upstream request failed", "route", route.Info.Name, "upstream", route.Info.Upstream, "err", err)
 		ex.Refuse(reason)

@@ -46,8 +46,6 @@ type Server struct {
 	states    sync.Pool
 
 	inFlight       atomic.Int64
-	upstreamErrors *metrics.Counter
-	upstreamTimes  *metrics.Counter
 	parseErrors    *metrics.Counter
 }
 
@@ -84,8 +82,6 @@ func New(opts Options) (*Server, error) {
 	hex.Encode(s.ridPrefix[:], rnd[:])
 	s.states.New = func() any { return newReqState() }
 	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
-	s.upstreamErrors = set.NewCounter(`tollgate_upstream_errors_total{kind="unavailable"}`)
-	s.upstreamTimes = set.NewCounter(`tollgate_upstream_errors_total{kind="timeout"}`)
 	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)
 
 	for _, lc := range opts.Listeners {

@@ -233,6 +233,10 @@ func TestUpstreamDownIs502(t *testing.T) {
 	if time.Since(start) > 3*time.Second {
 		t.Fatalf("502 took %v; a dead upstream must fail fast", time.Since(start))
 	}
+	m := do(t, "GET", p.admin+"/metrics", nil, "")
+	if !strings.Contains(m.body, `tollgate_upstream_errors_total{upstream="demo",kind="unavailable"} 1`) {
+		t.Fatalf("upstream error not counted:\n%s", m.body)
+	}
 }
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
