@@ -45,8 +45,8 @@ type Server struct {
 	ridSeq    atomic.Uint64
 	states    sync.Pool
 
-	inFlight       atomic.Int64
-	parseErrors    *metrics.Counter
+	inFlight    atomic.Int64
+	parseErrors *metrics.Counter
 }
 
 type listener struct {
