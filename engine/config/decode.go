@@ -285,7 +285,8 @@ func (d *decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 		var x any
 		if err := n.Decode(&x); err != nil {
-			d.fail(n, path, lineNumberPrefix.ReplaceAllString(err.Error(), ""))
+			msg := strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "yaml: unmarshal errors:", "")), " ")
+			d.fail(n, path, "cannot decode: "+lineNumberPrefix.ReplaceAllString(msg, ""))
 			return
 		}
 		if x == nil {

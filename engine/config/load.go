@@ -27,7 +27,8 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse is Load for a config already in memory: file names it in error
-// positions and lookup resolves ${ENV} references.
+// positions and lookup resolves ${ENV} references (nil means no variable is
+// set).
 func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error) {
 	defer func() {
 		// A config is reloaded while serving: a bug in the YAML library
@@ -36,6 +37,9 @@ func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error)
 			cfg, err = nil, &Error{File: file, Msg: fmt.Sprintf("cannot parse config: internal error: %v", r)}
 		}
 	}()
+	if lookup == nil {
+		lookup = func(string) (string, bool) { return "", false }
+	}
 	text, cols, errs := substituteEnv(file, data, lookup)
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)
@@ -119,7 +123,9 @@ func isParserProblem(msg string) bool {
 // are errors positioned "file:line:col", with paths relative to the filter
 // entry ("routes[0].filters[1].max_bytes"). Every problem is returned,
 // joined. When the entry has no config block (or an empty one) v is left
-// untouched, so a constructor can fill in defaults first.
+// untouched, so a constructor can fill in defaults first; a null value
+// inside the block likewise leaves a scalar setting as it was. Decode is
+// safe for concurrent use: it does not modify f.
 func (f *FilterSpec) Decode(v any) error {
 	if f.Config.Kind == 0 || isNull(&f.Config) {
 		return nil

@@ -131,6 +131,7 @@ func TestLoadError(t *testing.T) {
 	f("", `c.yaml:1:1: listeners: at least one listener is required`)
 	f("# nothing\n", `c.yaml:1:1: listeners: at least one listener is required`)
 	f("listeners: []\n", `c.yaml:1:12: listeners: at least one listener is required`)
+	f("&a ~\n", `c.yaml:1:1: listeners: at least one listener is required`) // a null document once zeroed the whole Config, positions included
 
 	// Environment variables: positions are those of the file, not of the
 	// substituted text.
