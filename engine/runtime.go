@@ -91,7 +91,8 @@ type Runtime struct {
 	// was known, by status class.
 	Unmatched *Route
 
-	pools []*upstream.Pool
+	pools  []*upstream.Pool
+	shared *filters.Chain // shared filter instances, closed once with the runtime
 
 	refs    atomic.Int64
 	retired atomic.Bool
@@ -148,6 +149,16 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		rt.pools = append(rt.pools, p)
 	}
 
+	shared, sharedErrs := compileShared(cfg, reg, rt.Roles)
+	errs = append(errs, sharedErrs...)
+	sharedList := make([]filters.Filter, 0, len(shared))
+	for _, fc := range cfg.Filters {
+		if f, ok := shared[fc.ID]; ok {
+			sharedList = append(sharedList, f)
+		}
+	}
+	rt.shared = filters.NewChain(sharedList...)
+
 	rrs := make([]router.Route, 0, len(cfg.Routes))
 	for i, rc := range cfg.Routes {
 		r := &Route{
@@ -164,7 +175,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			rt.pools = append(rt.pools, p)
 		}
 		r.MaxBodyBytes = int64(rc.MaxBodyBytes)
-		chain, err := compileChain(rc, reg, rt.Roles)
+		chain, err := compileChain(rc, reg, rt.Roles, shared)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -189,31 +200,60 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	return rt, nil
 }
 
-func compileChain(rc config.Route, reg filters.Registry, roles *filters.Roles) (*filters.Chain, error) {
+// compileShared builds the top-level named filter instances once; routes
+// that use one share the same Filter value.
+func compileShared(cfg *config.Config, reg filters.Registry, roles *filters.Roles) (map[string]filters.Filter, []error) {
 	var errs []error
-	fs := make([]filters.Filter, 0, len(rc.Filters))
-	for i := range rc.Filters {
-		fsc := &rc.Filters[i]
-		spec := filters.Spec{Name: fsc.Name, Route: rc.Name, Pos: fsc.Pos, Roles: roles, Decode: fsc.Decode}
-		regn, ok := reg.Lookup(fsc.Name)
-		if !ok {
-			errs = append(errs, fmt.Errorf("%s: routes[%s].filters[%d]: unknown filter %q (known: %s)",
-				fsc.Pos, rc.Name, i, fsc.Name, strings.Join(reg.Names(), ", ")))
+	shared := make(map[string]filters.Filter, len(cfg.Filters))
+	for i := range cfg.Filters {
+		fsc := &cfg.Filters[i]
+		f, err := newFilter(fsc, fmt.Sprintf("filters[%d]", i), "", reg, roles)
+		if err != nil {
+			errs = append(errs, err)
 			continue
 		}
-		f, err := regn.New(spec)
+		shared[fsc.ID] = f
+	}
+	return shared, errs
+}
+
+func compileChain(rc config.Route, reg filters.Registry, roles *filters.Roles, shared map[string]filters.Filter) (*filters.Chain, error) {
+	var errs []error
+	fs := make([]filters.Filter, 0, len(rc.Filters))
+	var owned []filters.Filter
+	for i := range rc.Filters {
+		fsc := &rc.Filters[i]
+		if fsc.Use != "" {
+			if f, ok := shared[fsc.Use]; ok {
+				fs = append(fs, f)
+			}
+			// An unknown or broken shared filter is already reported.
+			continue
+		}
+		f, err := newFilter(fsc, fmt.Sprintf("routes[%s].filters[%d]", rc.Name, i), rc.Name, reg, roles)
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		fs = append(fs, f)
+		owned = append(owned, f)
 	}
 	c := filters.NewChain(fs...)
 	if err := errors.Join(errs...); err != nil {
-		_ = c.Close()
+		_ = filters.NewChain(owned...).Close()
 		return nil, err
 	}
+	c.SetOwned(owned)
 	return c, nil
+}
+
+func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry, roles *filters.Roles) (filters.Filter, error) {
+	regn, ok := reg.Lookup(fsc.Name)
+	if !ok {
+		return nil, fmt.Errorf("%s: %s: unknown filter %q (known: %s)", fsc.Pos, where, fsc.Name, strings.Join(reg.Names(), ", "))
+	}
+	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles, Decode: fsc.Decode}
+	return regn.New(spec)
 }
 
 func (r *Route) registerMetrics(s *metrics.Set) {
@@ -326,6 +366,11 @@ func (rt *Runtime) ownsPool(p *upstream.Pool) bool {
 }
 
 func (rt *Runtime) closeChains() {
+	if rt.shared != nil {
+		if err := rt.shared.Close(); err != nil {
+			rt.log.Warn("cannot close shared filters", "err", err)
+		}
+	}
 	for _, r := range rt.Routes {
 		if r.Chain != nil {
 			if err := r.Chain.Close(); err != nil {

@@ -82,6 +82,17 @@ func NewChain(fs ...Filter) *Chain {
 	return c
 }
 
+// SetOwned limits what Close releases to owned, for chains that also hold
+// filters shared with other chains (closed once, by their owner).
+func (c *Chain) SetOwned(owned []Filter) {
+	c.closers = c.closers[:0]
+	for _, f := range owned {
+		if cl, ok := f.(io.Closer); ok {
+			c.closers = append(c.closers, cl)
+		}
+	}
+}
+
 // Len returns the number of filters in the chain.
 func (c *Chain) Len() int { return len(c.filters) }
 

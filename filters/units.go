@@ -71,3 +71,27 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	*b = v
 	return nil
 }
+
+// String formats d as a Go duration ("1m30s").
+func (d Duration) String() string { return time.Duration(d).String() }
+
+// MarshalYAML writes d as a duration string, so a config survives a round
+// trip.
+func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+// String formats b with the largest binary unit that divides it exactly
+// ("16KiB", "10MiB"); other sizes are plain byte counts ("1000").
+func (b ByteSize) String() string {
+	for _, u := range []struct {
+		suffix string
+		mult   ByteSize
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b != 0 && b%u.mult == 0 {
+			return strconv.FormatInt(int64(b/u.mult), 10) + u.suffix
+		}
+	}
+	return strconv.FormatInt(int64(b), 10)
+}
+
+// MarshalYAML writes b as a size string, so a config survives a round trip.
+func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }

@@ -25,6 +25,14 @@ const (
 	DefaultUpstreamTimeout        = Duration(30 * time.Second)
 	DefaultUpstreamIdleTimeout    = Duration(60 * time.Second)
 	DefaultUpstreamMaxConnections = 1024
+
+	DefaultAuditDurability         = "process"
+	DefaultAuditFsyncInterval      = Duration(100 * time.Millisecond)
+	DefaultAuditCheckpointEvery    = 4096
+	DefaultAuditCheckpointInterval = Duration(time.Second)
+	DefaultAuditSegmentMaxBytes    = ByteSize(128 << 20)
+	DefaultAuditSegmentMaxAge      = Duration(24 * time.Hour)
+	DefaultAuditFailurePolicy      = "fail-closed"
 )
 
 // SetDefaults fills every zero setting that has a default. It is idempotent;
@@ -53,6 +61,15 @@ func (c *Config) SetDefaults() {
 		def(&u.Timeout, DefaultUpstreamTimeout)
 		def(&u.IdleTimeout, DefaultUpstreamIdleTimeout)
 		def(&u.MaxConnections, DefaultUpstreamMaxConnections)
+	}
+	if a := c.Audit; a != nil {
+		def(&a.Durability, DefaultAuditDurability)
+		def(&a.FsyncInterval, DefaultAuditFsyncInterval)
+		def(&a.CheckpointEvery, DefaultAuditCheckpointEvery)
+		def(&a.CheckpointInterval, DefaultAuditCheckpointInterval)
+		def(&a.SegmentMaxBytes, DefaultAuditSegmentMaxBytes)
+		def(&a.SegmentMaxAge, DefaultAuditSegmentMaxAge)
+		def(&a.FailurePolicy, DefaultAuditFailurePolicy)
 	}
 }
 

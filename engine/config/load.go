@@ -80,6 +80,13 @@ func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error)
 			f.path = fp
 		}
 	}
+	for j := range cfg.Filters {
+		f := &cfg.Filters[j]
+		fp := indexPath("filters", j)
+		f.Pos = formatPos(file, o.lookup(fp).line, o.lookup(fp).col)
+		f.origin = o
+		f.path = fp
+	}
 	cfg.SetDefaults()
 	errs = append(d.errs, cfg.validate()...)
 	if len(errs) > 0 {

@@ -101,7 +101,24 @@ func TestLoadError(t *testing.T) {
 	f(base+"routes:\n  - {name: r, path: /, upstream: u, methods: [\"GET /\"]}\n",
 		`c.yaml:4:47: routes[0].methods[0]: invalid method "GET /": want an HTTP method token such as GET`)
 	f(base+"routes:\n  - {name: r, path: /, upstream: u, filters: [{config: {}}]}\n",
-		`c.yaml:4:47: routes[0].filters[0].name: filter name is required`)
+		`c.yaml:4:47: routes[0].filters[0].name: filter name is required (or use: the id of a shared filter)`)
+	// Shared filter instances.
+	f(base+"filters: [{name: sizelimit}]\n", `c.yaml:3:11: filters[0].id: id is required: routes refer to a shared filter by its id`)
+	f(base+"filters: [{id: a, name: x}, {id: a, name: y}]\n", `c.yaml:3:34: filters[1].id: duplicate shared filter name "a" (first defined at line 3)`)
+	f(base+"filters: [{id: a, use: b, name: x}]\n", `c.yaml:3:24: filters[0].use: a shared filter cannot use another; name its kind instead`)
+	f(base+"routes:\n  - {name: r, path: /, upstream: u, filters: [{use: nope}]}\n",
+		`c.yaml:4:53: routes[0].filters[0].use: unknown shared filter "nope"`)
+	f(base+"filters: [{id: a, name: x}]\nroutes:\n  - {name: r, path: /, upstream: u, filters: [{use: a, name: x}]}\n",
+		`c.yaml:5:53: routes[0].filters[0].use: an entry either uses a shared filter or names a kind with its config, not both`)
+	f(base+"routes:\n  - {name: r, path: /, upstream: u, filters: [{id: a, name: x}]}\n",
+		`c.yaml:4:52: routes[0].filters[0].id: id names shared filters in the top-level filters list; a route's entry has none`)
+
+	// Limits and the audit log.
+	f(base+"limits: {max_in_flight: -1}\n", `c.yaml:3:25: limits.max_in_flight: must not be negative`)
+	f(base+"audit: {dir: d}\n", `c.yaml:3:8: audit.signing_key_file: signing_key_file is required (make one with: tollgate audit keygen)`)
+	f(base+"audit: {dir: d, signing_key_file: k, durability: eventually}\n", `c.yaml:3:50: audit.durability: unknown durability "eventually": want process, disk or async`)
+	f(base+"audit: {dir: d, signing_key_file: k, failure_policy: ignore}\n", `c.yaml:3:54: audit.failure_policy: unknown failure policy "ignore": want fail-closed or fail-open`)
+	f(base+"audit: {dir: d, signing_key_file: k, sink_url: ftp://x}\n", `c.yaml:3:48: audit.sink_url: invalid sink URL "ftp://x": want http:// or https://`)
 	f(`listeners: [{name: l, listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.1.2.3/33]}]`+"\n",
 		`c.yaml:1:76: listeners[0].trusted_proxies[1]: invalid trusted proxy "10.1.2.3/33": want a CIDR such as 10.0.0.0/8 or an IP address`)
 	f(`listeners: [{name: l, listen: "127.0.0.1:0", trusted_proxies: [10.0.0.1/8]}]`+"\n",

@@ -14,6 +14,12 @@ type Config struct {
 	Upstreams []Upstream `yaml:"upstreams"`
 	// Routes map requests to upstreams and filter chains; the most specific match wins.
 	Routes []Route `yaml:"routes"`
+	// Filters are named filter instances that routes share with use; each is built once per configuration, so its key sets, caches and counters are shared by every route that uses it.
+	Filters []FilterSpec `yaml:"filters"`
+	// Limits are process-wide protections against overload.
+	Limits Limits `yaml:"limits"`
+	// Audit configures the verifiable audit log; without it no audit log is written.
+	Audit *Audit `yaml:"audit"`
 
 	// Path is the file the config was read from (not part of the YAML).
 	Path string `yaml:"-"`
@@ -84,7 +90,7 @@ type Upstream struct {
 	TLS bool `yaml:"tls"`
 	// ConnectTimeout bounds establishing a connection to a target; it defaults to 5s.
 	ConnectTimeout Duration `yaml:"connect_timeout"`
-	// Timeout bounds the whole upstream exchange for buffered responses; it answers 504 when exceeded and defaults to 30s.
+	// Timeout bounds each read from a target: the wait for the response headers and every gap between body chunks, like nginx's proxy_read_timeout; it answers 504 when exceeded and defaults to 30s.
 	Timeout Duration `yaml:"timeout"`
 	// IdleTimeout closes pooled connections idle for longer; it defaults to 60s.
 	IdleTimeout Duration `yaml:"idle_timeout"`
@@ -115,8 +121,12 @@ type Route struct {
 	Pos string `yaml:"-"`
 }
 
-// FilterSpec is one entry of a route's filter list.
+// FilterSpec is one entry of a route's filter list, or a named instance in the top-level filters list.
 type FilterSpec struct {
+	// ID names an instance in the top-level filters list; routes refer to it with use.
+	ID string `yaml:"id"`
+	// Use refers to an instance of the top-level filters list instead of naming a kind here.
+	Use string `yaml:"use"`
 	// Name selects the filter kind.
 	Name string `yaml:"name"`
 	// Config is the filter's own settings, decoded strictly by the filter (see Decode).
@@ -128,4 +138,36 @@ type FilterSpec struct {
 	// origin and path position the errors of Decode.
 	origin *origin
 	path   string
+}
+
+// Limits are process-wide protections against overload.
+type Limits struct {
+	// MaxInFlight sheds requests with 503 once this many are being served at once, before the process falls over; zero means no cap.
+	MaxInFlight int `yaml:"max_in_flight"`
+}
+
+// Audit configures the verifiable audit log.
+type Audit struct {
+	// Dir is the directory of the log's segment files; it is created if missing and is required.
+	Dir string `yaml:"dir"`
+	// SigningKeyFile holds the Ed25519 checkpoint signing key made by tollgate audit keygen; it is required.
+	SigningKeyFile string `yaml:"signing_key_file"`
+	// Durability says when a response may be released: process (the record is in the file, the default), disk (the record is fsynced) or async (unsafe, for benchmarks only).
+	Durability string `yaml:"durability"`
+	// FsyncInterval bounds what a power loss can take in process mode; it defaults to 100ms.
+	FsyncInterval Duration `yaml:"fsync_interval"`
+	// CheckpointEvery signs a checkpoint after this many records; it defaults to 4096.
+	CheckpointEvery int `yaml:"checkpoint_every"`
+	// CheckpointInterval signs a checkpoint at least this often while records arrive; it defaults to 1s.
+	CheckpointInterval Duration `yaml:"checkpoint_interval"`
+	// SegmentMaxBytes is the size at which a segment file is sealed and a new one started; it defaults to 128MiB.
+	SegmentMaxBytes ByteSize `yaml:"segment_max_bytes"`
+	// SegmentMaxAge seals a segment this long after it was started; it defaults to 24h.
+	SegmentMaxAge Duration `yaml:"segment_max_age"`
+	// FailurePolicy says what happens when the log cannot be written: fail-closed answers 503 (the default), fail-open serves and counts the unrecorded requests.
+	FailurePolicy string `yaml:"failure_policy"`
+	// SinkURL receives every signed checkpoint as an HTTP POST, so a copy lives off the host.
+	SinkURL string `yaml:"sink_url"`
+	// SinkCommand is run for every signed checkpoint with the checkpoint on its standard input.
+	SinkCommand []string `yaml:"sink_command"`
 }

@@ -111,6 +111,7 @@ func (c *Config) validate() []error {
 		v.nonNegative(fieldPath(p, "max_connections"), int64(u.MaxConnections))
 	}
 
+	shared := v.sharedFilters()
 	routes := map[string]string{}
 	for i := range c.Routes {
 		p := indexPath("routes", i)
@@ -147,12 +148,75 @@ func (c *Config) validate() []error {
 		v.nonNegative(fieldPath(p, "max_body_bytes"), int64(r.MaxBodyBytes))
 		v.nonNegative(fieldPath(p, "timeout"), int64(r.Timeout))
 		for j := range r.Filters {
-			if r.Filters[j].Name == "" {
-				v.errorf(fieldPath(indexPath(fieldPath(p, "filters"), j), "name"), "filter name is required")
-			}
+			v.routeFilter(indexPath(fieldPath(p, "filters"), j), &r.Filters[j], shared)
 		}
 	}
+	v.nonNegative("limits.max_in_flight", int64(c.Limits.MaxInFlight))
+	if c.Audit != nil {
+		v.audit(c.Audit)
+	}
 	return v.errs
+}
+
+// sharedFilters validates the top-level filters list and returns its ids.
+func (v *validator) sharedFilters() map[string]string {
+	ids := map[string]string{}
+	for i := range v.c.Filters {
+		p := indexPath("filters", i)
+		f := &v.c.Filters[i]
+		if f.ID == "" {
+			v.errorf(fieldPath(p, "id"), "id is required: routes refer to a shared filter by its id")
+		} else {
+			v.unique(fieldPath(p, "id"), "shared filter", f.ID, ids)
+		}
+		if f.Use != "" {
+			v.errorf(fieldPath(p, "use"), "a shared filter cannot use another; name its kind instead")
+		}
+		if f.Name == "" {
+			v.errorf(fieldPath(p, "name"), "filter name is required")
+		}
+	}
+	return ids
+}
+
+func (v *validator) routeFilter(p string, f *FilterSpec, shared map[string]string) {
+	switch {
+	case f.ID != "":
+		v.errorf(fieldPath(p, "id"), "id names shared filters in the top-level filters list; a route's entry has none")
+	case f.Use != "" && (f.Name != "" || f.Config.Kind != 0):
+		v.errorf(fieldPath(p, "use"), "an entry either uses a shared filter or names a kind with its config, not both")
+	case f.Use != "" && shared[f.Use] == "":
+		v.errorf(fieldPath(p, "use"), "unknown shared filter %q", f.Use)
+	case f.Use == "" && f.Name == "":
+		v.errorf(fieldPath(p, "name"), "filter name is required (or use: the id of a shared filter)")
+	}
+}
+
+func (v *validator) audit(a *Audit) {
+	if a.Dir == "" {
+		v.errorf("audit.dir", "dir is required")
+	}
+	if a.SigningKeyFile == "" {
+		v.errorf("audit.signing_key_file", "signing_key_file is required (make one with: tollgate audit keygen)")
+	}
+	switch a.Durability {
+	case "", "process", "disk", "async":
+	default:
+		v.errorf("audit.durability", "unknown durability %q: want process, disk or async", a.Durability)
+	}
+	switch a.FailurePolicy {
+	case "", "fail-closed", "fail-open":
+	default:
+		v.errorf("audit.failure_policy", "unknown failure policy %q: want fail-closed or fail-open", a.FailurePolicy)
+	}
+	v.nonNegative("audit.fsync_interval", int64(a.FsyncInterval))
+	v.nonNegative("audit.checkpoint_every", int64(a.CheckpointEvery))
+	v.nonNegative("audit.checkpoint_interval", int64(a.CheckpointInterval))
+	v.nonNegative("audit.segment_max_bytes", int64(a.SegmentMaxBytes))
+	v.nonNegative("audit.segment_max_age", int64(a.SegmentMaxAge))
+	if a.SinkURL != "" && !strings.HasPrefix(a.SinkURL, "http://") && !strings.HasPrefix(a.SinkURL, "https://") {
+		v.errorf("audit.sink_url", "invalid sink URL %q: want http:// or https://", a.SinkURL)
+	}
 }
 
 func (v *validator) listener(p string, l *Listener, names, addrs map[string]string) {

@@ -55,7 +55,7 @@ func (a *reqHeaders) Set(name string, value []byte) { a.h.SetBytesV(name, value)
 func (a *reqHeaders) Del(name string)               { a.h.Del(name) }
 
 func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
-	s.inFlight.Add(1)
+	inFlight := s.inFlight.Add(1)
 	defer s.inFlight.Add(-1)
 
 	rt := s.holder.Acquire()
@@ -79,7 +79,16 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	ex.Generation = rt.Generation
 	ex.TLS = l.tls
 
-	route := s.serve(l, rt, ctx, st)
+	var route *engine.Route
+	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
+		// Shed before doing any work for the request.
+		s.shed.Inc()
+		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		s.setRequestID(ctx, st, false)
+		s.refuse(ctx, st, filters.ReasonOverloaded, "")
+	} else {
+		route = s.serve(l, rt, ctx, st)
+	}
 	if route == nil {
 		route = rt.Unmatched
 	} else {

@@ -47,6 +47,7 @@ type Server struct {
 
 	inFlight    atomic.Int64
 	parseErrors *metrics.Counter
+	shed        *metrics.Counter
 }
 
 type listener struct {
@@ -83,6 +84,7 @@ func New(opts Options) (*Server, error) {
 	s.states.New = func() any { return newReqState() }
 	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
 	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)
+	s.shed = set.NewCounter(`tollgate_http_shed_requests_total`)
 
 	for _, lc := range opts.Listeners {
 		l := &listener{name: lc.Name, cfg: lc}
@@ -106,11 +108,16 @@ func (s *Server) newFastServer(l *listener) *fasthttp.Server {
 		Concurrency:                  lc.MaxConnections,
 		ReadBufferSize:               int(lc.MaxHeaderBytes),
 		WriteBufferSize:              16 << 10,
-		ReadTimeout:                  lc.ReadTimeout.D(),
-		IdleTimeout:                  lc.IdleTimeout.D(),
-		MaxRequestBodySize:           int(lc.MaxBodyBytes),
-		CloseOnShutdown:              true,
-		Logger:                       fastLogger{s.throttled},
+		// The request line and headers must arrive within HeaderTimeout
+		// (slowloris); the body then gets ReadTimeout.
+		ReadTimeout: lc.HeaderTimeout.D(),
+		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+			return fasthttp.RequestConfig{ReadTimeout: lc.ReadTimeout.D()}
+		},
+		IdleTimeout:        lc.IdleTimeout.D(),
+		MaxRequestBodySize: int(lc.MaxBodyBytes),
+		CloseOnShutdown:    true,
+		Logger:             fastLogger{s.throttled},
 		// WriteTimeout stays 0: the handler arms write deadlines itself,
 		// whole-response for buffered bodies and per chunk for streams.
 	}

@@ -19,7 +19,7 @@ const (
 	hdrXRealIP         = "X-Real-Ip"
 	hdrRequestID       = "X-Request-Id"
 	hdrAllow           = "Allow"
-	hdrServer          = "Server"
+	hdrRetryAfter      = "Retry-After"
 )
 
 // hopByHop are the connection-specific fields of RFC 9110 §7.6.1 (plus the
@@ -34,4 +34,5 @@ var (
 	strHTTP  = []byte("http")
 	strHTTPS = []byte("https")
 	strComma = []byte(", ")
+	strOne   = []byte("1")
 )

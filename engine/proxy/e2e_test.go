@@ -490,7 +490,7 @@ func (zeros) Read(p []byte) (int, error) {
 
 func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 	up := startUpstream(t)
-	p := quick(t, up, "    read_timeout: 1s", "")
+	p := quick(t, up, "    header_timeout: 1s", "")
 	before := up.Requests()
 	cases := []struct {
 		name, raw string
@@ -538,7 +538,7 @@ func TestOversizedHeadersAre431(t *testing.T) {
 
 func TestSlowClientIsCutOff(t *testing.T) {
 	up := startUpstream(t)
-	p := quick(t, up, "    read_timeout: 500ms", "")
+	p := quick(t, up, "    header_timeout: 500ms", "")
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
 		t.Fatal(err)
@@ -577,4 +577,33 @@ func TestSlowClientIsCutOff(t *testing.T) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+func TestLoadSheddingAboveMaxInFlight(t *testing.T) {
+	up := startUpstream(t)
+	slow := "  - {name: slower, host: slow.test, methods: [GET], path: /slow, upstream: demo, timeout: 10s}"
+	cfg := strings.Replace(fmt.Sprintf(baseConfig, up.addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
+	p := startProxy(t, cfg)
+	// Two slow requests hold the cap; a third one meanwhile is shed.
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.status != 200 {
+				t.Errorf("held request: %d %s", r.status, r.body)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	shed := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	wg.Wait()
+	assertProblem(t, shed, 503, "proxy.overloaded")
+	if shed.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After = %q", shed.header.Get("Retry-After"))
+	}
+	// Below the cap, requests flow again.
+	if r := do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.status != 200 {
+		t.Fatalf("after the surge: %d", r.status)
+	}
 }

@@ -1,0 +1,113 @@
+package engine_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// closing is a filter kind that counts its Close calls.
+type closing struct{ closed *atomic.Int32 }
+
+func (closing) Name() string                             { return "closing" }
+func (closing) Handle(*filters.Exchange) filters.Verdict { return filters.Continue }
+func (c closing) Close() error                           { c.closed.Add(1); return nil }
+
+func compileText(t *testing.T, reg filters.Registry, text string) (*engine.Runtime, error) {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.Compile(cfg, reg, 1, nil, nil)
+}
+
+const sharedConfig = `listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [127.0.0.1:9]}]
+filters:
+  - {id: shared-one, name: closing}
+routes:
+  - {name: a, path: /a, upstream: demo, filters: [{use: shared-one}, {name: closing}]}
+  - {name: b, path: /b, upstream: demo, filters: [{use: shared-one}]}
+`
+
+func TestSharedFilterIsBuiltOnceAndClosedOnce(t *testing.T) {
+	var built, closed atomic.Int32
+	reg := filters.Registry{{Name: "closing", New: func(filters.Spec) (filters.Filter, error) {
+		built.Add(1)
+		return closing{closed: &closed}, nil
+	}}}
+	rt, err := compileText(t, reg, sharedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built.Load() != 2 {
+		t.Fatalf("built %d filters, want 2 (one shared, one route-owned)", built.Load())
+	}
+	a, b := rt.Routes[0].Chain.Filters(), rt.Routes[1].Chain.Filters()
+	if len(a) != 2 || len(b) != 1 || a[0] != b[0] {
+		t.Fatalf("routes do not share the instance: %v %v", a, b)
+	}
+	var h engine.Holder
+	h.Swap(rt)
+	h.Close()
+	if closed.Load() != 2 {
+		t.Fatalf("closed %d times, want 2 (shared once, owned once)", closed.Load())
+	}
+}
+
+func TestCompileReportsEveryFilterError(t *testing.T) {
+	reg := filters.Registry{{Name: "closing", New: func(s filters.Spec) (filters.Filter, error) {
+		return nil, s.Errorf("bad settings")
+	}}}
+	_, err := compileText(t, reg, sharedConfig)
+	if err == nil {
+		t.Fatal("compiled with failing filters")
+	}
+	msg := err.Error()
+	for _, want := range []string{`c.yaml:4:5: filter "closing": bad settings`, `c.yaml:6:70: filter "closing": bad settings`} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestRuntimeClosesAfterLastRequest(t *testing.T) {
+	var closed atomic.Int32
+	reg := filters.Registry{{Name: "closing", New: func(filters.Spec) (filters.Filter, error) {
+		return closing{closed: &closed}, nil
+	}}}
+	rt1, err := compileText(t, reg, sharedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt2, err := compileText(t, reg, sharedConfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h engine.Holder
+	h.Swap(rt1)
+	inflight := h.Acquire() // a request still running on generation 1
+	h.Swap(rt2)
+	if closed.Load() != 0 {
+		t.Fatal("generation 1 closed while a request was using it")
+	}
+	inflight.Release()
+	if closed.Load() != 2 {
+		t.Fatalf("generation 1 not closed after its last request: %d", closed.Load())
+	}
+	h.Close()
+	if closed.Load() != 4 {
+		t.Fatalf("generation 2 not closed: %d", closed.Load())
+	}
+}
