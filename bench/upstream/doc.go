@@ -16,8 +16,8 @@
 //     upstream. The per-path table is bounded; paths past the bound are
 //     counted together under OtherPaths.
 //   - Every wait is bounded: /slow at 60s, the event stream by its event count
-//     and interval limits, downloads at 1 TiB. Shutdown ends streams and waits
-//     at once.
+//     and interval limits, downloads at 1 TiB. Shutdown ends streams,
+//     downloads and waits at once, closing their connections if need be.
 //   - Responses are JSON (RFC 8259) except the event stream, which follows
 //     the HTML Living Standard's text/event-stream format, and the download.
 package upstream

@@ -30,8 +30,15 @@ type Customer struct {
 	Plan  string `json:"plan"`
 }
 
-// Customers are the fixed customers served by /api/v1/customers.
-var Customers = [...]Customer{
+// Customers returns the fixed customers served by /api/v1/customers, in
+// order; the slice is the caller's.
+func Customers() []Customer {
+	c := customers // copies the array
+	return c[:]
+}
+
+// customers is a value array: Customers hands out copies.
+var customers = [...]Customer{
 	{ID: "1", Name: "Ada Lovelace", Email: "ada@example.com", Plan: "enterprise"},
 	{ID: "2", Name: "Grace Hopper", Email: "grace@example.com", Plan: "team"},
 	{ID: "3", Name: "Alan Turing", Email: "alan@example.com", Plan: "free"},
@@ -79,13 +86,13 @@ type bodies struct {
 }
 
 func newBodies() bodies {
-	b := bodies{customer: make(map[string][]byte, len(Customers))}
+	b := bodies{customer: make(map[string][]byte, len(customers))}
 	list := struct {
 		Customers []Customer `json:"customers"`
 		Count     int        `json:"count"`
-	}{Customers[:], len(Customers)}
+	}{customers[:], len(customers)}
 	b.customers = mustJSON(list)
-	for _, c := range Customers {
+	for _, c := range customers {
 		b.customer[c.ID] = mustJSON(c)
 	}
 	return b

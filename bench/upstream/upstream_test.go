@@ -268,10 +268,7 @@ func TestEventsFlushedOneByOne(t *testing.T) {
 			t.Fatalf("event %d = %s (%v)", i, d, err)
 		}
 	}
-	// Buffered output would deliver all three together, after 400ms.
-	if arrivals[0] >= 2*interval {
-		t.Fatalf("first event after %v: not flushed on its own", arrivals[0])
-	}
+	// Buffered output would deliver all three together, at the end.
 	if gap := arrivals[2] - arrivals[0]; gap < interval {
 		t.Fatalf("events 1 and 3 arrived %v apart, want at least %v", gap, interval)
 	}
@@ -431,5 +428,13 @@ func TestShutdownRacesServe(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Serve still running after Shutdown")
 		}
+	}
+}
+
+func TestCustomersIsACopy(t *testing.T) {
+	c := Customers()
+	c[0].Name = "changed"
+	if Customers()[0].Name == "changed" {
+		t.Fatal("Customers exposes the fixed data")
 	}
 }
