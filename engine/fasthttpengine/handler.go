@@ -95,7 +95,26 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		route.Chain.Finish(ex)
 	}
 	ex.Status = ctx.Response.StatusCode()
-	route.CountResponse(ex.Status, time.Since(ex.Start))
+	end := time.Now()
+	if s.auditor != nil {
+		s.record(ctx, st, rt, end)
+	}
+	route.CountResponse(ex.Status, end.Sub(ex.Start))
+}
+
+// record writes the request's audit entry before the response is
+// released. If the entry cannot be written under fail-closed, the answer
+// becomes 503: nothing a client sees answered goes unrecorded.
+func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runtime, end time.Time) {
+	ex := &st.ex
+	if err := s.auditor.Record(ex, rt.Roles, end); err != nil {
+		s.throttled.Warn("cannot record request in the audit log; answering 503", "err", err)
+		ctx.Response.Reset() // closes a streamed upstream body
+		ex.Refuse(engine.ReasonAuditUnavailable)
+		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		s.writeProblem(ctx, st, "")
+		ex.Status = ctx.Response.StatusCode()
+	}
 }
 
 // serve runs one request and returns the matched route (nil if none).
@@ -161,6 +180,12 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 		return route
 	}
 
+	if s.auditor != nil && s.auditor.Refuse() {
+		// Fail closed: what cannot be recorded is not forwarded.
+		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		s.refuse(ctx, st, engine.ReasonAuditUnavailable, "")
+		return route
+	}
 	s.prepareUpstreamRequest(ctx, st, route, trusted)
 	s.forward(l, ctx, st, route)
 	return route
@@ -443,11 +468,24 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	case isTimeout(err):
 		reason = reasonRequestTimeout
 	}
-	st.ex.Refuse(reason)
-	st.ex.PeerIP = peerAddr(ctx)
+	ex := &st.ex
+	ex.Refuse(reason)
+	ex.Start = ctx.Time()
+	ex.PeerIP = peerAddr(ctx)
+	ex.ClientIP = ex.PeerIP
+	ex.Method = ctx.Request.Header.Method()
+	ex.RawTarget = ctx.Request.Header.RequestURI()
 	s.setRequestID(ctx, st, false)
 	s.writeProblem(ctx, st, "")
 	ctx.SetConnectionClose()
+	ex.Status = ctx.Response.StatusCode()
+	if s.auditor != nil {
+		if rt := s.holder.Acquire(); rt != nil {
+			ex.Generation = rt.Generation
+			s.record(ctx, st, rt, time.Now())
+			rt.Release()
+		}
+	}
 }
 
 // hasContentLength reports whether raw request headers carry a

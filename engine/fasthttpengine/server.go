@@ -32,11 +32,14 @@ type Options struct {
 	Log *slog.Logger
 	// Metrics receives the engine's process-wide metrics.
 	Metrics *metrics.Set
+	// Auditor, if set, records every request in the audit log.
+	Auditor *engine.Auditor
 }
 
 // Server serves every configured listener.
 type Server struct {
 	holder    *engine.Holder
+	auditor   *engine.Auditor
 	log       *slog.Logger
 	throttled *engine.ThrottledLogger
 
@@ -73,6 +76,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		holder:    opts.Holder,
+		auditor:   opts.Auditor,
 		log:       log,
 		throttled: engine.NewThrottledLogger(log, 5*time.Second),
 	}

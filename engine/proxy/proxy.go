@@ -43,6 +43,7 @@ type Proxy struct {
 	holder  engine.Holder
 	engine  *fasthttpengine.Server
 	admin   *admin.Server
+	auditor *engine.Auditor
 	process *metrics.Set
 
 	reloadMu sync.Mutex
@@ -98,11 +99,17 @@ func Start(opts Options) (*Proxy, error) {
 	}
 	p.holder.Swap(rt)
 
+	if cfg.Audit != nil {
+		if p.auditor, err = engine.OpenAuditor(cfg.Audit, log, p.process); err != nil {
+			p.holder.Close()
+			return nil, err
+		}
+	}
 	p.engine, err = fasthttpengine.New(fasthttpengine.Options{
-		Holder: &p.holder, Listeners: cfg.Listeners, Log: log, Metrics: p.process,
+		Holder: &p.holder, Listeners: cfg.Listeners, Log: log, Metrics: p.process, Auditor: p.auditor,
 	})
 	if err != nil {
-		p.holder.Close()
+		p.closeAll(context.Background())
 		return nil, err
 	}
 	p.admin = admin.New(admin.Options{
@@ -112,20 +119,35 @@ func Start(opts Options) (*Proxy, error) {
 		Log:          log,
 	})
 	if err := p.admin.Start(); err != nil {
-		p.holder.Close()
+		p.closeAll(context.Background())
 		return nil, err
 	}
 	if err := p.engine.Start(); err != nil {
 		_ = p.admin.Shutdown(context.Background())
-		p.holder.Close()
+		p.closeAll(context.Background())
 		return nil, err
 	}
 	return p, nil
 }
 
+// closeAll releases the runtime and the audit log (after the engines have
+// stopped, so the last records are in before the final checkpoint).
+func (p *Proxy) closeAll(ctx context.Context) error {
+	p.holder.Close()
+	if p.auditor != nil {
+		if err := p.auditor.Close(); err != nil {
+			return fmt.Errorf("cannot close audit log: %w", err)
+		}
+	}
+	return nil
+}
+
 func (p *Proxy) notReady() string {
 	if p.draining.Load() {
 		return "draining"
+	}
+	if p.auditor != nil && !p.auditor.Healthy() {
+		return "audit log unavailable"
 	}
 	return ""
 }
@@ -150,6 +172,9 @@ func (p *Proxy) Reload() error {
 		rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log)
 		if err == nil {
 			warnStatic(p.log, prev.Config, cfg)
+			if fmt.Sprint(prev.Config.Audit) != fmt.Sprint(cfg.Audit) {
+				p.log.Warn("audit settings changed; they take effect on restart")
+			}
 			p.gen++
 			p.holder.Swap(rt)
 			p.reloads.Inc()
@@ -185,8 +210,7 @@ func warnStatic(log *slog.Logger, old, cur *config.Config) {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	err := p.engine.Shutdown(ctx)
-	p.holder.Close()
-	err = errors.Join(err, p.admin.Shutdown(ctx))
+	err = errors.Join(err, p.closeAll(ctx), p.admin.Shutdown(ctx))
 	return err
 }
 

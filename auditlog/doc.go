@@ -1,0 +1,165 @@
+// Package auditlog is Tollgate's verifiable audit log: one record for every
+// request and outcome, stored in compressed append-only segments under a
+// Merkle tree whose signed checkpoints let an auditor check offline that
+// nothing was changed, removed or reordered.
+//
+// It follows the design of Certificate Transparency (RFC 6962 §2.1
+// hashing) and the C2SP formats: checkpoints are signed notes in the
+// c2sp.org/tlog-checkpoint form (Ed25519, golang.org/x/mod/sumdb/note),
+// inclusion proofs are c2sp.org/tlog-proof@v1 files with the canonical
+// record in "extra", and ExportTiles writes a c2sp.org/tlog-tiles tree.
+// Proofs are computed by golang.org/x/mod/sumdb/tlog from stored tiles,
+// never by hand-written code; transparency-dev/merkle is used in the tests
+// as an independent implementation to cross-check them.
+//
+// # Records
+//
+// The leaf is a canonical binary record (see appendLeaf for the layout):
+// fixed field order, minimal uvarints, length-capped strings, no maps or
+// floats, and a trailing extension list of (tag, length, value) with
+// increasing tags so later versions can add fields without a new record
+// version. DecodeEntry accepts exactly the bytes the encoder produces, so
+// every record has one byte form. The log index is not in the record: the
+// tree already binds position. The reader prints JSON.
+//
+// # Privacy: salted commitments (decided before v1)
+//
+// The principal and the client IP are personal data. The leaf holds
+// commitments to them, SHA-256(K_commit ‖ tag ‖ value) cut to 16 bytes,
+// where K_commit is derived from a per-period salt (one 32-byte random
+// salt per SaltPeriod, 24 h by default, in salts/<unix-start>.salt). The
+// values themselves are stored beside the leaf, outside the hashed bytes,
+// encrypted with AES-256-CTR under a key derived from the same salt (the
+// counter block is the first 12 bytes of the leaf hash, which is unique per
+// distinct leaf). While the salt exists the reader decrypts the values,
+// checks them against the commitments and shows them. Deleting the salt
+// (EraseSalts, "audit erase") makes the values of that period unreadable
+// and unprovable while every leaf, root, checkpoint and proof stays valid.
+// The erasure unit is a period, not a person: erasing one principal means
+// erasing everyone's values for that period. 16-byte commitments give 128-bit
+// second-preimage resistance, enough against an operator who would swap a
+// stored value; they are not meant to resist a birthday search by someone
+// who picks both values.
+//
+// # Storage
+//
+// Records are grouped into blocks of at most 256 records (never crossing
+// a multiple of 256, so a level-0 tile is a union of whole blocks) and about
+// 64 KiB raw, compressed with zstd (SpeedFastest, EncodeAll into reused
+// buffers) and framed with magic, length, CRC32C, first index, count and
+// min/max start time, so readers skip blocks by time. Hashes are over the
+// uncompressed leaf, never over compressed bytes. Segments
+// (seg-<first index>.alog) are preallocated with fallocate, so a full disk
+// surfaces when a segment is created rather than in the middle of a write,
+// and sealed by size or age: the preallocated tail is cut, the file synced
+// and the next segment created. Tree hashes of levels 8, 16, … are stored
+// in tiles/L<k>.dat (32 bytes per 256 nodes below, ≈0.125 B per record);
+// level-0 hashes are recomputed from the records.
+//
+// Writes use pwrite, not a writable mapping. The issue asked to measure
+// writing through a mapping against pwrite under the same group commit
+// (one write per group, fdatasync every 64 groups, preallocated file;
+// BenchmarkSegmentWrite, 2 shared cores under heavy load, so ±40%):
+//
+//	group    pwrite            mmap memcpy
+//	512 B    19–23 µs/group    8–13 µs/group
+//	16 KiB   23–28 µs/group    28–42 µs/group (first-touch page faults)
+//
+// fdatasync dominates both. The mapping saves the syscall for tiny groups
+// and loses to page faults for large ones; under load, where groups are
+// large, pwrite is as fast or faster. pwrite is kept because it also keeps
+// every guarantee without conditions: with a mapping, ENOSPC on
+// copy-on-write file systems and a truncation by another process arrive as
+// SIGBUS, which a Go program survives only with SetPanicOnFault in the
+// writing goroutine; an I/O error cannot be tied to one group; and a
+// fault-injecting file cannot be put under a mapping. Sealed segments are
+// mapped read-only for readers,
+// and every copy out of a mapping runs with debug.SetPanicOnFault so a
+// fault becomes an error (ErrFault). The active segment is read with pread.
+//
+// # Write path and durability
+//
+// Callers encode their own record (commitments, leaf, leaf hash, side
+// data) into a pooled slot, so that CPU work runs on the callers' cores; a
+// single sequencer goroutine assigns indices, appends to the compact range
+// (tlog.NodeHash), cuts and compresses blocks and writes each group with one
+// pwrite. Append allocates nothing in steady state. The queue is bounded:
+// when full, Append fails with ErrQueueFull at once (the engine fails
+// closed). Durability modes: process (return after write(2), fdatasync every
+// FsyncInterval: kill -9 loses nothing acknowledged, power loss at most an
+// interval), disk (return after the group's fdatasync), async (return when
+// queued; benchmarks only; Append returns NoIndex).
+//
+// Checkpoints are signed every CheckpointEvery records or
+// CheckpointInterval, and only after the blocks and tile hashes they cover
+// have been synced; the note is appended to checkpoints.log (length+CRC
+// framed, synced), then checkpoint is replaced atomically (temp, fsync,
+// rename, directory fsync), then pushed to the optional sink (HTTP POST
+// and/or a command; in its own goroutine, failures counted, never blocking
+// appends). Only checkpoints copied off the host catch an insider who
+// rewrites the log and signs it again.
+//
+// On any write, sync or rotation error the log turns unhealthy (Healthy()
+// is false, Append fails with ErrUnavailable) and drops its descriptors
+// without retrying fsync on the same data (after a failed fsync Linux may
+// have discarded the dirty pages, so a retry can report success for lost
+// data). It then runs recovery again from what is really on disk, appends
+// again the records of the failed group that did not survive, and turns
+// healthy. Recovery is retried at most once a second, so the log comes
+// back once space returns.
+//
+// # Recovery
+//
+// Open takes a flock on LOCK, loads the last checkpoint (verifying its
+// signature), checks sealed segment headers, and validates every block of
+// the last segment (CRC, bounds, decompression, canonical decoding, index
+// continuity). A bad block past the last checkpoint is a torn tail: it is
+// truncated and logged (Options.Logger), and the tail is preallocated
+// again so it reads as zeros. Corruption inside checkpointed data or a
+// sealed segment header, fewer records than the last checkpoint covers, or
+// stored tree hashes that disagree with the records return an error wrapping
+// ErrNeedsRepair; Repair (audit repair) then truncates with the operator's
+// consent and keeps discarded checkpoints in a backup file. The compact
+// range is rebuilt from stored level-8 hashes for tiles inside the last
+// checkpoint (the root check at the checkpoint vouches for them) and from
+// the records elsewhere. Full-history verification is Verify's job, not
+// startup's: sealed segments' blocks are not re-read at Open.
+//
+// # Measurements
+//
+// Taken on the 2-core development machine while other builds ran (load
+// average ≈16), so wall-clock rates are low and noisy; per-CPU-second rates
+// are steadier:
+//
+//   - BenchmarkAppendOneCore (GOMAXPROCS=1, whole pipeline: encode,
+//     commitments, side encryption, leaf hash, sequencer, tree, zstd,
+//     write(2)): ≈330,000 records per CPU-second in async mode, ≈150,000 in
+//     process mode (a write(2) per smaller group); 0 allocs/op. The issue's
+//     1,000,000/s on one core is not met: the profile is SHA-256 (three
+//     hashes per record: two commitments and the leaf) ≈20%, zstd ≈20%,
+//     copies ≈10%, syscalls ≈8%; zstd alone costs ≈0.9 µs for a 175-byte
+//     record at its ≈200 MB/s.
+//   - BenchmarkEncode (the caller's share): ≈0.6 µs, 0 allocs.
+//   - BenchmarkDiskBytes (50,000 synthetic records): ≈68.5 bytes per record
+//     on disk, against 410 as NDJSON and 37.8 as gzipped NDJSON. The gap to
+//     gzip is the privacy design: a 16-byte commitment and an encrypted
+//     address per record are incompressible when client addresses vary,
+//     and the zstd context restarts at every 64 KiB block. zstd levels do not
+//     matter here (fastest 73.7, default 73.4, better 72.5 B per record).
+//   - BenchmarkVerify: ≈670,000 records/s (CRC, decompression, decoding,
+//     leaf hashes, roots at every checkpoint, stored tile hashes).
+//
+// # Deviations from the design notes
+//
+//   - Index is assigned by the sequencer, not at enqueue, so a group that
+//     fails leaves no gap; async mode therefore cannot return the index.
+//   - One pwrite per group (possibly several blocks) rather than per block:
+//     recovery works at block granularity either way.
+//   - Blocks are cut at the end of every group. Under low load (one caller)
+//     blocks hold few records and compress worse; a commit delay would trade
+//     latency for size and was left out.
+//   - No sparse time index file: readers scan block headers (48 bytes per
+//     block) and skip blocks by their time bounds.
+//   - Retention (deleting whole sealed segments) is not implemented yet;
+//     Verify refuses a log whose first segment does not start at index 0.
+package auditlog

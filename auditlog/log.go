@@ -1,0 +1,789 @@
+package auditlog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+	"golang.org/x/sys/unix"
+)
+
+// Durability says when Append returns.
+type Durability uint8
+
+const (
+	// DurabilityProcess (the default) returns once the record's group has
+	// been written to the file with write(2): kill -9 loses nothing that was
+	// acknowledged; fdatasync runs every FsyncInterval, which bounds what a
+	// power loss can take.
+	DurabilityProcess Durability = iota
+	// DurabilityDisk returns after the group's fdatasync.
+	DurabilityDisk
+	// DurabilityAsync returns as soon as the record is queued. It is unsafe
+	// (a crash loses queued records) and meant for benchmarks only.
+	DurabilityAsync
+)
+
+// String returns the mode's configuration name.
+func (d Durability) String() string {
+	switch d {
+	case DurabilityProcess:
+		return "process"
+	case DurabilityDisk:
+		return "disk"
+	case DurabilityAsync:
+		return "async"
+	}
+	return "durability(" + fmt.Sprint(uint8(d)) + ")"
+}
+
+// ParseDurability parses "process", "disk" or "async".
+func ParseDurability(s string) (Durability, error) {
+	switch s {
+	case "", "process":
+		return DurabilityProcess, nil
+	case "disk":
+		return DurabilityDisk, nil
+	case "async":
+		return DurabilityAsync, nil
+	}
+	return 0, fmt.Errorf("cannot parse durability %q: want process, disk or async", s)
+}
+
+// Defaults for Options fields left zero.
+const (
+	DefaultFsyncInterval      = 100 * time.Millisecond
+	DefaultCheckpointEvery    = 4096
+	DefaultCheckpointInterval = time.Second
+	DefaultSegmentMaxBytes    = 128 << 20
+	DefaultSegmentMaxAge      = 24 * time.Hour
+	DefaultQueueSize          = 16384
+	DefaultSaltPeriod         = 24 * time.Hour
+	minSegmentBytes           = 1 << 20
+	maxGroup                  = 4096
+)
+
+// Options configure a Log.
+type Options struct {
+	// Dir is the log directory.
+	Dir string
+	// SigningKey is the checkpoint signing key in signed-note form
+	// (PRIVATE+KEY+<origin>+…), as made by GenerateKey. Either it or Signer
+	// is required.
+	SigningKey string
+	// Signer signs checkpoints when the key lives elsewhere (KMS, HSM).
+	// Verifier, if set, checks checkpoints found at Open.
+	Signer   note.Signer
+	Verifier note.Verifier
+	// Durability says when Append returns; see Durability.
+	Durability Durability
+	// FsyncInterval bounds unsynced data in process mode.
+	FsyncInterval time.Duration
+	// CheckpointEvery signs a checkpoint after this many new records.
+	CheckpointEvery int
+	// CheckpointInterval signs a checkpoint at least this often while
+	// records arrive.
+	CheckpointInterval time.Duration
+	// SegmentMaxBytes is the preallocated segment size; a segment is sealed
+	// when the next block would not fit.
+	SegmentMaxBytes int64
+	// SegmentMaxAge seals a segment this long after it was created.
+	SegmentMaxAge time.Duration
+	// QueueSize bounds records waiting for the sequencer; Append fails with
+	// ErrQueueFull beyond it.
+	QueueSize int
+	// SaltPeriod is how long one salt (the erasure unit of personal
+	// values) is used.
+	SaltPeriod time.Duration
+	// Logger receives recovery and failure reports; nil discards them.
+	Logger *slog.Logger
+	// SinkURL, if set, receives every checkpoint as an HTTP POST body.
+	SinkURL string
+	// SinkCommand, if set, is run for every checkpoint with the signed note
+	// on its standard input.
+	SinkCommand []string
+
+	repair   bool
+	openFile openFileFunc
+	now      func() time.Time
+}
+
+// Errors returned by Append.
+var (
+	// ErrQueueFull means the sequencer is behind; the caller fails closed.
+	ErrQueueFull = errors.New("auditlog: queue full")
+	// ErrClosed means the log was closed.
+	ErrClosed = errors.New("auditlog: closed")
+	// ErrUnavailable means the log cannot be written (I/O error, disk
+	// full) and recovery has not succeeded yet.
+	ErrUnavailable = errors.New("auditlog: unavailable")
+)
+
+// NoIndex is the index Append returns in async mode, where the index is
+// assigned after Append returns.
+const NoIndex = ^uint64(0)
+
+// slot carries one record from Append to the sequencer. Slots are reused,
+// so a steady stream of appends allocates nothing.
+type slot struct {
+	rec      []byte // uvarint(len) ‖ leaf ‖ uvarint(len) ‖ side
+	leafHash tlog.Hash
+	start    int64
+	idx      uint64
+	err      error
+	done     chan struct{}
+	sealer   *sealer
+	leaf     []byte
+	c        commitments
+}
+
+// Log is the writer of an audit log. Append is safe for concurrent use.
+type Log struct {
+	opts   Options
+	rc     recoverConfig
+	signer note.Signer
+	salts  *saltStore
+	keys   atomic.Pointer[saltKeys]
+	logger *slog.Logger
+
+	free  chan *slot
+	queue chan *slot
+	stop  chan struct{}
+	done  chan struct{}
+
+	closeMu sync.RWMutex
+	closed  bool
+	healthy atomic.Bool
+	sink    *sink
+
+	// Sequencer state, owned by the run goroutine.
+	st          *recovered
+	codec       *blockCodec
+	group       []*slot
+	out         []byte
+	raw         []byte
+	blkFirst    uint64
+	blkCount    int
+	blkMin      int64
+	blkMax      int64
+	dirty       bool // written but not synced
+	lastSync    time.Time
+	lastCPTime  time.Time
+	lastFailure time.Time
+	closeErr    error
+	groupFirst  uint64
+
+	stats Stats
+}
+
+// Stats are counters for metrics. Read them with Log.Stats.
+type Stats struct {
+	Appended, Groups, Blocks, Syncs, Checkpoints, Failures, Recoveries, QueueFull uint64
+	SinkFailures, SinkDropped                                                     uint64
+}
+
+// Open opens (creating if needed) the log in opts.Dir, running recovery:
+// a torn tail past the last checkpoint is truncated and logged; damage in
+// checkpointed or sealed data returns an error wrapping ErrNeedsRepair.
+func Open(opts Options) (*Log, error) {
+	if opts.Dir == "" {
+		return nil, errors.New("cannot open audit log: no directory")
+	}
+	l := &Log{opts: opts}
+	if err := l.setDefaults(); err != nil {
+		return nil, err
+	}
+	lock, err := lockDir(l.opts.Dir)
+	if err != nil {
+		return nil, err
+	}
+	st, err := recoverLog(&l.rc)
+	if err != nil {
+		lock.Close()
+		return nil, fmt.Errorf("cannot open audit log: %w", err)
+	}
+	l.st = st
+	if l.codec, err = newBlockCodec(); err != nil {
+		st.close()
+		lock.Close()
+		return nil, err
+	}
+	l.raw = make([]byte, 0, targetBlockRaw+2*MaxRecordSize)
+	l.out = make([]byte, 0, 256<<10)
+	l.group = make([]*slot, 0, maxGroup)
+	n := l.opts.QueueSize
+	l.free = make(chan *slot, n)
+	l.queue = make(chan *slot, n)
+	for i := 0; i < n; i++ {
+		l.free <- &slot{done: make(chan struct{}, 1), sealer: newSealer(), rec: make([]byte, 0, 256), leaf: make([]byte, 0, 256)}
+	}
+	now := l.rc.now()
+	l.lastSync, l.lastCPTime = now, now
+	if l.opts.SinkURL != "" || len(l.opts.SinkCommand) > 0 {
+		l.sink = newSink(l.opts.SinkURL, l.opts.SinkCommand, l.logger, &l.stats)
+	}
+	// Cover whatever recovery found past the last checkpoint.
+	if !st.hasCP || st.n > st.last.Size {
+		if err := l.checkpoint(); err != nil {
+			l.codec.close()
+			st.close()
+			lock.Close()
+			return nil, fmt.Errorf("cannot open audit log: %w", err)
+		}
+	}
+	l.healthy.Store(true)
+	l.stop = make(chan struct{})
+	l.done = make(chan struct{})
+	go l.run(lock)
+	return l, nil
+}
+
+func (l *Log) setDefaults() error {
+	o := &l.opts
+	if o.Signer == nil {
+		if o.SigningKey == "" {
+			return errors.New("cannot open audit log: no signing key")
+		}
+		s, err := note.NewSigner(o.SigningKey)
+		if err != nil {
+			return fmt.Errorf("cannot open audit log: cannot parse signing key: %w", err)
+		}
+		vkey, err := VerifierKey(o.SigningKey)
+		if err != nil {
+			return fmt.Errorf("cannot open audit log: %w", err)
+		}
+		v, err := note.NewVerifier(vkey)
+		if err != nil {
+			return fmt.Errorf("cannot open audit log: %w", err)
+		}
+		o.Signer, o.Verifier = s, v
+	}
+	l.signer = o.Signer
+	if o.FsyncInterval <= 0 {
+		o.FsyncInterval = DefaultFsyncInterval
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if o.CheckpointInterval <= 0 {
+		o.CheckpointInterval = DefaultCheckpointInterval
+	}
+	if o.SegmentMaxBytes <= 0 {
+		o.SegmentMaxBytes = DefaultSegmentMaxBytes
+	}
+	o.SegmentMaxBytes = max(o.SegmentMaxBytes, minSegmentBytes)
+	if o.SegmentMaxAge <= 0 {
+		o.SegmentMaxAge = DefaultSegmentMaxAge
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+	if o.SaltPeriod <= 0 {
+		o.SaltPeriod = DefaultSaltPeriod
+	}
+	if o.SaltPeriod < time.Second {
+		o.SaltPeriod = time.Second
+	}
+	l.logger = o.Logger
+	if l.logger == nil {
+		l.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.openFile == nil {
+		o.openFile = openOSFile
+	}
+	if o.now == nil {
+		o.now = time.Now
+	}
+	l.salts = newSaltStore(o.Dir, int64(o.SaltPeriod), true)
+	l.rc = recoverConfig{
+		dir: o.Dir, origin: o.Signer.Name(), verifier: o.Verifier, open: o.openFile,
+		logger: l.logger, segMax: o.SegmentMaxBytes, repair: o.repair, now: o.now,
+	}
+	return nil
+}
+
+// lockDir takes an exclusive flock on dir/LOCK: one writer per log.
+func lockDir(dir string) (*os.File, error) {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("cannot create log directory: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("cannot lock log directory: %w", err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot lock log directory %q (another writer?): %w", dir, err)
+	}
+	return f, nil
+}
+
+// Healthy reports whether the log is accepting and persisting records. It
+// turns false after a write failure and true again after recovery.
+func (l *Log) Healthy() bool { return l.healthy.Load() }
+
+// Stats returns a snapshot of the log's counters.
+func (l *Log) Stats() Stats {
+	return Stats{
+		Appended: atomic.LoadUint64(&l.stats.Appended), Groups: atomic.LoadUint64(&l.stats.Groups),
+		Blocks: atomic.LoadUint64(&l.stats.Blocks), Syncs: atomic.LoadUint64(&l.stats.Syncs),
+		Checkpoints: atomic.LoadUint64(&l.stats.Checkpoints), Failures: atomic.LoadUint64(&l.stats.Failures),
+		Recoveries: atomic.LoadUint64(&l.stats.Recoveries), QueueFull: atomic.LoadUint64(&l.stats.QueueFull),
+		SinkFailures: atomic.LoadUint64(&l.stats.SinkFailures), SinkDropped: atomic.LoadUint64(&l.stats.SinkDropped),
+	}
+}
+
+// Append logs e and returns its index. In process and disk modes it blocks
+// until the record is written (and, in disk mode, synced); in async mode it
+// returns NoIndex once the record is queued. It never keeps e. A full queue
+// returns ErrQueueFull at once; a broken log returns an error wrapping
+// ErrUnavailable. It does not allocate in steady state.
+func (l *Log) Append(e *Entry) (uint64, error) {
+	k := l.keys.Load()
+	epoch := l.salts.epochOf(e.Start)
+	if k == nil || k.epoch != epoch {
+		// Slow path: a new salt period.
+		var err error
+		if k, err = l.salts.get(epoch); err != nil {
+			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		l.keys.Store(k)
+	}
+	l.closeMu.RLock()
+	if l.closed {
+		l.closeMu.RUnlock()
+		return 0, ErrClosed
+	}
+	var s *slot
+	select {
+	case s = <-l.free:
+	default:
+		l.closeMu.RUnlock()
+		atomic.AddUint64(&l.stats.QueueFull, 1)
+		return 0, ErrQueueFull
+	}
+	s.encode(e, k)
+	l.queue <- s // never blocks: the queue holds every slot
+	l.closeMu.RUnlock()
+	if l.opts.Durability == DurabilityAsync {
+		return NoIndex, nil
+	}
+	<-s.done
+	idx, err := s.idx, s.err
+	l.free <- s
+	return idx, err
+}
+
+// encode turns e into the slot's record bytes and leaf hash.
+func (s *slot) encode(e *Entry, k *saltKeys) {
+	s.sealer.commitments(&s.c, e, k)
+	s.leaf = appendLeaf(s.leaf[:0], e, &s.c)
+	s.leafHash = tlog.Hash(s.sealer.leafHash(s.leaf))
+	s.rec = binary.AppendUvarint(s.rec[:0], uint64(len(s.leaf)))
+	s.rec = append(s.rec, s.leaf...)
+	sideAt := len(s.rec)
+	s.rec = append(s.rec, 0, 0) // room for the side length (≤ 2 bytes)
+	s.rec = s.sealer.appendSide(s.rec, e, k, &s.c)
+	n := len(s.rec) - sideAt - 2
+	var lb [2]byte
+	m := binary.PutUvarint(lb[:], uint64(n))
+	if m == 1 {
+		s.rec[sideAt] = lb[0]
+		copy(s.rec[sideAt+1:], s.rec[sideAt+2:])
+		s.rec = s.rec[:len(s.rec)-1]
+	} else {
+		s.rec[sideAt], s.rec[sideAt+1] = lb[0], lb[1]
+	}
+	s.start = e.Start
+	s.err = nil
+}
+
+// Close flushes queued records, syncs, signs a final checkpoint and
+// releases the directory.
+func (l *Log) Close() error {
+	l.closeMu.Lock()
+	if l.closed {
+		l.closeMu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.closeMu.Unlock()
+	close(l.stop)
+	<-l.done
+	if l.sink != nil {
+		l.sink.close()
+	}
+	return l.closeErr
+}
+
+func (l *Log) tick() time.Duration {
+	t := min(l.opts.FsyncInterval, l.opts.CheckpointInterval) / 2
+	return max(t, time.Millisecond)
+}
+
+// run is the sequencer: the only goroutine that touches files.
+func (l *Log) run(lock *os.File) {
+	defer close(l.done)
+	defer lock.Close()
+	t := time.NewTicker(l.tick())
+	defer t.Stop()
+	for {
+		select {
+		case s := <-l.queue:
+			l.group = append(l.group[:0], s)
+			l.drain()
+			l.commitGroup()
+		case <-t.C:
+			l.periodic()
+		case <-l.stop:
+			for len(l.queue) > 0 {
+				l.group = l.group[:0]
+				l.drain()
+				l.commitGroup()
+			}
+			l.closeErr = l.shutdown()
+			return
+		}
+	}
+}
+
+func (l *Log) drain() {
+	for len(l.group) < maxGroup {
+		select {
+		case s := <-l.queue:
+			l.group = append(l.group, s)
+		default:
+			return
+		}
+	}
+}
+
+func (l *Log) periodic() {
+	if !l.healthy.Load() || l.st == nil {
+		l.tryRecover() // rate-limited; lets readiness return without traffic
+		return
+	}
+	now := l.rc.now()
+	var err error
+	if l.dirty && now.Sub(l.lastSync) >= l.opts.FsyncInterval {
+		err = l.sync()
+	}
+	if err == nil && l.st.n > l.cpSize() && now.Sub(l.lastCPTime) >= l.opts.CheckpointInterval {
+		err = l.checkpoint()
+	}
+	if err != nil {
+		l.fail(err)
+	}
+}
+
+func (l *Log) cpSize() uint64 {
+	if !l.st.hasCP {
+		return 0
+	}
+	return l.st.last.Size
+}
+
+// commitGroup writes the group, makes it as durable as the mode asks,
+// releases the waiters and maybe signs a checkpoint.
+func (l *Log) commitGroup() {
+	atomic.AddUint64(&l.stats.Groups, 1)
+	if !l.healthy.Load() {
+		if err := l.tryRecover(); err != nil {
+			l.release(err)
+			return
+		}
+	}
+	err := l.writeGroup()
+	if err == nil && l.opts.Durability == DurabilityDisk {
+		err = l.sync()
+	}
+	if err != nil {
+		err = l.recoverAndRetry(err)
+		if err != nil {
+			l.release(err)
+			return
+		}
+	}
+	l.release(nil)
+	if l.st.n-l.cpSize() >= uint64(l.opts.CheckpointEvery) {
+		if err := l.checkpoint(); err != nil {
+			l.fail(err)
+		}
+	}
+}
+
+// release hands every record of the group back to its caller.
+func (l *Log) release(err error) {
+	async := l.opts.Durability == DurabilityAsync
+	if err == nil {
+		atomic.AddUint64(&l.stats.Appended, uint64(len(l.group)))
+	}
+	for _, s := range l.group {
+		if async {
+			l.free <- s
+			continue
+		}
+		s.err = err
+		s.done <- struct{}{}
+	}
+	l.group = l.group[:0]
+}
+
+// writeGroup sequences the group's records into blocks and writes them
+// with one pwrite.
+func (l *Log) writeGroup() error {
+	st := l.st
+	l.out = l.out[:0]
+	l.groupFirst = st.n
+	for _, s := range l.group {
+		if l.blkCount == 0 {
+			if err := l.maybeRotate(); err != nil {
+				return err
+			}
+			l.blkFirst, l.blkMin, l.blkMax = st.n, s.start, s.start
+		}
+		s.idx = st.n
+		l.raw = append(l.raw, s.rec...)
+		l.blkCount++
+		l.blkMin, l.blkMax = min(l.blkMin, s.start), max(l.blkMax, s.start)
+		st.n++
+		if err := st.rng.appendLeaf(s.leafHash); err != nil {
+			return err
+		}
+		if st.n%maxBlockRecords == 0 || len(l.raw) >= targetBlockRaw {
+			l.cutBlock()
+		}
+	}
+	if l.blkCount > 0 {
+		l.cutBlock()
+	}
+	if err := l.writeOut(); err != nil {
+		return err
+	}
+	return st.tiles.flush()
+}
+
+func (l *Log) cutBlock() {
+	l.out = l.codec.appendBlock(l.out, l.raw, l.blkFirst, l.blkCount, l.blkMin, l.blkMax)
+	l.raw = l.raw[:0]
+	l.blkCount = 0
+	atomic.AddUint64(&l.stats.Blocks, 1)
+}
+
+func (l *Log) writeOut() error {
+	if len(l.out) == 0 {
+		return nil
+	}
+	st := l.st
+	if _, err := st.active.WriteAt(l.out, st.off); err != nil {
+		return fmt.Errorf("cannot write segment: %w", err)
+	}
+	st.off += int64(len(l.out))
+	l.out = l.out[:0]
+	l.dirty = true
+	return nil
+}
+
+// blockBound bounds the framed size of one block.
+const blockBound = blockHeaderSize + 2*(targetBlockRaw+2*MaxRecordSize)
+
+// maybeRotate seals the active segment when the next block might not fit
+// or the segment is too old, and starts a new one at the next index.
+func (l *Log) maybeRotate() error {
+	st := l.st
+	hasData := st.off+int64(len(l.out)) > segHeaderSize
+	full := st.off+int64(len(l.out))+blockBound > l.opts.SegmentMaxBytes
+	old := l.rc.now().Sub(time.Unix(0, st.activeHdr.created)) >= l.opts.SegmentMaxAge
+	if !hasData || (!full && !old) {
+		return nil
+	}
+	if err := l.writeOut(); err != nil {
+		return err
+	}
+	// Seal: cut the preallocated tail, sync, then create the next segment.
+	if err := st.active.Truncate(st.off); err != nil {
+		return fmt.Errorf("cannot seal segment: %w", err)
+	}
+	if err := st.active.Datasync(); err != nil {
+		return fmt.Errorf("cannot seal segment: %w", err)
+	}
+	f, hdr, err := createSegment(&l.rc, st.n)
+	if err != nil {
+		return err
+	}
+	st.active.Close()
+	st.active, st.activeHdr, st.off = f, hdr, segHeaderSize
+	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n})
+	l.dirty = false
+	l.lastSync = l.rc.now()
+	return nil
+}
+
+func (l *Log) sync() error {
+	if !l.dirty {
+		return nil
+	}
+	if err := l.st.active.Datasync(); err != nil {
+		return fmt.Errorf("cannot sync segment: %w", err)
+	}
+	l.dirty = false
+	l.lastSync = l.rc.now()
+	atomic.AddUint64(&l.stats.Syncs, 1)
+	return nil
+}
+
+// checkpoint makes the records and tree hashes durable, then signs and
+// stores a checkpoint for the current size.
+func (l *Log) checkpoint() error {
+	st := l.st
+	if err := l.sync(); err != nil {
+		return err
+	}
+	if err := st.tiles.sync(); err != nil {
+		return err
+	}
+	if st.hasCP && st.n <= st.last.Size {
+		return nil
+	}
+	root := st.rng.root()
+	msg, err := signCheckpoint(l.signer, l.signer.Name(), st.n, root)
+	if err != nil {
+		return err
+	}
+	frame := appendCheckpointFrame(nil, msg)
+	if _, err := st.cpLog.WriteAt(frame, st.cpOff); err != nil {
+		return fmt.Errorf("cannot write checkpoint log: %w", err)
+	}
+	if err := st.cpLog.Datasync(); err != nil {
+		return fmt.Errorf("cannot sync checkpoint log: %w", err)
+	}
+	st.cpOff += int64(len(frame))
+	st.last = Checkpoint{Origin: l.signer.Name(), Size: st.n, Root: root, Note: msg}
+	st.hasCP = true
+	if err := writeFileAtomic(filepath.Join(l.opts.Dir, checkpointFile), msg, 0o644); err != nil {
+		return err
+	}
+	l.lastCPTime = l.rc.now()
+	atomic.AddUint64(&l.stats.Checkpoints, 1)
+	if l.sink != nil {
+		l.sink.push(msg)
+	}
+	return nil
+}
+
+// LastCheckpoint returns the most recent signed checkpoint note. It is safe
+// for concurrent use.
+func (l *Log) LastCheckpoint() ([]byte, error) {
+	b, err := os.ReadFile(filepath.Join(l.opts.Dir, checkpointFile))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read checkpoint: %w", err)
+	}
+	return b, nil
+}
+
+// fail marks the log broken after an I/O error. The file descriptors are
+// dropped without another fsync: after a failed fsync the kernel may have
+// discarded the dirty pages, so a retried fsync could lie.
+func (l *Log) fail(err error) {
+	atomic.AddUint64(&l.stats.Failures, 1)
+	l.healthy.Store(false)
+	l.logger.Error("audit log write failed; failing closed", "err", err)
+	if l.st != nil {
+		l.st.close()
+		l.st = nil
+	}
+	l.raw, l.blkCount, l.out = l.raw[:0], 0, l.out[:0]
+	l.dirty = false
+	l.lastFailure = l.rc.now()
+}
+
+// recoverAndRetry handles a failed group: fail, recover from disk, and
+// append again the group's records that did not survive.
+func (l *Log) recoverAndRetry(cause error) error {
+	first := l.groupFirst
+	l.fail(cause)
+	l.lastFailure = time.Time{} // recover at once, not rate-limited
+	if err := l.tryRecover(); err != nil {
+		return err
+	}
+	n := l.st.n
+	if n < first {
+		l.logger.Error("audit log lost acknowledged records that were not yet synced", "from", n, "to", first)
+	}
+	keep := 0
+	if n > first {
+		keep = int(min(n-first, uint64(len(l.group))))
+	}
+	// The first keep records are on disk; release them and append the rest.
+	done := l.group[:keep]
+	rest := l.group[keep:]
+	for _, s := range done {
+		if l.opts.Durability != DurabilityAsync {
+			s.err = nil
+			s.done <- struct{}{}
+		} else {
+			l.free <- s
+		}
+	}
+	l.group = append(l.group[:0], rest...)
+	if len(l.group) == 0 {
+		return nil
+	}
+	err := l.writeGroup()
+	if err == nil && l.opts.Durability == DurabilityDisk {
+		err = l.sync()
+	}
+	if err != nil {
+		l.fail(err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	return nil
+}
+
+// tryRecover reopens the log through recovery, at most once a second.
+func (l *Log) tryRecover() error {
+	now := l.rc.now()
+	if !l.lastFailure.IsZero() && now.Sub(l.lastFailure) < time.Second {
+		return ErrUnavailable
+	}
+	l.lastFailure = now
+	st, err := recoverLog(&l.rc)
+	if err != nil {
+		l.logger.Error("audit log recovery failed", "err", err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	l.st = st
+	l.lastSync = now
+	if err := l.checkpoint(); err != nil {
+		l.fail(err)
+		return fmt.Errorf("%w: %v", ErrUnavailable, err)
+	}
+	atomic.AddUint64(&l.stats.Recoveries, 1)
+	l.healthy.Store(true)
+	l.logger.Info("audit log recovered", "records", st.n)
+	return nil
+}
+
+func (l *Log) shutdown() error {
+	if l.st == nil {
+		l.codec.close()
+		return ErrUnavailable
+	}
+	err := l.checkpoint()
+	l.st.close()
+	l.st = nil
+	l.codec.close()
+	if err != nil {
+		return fmt.Errorf("cannot close audit log: %w", err)
+	}
+	return nil
+}

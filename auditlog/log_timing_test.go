@@ -1,0 +1,222 @@
+package auditlog
+
+import (
+	"bytes"
+	"compress/gzip"
+	"log/slog"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var benchSink uint64
+
+// BenchmarkAppend measures the whole write path per record: encode, salted
+// commitments, side encryption, leaf hash, sequencing, tree, compression and
+// write(2), with concurrent callers as the engine has them.
+func BenchmarkAppend(b *testing.B) {
+	for _, d := range []Durability{DurabilityAsync, DurabilityProcess} {
+		b.Run(d.String(), func(b *testing.B) {
+			dir := b.TempDir()
+			o := testOptions(b, dir)
+			o.Durability = d
+			o.QueueSize = 65536
+			o.SegmentMaxBytes = 256 << 20
+			l, err := Open(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ctr atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var e Entry
+				testEntry(&e, int(ctr.Add(1)))
+				for pb.Next() {
+					i := ctr.Add(1)
+					e.Start = testStart + i*1000
+					e.RequestID = strconv.AppendInt(e.RequestID[:0], i*0x9e3779b97f4a7c, 16)
+					e.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+					e.BytesOut = uint64(i % 7919)
+					for {
+						_, err := l.Append(&e)
+						if err == ErrQueueFull {
+							runtime.Gosched()
+							continue
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						break
+					}
+				}
+			})
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}
+
+// BenchmarkAppendSerial is one caller appending in a loop (a group per record
+// in process mode: the low-load worst case).
+func BenchmarkAppendSerial(b *testing.B) {
+	dir := b.TempDir()
+	l, err := Open(testOptions(b, dir))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var e Entry
+	testEntry(&e, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		idx, err := l.Append(&e)
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchSink += idx
+	}
+	b.StopTimer()
+	l.Close()
+}
+
+// BenchmarkEncode is the caller-side share of Append: commitments, leaf,
+// leaf hash and encrypted side data.
+func BenchmarkEncode(b *testing.B) {
+	dir := b.TempDir()
+	ss := newSaltStore(dir, int64(DefaultSaltPeriod), true)
+	if err := mkdirs(dir); err != nil {
+		b.Fatal(err)
+	}
+	var e Entry
+	testEntry(&e, 7)
+	k, err := ss.get(ss.epochOf(e.Start))
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := &slot{sealer: newSealer(), done: make(chan struct{}, 1)}
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.encode(&e, k)
+	}
+	benchSink += uint64(len(s.rec))
+}
+
+// BenchmarkDiskBytes reports bytes per record on disk against NDJSON and
+// NDJSON+gzip of the same records.
+func BenchmarkDiskBytes(b *testing.B) {
+	const n = 50000
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		writeLog(b, dir, n, func(o *Options) { o.Durability = DurabilityAsync; o.QueueSize = n })
+		r, err := OpenReader(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var blockBytes int64
+		nblocks := 0
+		var js []byte
+		for si := range r.set.segs {
+			refs, _ := r.set.blocksOf(si)
+			for _, ref := range refs {
+				blockBytes += ref.h.size()
+				nblocks++
+			}
+		}
+		r.Scan(&Filter{}, func(idx uint64, rec *Record) error {
+			js = rec.AppendJSON(js, idx)
+			js = append(js, '\n')
+			return nil
+		})
+		r.Close()
+		var gz bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&gz, gzip.DefaultCompression)
+		w.Write(js)
+		w.Close()
+		b.ReportMetric(float64(blockBytes)/n, "disk-B/record")
+		b.ReportMetric(float64(len(js))/n, "ndjson-B/record")
+		b.ReportMetric(float64(gz.Len())/n, "ndjson-gzip-B/record")
+		b.ReportMetric(float64(nblocks), "blocks")
+	}
+}
+
+// BenchmarkVerify measures offline verification throughput.
+func BenchmarkVerify(b *testing.B) {
+	const n = 100000
+	dir := b.TempDir()
+	writeLog(b, dir, n, func(o *Options) { o.Durability = DurabilityAsync; o.QueueSize = n })
+	_, vkey := testKeys(b)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := Verify(VerifyOptions{Dir: dir, VerifierKey: vkey}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAppendOneCore runs the whole pipeline (caller encode, sequencer,
+// tree, zstd, write(2)) on one core (GOMAXPROCS=1, one caller) and reports
+// records per CPU-second of the process, which stays meaningful on a shared
+// machine where wall-clock rates do not.
+func BenchmarkAppendOneCore(b *testing.B) {
+	for _, d := range []Durability{DurabilityAsync, DurabilityProcess} {
+		b.Run(d.String(), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+			o := testOptions(b, b.TempDir())
+			o.Durability = d
+			o.QueueSize = 8192
+			o.SegmentMaxBytes = 512 << 20
+			o.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+			l, err := Open(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var e Entry
+			testEntry(&e, 1)
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			for i := 0; i < b.N; i++ {
+				e.Start = testStart + int64(i)*1000
+				e.RequestID = strconv.AppendInt(e.RequestID[:0], int64(i)*0x9e3779b97f4a7c, 16)
+				e.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				e.BytesOut = uint64(i % 7919)
+				for {
+					_, err := l.Append(&e)
+					if err == ErrQueueFull {
+						runtime.Gosched()
+						continue
+					}
+					if err != nil {
+						b.Fatal(err)
+					}
+					break
+				}
+			}
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			cpu := cpuTime() - cpu0
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/cpu.Seconds(), "records/cpu-s")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+		})
+	}
+}

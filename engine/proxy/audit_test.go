@@ -1,0 +1,136 @@
+package proxy_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
+)
+
+// auditConfig is a proxy with the audit log on; %[1]s is the live
+// upstream, %[2]s a dead one, %[3]s the log dir, %[4]s the key file.
+const auditConfig = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners:
+  - name: public
+    listen: 127.0.0.1:0
+    header_timeout: 2s
+upstreams:
+  - {name: demo, targets: [%[1]s]}
+  - {name: dead, targets: [%[2]s]}
+audit:
+  dir: %[3]s
+  signing_key_file: %[4]s
+  checkpoint_interval: 50ms
+routes:
+  - {name: get-customer, methods: [GET], path: "/api/v1/customers/{id}", upstream: demo}
+  - {name: create-order, methods: [POST], path: /api/v1/orders, upstream: demo, max_body_bytes: 1KiB}
+  - {name: down, methods: [GET], path: /down, upstream: dead}
+`
+
+type auditCase struct {
+	status   int
+	decision string
+	reason   string
+	route    string
+}
+
+func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
+	up := startUpstream(t)
+	dir := t.TempDir()
+	skey, vkey, err := auditlog.GenerateKey("tollgate.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "audit")
+	p := startProxy(t, fmt.Sprintf(auditConfig, up.addr, deadAddr(t), logDir, keyFile))
+
+	want := map[string]auditCase{}
+	check := func(r response, c auditCase) {
+		t.Helper()
+		if r.status != c.status {
+			t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+		}
+		id := r.header.Get("X-Request-Id")
+		if id == "" {
+			t.Fatal("response without X-Request-Id")
+		}
+		want[id] = c
+	}
+	check(do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), auditCase{200, "allowed", "", "/api/v1/customers/{id}"})
+	check(do(t, "GET", p.base+"/nope", nil, ""), auditCase{404, "not_found", "route.not_found", ""})
+	check(do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
+	check(do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
+	check(do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
+	_, text := rawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
+	_, text = rawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	r, err := auditlog.OpenReader(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	seen := map[string]int{}
+	err = r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+		id := string(rec.RequestID)
+		seen[id]++
+		c, ok := want[id]
+		if !ok {
+			return fmt.Errorf("unexpected record %q (%s %s → %d)", id, rec.Method, rec.Path, rec.Status)
+		}
+		if int(rec.Status) != c.status || rec.Decision.String() != c.decision || string(rec.Reason) != c.reason || string(rec.Route) != c.route {
+			return fmt.Errorf("record %q: status %d decision %s reason %q route %q, want %+v", id, rec.Status, rec.Decision, rec.Reason, rec.Route, c)
+		}
+		if !rec.Revealed || rec.ClientIP.String() != "127.0.0.1" {
+			return fmt.Errorf("record %q: client IP not recorded (revealed=%v %v)", id, rec.Revealed, rec.ClientIP)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := range want {
+		if seen[id] != 1 {
+			t.Errorf("request %s recorded %d times, want exactly once", id, seen[id])
+		}
+	}
+	res, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if res.Records != uint64(len(want)) || !res.Signed || res.Checkpoints == 0 {
+		t.Fatalf("verify result %+v, want %d signed records", res, len(want))
+	}
+}
+
+// responseFromText picks the status and X-Request-Id out of rawRequest's
+// text.
+func responseFromText(t *testing.T, text string, status int) response {
+	t.Helper()
+	i := strings.Index(text, "X-Request-Id:[")
+	if i < 0 {
+		t.Fatalf("no request id in %s", text)
+	}
+	id := text[i+len("X-Request-Id:["):]
+	id = id[:strings.IndexByte(id, ']')]
+	r := response{status: status, header: map[string][]string{"X-Request-Id": {id}}}
+	return r
+}
