@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -91,8 +92,9 @@ type Runtime struct {
 	// was known, by status class.
 	Unmatched *Route
 
-	pools  []*upstream.Pool
-	shared *filters.Chain // shared filter instances, closed once with the runtime
+	pools         []*upstream.Pool
+	filterMetrics []*metrics.Set
+	shared        *filters.Chain // shared filter instances, closed once with the runtime
 
 	refs    atomic.Int64
 	retired atomic.Bool
@@ -197,7 +199,37 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		rt.closeChains()
 		return nil, err
 	}
+	rt.collectFilterMetrics()
 	return rt, nil
+}
+
+// MetricsProvider is implemented by filters that keep their own metrics.
+type MetricsProvider interface {
+	Metrics() *metrics.Set
+}
+
+func (rt *Runtime) collectFilterMetrics() {
+	seen := map[filters.Filter]bool{}
+	add := func(fs []filters.Filter) {
+		for _, f := range fs {
+			if mp, ok := f.(MetricsProvider); ok && !seen[f] {
+				seen[f] = true
+				rt.filterMetrics = append(rt.filterMetrics, mp.Metrics())
+			}
+		}
+	}
+	add(rt.shared.Filters())
+	for _, r := range rt.Routes {
+		add(r.Chain.Filters())
+	}
+}
+
+// WritePrometheus writes the generation's metrics, its filters' included.
+func (rt *Runtime) WritePrometheus(w io.Writer) {
+	rt.Metrics.WritePrometheus(w)
+	for _, s := range rt.filterMetrics {
+		s.WritePrometheus(w)
+	}
 }
 
 // compileShared builds the top-level named filter instances once; routes
@@ -207,7 +239,7 @@ func compileShared(cfg *config.Config, reg filters.Registry, roles *filters.Role
 	shared := make(map[string]filters.Filter, len(cfg.Filters))
 	for i := range cfg.Filters {
 		fsc := &cfg.Filters[i]
-		f, err := newFilter(fsc, fmt.Sprintf("filters[%d]", i), "", reg, roles)
+		f, err := newFilter(fsc, fmt.Sprintf("filters[%d]", i), "filters."+fsc.ID, reg, roles)
 		if err != nil {
 			errs = append(errs, err)
 			continue

@@ -14,6 +14,9 @@ const usage = `usage: tollgate <command> [flags]
 commands:
   run -c FILE              start the proxy
   check -c FILE            validate a config file; exit 1 with every error
+  audit <subcommand>       read, query, verify and prove the audit log
+                           (tail, query, stats, verify, prove, verify-proof,
+                           export-tiles, keygen, repair; 'tollgate audit' lists them)
   demo-upstream [--listen] serve the bundled demo JSON API
   version                  print the version
 
@@ -38,6 +41,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return runCmd(rest, stdout, stderr)
 	case "check":
 		return checkCmd(rest, stdout, stderr)
+	case "audit":
+		return auditCmd(rest, stdout, stderr)
 	case "demo-upstream":
 		return demoUpstreamCmd(rest, stdout, stderr)
 	case "version", "--version":

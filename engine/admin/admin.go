@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -67,6 +68,13 @@ func New(opts Options) *Server {
 		}
 		_, _ = io.WriteString(w, "ready\n")
 	})
+	// Profiling, for "profile before optimizing"; the admin listener is
+	// loopback-only by default.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	for pattern, h := range opts.Extra {
 		mux.Handle(pattern, h)
 	}

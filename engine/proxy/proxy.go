@@ -155,7 +155,7 @@ func (p *Proxy) notReady() string {
 func (p *Proxy) writeMetrics(w io.Writer) {
 	p.process.WritePrometheus(w)
 	if rt := p.holder.Acquire(); rt != nil {
-		rt.Metrics.WritePrometheus(w)
+		rt.WritePrometheus(w)
 		rt.Release()
 	}
 }

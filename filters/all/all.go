@@ -5,12 +5,18 @@ package all
 
 import (
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/apikey"
+	"github.com/tollgate-proxy/tollgate/filters/jwtauth"
+	"github.com/tollgate-proxy/tollgate/filters/rbac"
 	"github.com/tollgate-proxy/tollgate/filters/sizelimit"
 )
 
 // Registry returns the built-in filter kinds.
 func Registry() filters.Registry {
 	return filters.Registry{
+		{Name: "jwtauth", New: jwtauth.New, Doc: "verify bearer JWTs (JWKS file or URL, OIDC discovery, HS secret) into the request identity (401/503)"},
+		{Name: "apikey", New: apikey.New, Doc: "authenticate by API key (SHA-256 hashes in config); 401 authn.key_missing / authn.key_invalid"},
+		{Name: "rbac", New: rbac.New, Doc: "role-based access control over the verified identity; 401 authn.required, 403 rbac.*"},
 		{Name: "sizelimit", New: sizelimit.New, Doc: "refuse bodies and query strings over per-route limits (413/414)"},
 	}
 }

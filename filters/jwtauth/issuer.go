@@ -65,8 +65,8 @@ func (is *issuer) epoch() uint64 {
 // requestRefresh asks the refresher for an early fetch (an unknown kid, or
 // no keys yet). It never blocks, and it is rate limited: at most one fetch
 // per minRefetch, so a flood of random kids cannot hammer the key server.
-func (is *issuer) requestRefresh(nowNano int64) {
-	if is.kick == nil || nowNano-is.lastFetch.Load() < int64(is.minRefetch) {
+func (is *issuer) requestRefresh() {
+	if is.kick == nil || time.Now().UnixNano()-is.lastFetch.Load() < int64(is.minRefetch) {
 		return
 	}
 	select {

@@ -82,11 +82,21 @@ func hex4(b []byte) rune {
 }
 
 // unescape appends the decoded content of the already validated string
-// body raw (without quotes) to dst. Lone surrogates become U+FFFD, as in
-// encoding/json.
+// body raw (without quotes) to dst. Lone surrogates and invalid UTF-8
+// bytes become U+FFFD, as in encoding/json.
 func unescape(dst, raw []byte) []byte {
 	for i := 0; i < len(raw); i++ {
 		c := raw[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune(raw[i:])
+			if r == utf8.RuneError && size == 1 {
+				dst = utf8.AppendRune(dst, utf8.RuneError)
+			} else {
+				dst = append(dst, raw[i:i+size]...)
+			}
+			i += size - 1
+			continue
+		}
 		if c != '\\' {
 			dst = append(dst, c)
 			continue
@@ -351,14 +361,23 @@ func stringValue(v, scratch []byte) (s, rest []byte, ok bool) {
 		return nil, scratch, false
 	}
 	body := v[1 : len(v)-1]
+	ascii := true
 	for _, c := range body {
 		if c == '\\' {
-			start := len(scratch)
-			scratch = unescape(scratch, body)
-			return scratch[start:], scratch, true
+			return unescapeInto(scratch, body)
 		}
+		ascii = ascii && c < utf8.RuneSelf
+	}
+	if !ascii && !utf8.Valid(body) {
+		return unescapeInto(scratch, body)
 	}
 	return body, scratch, true
+}
+
+func unescapeInto(scratch, body []byte) (s, rest []byte, ok bool) {
+	start := len(scratch)
+	scratch = unescape(scratch, body)
+	return scratch[start:], scratch, true
 }
 
 // keyIs reports whether the raw key body equals name once unescaped.

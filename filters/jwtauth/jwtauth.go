@@ -53,6 +53,11 @@ func (f *Filter) Close() error {
 	f.closeOnce.Do(func() {
 		f.cancel()
 		f.wg.Wait()
+		for _, is := range f.issuers {
+			if is.client != nil {
+				is.client.CloseIdleConnections()
+			}
+		}
 	})
 	return nil
 }
@@ -148,7 +153,7 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 // refuse answers with r: an RFC 6750 challenge, optional detail, a metric.
 func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters.Verdict {
 	if r.www != nil {
-		ex.AddResponseHeader("WWW-Authenticate", r.www)
+		ex.AddResponseHeader(headerWWWAuthenticate, r.www)
 	}
 	if detail != "" {
 		ex.AppendDetailString(detail)
@@ -162,7 +167,10 @@ func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters
 func (f *Filter) verify(ex *filters.Exchange, raw []byte, now time.Time, h1, h2 uint64) filters.Verdict {
 	t := f.tokens.Get().(*token)
 	t.reset()
-	defer f.tokens.Put(t)
+	defer func() {
+		t.reset() // drop references to the request's bytes
+		f.tokens.Put(t)
+	}()
 	is, r := f.check(t, raw, now)
 	if r != nil {
 		f.hints(ex, t)
@@ -217,13 +225,13 @@ func (f *Filter) check(t *token, raw []byte, now time.Time) (*issuer, *refusal) 
 	} else {
 		ks := is.keys.Load()
 		if ks == nil {
-			is.requestRefresh(now.UnixNano())
+			is.requestRefresh()
 			return is, &refusals[refKeysUnavailable]
 		}
 		k, st := ks.find(t.kid, t.hasKID, t.alg)
 		switch st {
 		case keyUnknown:
-			is.requestRefresh(now.UnixNano())
+			is.requestRefresh()
 			t.detail = "kid is not in the issuer's key set"
 			return is, &refusals[refUnknownKey]
 		case keyAmbiguous:

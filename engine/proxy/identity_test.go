@@ -1,0 +1,237 @@
+package proxy_test
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
+)
+
+const identityConfig = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [%[1]s]}]
+audit: {dir: %[2]s, signing_key_file: %[3]s, checkpoint_interval: 50ms}
+filters:
+  - id: corp-jwt
+    name: jwtauth
+    config:
+      optional: true
+      issuers:
+        - issuer: https://idp.test
+          audiences: [orders-api]
+          jwks_file: %[4]s
+  - id: keys
+    name: apikey
+    config:
+      optional: true
+      keys:
+        - {id: ci-bot, sha256: "%[5]s", subject: ci-bot, roles: [editor]}
+  - id: policy
+    name: rbac
+    config:
+      roles:
+        viewer: {allow: [{methods: [GET], paths: ["/api/v1/**"]}]}
+        editor: {inherits: [viewer], allow: [{methods: [POST, PUT, PATCH], paths: ["/api/v1/**"]}]}
+        admin: {inherits: [editor], allow: [{methods: ["*"], paths: ["/**"]}]}
+routes:
+  - name: customers
+    path: "/api/v1/customers/{id}"
+    upstream: demo
+    filters: [{use: corp-jwt}, {use: keys}, {use: policy}]
+  - name: orders
+    methods: [POST]
+    path: /api/v1/orders
+    upstream: demo
+    filters: [{use: corp-jwt}, {use: keys}, {use: policy}]
+  - name: admin-stats
+    methods: [GET]
+    path: /admin/stats
+    upstream: demo
+    filters: [{use: corp-jwt}, {use: keys}, {use: policy}]
+`
+
+type jwtKit struct {
+	key *rsa.PrivateKey
+	kid string
+}
+
+func b64(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+func (k *jwtKit) jwks() []byte {
+	e := big.NewInt(int64(k.key.E)).Bytes()
+	out, _ := json.Marshal(map[string]any{"keys": []map[string]string{{
+		"kty": "RSA", "kid": k.kid, "alg": "RS256", "use": "sig",
+		"n": b64(k.key.N.Bytes()), "e": b64(e),
+	}}})
+	return out
+}
+
+func (k *jwtKit) token(t *testing.T, claims map[string]any) string {
+	t.Helper()
+	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": k.kid})
+	c, _ := json.Marshal(claims)
+	signing := b64(h) + "." + b64(c)
+	sum := sha256.Sum256([]byte(signing))
+	sig, err := rsa.SignPKCS1v15(rand.Reader, k.key, crypto.SHA256, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signing + "." + b64(sig)
+}
+
+func claims(sub string, roles []string, exp time.Duration) map[string]any {
+	now := time.Now()
+	return map[string]any{
+		"iss": "https://idp.test", "aud": "orders-api", "sub": sub, "roles": roles,
+		"iat": now.Unix(), "exp": now.Add(exp).Unix(),
+	}
+}
+
+func TestIdentityRBACAndAudit(t *testing.T) {
+	up := startUpstream(t)
+	dir := t.TempDir()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kit := &jwtKit{key: key, kid: "k1"}
+	jwksFile := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/identity")
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const apiKey = "tg_test_2f9d0c7e41b84a5d"
+	sum := sha256.Sum256([]byte(apiKey))
+	logDir := filepath.Join(dir, "audit")
+	p := startProxy(t, fmt.Sprintf(identityConfig, up.addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])))
+
+	viewer := "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))
+	editor := "Bearer " + kit.token(t, claims("eddie", []string{"editor"}, time.Hour))
+	admin := "Bearer " + kit.token(t, claims("ada", []string{"admin"}, time.Hour))
+	expired := "Bearer " + kit.token(t, claims("old", []string{"admin"}, -time.Hour))
+	forged := admin[:len(admin)-8] + "AAAAAAAA"
+
+	type row struct {
+		name, method, path, authz, apikey string
+		status                            int
+		reason                            string
+	}
+	rows := []row{
+		{"anonymous GET", "GET", "/api/v1/customers/1", "", "", 401, "authn.required"},
+		{"viewer GET", "GET", "/api/v1/customers/1", viewer, "", 200, ""},
+		{"viewer DELETE", "DELETE", "/api/v1/customers/1", viewer, "", 403, "rbac.method_denied"},
+		{"viewer POST", "POST", "/api/v1/orders", viewer, "", 403, "rbac.method_denied"},
+		{"viewer admin", "GET", "/admin/stats", viewer, "", 403, "rbac.path_denied"},
+		{"editor POST", "POST", "/api/v1/orders", editor, "", 201, ""},
+		{"editor DELETE", "DELETE", "/api/v1/customers/2", editor, "", 403, "rbac.method_denied"},
+		{"admin DELETE", "DELETE", "/api/v1/customers/2", admin, "", 204, ""},
+		{"admin stats", "GET", "/admin/stats", admin, "", 200, ""},
+		{"expired", "GET", "/api/v1/customers/1", expired, "", 401, "authn.token_expired"},
+		{"forged", "GET", "/api/v1/customers/1", forged, "", 401, "authn.bad_signature"},
+		{"alg none", "GET", "/api/v1/customers/1", "Bearer " + b64([]byte(`{"alg":"none"}`)) + "." + b64([]byte(`{"sub":"x"}`)) + ".", "", 401, "authn.alg_not_allowed"},
+		{"api key POST", "POST", "/api/v1/orders", "", apiKey, 201, ""},
+		{"wrong api key", "GET", "/api/v1/customers/1", "", "tg_wrong", 401, "authn.key_invalid"},
+	}
+	before := up.Requests()
+	forwarded := uint64(0)
+	ids := map[string]row{}
+	for _, r := range rows {
+		h := map[string]string{"Content-Type": "application/json"}
+		if r.authz != "" {
+			h["Authorization"] = r.authz
+		}
+		if r.apikey != "" {
+			h["X-API-Key"] = r.apikey
+		}
+		body := ""
+		if r.method == "POST" {
+			body = `{"customer":"1","sku":"tea","qty":1}`
+		}
+		resp := do(t, r.method, p.base+r.path, h, body)
+		if resp.status != r.status {
+			t.Errorf("%s: status %d, want %d: %s", r.name, resp.status, r.status, resp.body)
+			continue
+		}
+		if r.reason != "" {
+			assertProblem(t, resp, r.status, r.reason)
+			if r.status == 401 && resp.header.Get("WWW-Authenticate") == "" {
+				t.Errorf("%s: 401 without WWW-Authenticate", r.name)
+			}
+		} else {
+			forwarded++
+		}
+		ids[resp.header.Get("X-Request-Id")] = r
+	}
+	if n := up.Requests() - before; n != forwarded {
+		t.Fatalf("upstream saw %d requests, want only the %d allowed ones", n, forwarded)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := auditlog.OpenReader(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+		r, ok := ids[string(rec.RequestID)]
+		if !ok {
+			return fmt.Errorf("unexpected record %s", rec.RequestID)
+		}
+		delete(ids, string(rec.RequestID))
+		if int(rec.Status) != r.status || string(rec.Reason) != r.reason {
+			return fmt.Errorf("%s: record status %d reason %q", r.name, rec.Status, rec.Reason)
+		}
+		switch r.name {
+		case "editor POST":
+			if string(rec.Principal) != "eddie" || string(rec.AuthMethod) != "jwt" || string(rec.Roles) != "editor" || rec.Unverified {
+				return fmt.Errorf("editor record: principal %q method %q roles %q", rec.Principal, rec.AuthMethod, rec.Roles)
+			}
+		case "api key POST":
+			if string(rec.Principal) != "ci-bot" || string(rec.AuthMethod) != "api_key" {
+				return fmt.Errorf("api key record: principal %q method %q", rec.Principal, rec.AuthMethod)
+			}
+		case "forged":
+			if !rec.Unverified || string(rec.HintIssuer) != "https://idp.test" || string(rec.HintKeyID) != "k1" ||
+				!strings.HasPrefix(string(rec.HintSubjectHash), "sha256:") || len(rec.Principal) != 0 {
+				return fmt.Errorf("forged record lacks unverified hints: %+v", rec)
+			}
+		case "wrong api key":
+			if !rec.Unverified || len(rec.HintKeyFP) == 0 || strings.Contains(string(rec.HintKeyFP), "tg_wrong") {
+				return fmt.Errorf("wrong-key record: fingerprint %q", rec.HintKeyFP)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 0 {
+		t.Fatalf("%d requests missing from the audit log: %v", len(ids), ids)
+	}
+	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}

@@ -1,0 +1,214 @@
+package rbac
+
+import (
+	"bytes"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Filter authorizes verified principals by role. It is immutable after New
+// and safe for concurrent use by several routes' chains.
+type Filter struct {
+	rules     []rule
+	methods   methodTable
+	subjects  map[string]filters.RoleSet // static subject -> extra roles
+	challenge []byte                     // WWW-Authenticate value on 401
+	override  bool                       // authorize method overrides instead of stripping them
+	m         *filterMetrics
+}
+
+// rule is one permission on one path pattern, flattened for the scan.
+type rule struct {
+	roles       filters.RoleSet // roles holding it: the declaring role and its heirs
+	methods     uint64
+	pat         *pattern
+	tenantParam string // condition: this parameter must equal the tenant
+	capture     int    // segment of pat holding tenantParam, or -1
+	role        string // declaring role, for Rules
+}
+
+// Interface guard.
+var _ filters.Filter = (*Filter)(nil)
+
+// Refusal reasons.
+var (
+	// ReasonRequired: no verified identity reached the filter, so the
+	// route's credential was missing (RFC 9110 §15.5.2: 401, not 403).
+	ReasonRequired = filters.NewReason("authn.required", 401, filters.DecisionDenied, "authentication is required")
+	// ReasonMethodDenied: a role of the principal grants the path, but not
+	// with this method.
+	ReasonMethodDenied = filters.NewReason("rbac.method_denied", 403, filters.DecisionDenied, "the principal's roles do not allow this method on this path")
+	// ReasonPathDenied: no role of the principal grants the path.
+	ReasonPathDenied = filters.NewReason("rbac.path_denied", 403, filters.DecisionDenied, "the principal's roles do not allow this path")
+	// ReasonConditionFailed: a permission matches the method and path but
+	// its condition (such as the tenant) does not hold.
+	ReasonConditionFailed = filters.NewReason("rbac.condition_failed", 403, filters.DecisionDenied, "a condition of the matching permission does not hold")
+)
+
+// Reasons lists the refusal reasons this filter can return, for
+// documentation and `tollgate explain`.
+func Reasons() []*filters.Reason {
+	return []*filters.Reason{ReasonRequired, ReasonMethodDenied, ReasonPathDenied, ReasonConditionFailed}
+}
+
+// outcome of a check, ordered by how close the request came to being
+// allowed: the closest one names the refusal.
+type outcome uint8
+
+const (
+	outPath outcome = iota
+	outMethod
+	outCondition
+	outAllowed
+	outRequired
+	numOutcomes
+)
+
+var outcomeReasons = [numOutcomes]*filters.Reason{
+	outPath:      ReasonPathDenied,
+	outMethod:    ReasonMethodDenied,
+	outCondition: ReasonConditionFailed,
+	outRequired:  ReasonRequired,
+}
+
+// Name implements filters.Filter.
+func (f *Filter) Name() string { return "rbac" }
+
+// Metrics returns the filter's metric set, to be registered by the engine
+// for as long as the filter's config generation serves traffic.
+func (f *Filter) Metrics() *metrics.Set { return f.m.set }
+
+// Handle implements filters.Filter: it lets the request through when a
+// permission of the principal's effective roles covers its method and
+// path (and its conditions hold), and refuses it otherwise. Default deny.
+// It does not allocate.
+func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	o := f.check(ex, ex.Method)
+	if o == outAllowed {
+		o = f.overrides(ex)
+	}
+	f.m.outcomes[o].Inc()
+	if o == outAllowed {
+		return filters.Continue
+	}
+	if o == outRequired {
+		ex.AddResponseHeader("WWW-Authenticate", f.challenge)
+	}
+	return filters.Respond(outcomeReasons[o])
+}
+
+// overrideHeaders are the headers some frameworks read to run a request
+// as another method than the one on its request line.
+var overrideHeaders = [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"}
+
+// overrides handles method-override headers on an allowed request. By
+// default they are removed, so the upstream runs the method that was
+// authorized. With method_override: authorize, each value present must be
+// allowed too (as well as the real method, which a backend ignoring the
+// override would run), and the headers are kept.
+func (f *Filter) overrides(ex *filters.Exchange) outcome {
+	for _, h := range overrideHeaders {
+		v := ex.Header(h)
+		if v == nil {
+			continue
+		}
+		if !f.override {
+			ex.DelHeader(h)
+			continue
+		}
+		if o := f.check(ex, v); o != outAllowed {
+			return o
+		}
+	}
+	return outAllowed
+}
+
+// check decides the request for method; the path is the normalized one
+// (ex.Path).
+func (f *Filter) check(ex *filters.Exchange, method []byte) outcome {
+	id := &ex.Identity
+	if !id.Verified {
+		return outRequired
+	}
+	roles := id.Roles
+	if f.subjects != nil && len(id.Subject) > 0 {
+		roles |= f.subjects[string(id.Subject)] // the compiler does not allocate for this lookup
+	}
+	if roles == 0 {
+		return outPath
+	}
+	bit := f.methods.bit(method)
+	best := outPath
+	for i := range f.rules {
+		r := &f.rules[i]
+		if r.roles&roles == 0 {
+			continue
+		}
+		if r.methods&bit == 0 {
+			// Only worth a path match if it can change the answer.
+			if best == outPath {
+				if _, ok := r.pat.match(ex.Path, -1); ok {
+					best = outMethod
+				}
+			}
+			continue
+		}
+		val, ok := r.pat.match(ex.Path, r.capture)
+		if !ok {
+			continue
+		}
+		if r.tenantParam != "" && !tenantMatches(ex, r, val) {
+			best = outCondition
+			continue
+		}
+		return outAllowed
+	}
+	return best
+}
+
+// tenantMatches checks the tenant condition: the parameter's value (from
+// the permission's own pattern, else from the matched route's parameters)
+// must equal the verified tenant, and both must be present.
+func tenantMatches(ex *filters.Exchange, r *rule, val []byte) bool {
+	if r.capture < 0 {
+		val = ex.Params.Get(r.tenantParam)
+	}
+	t := ex.Identity.Tenant
+	return len(t) > 0 && len(val) > 0 && bytes.Equal(val, t)
+}
+
+// Rule describes one compiled permission, for `tollgate explain` and
+// `tollgate check`.
+type Rule struct {
+	// Role is the role that declares the permission.
+	Role string
+	// Holders lists every role holding it: Role and the roles inheriting it.
+	Holders []string
+	// Methods lists the methods granted ("*" for all); HEAD appears when GET does.
+	Methods []string
+	// Pattern is the path pattern as written.
+	Pattern string
+	// TenantParam is the tenant condition's parameter, or "".
+	TenantParam string
+}
+
+// Rules lists the filter's permissions in check order, resolving role bits
+// against roles (the configuration's table). It allocates; call it from
+// tools, not per request.
+func (f *Filter) Rules(roles *filters.Roles) []Rule {
+	out := make([]Rule, len(f.rules))
+	for i, r := range f.rules {
+		out[i] = Rule{
+			Role:        r.role,
+			Methods:     f.methods.names(r.methods),
+			Pattern:     r.pat.raw,
+			TenantParam: r.tenantParam,
+		}
+		if roles != nil {
+			out[i].Holders = roles.Names(r.roles)
+		}
+	}
+	return out
+}
