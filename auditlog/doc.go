@@ -106,7 +106,15 @@
 // data). It then runs recovery again from what is really on disk, appends
 // again the records of the failed group that did not survive, and turns
 // healthy. Recovery is retried at most once a second, so the log comes
-// back once space returns.
+// back once space returns. With MinFreeBytes set, the log also fails
+// closed while free space is below that mark, before ENOSPC, and resumes
+// when space returns. A record whose Append failed may still be in the
+// log if its bytes reached the file before the failure: a failed Append
+// means "not known to be logged", never "known not to be logged".
+//
+// Readers of a live log treat a damaged last block of the last segment as
+// the current end (the writer may be in the middle of its pwrite); Verify
+// and recovery do not.
 //
 // # Recovery
 //
@@ -133,20 +141,21 @@
 //
 //   - BenchmarkAppendOneCore (GOMAXPROCS=1, whole pipeline: encode,
 //     commitments, side encryption, leaf hash, sequencer, tree, zstd,
-//     write(2)): ≈330,000 records per CPU-second in async mode, ≈150,000 in
-//     process mode (a write(2) per smaller group); 0 allocs/op. The issue's
+//     write(2)): 200,000–330,000 records per CPU-second in async mode,
+//     130,000–150,000 in process mode (a write(2) per smaller group);
+//     0 allocs/op. The issue's
 //     1,000,000/s on one core is not met: the profile is SHA-256 (three
 //     hashes per record: two commitments and the leaf) ≈20%, zstd ≈20%,
 //     copies ≈10%, syscalls ≈8%; zstd alone costs ≈0.9 µs for a 175-byte
 //     record at its ≈200 MB/s.
-//   - BenchmarkEncode (the caller's share): ≈0.6 µs, 0 allocs.
+//   - BenchmarkEncode (the caller's share): 0.6–0.8 µs, 0 allocs.
 //   - BenchmarkDiskBytes (50,000 synthetic records): ≈68.5 bytes per record
 //     on disk, against 410 as NDJSON and 37.8 as gzipped NDJSON. The gap to
 //     gzip is the privacy design: a 16-byte commitment and an encrypted
 //     address per record are incompressible when client addresses vary,
 //     and the zstd context restarts at every 64 KiB block. zstd levels do not
 //     matter here (fastest 73.7, default 73.4, better 72.5 B per record).
-//   - BenchmarkVerify: ≈670,000 records/s (CRC, decompression, decoding,
+//   - BenchmarkVerify: 670,000–940,000 records/s (CRC, decompression, decoding,
 //     leaf hashes, roots at every checkpoint, stored tile hashes).
 //
 // # Deviations from the design notes

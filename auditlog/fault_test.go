@@ -129,3 +129,32 @@ func TestIOErrorFailClosed(t *testing.T) {
 		})
 	}
 }
+
+// TestLowSpaceFailsClosed: below MinFreeBytes the log reports unhealthy and
+// refuses appends before the disk is full; it resumes when space returns.
+func TestLowSpaceFailsClosed(t *testing.T) {
+	var free atomic.Int64
+	free.Store(1 << 20)
+	o := testOptions(t, t.TempDir())
+	o.MinFreeBytes = 10 << 20
+	o.FsyncInterval = 10 * time.Millisecond
+	o.freeSpace = func(string) (int64, error) { return free.Load(), nil }
+	l, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var e Entry
+	testEntry(&e, 0)
+	if _, err := l.Append(&e); !errors.Is(err, ErrUnavailable) || l.Healthy() {
+		t.Fatalf("low space: err %v healthy %v", err, l.Healthy())
+	}
+	free.Store(1 << 30)
+	deadline := time.Now().Add(5 * time.Second)
+	for !l.Healthy() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if _, err := l.Append(&e); err != nil || !l.Healthy() {
+		t.Fatalf("after space returned: %v", err)
+	}
+}

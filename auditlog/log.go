@@ -104,6 +104,11 @@ type Options struct {
 	// SaltPeriod is how long one salt (the erasure unit of personal
 	// values) is used.
 	SaltPeriod time.Duration
+	// MinFreeBytes, if positive, fails the log closed (Healthy false,
+	// Append returns ErrUnavailable) while the file system holding Dir has
+	// less free space than this, keeping room for recovery and checkpoints
+	// instead of running into ENOSPC.
+	MinFreeBytes int64
 	// Logger receives recovery and failure reports; nil discards them.
 	Logger *slog.Logger
 	// SinkURL, if set, receives every checkpoint as an HTTP POST body.
@@ -112,9 +117,10 @@ type Options struct {
 	// on its standard input.
 	SinkCommand []string
 
-	repair   bool
-	openFile openFileFunc
-	now      func() time.Time
+	repair    bool
+	freeSpace func(dir string) (int64, error)
+	openFile  openFileFunc
+	now       func() time.Time
 }
 
 // Errors returned by Append.
@@ -160,10 +166,11 @@ type Log struct {
 	stop  chan struct{}
 	done  chan struct{}
 
-	closeMu sync.RWMutex
-	closed  bool
-	healthy atomic.Bool
-	sink    *sink
+	closeMu  sync.RWMutex
+	closed   bool
+	healthy  atomic.Bool
+	lowSpace atomic.Bool
+	sink     *sink
 
 	// Sequencer state, owned by the run goroutine.
 	st          *recovered
@@ -241,6 +248,7 @@ func Open(opts Options) (*Log, error) {
 		}
 	}
 	l.healthy.Store(true)
+	l.checkSpace()
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
 	go l.run(lock)
@@ -303,6 +311,9 @@ func (l *Log) setDefaults() error {
 	if o.now == nil {
 		o.now = time.Now
 	}
+	if o.freeSpace == nil {
+		o.freeSpace = statfsFree
+	}
 	l.salts = newSaltStore(o.Dir, int64(o.SaltPeriod), true)
 	l.rc = recoverConfig{
 		dir: o.Dir, origin: o.Signer.Name(), verifier: o.Verifier, open: o.openFile,
@@ -329,7 +340,37 @@ func lockDir(dir string) (*os.File, error) {
 
 // Healthy reports whether the log is accepting and persisting records. It
 // turns false after a write failure and true again after recovery.
-func (l *Log) Healthy() bool { return l.healthy.Load() }
+func (l *Log) Healthy() bool { return l.healthy.Load() && !l.lowSpace.Load() }
+
+// errLowSpace is returned while free space is below MinFreeBytes.
+var errLowSpace = fmt.Errorf("%w: free disk space below the high-water mark", ErrUnavailable)
+
+// checkSpace updates lowSpace from the file system's free space.
+func (l *Log) checkSpace() {
+	if l.opts.MinFreeBytes <= 0 {
+		return
+	}
+	free, err := l.opts.freeSpace(l.opts.Dir)
+	if err != nil {
+		return
+	}
+	low := free < l.opts.MinFreeBytes
+	if low != l.lowSpace.Swap(low) {
+		if low {
+			l.logger.Error("audit log: free disk space below the high-water mark; failing closed", "free", free, "min", l.opts.MinFreeBytes)
+		} else {
+			l.logger.Info("audit log: free disk space recovered", "free", free)
+		}
+	}
+}
+
+func statfsFree(dir string) (int64, error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil {
+		return 0, err
+	}
+	return int64(st.Bavail) * int64(st.Bsize), nil
+}
 
 // Stats returns a snapshot of the log's counters.
 func (l *Log) Stats() Stats {
@@ -348,6 +389,9 @@ func (l *Log) Stats() Stats {
 // returns ErrQueueFull at once; a broken log returns an error wrapping
 // ErrUnavailable. It does not allocate in steady state.
 func (l *Log) Append(e *Entry) (uint64, error) {
+	if l.lowSpace.Load() {
+		return 0, errLowSpace
+	}
 	k := l.keys.Load()
 	epoch := l.salts.epochOf(e.Start)
 	if k == nil || k.epoch != epoch {
@@ -468,6 +512,7 @@ func (l *Log) drain() {
 }
 
 func (l *Log) periodic() {
+	l.checkSpace()
 	if !l.healthy.Load() || l.st == nil {
 		l.tryRecover() // rate-limited; lets readiness return without traffic
 		return
