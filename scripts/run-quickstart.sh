@@ -5,6 +5,13 @@ set -euo pipefail
 bin=${1:-bin/tollgate}
 cd "$(dirname "$0")/.."
 
+# The quickstart's audit log signs its checkpoints with a development key,
+# made once and kept under the git-ignored data/ folder.
+mkdir -p data
+if [ ! -f data/audit-dev.key ]; then
+	"$bin" audit keygen --origin tollgate.quickstart/audit --out data/audit-dev >/dev/null
+fi
+
 "$bin" demo-upstream --listen 127.0.0.1:9000 &
 up=$!
 "$bin" run -c configs/quickstart.yaml &
@@ -16,18 +23,22 @@ for _ in $(seq 1 50); do
 	sleep 0.1
 done
 
-cat <<'MSG'
+cat <<MSG
 
 Tollgate is running on http://127.0.0.1:8080 in front of the demo API on 127.0.0.1:9000.
+Demo API keys: demo-viewer-key (reads), demo-editor-key (+ creates orders), demo-admin-key (anything).
 Try:
-  curl -i http://127.0.0.1:8080/api/v1/customers/1
-  curl -i -X POST http://127.0.0.1:8080/api/v1/orders -H 'Content-Type: application/json' -d '{"customer":"1","sku":"tea","qty":2}'
-  curl -i -X DELETE http://127.0.0.1:8080/api/v1/customers/2
-  curl -i http://127.0.0.1:8080/api/v1/customers/%2e%2e/%2e%2e/admin/stats   # 400: path tricks are refused
-  curl -i http://127.0.0.1:8080/nope                         # 404 problem+json, upstream never contacted
-  curl -N http://127.0.0.1:8080/api/v1/events?n=3            # Server-Sent Events, streamed
-  curl -s http://127.0.0.1:9901/metrics | grep tollgate_     # Prometheus metrics
-Reload the config with:  kill -HUP $(pgrep -f 'tollgate run')
+  curl -i -H 'X-API-Key: demo-viewer-key' http://127.0.0.1:8080/api/v1/customers/1
+  curl -i -H 'X-API-Key: demo-viewer-key' -X DELETE http://127.0.0.1:8080/api/v1/customers/2     # 403 rbac.method_denied
+  curl -i -H 'X-API-Key: demo-admin-key'  -X DELETE http://127.0.0.1:8080/api/v1/customers/2     # 204
+  curl -i -H 'X-API-Key: demo-editor-key' -X POST http://127.0.0.1:8080/api/v1/orders -H 'Content-Type: application/json' -d '{"customer":"1","sku":"tea","qty":2}'
+  curl -i http://127.0.0.1:8080/api/v1/customers/1                                              # 401 authn.key_missing
+  curl -i http://127.0.0.1:8080/api/v1/customers/%2e%2e/%2e%2e/admin/stats                       # 400: path tricks are refused
+  curl -N -H 'X-API-Key: demo-viewer-key' 'http://127.0.0.1:8080/api/v1/events?n=3'            # Server-Sent Events, streamed
+  $bin audit tail -f --dir data/audit                                            # every request, as it is recorded
+  $bin audit verify --dir data/audit --pub data/audit-dev.pub                    # check the log's signed Merkle checkpoints
+  curl -s http://127.0.0.1:9901/metrics | grep '^tollgate_'                     # Prometheus metrics
+Reload the config with:  kill -HUP $proxy
 Press Ctrl-C to stop.
 MSG
 wait $proxy

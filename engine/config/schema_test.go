@@ -358,12 +358,16 @@ func TestQuickstart(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
+	// Every route is protected: API key, then the RBAC policy.
 	for _, r := range cfg.Routes {
-		if (len(r.Filters) != 0) != (r.Name == "create-order") {
-			t.Errorf("route %s has %d filters", r.Name, len(r.Filters))
+		if len(r.Filters) < 2 || r.Filters[0].Use != "api-keys" || r.Filters[1].Use != "policy" {
+			t.Errorf("route %s is not protected by api-keys and policy: %+v", r.Name, r.Filters)
 		}
 	}
-	fs := cfg.Routes[3].Filters[0]
+	if cfg.Audit == nil || cfg.Audit.Dir != "data/audit" {
+		t.Errorf("audit %+v, want the log under data/audit", cfg.Audit)
+	}
+	fs := cfg.Routes[3].Filters[2]
 	var v struct {
 		MaxBytes ByteSize `yaml:"max_bytes"`
 	}
