@@ -5,6 +5,8 @@ package admin
 
 import (
 	"context"
+	"crypto/sha256"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -30,6 +33,9 @@ type Options struct {
 	Log *slog.Logger
 	// Extra adds more handlers (the dashboard, later) to the admin mux.
 	Extra map[string]http.Handler
+	// Token, if set, must be presented as "Authorization: Bearer TOKEN"
+	// on every request except /healthz.
+	Token string
 }
 
 // Server is the admin HTTP server.
@@ -78,10 +84,14 @@ func New(opts Options) *Server {
 	for pattern, h := range opts.Extra {
 		mux.Handle(pattern, h)
 	}
+	var h http.Handler = mux
+	if opts.Token != "" {
+		h = requireToken(opts.Token, mux)
+	}
 	return &Server{
 		srv: &http.Server{
 			Addr:              opts.Listen,
-			Handler:           mux,
+			Handler:           h,
 			ReadHeaderTimeout: 5 * time.Second,
 			IdleTimeout:       60 * time.Second,
 		},
@@ -110,3 +120,23 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 
 // Shutdown stops the admin server.
 func (s *Server) Shutdown(ctx context.Context) error { return s.srv.Shutdown(ctx) }
+
+// requireToken guards every admin endpoint but liveness with a bearer
+// token, compared in constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := sha256.Sum256([]byte(token))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			sum := sha256.Sum256([]byte(got))
+			if !ok || subtle.ConstantTimeCompare(sum[:], want[:]) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="tollgate-admin"`)
+				w.Header().Set("Content-Type", "application/problem+json")
+				w.WriteHeader(http.StatusUnauthorized)
+				_, _ = io.WriteString(w, `{"type":"urn:tollgate:problem:admin.unauthorized","title":"admin token required","status":401,"reason":"admin.unauthorized"}`+"\n")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}

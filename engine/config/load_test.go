@@ -113,6 +113,10 @@ func TestLoadError(t *testing.T) {
 	f(base+"routes:\n  - {name: r, path: /, upstream: u, filters: [{id: a, name: x}]}\n",
 		`c.yaml:4:52: routes[0].filters[0].id: id names shared filters in the top-level filters list; a route's entry has none`)
 
+	// The admin listener is loopback-only unless a token guards it.
+	f("admin: {listen: \"0.0.0.0:9901\"}\n"+base, `c.yaml:1:17: admin.listen: admin listener on non-loopback address "0.0.0.0:9901" needs admin.token: metrics, profiles and the dashboard must not be open to the network`)
+	f("admin: {listen: \":9901\"}\n"+base, `c.yaml:1:17: admin.listen: admin listener on non-loopback address ":9901" needs admin.token: metrics, profiles and the dashboard must not be open to the network`)
+
 	// Limits and the audit log.
 	f(base+"limits: {max_in_flight: -1}\n", `c.yaml:3:25: limits.max_in_flight: must not be negative`)
 	f(base+"audit: {dir: d}\n", `c.yaml:3:8: audit.signing_key_file: signing_key_file is required (make one with: tollgate audit keygen)`)

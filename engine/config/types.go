@@ -40,6 +40,8 @@ type Log struct {
 type Admin struct {
 	// Listen is the admin listener's address; it defaults to 127.0.0.1:9901, so the admin endpoints are reachable only from the host itself.
 	Listen string `yaml:"listen"`
+	// Token is a bearer token every admin request must present (write it as ${ENV_VAR}); it is required when Listen is not a loopback address.
+	Token string `yaml:"token"`
 }
 
 // Listener is a client-facing HTTP/1.1 listener.

@@ -77,6 +77,8 @@ func (c *Config) validate() []error {
 	if c.Admin.Listen != "" {
 		if msg := checkAddr(c.Admin.Listen, true, true); msg != "" {
 			v.errorf("admin.listen", "%s", msg)
+		} else if c.Admin.Token == "" && !isLoopback(c.Admin.Listen) {
+			v.errorf("admin.listen", "admin listener on non-loopback address %q needs admin.token: metrics, profiles and the dashboard must not be open to the network", c.Admin.Listen)
 		}
 	}
 
@@ -395,4 +397,19 @@ func (l *Listener) TrustedPrefixes() ([]netip.Prefix, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// isLoopback reports whether a listen address binds only loopback
+// interfaces ("localhost", 127.0.0.0/8, ::1). An empty host binds every
+// interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil || host == "" {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }

@@ -117,6 +117,7 @@ func Start(opts Options) (*Proxy, error) {
 		Ready:        p.notReady,
 		WriteMetrics: p.writeMetrics,
 		Log:          log,
+		Token:        cfg.Admin.Token,
 	})
 	if err := p.admin.Start(); err != nil {
 		p.closeAll(context.Background())
