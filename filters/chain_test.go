@@ -132,16 +132,21 @@ type finisher struct {
 
 func (f *finisher) Finish(*filters.Exchange) { f.finished++ }
 
-func TestChainFinishRunsForFiltersThatRan(t *testing.T) {
+type denyFinisher struct{ finisher }
+
+func (d *denyFinisher) Handle(*filters.Exchange) filters.Verdict { return filters.Respond(reasonTest) }
+
+func TestChainFinishRunsForFiltersThatPassed(t *testing.T) {
 	before, after := &finisher{}, &finisher{}
-	c := filters.NewChain(before, deny{reasonTest}, after)
+	refuser := &denyFinisher{}
+	c := filters.NewChain(before, refuser, after)
 	ex := filtertest.NewExchange("GET", "/x", nil, nil)
 	defer filters.ReleaseExchange(ex)
 	c.Run(ex)
 	c.Finish(ex)
 	c.Finish(ex) // a second call must not finish twice
-	if before.finished != 1 || after.finished != 0 {
-		t.Fatalf("finished before=%d after=%d, want 1 and 0", before.finished, after.finished)
+	if before.finished != 1 || refuser.finished != 0 || after.finished != 0 {
+		t.Fatalf("finished before=%d refuser=%d after=%d, want 1, 0 and 0", before.finished, refuser.finished, after.finished)
 	}
 	allowed := filters.NewChain(before, after)
 	allowed.Run(ex)

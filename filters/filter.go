@@ -28,7 +28,8 @@ type ResponseFilter interface {
 // a request (a concurrency slot, a queue position). The engine calls
 // Chain.Finish exactly once per request, on every path — allowed, refused
 // by a later filter, upstream failure, client abort — and Finish runs for
-// each such filter whose Handle ran.
+// each such filter whose Handle passed the request on (a filter that
+// refused took nothing to give back).
 type Finisher interface {
 	Finish(ex *Exchange)
 }
@@ -104,18 +105,18 @@ func (c *Chain) Filters() []Filter { return c.filters }
 // reason on ex.
 func (c *Chain) Run(ex *Exchange) Verdict {
 	for i, f := range c.filters {
-		ex.ran = int8(i + 1)
 		v := f.Handle(ex)
 		if v.reason != nil {
 			ex.refuse(v.reason, int8(i))
 			return v
 		}
+		ex.ran = int8(i + 1)
 	}
 	return Continue
 }
 
-// Finish calls Finish on every Finisher whose Handle ran for ex, in reverse
-// order. Engines call it once per request, whatever the outcome.
+// Finish calls Finish on every Finisher whose Handle passed ex on, in
+// reverse order. Engines call it once per request, whatever the outcome.
 func (c *Chain) Finish(ex *Exchange) {
 	for i := len(c.finishers) - 1; i >= 0; i-- {
 		if f := c.finishers[i]; f.index < int(ex.ran) {

@@ -235,7 +235,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 			continue
 		}
 		rt.row = r
-		if rt.script, err = writeScript(dir, t.Name, t.Request); err != nil {
+		if rt.script, err = writeScript(dir, t.Name, rt.target.Request); err != nil {
 			return err
 		}
 		live = append(live, rt)
@@ -336,6 +336,13 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 		return nil, err
 	}
 	env := configEnv{Dir: tdir, Listen: listen, Admin: admin, Upstream: upAddr, Root: isRoot()}
+	if t.Prepare != nil {
+		headers, err := t.Prepare(tdir)
+		if err != nil {
+			return nil, fmt.Errorf("cannot prepare %s: %w", t.Name, err)
+		}
+		rt.target.Request.Headers = append(append([]string(nil), t.Request.Headers...), headers...)
+	}
 
 	var bin, tmpl, file string
 	var args, extraEnv []string
@@ -378,7 +385,7 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	*procs = append(*procs, p)
 	rt.proc = p
 	rt.url = "http://" + listen + t.Request.Path
-	if err := waitReady(ctx, p, "http://"+listen, t.Request); err != nil {
+	if err := waitReady(ctx, p, "http://"+listen, rt.target.Request); err != nil {
 		return nil, err
 	}
 	return rt, nil

@@ -42,6 +42,9 @@ type target struct {
 	Request request
 	// Default rows run when --targets is not given.
 	Default bool
+	// Prepare, if set, writes the row's key material into its directory
+	// before the config is rendered, and returns headers wrk must send.
+	Prepare func(dir string) (headers []string, err error)
 }
 
 // targets is the table of known rows, in display order. Add a Tollgate row
@@ -49,6 +52,11 @@ type target struct {
 var targets = []target{
 	{Name: "direct", Kind: kindDirect, Default: true},
 	{Name: "tollgate", Kind: kindTollgate, Config: tollgatePlain, Default: true},
+	{Name: "tollgate-jwt-rbac", Kind: kindTollgate, Config: tollgateJWTRBAC, Prepare: prepareJWT, Default: true},
+	{Name: "tollgate-apikey-rbac", Kind: kindTollgate, Config: tollgateAPIKeyRBAC, Prepare: prepareAPIKey, Default: true},
+	{Name: "tollgate-audit-process", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
+	{Name: "tollgate-audit-disk", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
+	{Name: "tollgate-audit-async", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
 	{Name: "nginx", Kind: kindNginx, Default: true},
 	{Name: "haproxy", Kind: kindHAProxy, Default: true},
 	{Name: "caddy", Kind: kindCaddy, Default: true},
@@ -84,6 +92,60 @@ routes:
     path: /bench
     upstream: demo
 `
+
+// tollgateRBAC is the policy the identity rows check after authentication.
+const tollgateRBAC = `  - id: policy
+    name: rbac
+    config:
+      roles:
+        viewer: {allow: [{methods: [GET], paths: ["/bench"]}]}
+`
+
+// tollgateJWTRBAC verifies an RS256 bearer token (the same token every
+// request: the verified-token cache answers) and checks RBAC.
+const tollgateJWTRBAC = `# Tollgate, JWT + RBAC on GET /bench.
+log: {level: warn}
+admin: {listen: "{{.Admin}}"}
+listeners: [{name: bench, listen: "{{.Listen}}"}]
+upstreams: [{name: demo, targets: ["{{.Upstream}}"], max_connections: 256}]
+filters:
+  - id: jwt
+    name: jwtauth
+    config:
+      issuers: [{issuer: "https://idp.bench", audiences: [bench], jwks_file: "{{.Dir}}/jwks.json"}]
+` + tollgateRBAC + `routes:
+  - {name: bench, methods: [GET], path: /bench, upstream: demo, filters: [{use: jwt}, {use: policy}]}
+`
+
+// tollgateAPIKeyRBAC authenticates an API key (a SHA-256 per request) and
+// checks RBAC.
+var tollgateAPIKeyRBAC = `# Tollgate, API key + RBAC on GET /bench.
+log: {level: warn}
+admin: {listen: "{{.Admin}}"}
+listeners: [{name: bench, listen: "{{.Listen}}"}]
+upstreams: [{name: demo, targets: ["{{.Upstream}}"], max_connections: 256}]
+filters:
+  - id: keys
+    name: apikey
+    config:
+      keys: [{id: bench, subject: bench-user, roles: [viewer], sha256: "` + apiKeyHash() + `"}]
+` + tollgateRBAC + `routes:
+  - {name: bench, methods: [GET], path: /bench, upstream: demo, filters: [{use: keys}, {use: policy}]}
+`
+
+// tollgateAudit is the plain row with the audit log on, in one durability
+// mode.
+func tollgateAudit(durability string) string {
+	return `# Tollgate, plain forwarding with the audit log in ` + durability + ` mode.
+log: {level: warn}
+admin: {listen: "{{.Admin}}"}
+listeners: [{name: bench, listen: "{{.Listen}}"}]
+upstreams: [{name: demo, targets: ["{{.Upstream}}"], max_connections: 256}]
+audit: {dir: "{{.Dir}}/audit", signing_key_file: "{{.Dir}}/audit.key", durability: ` + durability + `}
+routes:
+  - {name: bench, methods: [GET], path: /bench, upstream: demo}
+`
+}
 
 // nginxConfig runs a master and one worker per core, keeps 64 idle
 // connections to the upstream, and logs nothing but errors.

@@ -38,10 +38,15 @@ const (
 	MaxKeys = 1 << 24
 )
 
-// Limiter is one GCRA policy (RFC 2697-style token bucket expressed as a
-// theoretical arrival time per key, ITU-T I.371 "generic cell rate
-// algorithm") over a bounded, sharded table of keys. It is safe for
-// concurrent use; Take never blocks, allocates or takes a lock.
+// Limiter is one policy of the generic cell rate algorithm (GCRA, ITU-T
+// I.371: a token bucket expressed as one theoretical arrival time per key)
+// over a bounded, sharded table of keys. It is safe for concurrent use;
+// Take never blocks, allocates or takes a lock.
+//
+// Within its bucket a key is told apart by a 16-bit fingerprint of its
+// hash: a new key that meets a live key with the same fingerprint is
+// judged on that key's state (about 8 in 65,536 lookups in a full bucket;
+// the seed is random per limiter, so clients cannot arrange it).
 //
 // Eviction policy: a key lives in one 8-slot bucket chosen by its hash. A
 // new key takes, in order of preference, an empty slot, then the slot whose
@@ -60,7 +65,6 @@ type Limiter struct {
 	shards     []shard
 	shardMask  uint64
 	bucketMask uint64
-	words      []atomic.Uint64 // backing array, kept for its length
 	capacity   int
 }
 
@@ -132,12 +136,12 @@ func NewLimiter(c LimiterConfig) (*Limiter, error) {
 	l.bucketMask = uint64(bucketsPerShard - 1)
 	// One backing array for every shard, padded so each bucket starts on a
 	// cache line.
-	l.words = make([]atomic.Uint64, n+bucketSlots)
-	start := alignOffset(l.words)
+	words := make([]atomic.Uint64, n+bucketSlots)
+	start := alignOffset(words)
 	per1 := bucketsPerShard * bucketSlots
 	for i := range l.shards {
 		off := start + i*per1
-		l.shards[i].buckets = l.words[off : off+per1 : off+per1]
+		l.shards[i].buckets = words[off : off+per1 : off+per1]
 	}
 	return l, nil
 }
@@ -310,16 +314,38 @@ type LimiterStats struct {
 // Stats scans the table (O(capacity): call it from a metrics scrape, not
 // per request) and sums the counters.
 func (l *Limiter) Stats(now int64) LimiterStats {
-	s := LimiterStats{Capacity: l.capacity}
+	return LimiterStats{Capacity: l.capacity, Live: l.Live(now), Evicted: l.Evicted(), Limited: l.Limited()}
+}
+
+// Live counts the keys whose TAT is after now, by scanning the table.
+func (l *Limiter) Live(now int64) int {
+	n := 0
 	for i := range l.shards {
-		sh := &l.shards[i]
-		s.Evicted += sh.evicted.Load()
-		s.Limited += sh.limited.Load()
-		for j := range sh.buckets {
-			if w := sh.buckets[j].Load(); w != 0 && int64(w&tatMask) > now {
-				s.Live++
+		b := l.shards[i].buckets
+		for j := range b {
+			if w := b[j].Load(); w != 0 && int64(w&tatMask) > now {
+				n++
 			}
 		}
 	}
-	return s
+	return n
+}
+
+// Evicted returns the number of live keys overwritten because their bucket
+// was full.
+func (l *Limiter) Evicted() uint64 {
+	var n uint64
+	for i := range l.shards {
+		n += l.shards[i].evicted.Load()
+	}
+	return n
+}
+
+// Limited returns the number of refusals decided by this limiter.
+func (l *Limiter) Limited() uint64 {
+	var n uint64
+	for i := range l.shards {
+		n += l.shards[i].limited.Load()
+	}
+	return n
 }

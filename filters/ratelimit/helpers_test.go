@@ -92,6 +92,7 @@ type request struct {
 	tenant  []byte
 	ip      netip.Addr
 	headers *staticHeaders
+	params  []param
 }
 
 func newRequest(routeIdx int, subject, ip string) *request {
@@ -100,6 +101,11 @@ func newRequest(routeIdx int, subject, ip string) *request {
 		r.ip = netip.MustParseAddr(ip)
 	}
 	return r
+}
+
+type param struct {
+	name  string
+	value []byte
 }
 
 var methodGET = []byte("GET")
@@ -112,6 +118,9 @@ func (r *request) fill(ex *filters.Exchange) {
 	ex.Identity.Subject = append(ex.Identity.Subject, r.subject...)
 	ex.Identity.Tenant = append(ex.Identity.Tenant, r.tenant...)
 	ex.SetHeaders(r.headers)
+	for _, p := range r.params {
+		ex.Params.Add(p.name, p.value)
+	}
 }
 
 // handle runs f on a fresh exchange for r and returns the exchange, which

@@ -2,8 +2,11 @@ package ratelimit
 
 import (
 	"hash/maphash"
+	"math/bits"
 	"strconv"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -26,6 +29,7 @@ type Filter struct {
 	policyHeader []byte // RateLimit-Policy value listing every policy
 	headers      bool
 	clock        func() int64 // µs, monotonic
+	metrics      *metrics.Set
 }
 
 // Interface guard.
@@ -51,6 +55,7 @@ type component struct {
 type policy struct {
 	name        string
 	lim         *Limiter
+	hashInit    uint64 // secret starting state, from the limiter's seed
 	key         []component
 	perRoute    bool
 	v6mask      [16]byte
@@ -144,19 +149,21 @@ func ceilSeconds(d time.Duration) int64 {
 	return max(int64((d+time.Second-1)/time.Second), 1)
 }
 
-// hash computes the policy's key for ex. Each component is written as
-// kind, length, bytes, so no two different keys share an encoding; the
-// matched route (never the raw path) scopes per-route policies, so case or
-// trailing-slash variants of a URL cannot reset a counter.
+// hash computes the policy's key for ex without allocating. Each
+// component is hashed on its own with the limiter's random seed and folded
+// in with its kind by a bijective mix, so component boundaries cannot be
+// shifted to forge a collision. The matched route (never the raw path)
+// scopes per-route policies, so case or trailing-slash variants of a URL
+// cannot reset a counter.
 func (p *policy) hash(ex *filters.Exchange) uint64 {
-	var h maphash.Hash
-	h.SetSeed(p.lim.seed)
+	seed := p.lim.seed
+	acc := p.hashInit
 	if p.perRoute {
 		idx := -1
 		if ex.Route != nil {
 			idx = ex.Route.Index
 		}
-		writeUint(&h, uint64(idx))
+		acc = mix(acc, uint64(idx))
 	}
 	for i := range p.key {
 		c := &p.key[i]
@@ -185,21 +192,26 @@ func (p *policy) hash(ex *filters.Exchange) uint64 {
 					ip[j] &= p.v6mask[j]
 				}
 			}
-			_ = h.WriteByte(byte(c.kind))
-			_, _ = h.Write(ip[:])
+			acc = mix(mix(acc, uint64(c.kind)), maphash.Bytes(seed, ip[:]))
 			continue
 		}
-		_ = h.WriteByte(byte(c.kind))
-		writeUint(&h, uint64(len(v)))
-		_, _ = h.Write(v)
+		acc = mix(mix(acc, uint64(c.kind)), maphash.Bytes(seed, v))
 	}
-	return h.Sum64()
+	return fmix(acc)
 }
 
-func writeUint(h *maphash.Hash, v uint64) {
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(v >> (8 * i))
-	}
-	_, _ = h.Write(b[:])
+// mix folds v into acc; for a fixed v it is a bijection of acc.
+func mix(acc, v uint64) uint64 {
+	return bits.RotateLeft64(acc^v, 31) * 0x9e3779b97f4a7c15
+}
+
+// fmix is MurmurHash3's 64-bit finalizer: every output bit depends on every
+// input bit, so the shard, bucket and tag bits are independent.
+func fmix(h uint64) uint64 {
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
 }

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"fmt"
+	"hash/maphash"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -89,6 +90,7 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 		f.policies = append(f.policies, p)
 	}
 	f.policyHeader = policyHeader
+	f.metrics = newMetrics(spec.Route, f)
 	return f, nil
 }
 
@@ -126,7 +128,7 @@ func buildPolicy(spec filters.Spec, i int, pc PolicyConfig) (policy, error) {
 	if err != nil {
 		return policy{}, spec.Errorf("%s: %v", at, err)
 	}
-	p := policy{name: pc.Name, lim: lim}
+	p := policy{name: pc.Name, lim: lim, hashInit: maphash.String(lim.seed, "tollgate ratelimit key")}
 	switch pc.Scope {
 	case "", "route":
 		p.perRoute = true
