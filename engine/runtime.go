@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -30,6 +32,10 @@ type Route struct {
 	Upstream *upstream.Pool
 	// MaxBodyBytes caps the request body.
 	MaxBodyBytes int64
+	// RemoveHeaders and SetHeaders rewrite the request for the upstream
+	// (the upstream's remove_headers and set_headers, sorted).
+	RemoveHeaders []string
+	SetHeaders    []HeaderValue
 
 	// UpstreamErrors and UpstreamTimeouts count failed exchanges with the
 	// route's upstream (answered 502 and 504).
@@ -37,6 +43,12 @@ type Route struct {
 
 	requests [6]*metrics.Counter // by status class: 1xx … 5xx, other
 	duration *metrics.Histogram
+}
+
+// HeaderValue is a header set on upstream requests.
+type HeaderValue struct {
+	Name  string
+	Value []byte
 }
 
 // CountResponse records a finished request's status and duration.
@@ -177,6 +189,11 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			rt.pools = append(rt.pools, p)
 		}
 		r.MaxBodyBytes = int64(rc.MaxBodyBytes)
+		uc := ucfgs[rc.Upstream]
+		r.RemoveHeaders = uc.RemoveHeaders
+		for _, name := range slices.Sorted(maps.Keys(uc.SetHeaders)) {
+			r.SetHeaders = append(r.SetHeaders, HeaderValue{Name: name, Value: []byte(uc.SetHeaders[name])})
+		}
 		chain, err := compileChain(rc, reg, rt.Roles, shared)
 		if err != nil {
 			errs = append(errs, err)

@@ -1,6 +1,7 @@
 package filters
 
 import (
+	"crypto/x509"
 	"net/netip"
 	"sync"
 	"time"
@@ -167,6 +168,9 @@ type Exchange struct {
 	ClientIP, PeerIP netip.Addr
 	// TLS reports whether the request arrived over TLS.
 	TLS bool
+	// PeerCertificate is the client certificate verified on a mutual-TLS
+	// listener, or nil.
+	PeerCertificate *x509.Certificate
 	// Route is the matched route, or nil.
 	Route *Route
 	// Params are the route's named path parameters.
@@ -216,6 +220,7 @@ func (ex *Exchange) Reset() {
 	ex.ContentLength = -1
 	ex.ClientIP, ex.PeerIP = netip.Addr{}, netip.Addr{}
 	ex.TLS = false
+	ex.PeerCertificate = nil
 	ex.Route = nil
 	ex.Params.Reset()
 	ex.Identity.reset()

@@ -80,6 +80,10 @@ type TLS struct {
 	Key string `yaml:"key"`
 	// MinVersion is the lowest TLS version accepted: "1.2" or "1.3"; it defaults to "1.2".
 	MinVersion string `yaml:"min_version"`
+	// ClientCA is a PEM file of the CAs that sign client certificates; setting it turns on mutual TLS.
+	ClientCA string `yaml:"client_ca"`
+	// ClientAuth says whether a client certificate is required (require, the default with client_ca) or only verified when one is sent (optional).
+	ClientAuth string `yaml:"client_auth"`
 }
 
 // Upstream is a pool of backend addresses served round-robin over keep-alive connections.
@@ -98,6 +102,10 @@ type Upstream struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxConnections caps connections per target; it defaults to 1024.
 	MaxConnections int `yaml:"max_connections"`
+	// RemoveHeaders are request headers removed before a request goes to this upstream, such as a client credential the backend must not see.
+	RemoveHeaders []string `yaml:"remove_headers"`
+	// SetHeaders are request headers set on every request to this upstream, replacing the client's (for example the backend's own credential, written as ${ENV_VAR}), so API consumers never hold it.
+	SetHeaders map[string]string `yaml:"set_headers"`
 }
 
 // Route maps matching requests to an upstream through a chain of filters.

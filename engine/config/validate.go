@@ -111,6 +111,18 @@ func (c *Config) validate() []error {
 		v.nonNegative(fieldPath(p, "timeout"), int64(u.Timeout))
 		v.nonNegative(fieldPath(p, "idle_timeout"), int64(u.IdleTimeout))
 		v.nonNegative(fieldPath(p, "max_connections"), int64(u.MaxConnections))
+		for j, h := range u.RemoveHeaders {
+			if !isToken(h) {
+				v.errorf(indexPath(fieldPath(p, "remove_headers"), j), "invalid header name %q", h)
+			}
+		}
+		for h, val := range u.SetHeaders {
+			if !isToken(h) {
+				v.errorf(fieldPath(fieldPath(p, "set_headers"), h), "invalid header name %q", h)
+			} else if strings.ContainsAny(val, "\r\n\x00") {
+				v.errorf(fieldPath(fieldPath(p, "set_headers"), h), "header value of %q contains a line break or NUL", h)
+			}
+		}
 	}
 
 	shared := v.sharedFilters()
@@ -248,6 +260,14 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 		case "", "1.2", "1.3":
 		default:
 			v.errorf(fieldPath(tp, "min_version"), "unsupported TLS version %q: want \"1.2\" or \"1.3\"", t.MinVersion)
+		}
+		switch t.ClientAuth {
+		case "", "require", "optional":
+			if t.ClientAuth != "" && t.ClientCA == "" {
+				v.errorf(fieldPath(tp, "client_auth"), "client_auth needs client_ca: the CAs that sign client certificates")
+			}
+		default:
+			v.errorf(fieldPath(tp, "client_auth"), "unknown client_auth %q: want require or optional", t.ClientAuth)
 		}
 	}
 	for j, s := range l.TrustedProxies {

@@ -78,6 +78,11 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	ex.Start = ctx.Time()
 	ex.Generation = rt.Generation
 	ex.TLS = l.tls
+	if l.mtls {
+		if cs := ctx.TLSConnectionState(); cs != nil && len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
+			ex.PeerCertificate = cs.VerifiedChains[0][0]
+		}
+	}
 
 	var route *engine.Route
 	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
@@ -271,6 +276,12 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, 
 
 	removeHopByHop(h, st)
 	h.Del(hdrExpect)
+	for _, name := range route.RemoveHeaders {
+		h.Del(name)
+	}
+	for _, hv := range route.SetHeaders {
+		h.SetBytesV(hv.Name, hv.Value)
+	}
 
 	// X-Forwarded-For: an untrusted client's own value is dropped, a
 	// trusted proxy's chain is extended with its address.

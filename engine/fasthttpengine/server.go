@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -59,6 +61,7 @@ type listener struct {
 	srv  *fasthttp.Server
 	ln   net.Listener
 	tls  bool
+	mtls bool
 }
 
 // New prepares the listeners; Start binds them.
@@ -145,6 +148,7 @@ func (s *Server) Start() error {
 			}
 			ln = tls.NewListener(ln, tc)
 			l.tls = true
+			l.mtls = tc.ClientCAs != nil
 		}
 		l.ln = ln
 	}
@@ -205,6 +209,20 @@ func loadTLS(t *config.TLS) (*tls.Config, error) {
 	tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if t.MinVersion == "1.3" {
 		tc.MinVersion = tls.VersionTLS13
+	}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read client CA file: %w", err)
+		}
+		tc.ClientCAs = x509.NewCertPool()
+		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("client CA file %q holds no PEM certificate", t.ClientCA)
+		}
+		tc.ClientAuth = tls.RequireAndVerifyClientCert
+		if t.ClientAuth == "optional" {
+			tc.ClientAuth = tls.VerifyClientCertIfGiven
+		}
 	}
 	return tc, nil
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/filters/apikey"
 	"github.com/tollgate-proxy/tollgate/filters/concurrency"
 	"github.com/tollgate-proxy/tollgate/filters/jwtauth"
+	"github.com/tollgate-proxy/tollgate/filters/mtlsauth"
 	"github.com/tollgate-proxy/tollgate/filters/ratelimit"
 	"github.com/tollgate-proxy/tollgate/filters/rbac"
 	"github.com/tollgate-proxy/tollgate/filters/sizelimit"
@@ -18,6 +19,7 @@ func Registry() filters.Registry {
 	return filters.Registry{
 		{Name: "jwtauth", New: jwtauth.New, Doc: "verify bearer JWTs (JWKS file or URL, OIDC discovery, HS secret) into the request identity (401/503)"},
 		{Name: "apikey", New: apikey.New, Doc: "authenticate by API key (SHA-256 hashes in config); 401 authn.key_missing / authn.key_invalid"},
+		{Name: "mtlsauth", New: mtlsauth.New, Doc: "map a verified client certificate (CN, DNS or URI SAN) to a principal and roles (403)"},
 		{Name: "rbac", New: rbac.New, Doc: "role-based access control over the verified identity; 401 authn.required, 403 rbac.*"},
 		{Name: "ratelimit", New: ratelimit.New, Doc: "per-client GCRA rate limits: 429 with Retry-After and RateLimit headers"},
 		{Name: "concurrency", New: concurrency.New, Doc: "per-route concurrency limit with a bounded FIFO queue: 503 with Retry-After"},
