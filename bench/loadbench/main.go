@@ -337,11 +337,12 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	}
 	env := configEnv{Dir: tdir, Listen: listen, Admin: admin, Upstream: upAddr, Root: isRoot()}
 	if t.Prepare != nil {
-		headers, err := t.Prepare(tdir)
-		if err != nil {
+		req := t.Request
+		req.Headers = append([]string(nil), t.Request.Headers...)
+		if err := t.Prepare(tdir, &req); err != nil {
 			return nil, fmt.Errorf("cannot prepare %s: %w", t.Name, err)
 		}
-		rt.target.Request.Headers = append(append([]string(nil), t.Request.Headers...), headers...)
+		rt.target.Request = req
 	}
 
 	var bin, tmpl, file string
@@ -356,6 +357,9 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 		args = []string{"-p", tdir, "-e", filepath.Join(tdir, "error.log"), "-c", filepath.Join(tdir, file)}
 	case kindHAProxy:
 		bin, tmpl, file = o.HAProxy, haproxyConfig, "haproxy.cfg"
+		if t.Config != "" {
+			tmpl = t.Config
+		}
 		args = []string{"-db", "-f", filepath.Join(tdir, file)}
 	case kindCaddy:
 		bin, tmpl, file = o.Caddy, caddyConfig, "caddy.json"

@@ -5,8 +5,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"math/big"
 	"os"
@@ -28,16 +30,54 @@ func apiKeyHash() string {
 	return fmt.Sprintf("%x", sum)
 }
 
-// prepareAPIKey returns the header of the API-key rows.
-func prepareAPIKey(string) ([]string, error) {
-	return []string{"X-API-Key: " + benchAPIKey}, nil
+// prepareAPIKey adds the header of the API-key rows.
+func prepareAPIKey(_ string, req *request) error {
+	req.Headers = append(req.Headers, "X-API-Key: "+benchAPIKey)
+	return nil
 }
 
-// prepareJWT writes an RS256 JWKS to dir/jwks.json and returns an
+// prepareJWT writes an RS256 JWKS to dir/jwks.json and adds an
 // Authorization header with a token it verifies.
-func prepareJWT(dir string) ([]string, error) {
+func prepareJWT(dir string, req *request) error {
+	tokens, err := writeJWTKeys(dir, 1)
+	if err != nil {
+		return err
+	}
+	req.Headers = append(req.Headers, "Authorization: Bearer "+tokens[0])
+	return nil
+}
+
+// prepareJWTs is prepareJWT with n different tokens, one per request in
+// turn, so a token cache cannot answer.
+func prepareJWTs(n int) func(string, *request) error {
+	return func(dir string, req *request) error {
+		tokens, err := writeJWTKeys(dir, n)
+		if err != nil {
+			return err
+		}
+		// The fixed header serves the readiness probe; wrk's request
+		// function replaces it on every request.
+		req.Headers = append(req.Headers, "Authorization: Bearer "+tokens[0])
+		req.RotateHeader = "Authorization"
+		for _, t := range tokens {
+			req.RotateValues = append(req.RotateValues, "Bearer "+t)
+		}
+		return nil
+	}
+}
+
+// writeJWTKeys makes an RS256 key, writes it as dir/jwks.json (Tollgate)
+// and dir/jwt-pub.pem (HAProxy), and signs n tokens with distinct subjects.
+func writeJWTKeys(dir string, n int) ([]string, error) {
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
+		return nil, err
+	}
+	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "jwt-pub.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}), 0o600); err != nil {
 		return nil, err
 	}
 	b64 := base64.RawURLEncoding.EncodeToString
@@ -50,24 +90,28 @@ func prepareJWT(dir string) ([]string, error) {
 	}
 	h, _ := json.Marshal(map[string]string{"alg": "RS256", "typ": "JWT", "kid": "bench"})
 	now := time.Now()
-	c, _ := json.Marshal(map[string]any{
-		"iss": "https://idp.bench", "aud": "bench", "sub": "bench-user", "roles": []string{"viewer"},
-		"iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
-	})
-	signing := b64(h) + "." + b64(c)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return nil, err
+	tokens := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		c, _ := json.Marshal(map[string]any{
+			"iss": "https://idp.bench", "aud": "bench", "sub": fmt.Sprintf("bench-user-%d", i), "roles": []string{"viewer"},
+			"iat": now.Unix(), "exp": now.Add(2 * time.Hour).Unix(),
+		})
+		signing := b64(h) + "." + b64(c)
+		sum := sha256.Sum256([]byte(signing))
+		sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
+		if err != nil {
+			return nil, err
+		}
+		tokens = append(tokens, signing+"."+b64(sig))
 	}
-	return []string{"Authorization: Bearer " + signing + "." + b64(sig)}, nil
+	return tokens, nil
 }
 
 // prepareAudit writes an audit signing key to dir/audit.key.
-func prepareAudit(dir string) ([]string, error) {
+func prepareAudit(dir string, _ *request) error {
 	skey, _, err := auditlog.GenerateKey("tollgate.bench/audit")
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return nil, os.WriteFile(filepath.Join(dir, "audit.key"), []byte(skey), 0o600)
+	return os.WriteFile(filepath.Join(dir, "audit.key"), []byte(skey), 0o600)
 }

@@ -28,6 +28,10 @@ type request struct {
 	Path    string   // request target, such as "/bench"
 	Headers []string // "Name: value" pairs
 	Body    string
+	// RotateHeader, if set, takes the next of RotateValues on every
+	// request (for example a different token each time).
+	RotateHeader string
+	RotateValues []string
 }
 
 // target is one row of the comparison.
@@ -43,8 +47,8 @@ type target struct {
 	// Default rows run when --targets is not given.
 	Default bool
 	// Prepare, if set, writes the row's key material into its directory
-	// before the config is rendered, and returns headers wrk must send.
-	Prepare func(dir string) (headers []string, err error)
+	// before the config is rendered, and adds to what wrk sends.
+	Prepare func(dir string, req *request) error
 }
 
 // targets is the table of known rows, in display order. Add a Tollgate row
@@ -53,6 +57,8 @@ var targets = []target{
 	{Name: "direct", Kind: kindDirect, Default: true},
 	{Name: "tollgate", Kind: kindTollgate, Config: tollgatePlain, Default: true},
 	{Name: "tollgate-jwt-rbac", Kind: kindTollgate, Config: tollgateJWTRBAC, Prepare: prepareJWT, Default: true},
+	{Name: "tollgate-jwt-rbac-nocache", Kind: kindTollgate, Config: tollgateJWTRBACNoCache, Prepare: prepareJWTs(2000), Default: true},
+	{Name: "haproxy-jwt", Kind: kindHAProxy, Config: haproxyJWT, Prepare: prepareJWTs(2000), Default: true},
 	{Name: "tollgate-apikey-rbac", Kind: kindTollgate, Config: tollgateAPIKeyRBAC, Prepare: prepareAPIKey, Default: true},
 	{Name: "tollgate-audit-process", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
 	{Name: "tollgate-audit-disk", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
@@ -115,6 +121,37 @@ filters:
       issuers: [{issuer: "https://idp.bench", audiences: [bench], jwks_file: "{{.Dir}}/jwks.json"}]
 ` + tollgateRBAC + `routes:
   - {name: bench, methods: [GET], path: /bench, upstream: demo, filters: [{use: jwt}, {use: policy}]}
+`
+
+// tollgateJWTRBACNoCache is tollgateJWTRBAC with the verified-token cache
+// off, so every request pays for its signature check, as HAProxy's
+// jwt_verify does.
+var tollgateJWTRBACNoCache = strings.Replace(tollgateJWTRBAC,
+	`jwks_file: "{{.Dir}}/jwks.json"}]`, `jwks_file: "{{.Dir}}/jwks.json"}]
+      cache: {max_entries: 0}`, 1)
+
+// haproxyJWT verifies the bearer token with jwt_verify on every request
+// and denies when it fails, then forwards like haproxyConfig.
+const haproxyJWT = `# HAProxy, jwt_verify (RS256) on every request, then keep-alive proxying.
+global
+    nbthread 2
+    maxconn 4096
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    http-reuse always
+
+frontend bench
+    bind {{.Listen}}
+    http-request set-var(txn.bearer) http_auth_bearer
+    http-request deny unless { var(txn.bearer),jwt_verify("RS256","{{.Dir}}/jwt-pub.pem") -m int 1 }
+    default_backend demo
+
+backend demo
+    server up {{.Upstream}}
 `
 
 // tollgateAPIKeyRBAC authenticates an API key (a SHA-256 per request) and

@@ -86,6 +86,21 @@ func wrkScript(req request) (string, error) {
 		}
 		fmt.Fprintf(&b, "wrk.headers[%s] = %s\n", n, v)
 	}
+	if req.RotateHeader != "" && len(req.RotateValues) > 0 {
+		n, err := lit(req.RotateHeader)
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("local rotate = {\n")
+		for _, val := range req.RotateValues {
+			v, err := lit(val)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "  %s,\n", v)
+		}
+		fmt.Fprintf(&b, "}\nlocal turn = 0\nrequest = function()\n  turn = turn %% #rotate + 1\n  wrk.headers[%s] = rotate[turn]\n  return wrk.format()\nend\n", n)
+	}
 	if req.Body != "" {
 		v, err := lit(req.Body)
 		if err != nil {
