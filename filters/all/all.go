@@ -7,6 +7,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/apikey"
 	"github.com/tollgate-proxy/tollgate/filters/concurrency"
+	"github.com/tollgate-proxy/tollgate/filters/jsonvalidate"
 	"github.com/tollgate-proxy/tollgate/filters/jwtauth"
 	"github.com/tollgate-proxy/tollgate/filters/mtlsauth"
 	"github.com/tollgate-proxy/tollgate/filters/ratelimit"
@@ -23,6 +24,7 @@ func Registry() filters.Registry {
 		{Name: "rbac", New: rbac.New, Doc: "role-based access control over the verified identity; 401 authn.required, 403 rbac.*"},
 		{Name: "ratelimit", New: ratelimit.New, Doc: "per-client GCRA rate limits: 429 with Retry-After and RateLimit headers"},
 		{Name: "concurrency", New: concurrency.New, Doc: "per-route concurrency limit with a bounded FIFO queue: 503 with Retry-After"},
+		{Name: "jsonvalidate", New: jsonvalidate.New, Doc: "validate JSON bodies against a per-route JSON Schema, plus query/header rules (400/413/415)"},
 		{Name: "sizelimit", New: sizelimit.New, Doc: "refuse bodies and query strings over per-route limits (413/414)"},
 	}
 }

@@ -1,0 +1,88 @@
+package proxy_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
+)
+
+// TestQuickstartConfig runs the shipped configs/quickstart.yaml (on free
+// ports, with its audit log in a temp dir) and walks the README's tour.
+func TestQuickstartConfig(t *testing.T) {
+	up := startUpstream(t)
+	raw, err := os.ReadFile("../../configs/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/quickstart")
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "audit")
+	cfg := strings.NewReplacer(
+		"127.0.0.1:8080", "127.0.0.1:0",
+		"127.0.0.1:9901", "127.0.0.1:0",
+		"127.0.0.1:9000", up.addr,
+		"dir: data/audit", "dir: "+logDir,
+		"signing_key_file: data/audit-dev.key", "signing_key_file: "+keyFile,
+	).Replace(string(raw))
+	p := startProxy(t, cfg)
+
+	viewer := map[string]string{"X-API-Key": "demo-viewer-key"}
+	editor := map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "application/json"}
+	admin := map[string]string{"X-API-Key": "demo-admin-key"}
+
+	if r := do(t, "GET", p.base+"/api/v1/customers/1", viewer, ""); r.status != 200 {
+		t.Fatalf("viewer read: %d %s", r.status, r.body)
+	}
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+	assertProblem(t, do(t, "DELETE", p.base+"/api/v1/customers/2", viewer, ""), 403, "rbac.method_denied")
+	if r := do(t, "DELETE", p.base+"/api/v1/customers/2", admin, ""); r.status != 204 {
+		t.Fatalf("admin delete: %d %s", r.status, r.body)
+	}
+	if r := do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2}`); r.status != 201 {
+		t.Fatalf("editor order: %d %s", r.status, r.body)
+	}
+	r := do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":5000}`)
+	assertProblem(t, r, 400, "validate.body_invalid")
+	if !strings.Contains(r.body, "/qty") {
+		t.Errorf("400 does not name the failing pointer: %s", r.body)
+	}
+	assertProblem(t, do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2} trailing`), 400, "validate.json_malformed")
+	assertProblem(t, do(t, "POST", p.base+"/api/v1/orders", map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "text/plain"}, `qty=2`), 415, "validate.unsupported_media_type")
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/%2e%2e/%2e%2e/admin/stats", viewer, ""), 400, "request.bad_path")
+
+	// The per-principal limit: burst 20, then 429.
+	limited := 0
+	for i := 0; i < 30; i++ {
+		if r := do(t, "GET", p.base+"/api/v1/customers/1", admin, ""); r.status == 429 {
+			limited++
+			if r.header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+		}
+	}
+	if limited == 0 {
+		t.Fatal("30 rapid lookups by one principal were never limited")
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
+	if err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+	if res.Records != 39 {
+		t.Fatalf("audit log has %d records, want 39 (every request of the tour)", res.Records)
+	}
+}

@@ -1,0 +1,340 @@
+package jsonvalidate
+
+import (
+	"regexp"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Refusal reasons.
+var (
+	reasonBody      = filters.NewReason("validate.body_invalid", 400, filters.DecisionInvalid, "request body does not match the route's schema")
+	reasonMalformed = filters.NewReason("validate.json_malformed", 400, filters.DecisionInvalid, "request body is not well-formed JSON")
+	reasonQuery     = filters.NewReason("validate.query_invalid", 400, filters.DecisionInvalid, "query parameter is missing or invalid")
+	reasonHeader    = filters.NewReason("validate.header_invalid", 400, filters.DecisionInvalid, "request header is missing or invalid")
+	reasonMedia     = filters.NewReason("validate.unsupported_media_type", 415, filters.DecisionInvalid, "request body must be JSON (application/json or a +json type)")
+	reasonTooLarge  = filters.NewReason("validate.body_too_large", 413, filters.DecisionInvalid, "request body exceeds the route's validation limit")
+)
+
+// Filter validates requests. It is immutable after New and safe for
+// concurrent use by several chains.
+type Filter struct {
+	route    string
+	schema   *Schema // nil: no body validation
+	maxBytes int64
+	maxDepth int
+	methods  []string // methods that must carry a JSON body
+	query    []paramRule
+	headers  []paramRule
+	pool     sync.Pool
+	m        *filterMetrics
+}
+
+// Interface guard.
+var _ filters.Filter = (*Filter)(nil)
+
+// Name implements filters.Filter.
+func (f *Filter) Name() string { return "jsonvalidate" }
+
+// paramRule is a compiled query-parameter or header rule.
+type paramRule struct {
+	name      string
+	required  bool
+	pattern   *regexp.Regexp
+	maxLength int
+	// Refusal texts, rendered at compile time.
+	msgMissing, msgPattern, msgLength, msgEncoding string
+}
+
+func (f *Filter) acquire() *validator {
+	if v, ok := f.pool.Get().(*validator); ok {
+		return v
+	}
+	v := &validator{maxDepth: f.maxDepth}
+	if f.schema != nil {
+		v.root, v.h = f.schema.root, f.schema.h
+	}
+	return v
+}
+
+func (f *Filter) release(v *validator) {
+	v.reset()
+	f.pool.Put(v)
+}
+
+// Handle implements filters.Filter. It checks headers, then the query, then
+// the body, and refuses on the first problem.
+func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	for i := range f.headers {
+		r := &f.headers[i]
+		if msg := r.check(ex.Header(r.name)); msg != "" {
+			return f.refuse(ex, reasonHeader, msg)
+		}
+	}
+	if len(f.query) > 0 {
+		v := f.acquire()
+		msg := f.checkQuery(v, ex.Query)
+		f.release(v)
+		if msg != "" {
+			return f.refuse(ex, reasonQuery, msg)
+		}
+	}
+	if f.schema == nil || !f.wantsBody(ex) {
+		f.m.allowed.Inc()
+		return filters.Continue
+	}
+	if ex.ContentLength > f.maxBytes || int64(len(ex.Body)) > f.maxBytes {
+		return f.refuse(ex, reasonTooLarge, "")
+	}
+	if ex.Body == nil && ex.ContentLength > 0 {
+		// Streamed past the listener's buffering threshold: it cannot be
+		// validated, so it does not go upstream.
+		return f.refuse(ex, reasonTooLarge, "the body was not buffered, so it cannot be validated; lower max_bytes or raise the listener's stream_threshold")
+	}
+	if !isJSONMediaType(ex.Header("Content-Type")) {
+		return f.refuse(ex, reasonMedia, "")
+	}
+	v := f.acquire()
+	ok := v.run(b2s(ex.Body))
+	f.m.bodyBytes.Add(len(ex.Body))
+	if ok {
+		f.release(v)
+		f.m.allowed.Inc()
+		return filters.Continue
+	}
+	r := reasonBody
+	if v.fail == failMalformed {
+		r = reasonMalformed
+	}
+	v.detail = v.appendDetail(v.detail[:0])
+	ex.AppendDetail(v.detail...)
+	f.release(v)
+	f.m.refused(r).Inc()
+	return filters.Respond(r)
+}
+
+func (f *Filter) refuse(ex *filters.Exchange, r *filters.Reason, detail string) filters.Verdict {
+	if detail != "" {
+		ex.AppendDetailString(detail)
+	}
+	f.m.refused(r).Inc()
+	return filters.Respond(r)
+}
+
+// wantsBody reports whether the request's body is validated: it has one,
+// or its method must carry one.
+func (f *Filter) wantsBody(ex *filters.Exchange) bool {
+	if len(ex.Body) > 0 || ex.ContentLength > 0 {
+		return true
+	}
+	for _, m := range f.methods {
+		if string(ex.Method) == m {
+			return true
+		}
+	}
+	return false
+}
+
+// isJSONMediaType accepts application/json and any type with the +json
+// structured syntax suffix (RFC 6839 §3.1), with parameters; a charset
+// parameter, if any, must be utf-8 (RFC 8259 §8.1).
+func isJSONMediaType(ct []byte) bool {
+	end := len(ct)
+	for i, c := range ct {
+		if c == ';' {
+			end = i
+			break
+		}
+	}
+	mt := trimOWS(ct[:end])
+	slash := -1
+	for i, c := range mt {
+		if c == '/' {
+			slash = i
+			break
+		}
+	}
+	if slash <= 0 {
+		return false
+	}
+	typ, sub := mt[:slash], mt[slash+1:]
+	switch {
+	case equalFold(typ, "application") && equalFold(sub, "json"):
+	case len(sub) > 5 && equalFold(sub[len(sub)-5:], "+json"):
+	default:
+		return false
+	}
+	// Parameters: only charset matters.
+	for rest := ct[end:]; len(rest) > 0; {
+		rest = rest[1:] // ';'
+		next := len(rest)
+		for i, c := range rest {
+			if c == ';' {
+				next = i
+				break
+			}
+		}
+		p := trimOWS(rest[:next])
+		rest = rest[next:]
+		if len(p) > 8 && equalFold(p[:8], "charset=") {
+			val := p[8:]
+			if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+				val = val[1 : len(val)-1]
+			}
+			if !equalFold(val, "utf-8") && !equalFold(val, "utf8") {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func trimOWS(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
+
+// equalFold compares ASCII case-insensitively; s is lower case.
+func equalFold(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// check returns the refusal text for a header value, or "".
+func (r *paramRule) check(val []byte) string {
+	if val == nil {
+		if r.required {
+			return r.msgMissing
+		}
+		return ""
+	}
+	return r.checkValue(b2s(val))
+}
+
+func (r *paramRule) checkValue(val string) string {
+	if !utf8.ValidString(val) {
+		return r.msgEncoding
+	}
+	if r.maxLength > 0 && utf8.RuneCountInString(val) > r.maxLength {
+		return r.msgLength
+	}
+	if r.pattern != nil && !r.pattern.MatchString(val) {
+		return r.msgPattern
+	}
+	return ""
+}
+
+// checkQuery applies the query rules to the raw query string
+// (application/x-www-form-urlencoded pairs, WHATWG URL §5.1: '+' is a
+// space, %XX escapes are decoded before matching). Every occurrence of a
+// ruled parameter is checked. It returns the refusal text, or "".
+func (f *Filter) checkQuery(v *validator, q []byte) string {
+	var seen uint64
+	for len(q) > 0 {
+		end := len(q)
+		for i, c := range q {
+			if c == '&' {
+				end = i
+				break
+			}
+		}
+		pair := q[:end]
+		if end < len(q) {
+			q = q[end+1:]
+		} else {
+			q = nil
+		}
+		if len(pair) == 0 {
+			continue
+		}
+		eq := len(pair)
+		for i, c := range pair {
+			if c == '=' {
+				eq = i
+				break
+			}
+		}
+		var ok bool
+		v.keyBuf, ok = formDecode(v.keyBuf[:0], pair[:eq])
+		if !ok {
+			continue // a name we cannot decode matches no rule
+		}
+		name := b2s(v.keyBuf)
+		for i := range f.query {
+			r := &f.query[i]
+			if r.name != name {
+				continue
+			}
+			seen |= 1 << uint(i)
+			var val []byte
+			if eq < len(pair) {
+				val = pair[eq+1:]
+			}
+			if v.scratch, ok = formDecode(v.scratch[:0], val); !ok {
+				return r.msgEncoding
+			}
+			if msg := r.checkValue(b2s(v.scratch)); msg != "" {
+				return msg
+			}
+		}
+	}
+	for i := range f.query {
+		if r := &f.query[i]; r.required && seen&(1<<uint(i)) == 0 {
+			return r.msgMissing
+		}
+	}
+	return ""
+}
+
+// formDecode appends the form-decoded s to dst; false on a bad escape.
+func formDecode(dst, s []byte) ([]byte, bool) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '+':
+			dst = append(dst, ' ')
+		case '%':
+			if i+2 >= len(s) {
+				return dst, false
+			}
+			h, l := unhex(s[i+1]), unhex(s[i+2])
+			if h < 0 || l < 0 {
+				return dst, false
+			}
+			dst = append(dst, byte(h<<4|l))
+			i += 2
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst, true
+}
+
+func unhex(c byte) int {
+	switch {
+	case c >= '0' && c <= '9':
+		return int(c - '0')
+	case c >= 'a' && c <= 'f':
+		return int(c-'a') + 10
+	case c >= 'A' && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}
