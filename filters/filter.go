@@ -34,6 +34,13 @@ type Finisher interface {
 	Finish(ex *Exchange)
 }
 
+// Blocker is implemented by filters whose Handle may wait (for a network
+// call, or for a queue slot). Engines that run chains on an event loop
+// must not run such a chain there; Chain.MayBlock reports it.
+type Blocker interface {
+	MayBlock() bool
+}
+
 // Verdict is what a filter decides. It is a small value; the zero value is
 // Continue.
 type Verdict struct {
@@ -92,6 +99,16 @@ func (c *Chain) SetOwned(owned []Filter) {
 			c.closers = append(c.closers, cl)
 		}
 	}
+}
+
+// MayBlock reports whether any filter of the chain may wait in Handle.
+func (c *Chain) MayBlock() bool {
+	for _, f := range c.filters {
+		if b, ok := f.(Blocker); ok && b.MayBlock() {
+			return true
+		}
+	}
+	return false
 }
 
 // Len returns the number of filters in the chain.

@@ -222,3 +222,7 @@ func newWaiter() any {
 	t.Stop()
 	return &waiter{ready: make(chan struct{}, 1), timer: t}
 }
+
+// MayBlock reports whether Handle can wait for a slot: with a queue it
+// does, up to the queue timeout.
+func (f *Filter) MayBlock() bool { return f.maxQueue > 0 }

@@ -1,0 +1,430 @@
+package introspect
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Filter authenticates opaque bearer tokens by RFC 7662 introspection. It
+// is safe for concurrent use by several routes' chains; Close releases
+// its idle connections to the authorization server.
+type Filter struct {
+	header   string // canonical name of the header carrying the token
+	bearer   bool   // the header is Authorization: require the Bearer scheme
+	optional bool
+	leeway   int64 // seconds
+
+	endpoint   string
+	basicAuth  string // precomputed Authorization value of the client
+	client     *http.Client
+	timeout    time.Duration
+	sem        chan struct{} // bounds concurrent calls to the server
+	issuer     string        // required iss, or ""
+	defaultIss []byte        // Identity.Issuer when the response has no iss
+	audiences  []string      // accepted aud values; empty: aud not checked
+	rolesPath  []string
+	tenantPath []string
+	roles      *filters.Roles
+
+	maxTTL, negativeTTL int64 // nanoseconds
+
+	fwdSubject, fwdRoles, fwdTenant string
+	strip                           []string // client copies of the forwarded headers
+
+	cache   *resultCache
+	flights flights
+	now     func() time.Time
+	m       *filterMetrics
+
+	closeOnce sync.Once
+}
+
+// Interface guards.
+var (
+	_ filters.Filter = (*Filter)(nil)
+	_ io.Closer      = (*Filter)(nil)
+)
+
+// Name implements filters.Filter.
+func (f *Filter) Name() string { return "introspect" }
+
+// Metrics returns the filter's metric set, to be registered by the engine
+// for as long as the filter's config generation serves traffic.
+func (f *Filter) Metrics() *metrics.Set { return f.m.set }
+
+// MayBlock reports that Handle can wait for the network: a token the cache
+// does not know is judged by a call to the authorization server, bounded
+// by the configured timeout. Engines that run filters on an event loop
+// must run a chain holding this filter off the loop.
+func (f *Filter) MayBlock() bool { return true }
+
+// Close releases idle connections to the authorization server. Calls in
+// flight finish within their timeout. It is safe to call more than once.
+func (f *Filter) Close() error {
+	f.closeOnce.Do(func() { f.client.CloseIdleConnections() })
+	return nil
+}
+
+// Handle implements filters.Filter: it strips client-sent identity
+// headers, then accepts an active token (filling ex.Identity and the
+// forwarded headers), lets an anonymous request through on an optional
+// route, or refuses with a precise reason.
+//
+// A token found in the cache — accepted or refused — is answered without
+// allocating or blocking. A token the cache does not know is introspected
+// on the calling goroutine, bounded by the timeout; concurrent requests
+// presenting the same token share that one call.
+func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	// Identity headers are set only by the proxy: strip client copies
+	// first, whatever the outcome.
+	for _, h := range f.strip {
+		ex.DelHeader(h)
+	}
+	raw := f.credential(ex.Header(f.header))
+	if raw == nil {
+		if f.optional {
+			f.m.anonymous.Inc()
+			return filters.Continue
+		}
+		return f.refuse(ex, &refusals[refMissing], "")
+	}
+	if !validToken(raw) {
+		return f.refuse(ex, &refusals[refMalformed], "the token is not an RFC 6750 b64token")
+	}
+	now := f.now().UnixNano()
+	var h1, h2 uint64
+	if f.cache != nil {
+		// Fast path: a token judged before, still in date.
+		h1, h2 = f.cache.hash(raw)
+		if e := f.cache.get(h1, h2); e != nil && now < e.deadline {
+			f.m.hits.Inc()
+			return f.answer(ex, e, true)
+		}
+	} else {
+		h1, h2 = f.flightHash(raw)
+	}
+	return f.miss(ex, raw, flightKey{h1, h2})
+}
+
+// flightHash keys the in-flight table when the cache is disabled.
+func (f *Filter) flightHash(raw []byte) (uint64, uint64) {
+	sum := sha256.Sum256(raw)
+	var a, b uint64
+	for i := 0; i < 8; i++ {
+		a = a<<8 | uint64(sum[i])
+		b = b<<8 | uint64(sum[8+i])
+	}
+	return a, b
+}
+
+// answer applies a judged entry: the principal, or its refusal with the
+// token's fingerprint as an unverified hint.
+func (f *Filter) answer(ex *filters.Exchange, e *entry, cached bool) filters.Verdict {
+	if e.ref != nil {
+		hint(ex, e.p.keyID)
+		return f.refuse(ex, e.ref, "")
+	}
+	f.apply(ex, &e.p)
+	if cached {
+		f.m.acceptedHit.Inc()
+	} else {
+		f.m.acceptedMiss.Inc()
+	}
+	return filters.Continue
+}
+
+// miss is the slow path: join or lead the introspection of a token the
+// cache does not know.
+func (f *Filter) miss(ex *filters.Exchange, raw []byte, k flightKey) filters.Verdict {
+	f.m.misses.Inc()
+	c, leader := f.flights.join(k)
+	if leader {
+		func() {
+			defer f.flights.land(k, c) // publish even if judging failed
+			c.e, c.failure = f.introspect(raw, k)
+		}()
+	} else {
+		f.m.shared.Inc()
+		t := time.NewTimer(f.timeout + time.Second)
+		select {
+		case <-c.done:
+			t.Stop()
+		case <-t.C:
+			// The leader is bounded by the timeout; this is a safety net.
+			hint(ex, fingerprint(nil, raw))
+			return f.refuse(ex, &refusals[refUnavailable], "the introspection call did not finish")
+		}
+	}
+	if c.e == nil {
+		hint(ex, fingerprint(nil, raw))
+		return f.refuse(ex, &refusals[refUnavailable], c.failure)
+	}
+	return f.answer(ex, c.e, false)
+}
+
+// introspect asks the server about raw and judges the answer into an
+// entry, caching it; it returns a nil entry and a detail on failure.
+func (f *Filter) introspect(raw []byte, k flightKey) (*entry, string) {
+	select {
+	case f.sem <- struct{}{}:
+		defer func() { <-f.sem }()
+	default:
+		f.m.calls[resultOverloaded].Inc()
+		return nil, "too many introspection calls in flight"
+	}
+	start := time.Now()
+	body, res, detail := f.call(raw)
+	f.m.duration.UpdateDuration(start)
+	if res != resultOK {
+		f.m.calls[res].Inc()
+		return nil, detail
+	}
+	r, err := parseResponse(body, f.rolesPath, f.tenantPath)
+	if err != nil {
+		f.m.calls[resultBadResponse].Inc()
+		return nil, "the introspection response is invalid"
+	}
+	now := f.now().UnixNano()
+	e, ok := f.judge(r, raw, k, now)
+	if !ok {
+		f.m.calls[resultBadResponse].Inc()
+		return nil, "the introspection response is invalid"
+	}
+	if r.active {
+		f.m.calls[resultActive].Inc()
+	} else {
+		f.m.calls[resultInactive].Inc()
+	}
+	if f.cache != nil && now < e.deadline {
+		f.cache.put(e, now)
+	}
+	return e, ""
+}
+
+// Field bounds: values are forwarded in headers, so they must be short and
+// free of control characters.
+const maxFieldLen = 1024
+
+// judge turns a response into an entry: the principal of an active token
+// that passes the configured checks, or a refusal. It reports false for a
+// response whose fields cannot be forwarded safely.
+func (f *Filter) judge(r *response, raw []byte, k flightKey, now int64) (*entry, bool) {
+	e := &entry{h1: k[0], h2: k[1]}
+	e.p.keyID = fingerprint(nil, raw)
+	refuse := func(idx int) (*entry, bool) {
+		e.ref = &refusals[idx]
+		e.deadline = now + f.negativeTTL
+		return e, true
+	}
+	if !r.active {
+		return refuse(refInactive)
+	}
+	if f.issuer != "" && r.iss != f.issuer {
+		return refuse(refWrongIssuer)
+	}
+	if len(f.audiences) > 0 && !audienceMatches(r.aud, f.audiences) {
+		return refuse(refWrongAudience)
+	}
+	sec := now / int64(time.Second)
+	if r.hasExp && sec >= r.exp+f.leeway { // RFC 7662 §2.2, RFC 7519 §4.1.4
+		return refuse(refExpired)
+	}
+	if r.hasNbf && sec+f.leeway < r.nbf { // RFC 7519 §4.1.5
+		return refuse(refNotYetValid)
+	}
+	subject := r.sub
+	if subject == "" {
+		subject = r.clientID // a client-credentials token names its client
+	}
+	if !safeField(subject) || !safeField(r.tenant) || !safeField(r.iss) {
+		return nil, false
+	}
+	iss := f.defaultIss
+	if r.iss != "" {
+		iss = []byte(r.iss)
+	}
+	var set filters.RoleSet
+	if f.roles != nil {
+		for _, name := range r.roles {
+			if i, ok := f.roles.Lookup([]byte(name)); ok {
+				set |= 1 << uint(i)
+			}
+		}
+	}
+	var rolesHeader []byte
+	for i := 0; i < filters.MaxRoles; i++ {
+		if set.Has(i) {
+			if len(rolesHeader) > 0 {
+				rolesHeader = append(rolesHeader, ',')
+			}
+			rolesHeader = append(rolesHeader, f.roles.Name(i)...)
+		}
+	}
+	e.p.subject = []byte(subject)
+	e.p.tenant = []byte(r.tenant)
+	e.p.issuer = iss
+	e.p.roles = set
+	e.p.rolesHeader = rolesHeader
+	// Cached until the token expires, and never longer than max_ttl, so a
+	// revoked token is refused again within max_ttl.
+	e.deadline = now + f.maxTTL
+	if r.hasExp && r.exp < e.deadline/int64(time.Second) {
+		e.deadline = r.exp * int64(time.Second)
+	}
+	return e, true
+}
+
+func audienceMatches(got, want []string) bool {
+	for _, g := range got {
+		for _, w := range want {
+			if g == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func safeField(s string) bool {
+	if len(s) > maxFieldLen {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// FingerprintLen is the length in bytes of the SHA-256 prefix of a token
+// recorded, hex-encoded, as the identity's KeyID.
+const FingerprintLen = 8
+
+// fingerprint appends the token's fingerprint: the first FingerprintLen
+// bytes of SHA-256(token), hex — enough to correlate requests in the audit
+// log, useless for replay.
+func fingerprint(dst, raw []byte) []byte {
+	sum := sha256.Sum256(raw)
+	return hex.AppendEncode(dst, sum[:FingerprintLen])
+}
+
+// credential extracts the token from the header value v, or returns nil
+// when there is none. For Authorization the scheme must be Bearer, matched
+// case-insensitively (RFC 9110 §11.1, RFC 6750 §2.1).
+func (f *Filter) credential(v []byte) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	hasScheme := len(v) > 7 && (v[6] == ' ' || v[6] == '\t') && equalFoldASCII(v[:6], "bearer")
+	if hasScheme {
+		v = v[7:]
+	} else if f.bearer {
+		return nil
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+func equalFoldASCII(b []byte, lower string) bool {
+	for i := range b {
+		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxTokenLen bounds the tokens sent to the server; longer ones are
+// refused as malformed without a call.
+const MaxTokenLen = 16 << 10
+
+// validToken reports whether raw is an RFC 6750 §2.1 b64token:
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=". Anything
+// else is refused before it costs a call to the server.
+func validToken(raw []byte) bool {
+	if len(raw) == 0 || len(raw) > MaxTokenLen {
+		return false
+	}
+	i := 0
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '.' || c == '_' || c == '~' || c == '+' || c == '/') {
+			break
+		}
+	}
+	if i == 0 {
+		return false
+	}
+	for ; i < len(raw); i++ {
+		if raw[i] != '=' {
+			return false
+		}
+	}
+	return true
+}
+
+// apply records an accepted principal on ex and forwards it upstream.
+func (f *Filter) apply(ex *filters.Exchange, p *principal) {
+	id := &ex.Identity
+	id.Subject = append(id.Subject[:0], p.subject...)
+	id.Tenant = append(id.Tenant[:0], p.tenant...)
+	id.Issuer = append(id.Issuer[:0], p.issuer...)
+	id.KeyID = append(id.KeyID[:0], p.keyID...)
+	id.Roles = p.roles
+	id.Method = filters.AuthIntrospection
+	id.Verified = true
+	if f.fwdSubject != "" && len(p.subject) > 0 {
+		ex.SetHeader(f.fwdSubject, p.subject)
+	}
+	if f.fwdRoles != "" && len(p.rolesHeader) > 0 {
+		ex.SetHeader(f.fwdRoles, p.rolesHeader)
+	}
+	if f.fwdTenant != "" && len(p.tenant) > 0 {
+		ex.SetHeader(f.fwdTenant, p.tenant)
+	}
+}
+
+// hint records a refused token on the exchange, flagged unverified: its
+// fingerprint, never the token.
+func hint(ex *filters.Exchange, keyID []byte) {
+	id := &ex.Identity
+	id.Subject, id.Tenant, id.Issuer = id.Subject[:0], id.Tenant[:0], id.Issuer[:0]
+	id.KeyID = append(id.KeyID[:0], keyID...)
+	id.Roles = 0
+	id.Method = filters.AuthIntrospection
+	id.Verified = false
+}
+
+// refuse answers with r: its challenge or Retry-After, optional detail, a
+// metric.
+func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters.Verdict {
+	if r.www != nil {
+		ex.AddResponseHeader(headerWWWAuthenticate, r.www)
+	}
+	if r.retryAfter != nil {
+		ex.AddResponseHeader(headerRetryAfter, r.retryAfter)
+	}
+	if detail != "" {
+		ex.AppendDetailString(detail)
+	}
+	f.m.refusals[r.idx].Inc()
+	return filters.Respond(r.reason)
+}
