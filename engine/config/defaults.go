@@ -11,6 +11,7 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
 	DefaultTLSMinVersion = "1.2"
+	DefaultEngine        = "fasthttp"
 
 	DefaultReadTimeout     = Duration(30 * time.Second)
 	DefaultHeaderTimeout   = Duration(10 * time.Second)
@@ -46,6 +47,7 @@ func (c *Config) SetDefaults() {
 		if l.TLS != nil {
 			def(&l.TLS.MinVersion, DefaultTLSMinVersion)
 		}
+		def(&l.Engine, DefaultEngine)
 		def(&l.ReadTimeout, DefaultReadTimeout)
 		def(&l.HeaderTimeout, DefaultHeaderTimeout)
 		def(&l.WriteTimeout, DefaultWriteTimeout)

@@ -227,8 +227,8 @@ func TestSchemaDefaults(t *testing.T) {
 			}
 		}
 	}
-	if n != 16 {
-		t.Fatalf("checked %d defaults, want 16", n)
+	if n != 17 {
+		t.Fatalf("checked %d defaults, want 17", n)
 	}
 }
 

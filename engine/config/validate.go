@@ -248,6 +248,18 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 	default:
 		addrs[l.Listen] = lp
 	}
+	switch l.Engine {
+	case "", "fasthttp":
+	case "gnet":
+		if l.TLS != nil {
+			v.errorf(fieldPath(p, "engine"), "the gnet engine does not terminate TLS; use engine: fasthttp for a TLS listener")
+		}
+		if v.c.Audit != nil {
+			v.errorf(fieldPath(p, "engine"), "the gnet engine does not write the audit log yet; use engine: fasthttp while audit is on")
+		}
+	default:
+		v.errorf(fieldPath(p, "engine"), "unknown engine %q: want fasthttp or gnet", l.Engine)
+	}
 	if t := l.TLS; t != nil {
 		tp := fieldPath(p, "tls")
 		if t.Cert == "" {

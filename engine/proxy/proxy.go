@@ -20,6 +20,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/admin"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
+	"github.com/tollgate-proxy/tollgate/engine/gnetengine"
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/all"
 )
@@ -42,9 +43,12 @@ type Proxy struct {
 	log     *slog.Logger
 	holder  engine.Holder
 	engine  *fasthttpengine.Server
+	gnet    *gnetengine.Server // listeners with engine: gnet, if any
 	admin   *admin.Server
 	auditor *engine.Auditor
 	process *metrics.Set
+
+	cfgListeners []config.Listener // as started, for Addrs' order
 
 	reloadMu sync.Mutex
 	gen      uint64
@@ -105,9 +109,22 @@ func Start(opts Options) (*Proxy, error) {
 			return nil, err
 		}
 	}
+	var fastListeners, gnetListeners []config.Listener
+	for _, l := range cfg.Listeners {
+		if l.Engine == "gnet" {
+			gnetListeners = append(gnetListeners, l)
+		} else {
+			fastListeners = append(fastListeners, l)
+		}
+	}
 	p.engine, err = fasthttpengine.New(fasthttpengine.Options{
-		Holder: &p.holder, Listeners: cfg.Listeners, Log: log, Metrics: p.process, Auditor: p.auditor,
+		Holder: &p.holder, Listeners: fastListeners, Log: log, Metrics: p.process, Auditor: p.auditor,
 	})
+	if err == nil && len(gnetListeners) > 0 {
+		p.gnet, err = gnetengine.New(gnetengine.Options{
+			Holder: &p.holder, Listeners: gnetListeners, Log: log, Metrics: p.process,
+		})
+	}
 	if err != nil {
 		p.closeAll(context.Background())
 		return nil, err
@@ -128,6 +145,15 @@ func Start(opts Options) (*Proxy, error) {
 		p.closeAll(context.Background())
 		return nil, err
 	}
+	if p.gnet != nil {
+		if err := p.gnet.Start(); err != nil {
+			_ = p.engine.Shutdown(context.Background())
+			_ = p.admin.Shutdown(context.Background())
+			p.closeAll(context.Background())
+			return nil, err
+		}
+	}
+	p.cfgListeners = cfg.Listeners
 	return p, nil
 }
 
@@ -211,12 +237,31 @@ func warnStatic(log *slog.Logger, old, cur *config.Config) {
 func (p *Proxy) Shutdown(ctx context.Context) error {
 	p.draining.Store(true)
 	err := p.engine.Shutdown(ctx)
+	if p.gnet != nil {
+		err = errors.Join(err, p.gnet.Shutdown(ctx))
+	}
 	err = errors.Join(err, p.closeAll(ctx), p.admin.Shutdown(ctx))
 	return err
 }
 
-// Addrs returns the bound addresses of the data-plane listeners.
-func (p *Proxy) Addrs() []net.Addr { return p.engine.Addrs() }
+// Addrs returns the bound addresses of the data-plane listeners, in
+// config order.
+func (p *Proxy) Addrs() []net.Addr {
+	fast := p.engine.Addrs()
+	var gn []net.Addr
+	if p.gnet != nil {
+		gn = p.gnet.Addrs()
+	}
+	out := make([]net.Addr, 0, len(fast)+len(gn))
+	for _, l := range p.cfgListeners {
+		if l.Engine == "gnet" && len(gn) > 0 {
+			out, gn = append(out, gn[0]), gn[1:]
+		} else if len(fast) > 0 {
+			out, fast = append(out, fast[0]), fast[1:]
+		}
+	}
+	return out
+}
 
 // AdminAddr returns the bound admin address.
 func (p *Proxy) AdminAddr() net.Addr { return p.admin.Addr() }

@@ -1,0 +1,40 @@
+// Package gnetengine is Tollgate's event-loop front end: the same filter
+// chains as the default engine (fasthttpengine), driven from
+// github.com/panjf2000/gnet/v2 event loops instead of a goroutine per
+// connection.
+//
+// Why: under load the default engine spends most of its CPU in read and
+// write system calls, wasted EAGAIN reads, and goroutine park and wake on
+// every upstream round trip. Here a socket is read only when epoll says it
+// is ready, and a request's whole round trip — client read, filters,
+// upstream write, upstream read, client write — runs on one loop: the
+// upstream connections are enrolled in the loop of the client connection
+// they serve (one keep-alive pool per loop and upstream target), so no
+// goroutine hands anything to another.
+//
+// Invariants:
+//   - Nothing blocks a loop. Connecting to an upstream is the one blocking
+//     call; it runs on a short-lived goroutine per new connection and the
+//     connection is then enrolled in the loop. Filters run on the loop and
+//     must not block (a filter that waits, such as a queueing concurrency
+//     limit, stalls every connection of its loop).
+//   - Bytes from gnet's Peek are consumed or copied before the handler
+//     returns; per-request state lives in a pooled request object, and the
+//     steady-state request path allocates nothing (alloc_test.go).
+//   - HTTP/1.1 parsing is strict and means what the default engine means
+//     (RFC 9112): Transfer-Encoding with Content-Length, duplicate
+//     Content-Length, obs-fold, bare LF, non-token field names and control
+//     bytes are refused with 400 and the connection closed; heads over
+//     max_header_bytes get 431 and bodies over the limit 413. Requests on a
+//     connection are answered one at a time, in order.
+//   - Bodies are relayed as they arrive (Content-Length, chunked passed
+//     through verbatim, close-delimited), with bounded memory: while one
+//     side's outbound backlog is high the other side's socket is taken out
+//     of the loop's epoll set (see pause_linux.go) until it drains.
+//   - gnet has no read deadlines: each loop sweeps its connections every
+//     sweepInterval and answers 408 (slow client), 504 (upstream timeout)
+//     or closes idle connections.
+//
+// Not supported yet: TLS on listeners (New refuses them) and TLS to
+// upstreams (answered 502).
+package gnetengine

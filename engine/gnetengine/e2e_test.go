@@ -1,0 +1,624 @@
+package gnetengine
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// These tests mirror engine/proxy's end-to-end tests for the default
+// engine, so both engines are held to the same behaviour.
+
+func assertProblem(t *testing.T, r response, status int, reason string) {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Fatalf("content type = %q, want application/problem+json", ct)
+	}
+	var p map[string]any
+	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
+		t.Fatalf("problem body is not JSON: %v: %s", err, r.body)
+	}
+	if p["reason"] != reason || p["status"] != float64(status) {
+		t.Fatalf("problem = %v, want reason %q status %d", p, reason, status)
+	}
+	if p["request_id"] == nil || p["request_id"] != r.header.Get("X-Request-Id") {
+		t.Fatalf("problem request_id %v does not match header %q", p["request_id"], r.header.Get("X-Request-Id"))
+	}
+}
+
+type echoed struct {
+	Method  string              `json:"method"`
+	Path    string              `json:"path"`
+	URI     string              `json:"uri"`
+	Headers map[string][]string `json:"headers"`
+}
+
+func (e echoed) header(name string) string {
+	for k, v := range e.Headers {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
+}
+
+func decodeEcho(t *testing.T, r response) echoed {
+	t.Helper()
+	if r.status != 200 {
+		t.Fatalf("echo status %d: %s", r.status, r.body)
+	}
+	var e echoed
+	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
+		t.Fatalf("echo body: %v: %s", err, r.body)
+	}
+	return e
+}
+
+func TestProxiesStatusBodyAndHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+
+	r := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	if r.status != 200 || !strings.Contains(r.body, `"id"`) {
+		t.Fatalf("GET customer: %d %s", r.status, r.body)
+	}
+	if r.header.Get("X-Request-Id") == "" {
+		t.Fatal("no X-Request-Id on the response")
+	}
+	r = do(t, "GET", p.base+"/api/v1/customers/nope", nil, "")
+	if r.status != 404 || strings.Contains(r.header.Get("Content-Type"), "problem") {
+		t.Fatalf("upstream's own 404 must pass through: %d %v", r.status, r.header)
+	}
+	r = do(t, "DELETE", p.base+"/api/v1/customers/2", nil, "")
+	if r.status != 204 {
+		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	}
+	r = do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"customer":"1","sku":"tea","qty":2}`)
+	if r.status != 201 {
+		t.Fatalf("POST order: %d %s", r.status, r.body)
+	}
+	r = do(t, "HEAD", p.base+"/api/v1/customers/1", nil, "")
+	if r.status != 200 || r.body != "" {
+		t.Fatalf("HEAD: %d %q", r.status, r.body)
+	}
+	// The connection is still usable after HEAD (no body was expected).
+	if r := do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.status != 200 {
+		t.Fatalf("GET after HEAD: %d", r.status)
+	}
+	if m := p.metrics(); !strings.Contains(m, `tollgate_http_requests_total{route="get-customer",class="2xx"} 3`) {
+		t.Fatalf("responses not counted:\n%s", m)
+	}
+}
+
+func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	e := decodeEcho(t, do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
+		"Connection":       "keep-alive, X-Secret-Hop",
+		"X-Secret-Hop":     "must not pass",
+		"Keep-Alive":       "timeout=5",
+		"Proxy-Connection": "keep-alive",
+		"Te":               "trailers",
+		"Upgrade":          "websocket",
+		"X-Forwarded-For":  "203.0.113.66",
+		"X-Forwarded-Host": "evil.example",
+		"Forwarded":        "for=203.0.113.66",
+		"X-Request-Id":     "client-chosen",
+		"Traceparent":      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+		"X-Custom":         "kept",
+	}, ""))
+	for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
+		if v := e.header(h); v != "" {
+			t.Errorf("hop-by-hop or untrusted header %s reached the upstream: %q", h, v)
+		}
+	}
+	if got := e.header("X-Forwarded-For"); got != "127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q: an untrusted client must not inject it", got)
+	}
+	if got := e.header("X-Forwarded-Host"); got == "evil.example" {
+		t.Errorf("X-Forwarded-Host from an untrusted client passed through")
+	}
+	if got := e.header("X-Forwarded-Proto"); got != "http" {
+		t.Errorf("X-Forwarded-Proto = %q", got)
+	}
+	if got := e.header("X-Request-Id"); got == "" || got == "client-chosen" {
+		t.Errorf("X-Request-Id = %q: must be generated for untrusted clients", got)
+	}
+	if got := e.header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
+		t.Errorf("traceparent = %q, want passed through", got)
+	}
+	if e.header("X-Custom") != "kept" {
+		t.Errorf("end-to-end header dropped")
+	}
+	if e.URI != "/echo/a?x=1" {
+		t.Errorf("upstream target = %q", e.URI)
+	}
+}
+
+func TestTrustedProxyForwardingHeaders(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    trusted_proxies: [127.0.0.1/32]", "")
+	e := decodeEcho(t, do(t, "GET", p.base+"/echo/b", map[string]string{
+		"X-Forwarded-For":   "198.51.100.7",
+		"X-Forwarded-Proto": "https",
+		"X-Request-Id":      "edge-123",
+	}, ""))
+	if got := e.header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
+		t.Errorf("X-Forwarded-For = %q", got)
+	}
+	if got := e.header("X-Real-Ip"); got != "198.51.100.7" {
+		t.Errorf("X-Real-Ip = %q, want the client behind the trusted proxy", got)
+	}
+	if got := e.header("X-Forwarded-Proto"); got != "https" {
+		t.Errorf("X-Forwarded-Proto = %q", got)
+	}
+	if got := e.header("X-Request-Id"); got != "edge-123" {
+		t.Errorf("X-Request-Id = %q, want a trusted proxy's id passed through", got)
+	}
+}
+
+func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	assertProblem(t, do(t, "GET", p.base+"/nope", nil, ""), 404, "route.not_found")
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1/extra", nil, ""), 404, "route.not_found")
+	r := do(t, "PUT", p.base+"/api/v1/customers/1", nil, "")
+	assertProblem(t, r, 405, "route.method_not_allowed")
+	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "DELETE") {
+		t.Errorf("Allow = %q", allow)
+	}
+	if n := up.Requests(); n != before {
+		t.Fatalf("upstream saw %d requests for unrouted paths", n-before)
+	}
+	if m := p.metrics(); !strings.Contains(m, `tollgate_http_requests_total{route="(none)",class="4xx"} 3`) {
+		t.Fatalf("refusals not counted:\n%s", m)
+	}
+}
+
+func TestPathTricksAre400(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	tricks := []string{
+		"/api/v1/customers/%2e%2e/%2e%2e/admin/stats",
+		"/api/v1/customers/1%2Fdelete",
+		"/api/v1/customers/1%2fdelete",
+		"/api/v1/customers/..%2f..%2fadmin",
+		"/api/v1/customers/.%2E/admin",
+		"/api/v1/customers/1%00",
+		"/api/v1/customers/%zz",
+		"/api/v1/customers/%4",
+		"/api/v1/customers/..;/admin/stats",
+		"/api/v1/customers/1%5c..%5cadmin",
+		"/api/v1/customers/1\\..\\admin",
+	}
+	for _, tr := range tricks {
+		status, text := rawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		if status != 400 {
+			t.Errorf("%s: status %d, want 400\n%s", tr, status, text)
+			continue
+		}
+		if !strings.Contains(text, "request.bad_path") {
+			t.Errorf("%s: no request.bad_path reason in %s", tr, text)
+		}
+	}
+	if n := up.Requests(); n != before {
+		t.Fatalf("upstream contacted %d times by path tricks", n-before)
+	}
+	status, text := rawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
+	if status != 200 || !strings.Contains(text, `"/echo/a/c/d?q=%2e"`) {
+		t.Fatalf("normalized target not forwarded: %d %s", status, text)
+	}
+}
+
+func TestBodyLimit413(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	before := up.Requests()
+	r := do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"pad":"`+strings.Repeat("x", 2000)+`"}`)
+	assertProblem(t, r, 413, "request.body_too_large")
+	// Chunked bodies are counted as they arrive.
+	status, text := rawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n800\r\n"+strings.Repeat("x", 0x800)+"\r\n0\r\n\r\n")
+	if status != 413 || !strings.Contains(text, "request.body_too_large") {
+		t.Fatalf("chunked oversized body: %d\n%s", status, text)
+	}
+	if up.Requests() != before {
+		t.Fatal("oversized body reached the upstream")
+	}
+}
+
+func TestUpstreamDownIs502(t *testing.T) {
+	p := startProxy(t, fmt.Sprintf(baseConfig, deadAddr(t), "", ""))
+	start := time.Now()
+	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 502, "upstream.unavailable")
+	if time.Since(start) > 3*time.Second {
+		t.Fatalf("502 took %v; a dead upstream must fail fast", time.Since(start))
+	}
+	if m := p.metrics(); !strings.Contains(m, `tollgate_upstream_errors_total{upstream="demo",kind="unavailable"} 1`) {
+		t.Fatalf("upstream error not counted:\n%s", m)
+	}
+}
+
+func TestUpstreamTimeoutIs504(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	start := time.Now()
+	assertProblem(t, do(t, "GET", p.base+"/slow?delay=3s", nil, ""), 504, "upstream.timeout")
+	if d := time.Since(start); d > 2*time.Second || d < 250*time.Millisecond {
+		t.Fatalf("504 after %v, want about the route's 300ms timeout", d)
+	}
+	if m := p.metrics(); !strings.Contains(m, `tollgate_upstream_errors_total{upstream="demo",kind="timeout"} 1`) {
+		t.Fatalf("upstream timeout not counted:\n%s", m)
+	}
+	// The next request on the route still works.
+	if r := do(t, "GET", p.base+"/slow?delay=10ms", nil, ""); r.status != 200 {
+		t.Fatalf("after a timeout: %d %s", r.status, r.body)
+	}
+}
+
+func TestServerSentEventsStreamEventByEvent(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	resp, err := client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+		t.Fatalf("content type %q", ct)
+	}
+	start := time.Now()
+	br := bufio.NewReader(resp.Body)
+	var arrivals []time.Duration
+	for len(arrivals) < 3 {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(arrivals), err)
+		}
+		if strings.HasPrefix(line, "data:") {
+			arrivals = append(arrivals, time.Since(start))
+		}
+	}
+	if gap := arrivals[2] - arrivals[0]; gap < 500*time.Millisecond {
+		t.Fatalf("events arrived together (%v): the stream was buffered", arrivals)
+	}
+}
+
+func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("256 MiB download")
+	}
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	const size = 256 << 20
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var m runtime.MemStats
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+		}
+	}()
+	resp, err := client.Get(fmt.Sprintf("%s/api/v1/download/%d", p.base, size))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	close(stop)
+	wg.Wait()
+	if err != nil || n != size {
+		t.Fatalf("downloaded %d bytes (err %v), want %d", n, err, size)
+	}
+	grow := int64(peak.Load()) - int64(base)
+	t.Logf("heap grew by %d KiB while proxying a %d MiB download", grow>>10, size>>20)
+	if grow > 64<<20 {
+		t.Fatalf("heap grew by %d MiB while proxying a %d MiB download", grow>>20, size>>20)
+	}
+}
+
+func TestPipelinedRequestsAnsweredInOrder(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	c, err := net.DialTimeout("tcp", p.addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	var raw strings.Builder
+	const n = 20
+	for i := 0; i < n; i++ {
+		switch i % 4 {
+		case 0, 1:
+			fmt.Fprintf(&raw, "GET /echo/p%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		case 2:
+			fmt.Fprintf(&raw, "GET /nope/p%d HTTP/1.1\r\nHost: x\r\n\r\n", i)
+		case 3:
+			body := fmt.Sprintf(`{"i":%d}`, i)
+			fmt.Fprintf(&raw, "POST /echo/p%d HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", i, len(body), body)
+		}
+	}
+	// All requests in one write: they arrive together.
+	if _, err := io.WriteString(c, raw.String()); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	for i := 0; i < n; i++ {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("response %d: %v", i, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if i%4 == 2 {
+			if resp.StatusCode != 404 {
+				t.Fatalf("response %d: status %d", i, resp.StatusCode)
+			}
+			continue
+		}
+		if resp.StatusCode != 200 || !strings.Contains(string(b), fmt.Sprintf(`"/echo/p%d"`, i)) {
+			t.Fatalf("response %d out of order or wrong: %d %s", i, resp.StatusCode, b)
+		}
+	}
+}
+
+func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	type echoBody struct {
+		BodyLength int `json:"body_length"`
+	}
+	post := func(body io.Reader, size int64) echoBody {
+		t.Helper()
+		req, _ := http.NewRequest("POST", p.base+"/echo/upload", body)
+		req.ContentLength = size
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var e echoBody
+		if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("status %d: %v", resp.StatusCode, err)
+		}
+		return e
+	}
+	if e := post(strings.NewReader("hello"), 5); e.BodyLength != 5 {
+		t.Errorf("small body: upstream got %d bytes", e.BodyLength)
+	}
+	if e := post(io.MultiReader(strings.NewReader("abc"), strings.NewReader("defg")), -1); e.BodyLength != 7 {
+		t.Errorf("chunked body: upstream got %d bytes", e.BodyLength)
+	}
+	const big = 3 << 20
+	if e := post(io.LimitReader(zeros{}, big), big); e.BodyLength != big {
+		t.Errorf("streamed body: upstream got %d bytes, want %d", e.BodyLength, big)
+	}
+	// The connections stay usable.
+	if e := post(strings.NewReader("again"), 5); e.BodyLength != 5 {
+		t.Errorf("after streaming: upstream got %d bytes", e.BodyLength)
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    header_timeout: 1s", "")
+	before := up.Requests()
+	cases := []struct {
+		name, raw string
+		status    int
+	}{
+		{"CL.TE", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /echo/smuggled HTTP/1.1\r\nHost: x\r\n\r\n", 400},
+		{"TE.CL", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n8\r\nSMUGGLED\r\n0\r\n\r\n", 400},
+		{"duplicate CL", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde", 400},
+		{"obfuscated TE", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: xchunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"TE list", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked, identity\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400},
+		{"space before colon", "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length : 3\r\n\r\nabc", 400},
+		{"obs-fold", "GET /echo/x HTTP/1.1\r\nHost: x\r\n X-Folded: y\r\n\r\n", 400},
+		{"no Host in 1.1", "GET /echo/x HTTP/1.1\r\n\r\n", 400},
+		{"two Hosts", "GET /echo/x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400},
+		{"bad chunk size", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
+		{"chunk bare LF", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
+		{"NUL in header", "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400},
+		{"bare LF inside", "GET /echo/x HTTP/1.1\nHost: x\r\n\r\n", 400},
+		// Never forwarded; answered 408 when header_timeout expires, as
+		// the default engine does.
+		{"bare LF", "POST /echo/x HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 408},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			status, text := rawRequest(t, p.addr, c.raw)
+			if status != c.status || !strings.Contains(text, "application/problem+json") {
+				t.Fatalf("status %d, want %d with a problem body\n%s", status, c.status, text)
+			}
+		})
+	}
+	if n := up.Requests() - before; n != 0 {
+		t.Fatalf("upstream saw %d requests from malformed input", n)
+	}
+	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.0\r\n\r\n")
+	if status != 200 || strings.Contains(text, `"User-Agent"`) {
+		t.Fatalf("HTTP/1.0 without Host: %d\n%s", status, text)
+	}
+}
+
+func TestOversizedHeadersAre431(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    max_header_bytes: 4KiB", "")
+	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+	if status != 431 || !strings.Contains(text, "request.header_too_large") {
+		t.Fatalf("status %d\n%s", status, text)
+	}
+}
+
+func TestSlowClientIsCutOff(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "    header_timeout: 500ms", "")
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	cut := false
+	_, _ = io.WriteString(c, "GET /echo/x HTTP/1.1\r\n")
+	for i := 0; i < 25; i++ {
+		if _, err := fmt.Fprintf(c, "X-Slow-%d: 1\r\n", i); err != nil {
+			cut = true
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
+		var b [1]byte
+		if _, err := c.Read(b[:]); err == nil || !isTimeout(err) {
+			cut = true // answered (408) or closed instead of waiting
+			break
+		}
+	}
+	if !cut || time.Since(start) > 3*time.Second {
+		t.Fatalf("slow client kept its connection for %v", time.Since(start))
+	}
+	if up.Requests() != 0 {
+		t.Fatal("a partial request reached the upstream")
+	}
+}
+
+func isTimeout(err error) bool {
+	ne, ok := err.(net.Error)
+	return ok && ne.Timeout()
+}
+
+func TestLoadSheddingAboveMaxInFlight(t *testing.T) {
+	up := startUpstream(t)
+	slow := "  - {name: slower, host: slow.test, methods: [GET], path: /slow, upstream: demo, timeout: 10s}"
+	cfg := strings.Replace(fmt.Sprintf(baseConfig, up.addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
+	p := startProxy(t, cfg)
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r := do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.status != 200 {
+				t.Errorf("held request: %d %s", r.status, r.body)
+			}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond)
+	shed := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	wg.Wait()
+	assertProblem(t, shed, 503, "proxy.overloaded")
+	if shed.header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After = %q", shed.header.Get("Retry-After"))
+	}
+	if r := do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.status != 200 {
+		t.Fatalf("after the surge: %d", r.status)
+	}
+}
+
+func TestGracefulDrain(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "    timeout: 5s")
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := client.Get(p.base + "/slow?delay=200ms")
+		if err != nil {
+			slow <- -1
+			return
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	deadline := time.Now().Add(2 * time.Second)
+	for p.srv.InFlight() == 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if p.srv.InFlight() == 0 {
+		t.Fatal("the slow request never started")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
+	if st := <-slow; st != 200 {
+		t.Fatalf("in-flight request during drain got %d, want 200", st)
+	}
+	if _, err := (&http.Client{Timeout: time.Second}).Get(p.base + "/api/v1/customers/1"); err == nil {
+		t.Fatal("new requests still accepted after shutdown")
+	}
+}
+
+func TestConcurrentClientsKeepAlive(t *testing.T) {
+	up := startUpstream(t)
+	p := quick(t, up, "", "")
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 200; i++ {
+				resp, err := client.Get(p.base + "/api/v1/customers/1")
+				if err != nil {
+					failures.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failures.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failures.Load(); n != 0 {
+		t.Fatalf("%d of 1600 requests failed", n)
+	}
+	// The last response is written just before its request is counted
+	// out, so allow the loop a moment.
+	deadline := time.Now().Add(time.Second)
+	for p.srv.InFlight() != 0 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if n := p.srv.InFlight(); n != 0 {
+		t.Fatalf("in flight after the load: %d", n)
+	}
+}

@@ -1,0 +1,140 @@
+package gnetengine
+
+import (
+	"context"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/tollgate-proxy/tollgate/engine/upstream"
+)
+
+// sweepInterval is how often each loop checks its connections' deadlines.
+// gnet has no per-read deadline, so timeouts are as precise as this.
+const sweepInterval = 20 * time.Millisecond
+
+// maxResponseHead bounds an upstream's status line and headers.
+const maxResponseHead = 64 << 10
+
+// loop is the state of one event loop: its connections, its upstream
+// pools and its parsers. Everything in it is touched only on that loop,
+// so nothing in it is locked.
+type loop struct {
+	l  *listener
+	el gnet.EventLoop
+
+	reqParser  *headParser
+	respParser *headParser
+
+	clients []*clientConn
+	ups     []*upConn
+	pools   map[*upstream.Pool]*loopPool
+
+	sweepTask gnet.RunnableFunc
+	now       int64 // unix nanoseconds, refreshed by the sweeper
+	epfd      int   // the loop's epoll descriptor, or -1 (see pause_linux.go)
+}
+
+func newLoop(l *listener, el gnet.EventLoop) *loop {
+	lp := &loop{
+		l:          l,
+		el:         el,
+		reqParser:  newHeadParser(int(l.cfg.MaxHeaderBytes)),
+		respParser: newHeadParser(maxResponseHead),
+		pools:      make(map[*upstream.Pool]*loopPool),
+		now:        time.Now().UnixNano(),
+		epfd:       epollFD(el),
+	}
+	lp.sweepTask = func(context.Context) error {
+		lp.sweep()
+		return nil
+	}
+	go lp.runSweeper()
+	return lp
+}
+
+// runSweeper asks the loop to check deadlines every sweepInterval until
+// the engine stops. It is the only goroutine per loop besides the loop's
+// own, and it only enqueues work.
+func (lp *loop) runSweeper() {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-lp.l.stopped:
+			return
+		case <-t.C:
+			if err := lp.el.Execute(context.Background(), lp.sweepTask); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sweep enforces every deadline of the loop's connections. It runs on the
+// loop.
+func (lp *loop) sweep() {
+	now := time.Now().UnixNano()
+	lp.now = now
+	draining := lp.l.s.draining.Load()
+	// Iterate backwards: expiring a connection may remove it (swap-remove
+	// moves the last element into its slot, which was already visited).
+	for i := len(lp.clients) - 1; i >= 0; i-- {
+		if i < len(lp.clients) {
+			lp.clients[i].sweep(now, draining)
+		}
+	}
+	for i := len(lp.ups) - 1; i >= 0; i-- {
+		if i < len(lp.ups) {
+			lp.ups[i].sweep(now)
+		}
+	}
+}
+
+func (lp *loop) addClient(cc *clientConn) {
+	cc.idx = len(lp.clients)
+	lp.clients = append(lp.clients, cc)
+}
+
+func (lp *loop) removeClient(cc *clientConn) {
+	i := cc.idx
+	if i < 0 || i >= len(lp.clients) || lp.clients[i] != cc {
+		return
+	}
+	last := len(lp.clients) - 1
+	lp.clients[i] = lp.clients[last]
+	lp.clients[i].idx = i
+	lp.clients[last] = nil
+	lp.clients = lp.clients[:last]
+	cc.idx = -1
+}
+
+func (lp *loop) addUp(u *upConn) {
+	u.idx = len(lp.ups)
+	lp.ups = append(lp.ups, u)
+}
+
+func (lp *loop) removeUp(u *upConn) {
+	i := u.idx
+	if i < 0 || i >= len(lp.ups) || lp.ups[i] != u {
+		return
+	}
+	last := len(lp.ups) - 1
+	lp.ups[i] = lp.ups[last]
+	lp.ups[i].idx = i
+	lp.ups[last] = nil
+	lp.ups = lp.ups[:last]
+	u.idx = -1
+}
+
+// poolFor returns this loop's connections to p's targets. Pools are keyed
+// by the runtime's pool object, which survives reloads that leave the
+// upstream unchanged, so warm connections survive them too.
+func (lp *loop) poolFor(p *upstream.Pool) *loopPool {
+	lpp := lp.pools[p]
+	if lpp == nil {
+		lpp = newLoopPool(lp, p)
+		lp.pools[p] = lpp
+	}
+	return lpp
+}

@@ -1,0 +1,104 @@
+package gnetengine
+
+import (
+	"sync"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Request body modes.
+const (
+	bmNone     = iota // no body
+	bmBuffered        // Content-Length body read whole before the chain runs
+	bmChunked         // chunked body read whole (de-chunked) before the chain runs
+	bmStream          // Content-Length body above the stream threshold, relayed as it arrives
+)
+
+// Response body modes.
+const (
+	rmNone    = iota // no body (HEAD, 204, 304)
+	rmLength         // Content-Length
+	rmChunked        // chunked, relayed verbatim
+	rmClose          // delimited by the upstream closing the connection
+)
+
+// request is the pooled state of one request: the exchange filters see,
+// the parsed request and response heads, and the buffers that carry it
+// upstream and back. It lives on one loop from the first byte to the last.
+type request struct {
+	ex     filters.Exchange
+	hdr    fasthttp.RequestHeader
+	resp   fasthttp.ResponseHeader
+	hadapt reqHeaders
+
+	rt    *engine.Runtime
+	route *engine.Route
+	cc    *clientConn
+	up    *upConn
+	pool  *loopPool
+
+	begun         bool // in flight: runtime held, counted in InFlight
+	trusted       bool
+	head          bool // HEAD: the response has no body
+	keepAlive     bool // the client connection persists after the response
+	wantKeepAlive bool // the client asked for a persistent connection
+	attempts      int  // targets tried for this request
+	allow         []byte
+
+	path, target, scratch []byte
+	out                   []byte // bytes for the upstream, then for the client
+	problem               []byte
+	iov                   [][]byte
+
+	bodyMode uint8
+	bodyLeft int64 // Content-Length bytes not yet read from the client
+	limit    int64
+	body     []byte
+	chunks   chunkScanner
+
+	gotHead    bool
+	respMode   uint8
+	respLeft   int64
+	respChunks chunkScanner
+}
+
+var requestPool = sync.Pool{New: func() any {
+	r := &request{iov: make([][]byte, 2)}
+	r.ex.Reset()
+	r.hadapt.h = &r.hdr
+	return r
+}}
+
+func acquireRequest() *request { return requestPool.Get().(*request) }
+
+// releaseRequest resets r and returns it to the pool.
+func releaseRequest(r *request) {
+	r.ex.Reset()
+	r.hdr.Reset()
+	r.resp.Reset()
+	r.rt, r.route, r.cc, r.up, r.pool = nil, nil, nil, nil, nil
+	r.begun, r.trusted, r.head, r.keepAlive, r.wantKeepAlive = false, false, false, false, false
+	r.attempts = 0
+	r.allow = r.allow[:0]
+	r.path, r.target, r.scratch = r.path[:0], r.target[:0], r.scratch[:0]
+	r.out, r.problem = shrink(r.out), r.problem[:0]
+	r.iov[0], r.iov[1] = nil, nil
+	r.bodyMode, r.bodyLeft, r.limit = bmNone, 0, 0
+	r.body = shrink(r.body)
+	r.chunks.reset()
+	r.gotHead, r.respMode, r.respLeft = false, rmNone, 0
+	r.respChunks.reset()
+	requestPool.Put(r)
+}
+
+// shrink empties b, dropping it when a large body grew it, so the pool
+// does not pin big buffers.
+func shrink(b []byte) []byte {
+	if cap(b) > 1<<20 {
+		return nil
+	}
+	return b[:0]
+}
