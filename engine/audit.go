@@ -15,13 +15,22 @@ import (
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
-// Auditor turns each finished request into an audit log entry. It lives
-// for the whole process (a reload does not reopen the log) and is shared by
-// every engine.
-type Auditor struct {
-	log      *auditlog.Log
-	failOpen bool
-	entries  sync.Pool
+// Observer receives every request's record, synchronously, after the
+// response status is known. It must be cheap and never block; the entry is
+// reused after it returns.
+type Observer interface {
+	Observe(e *auditlog.Entry)
+}
+
+// Recorder is the one event path per request: it turns a finished request
+// into an audit log entry once and hands that same entry to the audit log
+// (if configured) and to the observers (live statistics). It lives for the
+// whole process: a reload reopens nothing.
+type Recorder struct {
+	log       *auditlog.Log // nil without an audit section
+	observers []Observer
+	failOpen  bool
+	entries   sync.Pool
 
 	failures   *metrics.Counter // records that could not be written
 	unrecorded *metrics.Counter // requests served without a record (fail-open)
@@ -31,8 +40,14 @@ type Auditor struct {
 // written and the failure policy is fail-closed.
 var ReasonAuditUnavailable = filters.NewReason("audit.unavailable", 503, filters.DecisionFailed, "audit log is unavailable; request not served")
 
-// OpenAuditor opens the audit log a config describes, running its recovery.
-func OpenAuditor(c *config.Audit, log *slog.Logger, set *metrics.Set) (*Auditor, error) {
+// NewRecorder opens the audit log a config describes (c may be nil: no
+// audit log), running its recovery, and feeds every record to observers.
+func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *metrics.Set) (*Recorder, error) {
+	r := &Recorder{observers: observers}
+	r.entries.New = func() any { return new(auditlog.Entry) }
+	if c == nil {
+		return r, nil
+	}
 	key, err := os.ReadFile(c.SigningKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read audit signing key: %w", err)
@@ -57,10 +72,9 @@ func OpenAuditor(c *config.Audit, log *slog.Logger, set *metrics.Set) (*Auditor,
 	if err != nil {
 		return nil, fmt.Errorf("cannot open audit log in %s: %w", c.Dir, err)
 	}
-	a := &Auditor{log: l, failOpen: c.FailurePolicy == "fail-open"}
-	a.entries.New = func() any { return new(auditlog.Entry) }
-	a.failures = set.NewCounter(`tollgate_audit_write_failures_total`)
-	a.unrecorded = set.NewCounter(`tollgate_audit_unrecorded_requests_total`)
+	r.log, r.failOpen = l, c.FailurePolicy == "fail-open"
+	r.failures = set.NewCounter(`tollgate_audit_write_failures_total`)
+	r.unrecorded = set.NewCounter(`tollgate_audit_unrecorded_requests_total`)
 	_ = set.NewGauge(`tollgate_audit_healthy`, func() float64 {
 		if l.Healthy() {
 			return 1
@@ -69,39 +83,54 @@ func OpenAuditor(c *config.Audit, log *slog.Logger, set *metrics.Set) (*Auditor,
 	})
 	_ = set.NewGauge(`tollgate_audit_records_total`, func() float64 { return float64(l.Stats().Appended) })
 	_ = set.NewGauge(`tollgate_audit_checkpoints_total`, func() float64 { return float64(l.Stats().Checkpoints) })
-	return a, nil
+	return r, nil
 }
+
+// Audits reports whether an audit log is written.
+func (r *Recorder) Audits() bool { return r.log != nil }
 
 // Refuse reports whether requests must be refused before they are served:
 // the log is unwritable and the policy is fail-closed.
-func (a *Auditor) Refuse() bool { return !a.failOpen && !a.log.Healthy() }
+func (r *Recorder) Refuse() bool { return r.log != nil && !r.failOpen && !r.log.Healthy() }
 
-// Healthy reports whether the log is being written.
-func (a *Auditor) Healthy() bool { return a.log.Healthy() }
+// Healthy reports whether the audit log (if any) is being written.
+func (r *Recorder) Healthy() bool { return r.log == nil || r.log.Healthy() }
 
-// Record appends ex's entry, blocking as the durability mode says. On
+// Record builds ex's entry and appends it to the audit log, blocking as
+// the durability mode says, then hands it to the observers. On an audit
 // failure under fail-open it counts the request as unrecorded and returns
 // nil; under fail-closed it returns the error and the engine answers 503
 // if the response has not been sent.
-func (a *Auditor) Record(ex *filters.Exchange, roles *filters.Roles, end time.Time) error {
-	e := a.entries.Get().(*auditlog.Entry)
+func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.Time) error {
+	e := r.entries.Get().(*auditlog.Entry)
 	fillEntry(e, ex, roles, end)
-	_, err := a.log.Append(e)
-	e.Reset()
-	a.entries.Put(e)
-	if err != nil {
-		a.failures.Inc()
-		if a.failOpen {
-			a.unrecorded.Inc()
-			return nil
+	var err error
+	if r.log != nil {
+		if _, err = r.log.Append(e); err != nil {
+			r.failures.Inc()
+			if r.failOpen {
+				r.unrecorded.Inc()
+				err = nil
+			}
 		}
-		return err
 	}
-	return nil
+	if err == nil {
+		for _, o := range r.observers {
+			o.Observe(e)
+		}
+	}
+	e.Reset()
+	r.entries.Put(e)
+	return err
 }
 
-// Close flushes the log and signs a final checkpoint.
-func (a *Auditor) Close() error { return a.log.Close() }
+// Close flushes the audit log and signs a final checkpoint.
+func (r *Recorder) Close() error {
+	if r.log == nil {
+		return nil
+	}
+	return r.log.Close()
+}
 
 // fillEntry copies what the audit log keeps of a request. The query string
 // is dropped: it may carry credentials.

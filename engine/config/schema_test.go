@@ -54,11 +54,35 @@ func docText(cg *ast.CommentGroup) string {
 // comments.
 func TestSchemaMatchesTypes(t *testing.T) {
 	s := readSchema(t)
-	file, err := parser.ParseFile(token.NewFileSet(), "types.go", nil, parser.ParseComments)
+	types := map[string]bool{}
+	// The insight package's config is part of the file too; its types are
+	// described under an "Insight" prefix.
+	for _, src := range []struct{ file, prefix string }{{"types.go", ""}, {"../insight/config.go", "Insight"}} {
+		checkSchemaTypes(t, s, src.file, src.prefix, types)
+	}
+	defs, _ := s["$defs"].(map[string]any)
+	for name := range defs {
+		if !types[name] {
+			t.Errorf("schema definition %s has no struct in types.go", name)
+		}
+	}
+	if len(types) < 8 {
+		t.Fatalf("found only %d struct types in types.go", len(types))
+	}
+}
+
+func checkSchemaTypes(t *testing.T, s map[string]any, path, prefix string, types map[string]bool) {
+	t.Helper()
+	file, err := parser.ParseFile(token.NewFileSet(), path, nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]bool{}
+	defName := func(n string) string {
+		if prefix != "" && n == "Config" {
+			return prefix
+		}
+		return prefix + n
+	}
 	for _, decl := range file.Decls {
 		gd, ok := decl.(*ast.GenDecl)
 		if !ok || gd.Tok != token.TYPE {
@@ -70,7 +94,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 			if !ok {
 				continue
 			}
-			name := ts.Name.Name
+			name := defName(ts.Name.Name)
 			types[name] = true
 			def := schemaDef(s, name)
 			if def == nil {
@@ -100,6 +124,7 @@ func TestSchemaMatchesTypes(t *testing.T) {
 					t.Errorf("%s.%s: schema description\n\t%q\ndoc comment\n\t%q", name, f.Names[0].Name, got, want)
 				}
 				if ref := structRef(f.Type); ref != "" {
+					ref = defName(ref)
 					got, _ := p["$ref"].(string)
 					if items, ok := p["items"].(map[string]any); ok {
 						got, _ = items["$ref"].(string)
@@ -115,15 +140,6 @@ func TestSchemaMatchesTypes(t *testing.T) {
 				}
 			}
 		}
-	}
-	defs, _ := s["$defs"].(map[string]any)
-	for name := range defs {
-		if !types[name] {
-			t.Errorf("schema definition %s has no struct in types.go", name)
-		}
-	}
-	if len(types) < 8 {
-		t.Fatalf("found only %d struct types in types.go", len(types))
 	}
 }
 

@@ -1,6 +1,10 @@
 package config
 
-import "go.yaml.in/yaml/v3"
+import (
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-proxy/tollgate/engine/insight"
+)
 
 // Config is the whole Tollgate configuration file.
 type Config struct {
@@ -20,6 +24,8 @@ type Config struct {
 	Limits Limits `yaml:"limits"`
 	// Audit configures the verifiable audit log; without it no audit log is written.
 	Audit *Audit `yaml:"audit"`
+	// Insight configures the live statistics, the unusual-access detectors and the dashboard on the admin listener; every setting has a default.
+	Insight insight.Config `yaml:"insight"`
 
 	// Path is the file the config was read from (not part of the YAML).
 	Path string `yaml:"-"`

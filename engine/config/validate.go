@@ -166,6 +166,9 @@ func (c *Config) validate() []error {
 		}
 	}
 	v.nonNegative("limits.max_in_flight", int64(c.Limits.MaxInFlight))
+	if err := c.Insight.Validate(); err != nil {
+		v.errorf("insight", "%v", err)
+	}
 	if c.Audit != nil {
 		v.audit(c.Audit)
 	}

@@ -101,7 +101,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	}
 	ex.Status = ctx.Response.StatusCode()
 	end := time.Now()
-	if s.auditor != nil {
+	if s.recorder != nil {
 		s.record(ctx, st, rt, end)
 	}
 	route.CountResponse(ex.Status, end.Sub(ex.Start))
@@ -112,7 +112,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 // becomes 503: nothing a client sees answered goes unrecorded.
 func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runtime, end time.Time) {
 	ex := &st.ex
-	if err := s.auditor.Record(ex, rt.Roles, end); err != nil {
+	if err := s.recorder.Record(ex, rt.Roles, end); err != nil {
 		s.throttled.Warn("cannot record request in the audit log; answering 503", "err", err)
 		ctx.Response.Reset() // closes a streamed upstream body
 		ex.Refuse(engine.ReasonAuditUnavailable)
@@ -185,7 +185,7 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 		return route
 	}
 
-	if s.auditor != nil && s.auditor.Refuse() {
+	if s.recorder != nil && s.recorder.Refuse() {
 		// Fail closed: what cannot be recorded is not forwarded.
 		ex.AddResponseHeader(hdrRetryAfter, strOne)
 		s.refuse(ctx, st, engine.ReasonAuditUnavailable, "")
@@ -490,7 +490,7 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	s.writeProblem(ctx, st, "")
 	ctx.SetConnectionClose()
 	ex.Status = ctx.Response.StatusCode()
-	if s.auditor != nil {
+	if s.recorder != nil {
 		if rt := s.holder.Acquire(); rt != nil {
 			ex.Generation = rt.Generation
 			s.record(ctx, st, rt, time.Now())

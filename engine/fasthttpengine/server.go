@@ -34,14 +34,14 @@ type Options struct {
 	Log *slog.Logger
 	// Metrics receives the engine's process-wide metrics.
 	Metrics *metrics.Set
-	// Auditor, if set, records every request in the audit log.
-	Auditor *engine.Auditor
+	// Recorder, if set, records every request (audit log, statistics).
+	Recorder *engine.Recorder
 }
 
 // Server serves every configured listener.
 type Server struct {
 	holder    *engine.Holder
-	auditor   *engine.Auditor
+	recorder  *engine.Recorder
 	log       *slog.Logger
 	throttled *engine.ThrottledLogger
 
@@ -79,7 +79,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		holder:    opts.Holder,
-		auditor:   opts.Auditor,
+		recorder:  opts.Recorder,
 		log:       log,
 		throttled: engine.NewThrottledLogger(log, 5*time.Second),
 	}

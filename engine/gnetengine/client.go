@@ -577,7 +577,11 @@ func account(s *Server, req *request) {
 		} else {
 			route.Chain.Finish(ex)
 		}
-		route.CountResponse(ex.Status, time.Since(ex.Start))
+		end := time.Now()
+		if s.recorder != nil {
+			_ = s.recorder.Record(ex, rt.Roles, end) // observers only: never blocks
+		}
+		route.CountResponse(ex.Status, end.Sub(ex.Start))
 		rt.Release()
 		req.rt = nil
 	}

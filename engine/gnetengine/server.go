@@ -36,11 +36,16 @@ type Options struct {
 	// EventLoops is the number of event loops per listener; zero means one
 	// per CPU.
 	EventLoops int
+	// Recorder, if set, receives every request's record. It must not
+	// write an audit log (that would block the loop): the config refuses
+	// gnet listeners while audit is on.
+	Recorder *engine.Recorder
 }
 
 // Server serves every configured listener on gnet event loops.
 type Server struct {
 	holder    *engine.Holder
+	recorder  *engine.Recorder
 	log       *slog.Logger
 	throttled *engine.ThrottledLogger
 	loops     int
@@ -71,6 +76,7 @@ func New(opts Options) (*Server, error) {
 	}
 	s := &Server{
 		holder:    opts.Holder,
+		recorder:  opts.Recorder,
 		log:       log,
 		throttled: engine.NewThrottledLogger(log, 5*time.Second),
 		loops:     opts.EventLoops,

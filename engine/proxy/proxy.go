@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
 	"github.com/tollgate-proxy/tollgate/engine/gnetengine"
+	"github.com/tollgate-proxy/tollgate/engine/insight"
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/all"
 )
@@ -45,7 +47,8 @@ type Proxy struct {
 	engine  *fasthttpengine.Server
 	gnet    *gnetengine.Server // listeners with engine: gnet, if any
 	admin   *admin.Server
-	auditor *engine.Auditor
+	rec     *engine.Recorder
+	stats   *insight.Stats
 	process *metrics.Set
 
 	cfgListeners []config.Listener // as started, for Addrs' order
@@ -103,11 +106,12 @@ func Start(opts Options) (*Proxy, error) {
 	}
 	p.holder.Swap(rt)
 
-	if cfg.Audit != nil {
-		if p.auditor, err = engine.OpenAuditor(cfg.Audit, log, p.process); err != nil {
-			p.holder.Close()
-			return nil, err
-		}
+	// One record per request feeds the audit log and the live statistics.
+	p.stats = insight.New(cfg.Insight, p.process)
+	if p.rec, err = engine.NewRecorder(cfg.Audit, []engine.Observer{p.stats}, log, p.process); err != nil {
+		_ = p.stats.Close()
+		p.holder.Close()
+		return nil, err
 	}
 	var fastListeners, gnetListeners []config.Listener
 	for _, l := range cfg.Listeners {
@@ -118,11 +122,11 @@ func Start(opts Options) (*Proxy, error) {
 		}
 	}
 	p.engine, err = fasthttpengine.New(fasthttpengine.Options{
-		Holder: &p.holder, Listeners: fastListeners, Log: log, Metrics: p.process, Auditor: p.auditor,
+		Holder: &p.holder, Listeners: fastListeners, Log: log, Metrics: p.process, Recorder: p.rec,
 	})
 	if err == nil && len(gnetListeners) > 0 {
 		p.gnet, err = gnetengine.New(gnetengine.Options{
-			Holder: &p.holder, Listeners: gnetListeners, Log: log, Metrics: p.process,
+			Holder: &p.holder, Listeners: gnetListeners, Log: log, Metrics: p.process, Recorder: p.rec,
 		})
 	}
 	if err != nil {
@@ -135,6 +139,8 @@ func Start(opts Options) (*Proxy, error) {
 		WriteMetrics: p.writeMetrics,
 		Log:          log,
 		Token:        cfg.Admin.Token,
+		// The dashboard and its JSON API; the admin's own paths win.
+		Extra: map[string]http.Handler{"/": p.stats.Handler()},
 	})
 	if err := p.admin.Start(); err != nil {
 		p.closeAll(context.Background())
@@ -161,19 +167,18 @@ func Start(opts Options) (*Proxy, error) {
 // stopped, so the last records are in before the final checkpoint).
 func (p *Proxy) closeAll(ctx context.Context) error {
 	p.holder.Close()
-	if p.auditor != nil {
-		if err := p.auditor.Close(); err != nil {
-			return fmt.Errorf("cannot close audit log: %w", err)
-		}
+	err := p.stats.Close()
+	if cerr := p.rec.Close(); cerr != nil {
+		err = errors.Join(err, fmt.Errorf("cannot close audit log: %w", cerr))
 	}
-	return nil
+	return err
 }
 
 func (p *Proxy) notReady() string {
 	if p.draining.Load() {
 		return "draining"
 	}
-	if p.auditor != nil && !p.auditor.Healthy() {
+	if !p.rec.Healthy() {
 		return "audit log unavailable"
 	}
 	return ""

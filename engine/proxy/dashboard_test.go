@@ -1,0 +1,157 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const dashboardConfig = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [%[1]s]}]
+filters:
+  - id: keys
+    name: apikey
+    config:
+      keys:
+        - {id: v, subject: vera, roles: [viewer], sha256: 428d2ac3da6ce4eb5cc58762a03af655a5d836bdecd00b0305afc7b2aa81adfd}
+        - {id: e, subject: eddie, roles: [editor], sha256: 5435c4e8c19ef1623c819a90a2b8184da1dbb2dea68aef2984556303003c40ff}
+  - id: policy
+    name: rbac
+    config:
+      roles:
+        viewer: {allow: [{methods: [GET], paths: ["/api/v1/**"]}]}
+        editor: {inherits: [viewer], allow: [{methods: [POST], paths: [/api/v1/orders]}]}
+routes:
+  - {name: customer, path: "/api/v1/customers/{id}", upstream: demo, filters: [{use: keys}, {use: policy}]}
+  - {name: orders, methods: [POST], path: /api/v1/orders, upstream: demo, filters: [{use: keys}, {use: policy}]}
+`
+
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
+		if path, err := exec.LookPath(p); err == nil {
+			return path
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("chromium is not installed, and CI is set: the dashboard browser test must run in CI (apt-get install chromium)")
+	}
+	t.Skip("skipping the dashboard browser test: chromium is not installed (apt-get install chromium); set CI to make this a failure")
+	return ""
+}
+
+// TestDashboardShowsTrafficThroughTheProxy sends real traffic through the
+// proxy — several principals, refusals, and a burst of bad API keys from
+// one address — then checks the JSON API and, in headless Chromium, the
+// dashboard on the admin listener.
+func TestDashboardShowsTrafficThroughTheProxy(t *testing.T) {
+	up := startUpstream(t)
+	p := startProxy(t, fmt.Sprintf(dashboardConfig, up.addr))
+	vera := map[string]string{"X-API-Key": "demo-viewer-key"}
+	eddie := map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "application/json"}
+	for i := 0; i < 30; i++ {
+		do(t, "GET", p.base+"/api/v1/customers/1", vera, "")
+	}
+	for i := 0; i < 12; i++ {
+		do(t, "POST", p.base+"/api/v1/orders", eddie, `{"customer":"1","sku":"tea","qty":1}`)
+	}
+	for i := 0; i < 5; i++ {
+		do(t, "DELETE", p.base+"/api/v1/customers/1", vera, "")
+	}
+	for i := 0; i < 25; i++ { // credential stuffing
+		do(t, "GET", p.base+"/api/v1/customers/2", map[string]string{"X-API-Key": fmt.Sprintf("guess-%d", i)}, "")
+	}
+
+	// The JSON API the page is built on.
+	var stats struct {
+		Totals struct{ Requests int } `json:"totals"`
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		r := do(t, "GET", p.admin+"/api/stats", nil, "")
+		if err := json.Unmarshal([]byte(r.body), &stats); err != nil {
+			t.Fatalf("/api/stats: %v: %s", err, r.body)
+		}
+		if stats.Totals.Requests == 72 {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if stats.Totals.Requests != 72 {
+		t.Fatalf("/api/stats counts %d requests, want 72", stats.Totals.Requests)
+	}
+
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromium(t)),
+		chromedp.Flag("headless", true),
+		chromedp.Flag("no-sandbox", true),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("no-first-run", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1500, 1100),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
+	defer cancelA()
+	bctx, cancelB := chromedp.NewContext(actx)
+	defer cancelB()
+	text := func(sel string) string {
+		t.Helper()
+		v, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
+		if err != nil {
+			t.Fatalf("cannot read %s: %v", sel, err)
+		}
+		return strings.TrimSpace(v)
+	}
+	if err := chromedp.Do(bctx, chromedp.Navigate(p.admin+"/")); err != nil {
+		t.Fatalf("cannot open the dashboard: %v", err)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelectorAll("#top-endpoints tbody tr").length >= 2 &&
+		document.querySelector("#findings tbody tr[data-detector=auth_failures]") !== null`, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		t.Fatalf("the dashboard never showed the tables and the burst finding: %v", err)
+	}
+	if name, n := text("#top-endpoints tbody tr:nth-child(1) td.name"), text("#top-endpoints tbody tr:nth-child(1) td.requests"); name != "/api/v1/customers/{id}" || n != "60" {
+		t.Errorf("top endpoint %q with %q requests, want /api/v1/customers/{id} with 60", name, n)
+	}
+	if name, n := text("#top-endpoints tbody tr:nth-child(2) td.name"), text("#top-endpoints tbody tr:nth-child(2) td.requests"); name != "/api/v1/orders" || n != "12" {
+		t.Errorf("second endpoint %q with %q requests, want /api/v1/orders with 12", name, n)
+	}
+	if s2, s4 := text("#status-2xx"), text("#status-4xx"); s2 != "42" || s4 != "30" {
+		t.Errorf("status legend 2xx %q 4xx %q, want 42 and 30", s2, s4)
+	}
+	if who := text("#findings tbody tr[data-detector=auth_failures] td.who"); who != "127.0.0.1" {
+		t.Errorf("burst finding is about %q, want the attacking address 127.0.0.1", who)
+	}
+	if _, err := chromedp.Run(bctx, chromedp.Sleep(1200*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	png, err := chromedp.Run(bctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		t.Fatalf("cannot take a screenshot: %v", err)
+	}
+	shot := filepath.Join(t.TempDir(), "dashboard.png")
+	if err := os.WriteFile(shot, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := os.Getenv("TOLLGATE_SCREENSHOT"); out != "" {
+		if err := os.WriteFile(out, png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
