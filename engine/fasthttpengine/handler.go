@@ -1,16 +1,15 @@
 package fasthttpengine
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"net/netip"
-	"strconv"
 	"time"
 
 	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/engine/router"
 	"github.com/tollgate-proxy/tollgate/engine/upstream"
 	"github.com/tollgate-proxy/tollgate/filters"
@@ -88,7 +87,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
 		// Shed before doing any work for the request.
 		s.shed.Inc()
-		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		s.setRequestID(ctx, st, false)
 		s.refuse(ctx, st, filters.ReasonOverloaded, "")
 	} else {
@@ -116,7 +115,7 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runti
 		s.throttled.Warn("cannot record request in the audit log; answering 503", "err", err)
 		ctx.Response.Reset() // closes a streamed upstream body
 		ex.Refuse(engine.ReasonAuditUnavailable)
-		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		s.writeProblem(ctx, st, "")
 		ex.Status = ctx.Response.StatusCode()
 	}
@@ -137,17 +136,17 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 	trusted := lset != nil && lset.IsTrusted(peer)
 	ex.ClientIP = peer
 	if trusted {
-		ex.ClientIP = clientFromXFF(req.Header.Peek(hdrXFF), peer, lset)
+		ex.ClientIP = forward.ClientIP(req.Header.Peek(forward.HeaderXFF), peer, lset)
 	}
 	s.setRequestID(ctx, st, trusted)
 
-	if req.Header.ContentLength() == -1 && hasContentLength(req.Header.RawHeaders()) {
+	if req.Header.ContentLength() == -1 && forward.HasContentLength(req.Header.RawHeaders()) {
 		// Transfer-Encoding and Content-Length together: the classic
 		// request-smuggling ambiguity (RFC 9112 §6.3). Refuse and close.
-		s.refuse(ctx, st, reasonAmbiguousFraming, "")
+		s.refuse(ctx, st, filters.ReasonAmbiguousFraming, "")
 		return nil
 	}
-	rawPath, query, ok := splitTarget(ex.RawTarget)
+	rawPath, query, ok := forward.SplitTarget(ex.RawTarget)
 	if !ok {
 		s.refuse(ctx, st, filters.ReasonBadPath, "request target must be origin-form or absolute-form")
 		return nil
@@ -165,7 +164,7 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 	switch res {
 	case router.Found:
 	case router.MethodNotAllowed:
-		ctx.Response.Header.SetBytesV(hdrAllow, rt.Router.Allow(ex.Host, ex.Path))
+		ctx.Response.Header.SetBytesV(forward.HeaderAllow, rt.Router.Allow(ex.Host, ex.Path))
 		s.refuse(ctx, st, filters.ReasonMethodNotAllowed, "")
 		return nil
 	default:
@@ -187,7 +186,7 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 
 	if s.recorder != nil && s.recorder.Refuse() {
 		// Fail closed: what cannot be recorded is not forwarded.
-		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		s.refuse(ctx, st, engine.ReasonAuditUnavailable, "")
 		return route
 	}
@@ -274,8 +273,8 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, 
 		h.SetHost(route.Info.Upstream)
 	}
 
-	removeHopByHop(h, st)
-	h.Del(hdrExpect)
+	st.scratch = forward.RemoveHopByHop(h, st.scratch)
+	h.Del(forward.HeaderExpect)
 	for _, name := range route.RemoveHeaders {
 		h.Del(name)
 	}
@@ -287,77 +286,30 @@ func (s *Server) prepareUpstreamRequest(ctx *fasthttp.RequestCtx, st *reqState, 
 	// trusted proxy's chain is extended with its address.
 	st.scratch = st.scratch[:0]
 	if trusted {
-		if prev := h.Peek(hdrXFF); len(prev) > 0 {
+		if prev := h.Peek(forward.HeaderXFF); len(prev) > 0 {
 			st.scratch = append(st.scratch, prev...)
 			st.scratch = append(st.scratch, strComma...)
 		}
 	}
 	st.scratch = ex.PeerIP.AppendTo(st.scratch)
-	h.SetBytesV(hdrXFF, st.scratch)
+	h.SetBytesV(forward.HeaderXFF, st.scratch)
 
-	if !trusted || len(h.Peek(hdrXFProto)) == 0 {
+	if !trusted || len(h.Peek(forward.HeaderXFProto)) == 0 {
 		if ex.TLS {
-			h.SetBytesV(hdrXFProto, strHTTPS)
+			h.SetBytesV(forward.HeaderXFProto, strHTTPS)
 		} else {
-			h.SetBytesV(hdrXFProto, strHTTP)
+			h.SetBytesV(forward.HeaderXFProto, strHTTP)
 		}
 	}
-	if !trusted || len(h.Peek(hdrXFHost)) == 0 {
-		h.SetBytesV(hdrXFHost, ex.Host)
+	if !trusted || len(h.Peek(forward.HeaderXFHost)) == 0 {
+		h.SetBytesV(forward.HeaderXFHost, ex.Host)
 	}
 	if !trusted {
-		h.Del(hdrForwarded)
+		h.Del(forward.HeaderForwarded)
 	}
 	st.scratch = ex.ClientIP.AppendTo(st.scratch[:0])
-	h.SetBytesV(hdrXRealIP, st.scratch)
-	h.SetBytesV(hdrRequestID, ex.RequestID)
-}
-
-// removeHopByHop deletes the fields RFC 9110 §7.6.1 reserves for one
-// connection, including every field the Connection header names.
-func removeHopByHop(h *fasthttp.RequestHeader, st *reqState) {
-	if conn := h.Peek(hdrConnection); len(conn) > 0 {
-		st.scratch = append(st.scratch[:0], conn...)
-		forEachToken(st.scratch, func(tok []byte) {
-			if !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
-				h.DelBytes(tok)
-			}
-		})
-	}
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
-}
-
-// removeResponseHopByHop is removeHopByHop for the upstream's response.
-func removeResponseHopByHop(h *fasthttp.ResponseHeader, st *reqState) {
-	if conn := h.Peek(hdrConnection); len(conn) > 0 {
-		st.scratch = append(st.scratch[:0], conn...)
-		forEachToken(st.scratch, func(tok []byte) {
-			if !bytes.EqualFold(tok, []byte("close")) && !bytes.EqualFold(tok, []byte("keep-alive")) {
-				h.DelBytes(tok)
-			}
-		})
-	}
-	for _, name := range hopByHop {
-		h.Del(name)
-	}
-}
-
-// forEachToken calls f for each comma-separated, trimmed token of list.
-func forEachToken(list []byte, f func(tok []byte)) {
-	for len(list) > 0 {
-		var tok []byte
-		if i := bytes.IndexByte(list, ','); i >= 0 {
-			tok, list = list[:i], list[i+1:]
-		} else {
-			tok, list = list, nil
-		}
-		tok = bytes.TrimSpace(tok)
-		if len(tok) > 0 {
-			f(tok)
-		}
-	}
+	h.SetBytesV(forward.HeaderXRealIP, st.scratch)
+	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 }
 
 // forward sends the request upstream and relays the answer. The upstream's
@@ -393,12 +345,12 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState, ro
 		}
 	}
 	up.Header.CopyTo(&resp.Header)
-	removeResponseHopByHop(&resp.Header, st)
+	st.scratch = forward.RemoveResponseHopByHop(&resp.Header, st.scratch)
 	for i := 0; i < ex.ResponseHeaderCount(); i++ {
 		k, v := ex.ResponseHeader(i)
 		resp.Header.SetBytesV(k, v)
 	}
-	resp.Header.SetBytesV(hdrRequestID, ex.RequestID)
+	resp.Header.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 	ex.Status = resp.StatusCode()
 	route.Chain.RunResponse(ex)
 
@@ -446,7 +398,7 @@ func (s *Server) writeProblem(ctx *fasthttp.RequestCtx, st *reqState, detail str
 		resp.Header.SetBytesV(k, v)
 	}
 	if len(ex.RequestID) > 0 {
-		resp.Header.SetBytesV(hdrRequestID, ex.RequestID)
+		resp.Header.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 	}
 	st.body = ex.AppendProblem(st.body[:0])
 	resp.SetBody(st.body)
@@ -475,9 +427,9 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		reason = filters.ReasonBodyTooLarge
 	case errors.As(err, &sizeErr):
-		reason = reasonHeaderTooLarge
+		reason = filters.ReasonHeaderTooLarge
 	case isTimeout(err):
-		reason = reasonRequestTimeout
+		reason = filters.ReasonRequestTimeout
 	}
 	ex := &st.ex
 	ex.Refuse(reason)
@@ -499,30 +451,6 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	}
 }
 
-// hasContentLength reports whether raw request headers carry a
-// Content-Length field (fasthttp drops it from the parsed header when the
-// request is chunked).
-func hasContentLength(raw []byte) bool {
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
-			return true
-		}
-	}
-	return false
-}
-
-var (
-	reasonAmbiguousFraming = filters.NewReason("request.ambiguous_framing", 400, filters.DecisionInvalid, "request has both Transfer-Encoding and Content-Length")
-	reasonHeaderTooLarge   = filters.NewReason("request.header_too_large", 431, filters.DecisionInvalid, "request line or headers are too large")
-	reasonRequestTimeout   = filters.NewReason("request.timeout", 408, filters.DecisionInvalid, "request was not received in time")
-)
-
 func isTimeout(err error) bool {
 	type timeout interface{ Timeout() bool }
 	var t timeout
@@ -535,92 +463,16 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 	return a.Unmap()
 }
 
-// clientFromXFF walks X-Forwarded-For from the right, skipping trusted
-// proxies; the first untrusted address is the client. Garbage stops the
-// walk at the last address we could trust.
-func clientFromXFF(xff []byte, peer netip.Addr, l *engine.Listener) netip.Addr {
-	client := peer
-	for len(xff) > 0 {
-		var part []byte
-		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
-			part, xff = xff[i+1:], xff[:i]
-		} else {
-			part, xff = xff, nil
-		}
-		a, err := netip.ParseAddr(filters.B2S(bytes.TrimSpace(part)))
-		if err != nil {
-			return client
-		}
-		client = a.Unmap()
-		if !l.IsTrusted(client) {
-			return client
-		}
-	}
-	return client
-}
-
 // setRequestID keeps a trusted proxy's well-formed X-Request-Id, or makes
 // one: a per-process random prefix and a sequence number, unique without a
 // random read per request.
 func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState, trusted bool) {
 	ex := &st.ex
 	if trusted {
-		if id := ctx.Request.Header.Peek(hdrRequestID); validRequestID(id) {
+		if id := ctx.Request.Header.Peek(forward.HeaderRequestID); forward.ValidRequestID(id) {
 			ex.RequestID = append(ex.RequestID[:0], id...)
 			return
 		}
 	}
-	ex.RequestID = append(ex.RequestID[:0], s.ridPrefix[:]...)
-	ex.RequestID = append(ex.RequestID, '-')
-	ex.RequestID = strconv.AppendUint(ex.RequestID, s.ridSeq.Add(1), 36)
-}
-
-func validRequestID(id []byte) bool {
-	if len(id) == 0 || len(id) > 128 {
-		return false
-	}
-	for _, c := range id {
-		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
-			return false
-		}
-	}
-	return true
-}
-
-// splitTarget returns the path and query of a request target in origin
-// form (/p?q) or absolute form (http://h/p?q).
-func splitTarget(t []byte) (path, query []byte, ok bool) {
-	if len(t) == 0 {
-		return nil, nil, false
-	}
-	if t[0] != '/' {
-		var rest []byte
-		switch {
-		case hasPrefixFold(t, "http://"):
-			rest = t[len("http://"):]
-		case hasPrefixFold(t, "https://"):
-			rest = t[len("https://"):]
-		default:
-			return nil, nil, false
-		}
-		i := bytes.IndexAny(rest, "/?")
-		if i < 0 {
-			return []byte("/"), nil, true
-		}
-		t = rest[i:]
-		if t[0] == '?' {
-			return []byte("/"), t[1:], true
-		}
-	}
-	if bytes.IndexByte(t, '#') >= 0 {
-		return nil, nil, false
-	}
-	if i := bytes.IndexByte(t, '?'); i >= 0 {
-		return t[:i], t[i+1:], true
-	}
-	return t, nil, true
-}
-
-func hasPrefixFold(b []byte, prefix string) bool {
-	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
+	ex.RequestID = forward.AppendRequestID(ex.RequestID[:0], s.ridPrefix[:], s.ridSeq.Add(1))
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/engine/router"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -182,7 +183,7 @@ func (cc *clientConn) begin(reason *filters.Reason) {
 	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
 		// Shed before doing any work for the request.
 		s.shed.Inc()
-		ex.AddResponseHeader(hdrRetryAfter, strOne)
+		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		cc.setRequestID(false)
 		cc.respond(filters.ReasonOverloaded, "")
 		return
@@ -194,7 +195,7 @@ func (cc *clientConn) begin(reason *filters.Reason) {
 	ex.ContentLength = int64(h.ContentLength())
 	req.trusted = lset != nil && lset.IsTrusted(cc.peer)
 	if req.trusted {
-		ex.ClientIP = clientFromXFF(h.Peek(hdrXFF), cc.peer, lset)
+		ex.ClientIP = forward.ClientIP(h.Peek(forward.HeaderXFF), cc.peer, lset)
 	}
 	cc.setRequestID(req.trusted)
 
@@ -204,7 +205,7 @@ func (cc *clientConn) begin(reason *filters.Reason) {
 		// the unread body would be taken for the next request.
 		req.keepAlive = false
 	}
-	rawPath, query, ok := splitTarget(ex.RawTarget)
+	rawPath, query, ok := forward.SplitTarget(ex.RawTarget)
 	if !ok {
 		cc.respond(filters.ReasonBadPath, "request target must be origin-form or absolute-form")
 		return
@@ -351,33 +352,33 @@ func (cc *clientConn) prepareUpstreamRequest() {
 		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
 		h.SetHost(req.route.Info.Upstream)
 	}
-	req.scratch = removeHopByHop(h, req.scratch)
-	h.Del(hdrExpect)
+	req.scratch = forward.RemoveHopByHop(h, req.scratch)
+	h.Del(forward.HeaderExpect)
 
 	// X-Forwarded-For: an untrusted client's own value is dropped, a
 	// trusted proxy's chain is extended with its address.
 	req.scratch = req.scratch[:0]
 	if req.trusted {
-		if prev := h.Peek(hdrXFF); len(prev) > 0 {
+		if prev := h.Peek(forward.HeaderXFF); len(prev) > 0 {
 			req.scratch = append(req.scratch, prev...)
 			req.scratch = append(req.scratch, strComma...)
 		}
 	}
 	req.scratch = ex.PeerIP.AppendTo(req.scratch)
-	h.SetBytesV(hdrXFF, req.scratch)
+	h.SetBytesV(forward.HeaderXFF, req.scratch)
 
-	if !req.trusted || len(h.Peek(hdrXFProto)) == 0 {
-		h.SetBytesV(hdrXFProto, strHTTP)
+	if !req.trusted || len(h.Peek(forward.HeaderXFProto)) == 0 {
+		h.SetBytesV(forward.HeaderXFProto, strHTTP)
 	}
-	if !req.trusted || len(h.Peek(hdrXFHost)) == 0 {
-		h.SetBytesV(hdrXFHost, ex.Host)
+	if !req.trusted || len(h.Peek(forward.HeaderXFHost)) == 0 {
+		h.SetBytesV(forward.HeaderXFHost, ex.Host)
 	}
 	if !req.trusted {
-		h.Del(hdrForwarded)
+		h.Del(forward.HeaderForwarded)
 	}
 	req.scratch = ex.ClientIP.AppendTo(req.scratch[:0])
-	h.SetBytesV(hdrXRealIP, req.scratch)
-	h.SetBytesV(hdrRequestID, ex.RequestID)
+	h.SetBytesV(forward.HeaderXRealIP, req.scratch)
+	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 }
 
 // pumpBody forwards a streamed request body to the upstream as it
@@ -437,13 +438,13 @@ func (cc *clientConn) unpause() {
 func (cc *clientConn) setRequestID(trusted bool) {
 	ex := &cc.req.ex
 	if trusted {
-		if id := cc.req.hdr.Peek(hdrRequestID); validRequestID(id) {
+		if id := cc.req.hdr.Peek(forward.HeaderRequestID); forward.ValidRequestID(id) {
 			ex.RequestID = append(ex.RequestID[:0], id...)
 			return
 		}
 	}
 	s := cc.lp.l.s
-	ex.RequestID = appendRequestID(ex.RequestID[:0], s.ridPrefix[:], s.ridSeq.Add(1))
+	ex.RequestID = forward.AppendRequestID(ex.RequestID[:0], s.ridPrefix[:], s.ridSeq.Add(1))
 }
 
 // respond refuses the request with the reason's problem+json body and
@@ -478,15 +479,15 @@ func (cc *clientConn) respond(r *filters.Reason, detail string) {
 	out = strconv.AppendInt(out, int64(len(req.problem)), 10)
 	out = append(out, strCRLF...)
 	if len(req.allow) > 0 {
-		out = appendHeader(out, hdrAllow, req.allow)
+		out = appendHeader(out, forward.HeaderAllow, req.allow)
 	}
 	for i := 0; i < ex.ResponseHeaderCount(); i++ {
 		k, v := ex.ResponseHeader(i)
 		out = appendHeader(out, k, v)
 	}
-	out = appendHeader(out, hdrRequestID, ex.RequestID)
+	out = appendHeader(out, forward.HeaderRequestID, ex.RequestID)
 	if !req.keepAlive {
-		out = appendHeader(out, hdrConnection, strClose)
+		out = appendHeader(out, forward.HeaderConnection, strClose)
 	}
 	out = append(out, strCRLF...)
 	if !req.head {
@@ -687,7 +688,7 @@ func (cc *clientConn) timeoutRequest() {
 		}
 	}
 	req.keepAlive = false
-	cc.respond(reasonRequestTimeout, "")
+	cc.respond(filters.ReasonRequestTimeout, "")
 }
 
 var _ gnet.EventHandler = (*listener)(nil)

@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 )
 
 // FuzzParseRequest feeds arbitrary bytes to the request head parser and,
@@ -29,7 +31,7 @@ func FuzzParseRequest(f *testing.F) {
 		if n == 0 || r != nil {
 			return
 		}
-		if h.ContentLength() == -1 && hasContentLength(h.RawHeaders()) {
+		if h.ContentLength() == -1 && forward.HasContentLength(h.RawHeaders()) {
 			t.Fatal("accepted Transfer-Encoding with Content-Length")
 		}
 		if !bytes.Contains(in[:n], strCRLFCRLF) {

@@ -6,13 +6,8 @@ import (
 
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/filters"
-)
-
-var (
-	reasonAmbiguousFraming = filters.NewReason("request.ambiguous_framing", 400, filters.DecisionInvalid, "request has both Transfer-Encoding and Content-Length")
-	reasonHeaderTooLarge   = filters.NewReason("request.header_too_large", 431, filters.DecisionInvalid, "request line or headers are too large")
-	reasonRequestTimeout   = filters.NewReason("request.timeout", 408, filters.DecisionInvalid, "request was not received in time")
 )
 
 // headParser parses request and response heads. It owns the bufio.Reader
@@ -105,13 +100,13 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 	end := bytes.Index(buf, strCRLFCRLF)
 	if end < 0 {
 		if len(buf) >= maxHead {
-			return 0, reasonHeaderTooLarge
+			return 0, filters.ReasonHeaderTooLarge
 		}
 		return 0, nil
 	}
 	head := buf[:end+4]
 	if len(head) > maxHead {
-		return 0, reasonHeaderTooLarge
+		return 0, filters.ReasonHeaderTooLarge
 	}
 	if !checkHead(head) {
 		return 0, filters.ReasonBadRequest
@@ -125,10 +120,10 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 		// fasthttp stopped before the blank line we found.
 		return 0, filters.ReasonBadRequest
 	}
-	if h.ContentLength() == -1 && hasContentLength(h.RawHeaders()) {
+	if h.ContentLength() == -1 && forward.HasContentLength(h.RawHeaders()) {
 		// Transfer-Encoding and Content-Length together: the classic
 		// request-smuggling ambiguity (RFC 9112 §6.3).
-		return 0, reasonAmbiguousFraming
+		return 0, filters.ReasonAmbiguousFraming
 	}
 	return skip + len(head), nil
 }

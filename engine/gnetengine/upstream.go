@@ -8,6 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/engine/upstream"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -332,12 +333,12 @@ func (u *upConn) startResponse() {
 	if h.ConnectionClose() {
 		u.reusable = false
 	}
-	req.scratch = removeResponseHopByHop(h, req.scratch)
+	req.scratch = forward.RemoveResponseHopByHop(h, req.scratch)
 	for i := 0; i < ex.ResponseHeaderCount(); i++ {
 		k, v := ex.ResponseHeader(i)
 		h.SetBytesV(k, v)
 	}
-	h.SetBytesV(hdrRequestID, ex.RequestID)
+	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 	ex.Status = status
 	req.route.Chain.RunResponse(ex)
 	if !req.keepAlive || cc.lp.l.s.draining.Load() {

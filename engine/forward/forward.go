@@ -1,0 +1,216 @@
+// Package forward holds the HTTP forwarding rules every engine applies the
+// same way: which fields are hop-by-hop, whom to believe about the client's
+// address, what a request id may look like, how a request target splits
+// into path and query, and which framing is ambiguous.
+//
+// Why a package: the fasthttp engine and the gnet engine must not drift
+// apart on security-relevant parsing. Both parse headers into fasthttp's
+// header types, so the rules work on those directly.
+package forward
+
+import (
+	"bytes"
+	"net/netip"
+	"strconv"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+)
+
+// Header names the engines read or rewrite.
+const (
+	HeaderConnection      = "Connection"
+	HeaderKeepAlive       = "Keep-Alive"
+	HeaderProxyConnection = "Proxy-Connection"
+	HeaderProxyAuthz      = "Proxy-Authorization"
+	HeaderProxyAuthn      = "Proxy-Authenticate"
+	HeaderTE              = "TE"
+	HeaderTrailer         = "Trailer"
+	HeaderUpgrade         = "Upgrade"
+	HeaderExpect          = "Expect"
+	HeaderXFF             = "X-Forwarded-For"
+	HeaderXFProto         = "X-Forwarded-Proto"
+	HeaderXFHost          = "X-Forwarded-Host"
+	HeaderForwarded       = "Forwarded"
+	HeaderXRealIP         = "X-Real-Ip"
+	HeaderRequestID       = "X-Request-Id"
+	HeaderAllow           = "Allow"
+	HeaderRetryAfter      = "Retry-After"
+)
+
+// HopByHop are the connection-specific fields of RFC 9110 §7.6.1 (plus the
+// legacy Keep-Alive and Proxy-Connection) that a proxy must not forward.
+// Transfer-Encoding is framing, which each engine re-creates itself.
+var HopByHop = [...]string{
+	HeaderConnection, HeaderKeepAlive, HeaderProxyConnection, HeaderProxyAuthz, HeaderProxyAuthn,
+	HeaderTE, HeaderTrailer, HeaderUpgrade,
+}
+
+var (
+	strClose     = []byte("close")
+	strKeepAlive = []byte("keep-alive")
+)
+
+// headerDeleter is what the request and response headers share.
+type headerDeleter interface {
+	Peek(key string) []byte
+	Del(key string)
+	DelBytes(key []byte)
+}
+
+// RemoveHopByHop deletes the fields RFC 9110 §7.6.1 reserves for one
+// connection, including every field the Connection header names. scratch
+// is reused to hold the Connection value while fields are deleted; the
+// grown buffer is returned.
+func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte) []byte {
+	return removeHopByHop(h, scratch)
+}
+
+// RemoveResponseHopByHop is RemoveHopByHop for an upstream's response.
+func RemoveResponseHopByHop(h *fasthttp.ResponseHeader, scratch []byte) []byte {
+	return removeHopByHop(h, scratch)
+}
+
+func removeHopByHop(h headerDeleter, scratch []byte) []byte {
+	if conn := h.Peek(HeaderConnection); len(conn) > 0 {
+		scratch = append(scratch[:0], conn...)
+		for rest := scratch; len(rest) > 0; {
+			var tok []byte
+			tok, rest = NextToken(rest)
+			if len(tok) > 0 && !bytes.EqualFold(tok, strClose) && !bytes.EqualFold(tok, strKeepAlive) {
+				h.DelBytes(tok)
+			}
+		}
+	}
+	for _, name := range HopByHop {
+		h.Del(name)
+	}
+	return scratch
+}
+
+// NextToken returns the first trimmed token of a comma-separated list and
+// the rest of the list.
+func NextToken(list []byte) (tok, rest []byte) {
+	if i := bytes.IndexByte(list, ','); i >= 0 {
+		return bytes.TrimSpace(list[:i]), list[i+1:]
+	}
+	return bytes.TrimSpace(list), nil
+}
+
+// HasToken reports whether the comma-separated list holds tok,
+// case-insensitively.
+func HasToken(list, tok []byte) bool {
+	for len(list) > 0 {
+		var t []byte
+		t, list = NextToken(list)
+		if bytes.EqualFold(t, tok) {
+			return true
+		}
+	}
+	return false
+}
+
+// ClientIP walks X-Forwarded-For from the right, skipping the listener's
+// trusted proxies; the first untrusted address is the client. Garbage
+// stops the walk at the last address that could be trusted. The caller
+// only calls it when the TCP peer itself is trusted.
+func ClientIP(xff []byte, peer netip.Addr, l *engine.Listener) netip.Addr {
+	client := peer
+	for len(xff) > 0 {
+		var part []byte
+		if i := bytes.LastIndexByte(xff, ','); i >= 0 {
+			part, xff = xff[i+1:], xff[:i]
+		} else {
+			part, xff = xff, nil
+		}
+		a, err := netip.ParseAddr(b2s(bytes.TrimSpace(part)))
+		if err != nil {
+			return client
+		}
+		client = a.Unmap()
+		if !l.IsTrusted(client) {
+			return client
+		}
+	}
+	return client
+}
+
+// ValidRequestID reports whether a client-supplied X-Request-Id may be
+// passed on: at most 128 visible ASCII bytes, no quotes or backslashes.
+func ValidRequestID(id []byte) bool {
+	if len(id) == 0 || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		if c <= ' ' || c >= 0x7f || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
+// AppendRequestID appends a generated request id: a per-process random
+// prefix and a sequence number, unique without a random read per request.
+func AppendRequestID(dst, prefix []byte, seq uint64) []byte {
+	dst = append(dst, prefix...)
+	dst = append(dst, '-')
+	return strconv.AppendUint(dst, seq, 36)
+}
+
+// SplitTarget returns the path and query of a request target in origin
+// form (/p?q) or absolute form (http://h/p?q). A fragment, asterisk form
+// or anything else is not ok.
+func SplitTarget(t []byte) (path, query []byte, ok bool) {
+	if len(t) == 0 {
+		return nil, nil, false
+	}
+	if t[0] != '/' {
+		var rest []byte
+		switch {
+		case hasPrefixFold(t, "http://"):
+			rest = t[len("http://"):]
+		case hasPrefixFold(t, "https://"):
+			rest = t[len("https://"):]
+		default:
+			return nil, nil, false
+		}
+		i := bytes.IndexAny(rest, "/?")
+		if i < 0 {
+			return []byte("/"), nil, true
+		}
+		t = rest[i:]
+		if t[0] == '?' {
+			return []byte("/"), t[1:], true
+		}
+	}
+	if bytes.IndexByte(t, '#') >= 0 {
+		return nil, nil, false
+	}
+	if i := bytes.IndexByte(t, '?'); i >= 0 {
+		return t[:i], t[i+1:], true
+	}
+	return t, nil, true
+}
+
+func hasPrefixFold(b []byte, prefix string) bool {
+	return len(b) >= len(prefix) && bytes.EqualFold(b[:len(prefix)], []byte(prefix))
+}
+
+// HasContentLength reports whether raw request headers carry a
+// Content-Length field (fasthttp drops it from the parsed header when the
+// request is chunked, which hides the CL+TE smuggling ambiguity).
+func HasContentLength(raw []byte) bool {
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
+			return true
+		}
+	}
+	return false
+}
