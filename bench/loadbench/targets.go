@@ -56,6 +56,7 @@ type target struct {
 var targets = []target{
 	{Name: "direct", Kind: kindDirect, Default: true},
 	{Name: "tollgate", Kind: kindTollgate, Config: tollgatePlain, Default: true},
+	{Name: "tollgate-gnet", Kind: kindTollgate, Config: strings.Replace(tollgatePlain, "    listen: {{.Listen}}\n", "    listen: {{.Listen}}\n    engine: gnet\n", 1), Default: true},
 	{Name: "tollgate-jwt-rbac", Kind: kindTollgate, Config: tollgateJWTRBAC, Prepare: prepareJWT, Default: true},
 	{Name: "tollgate-jwt-rbac-nocache", Kind: kindTollgate, Config: tollgateJWTRBACNoCache, Prepare: prepareJWTs(2000), Default: true},
 	{Name: "haproxy-jwt", Kind: kindHAProxy, Config: haproxyJWT, Prepare: prepareJWTs(2000), Default: true},

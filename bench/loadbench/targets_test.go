@@ -134,7 +134,7 @@ func TestSelectTargets(t *testing.T) {
 			t.Fatalf("selectTargets(%q) = %v, want %v", list, names, want)
 		}
 	}
-	f("", "direct", "tollgate", "tollgate-jwt-rbac", "tollgate-jwt-rbac-nocache", "haproxy-jwt", "tollgate-apikey-rbac", "tollgate-audit-process", "nginx", "haproxy", "caddy")
+	f("", "direct", "tollgate", "tollgate-gnet", "tollgate-jwt-rbac", "tollgate-jwt-rbac-nocache", "haproxy-jwt", "tollgate-apikey-rbac", "tollgate-audit-process", "nginx", "haproxy", "caddy")
 	f("nginx,direct", "nginx", "direct")
 	f(" caddy , caddy,", "caddy")
 	for _, bad := range []string{"nope", ",", "direct,apache"} {
