@@ -30,6 +30,7 @@ type Recorder struct {
 	log       *auditlog.Log // nil without an audit section
 	observers []Observer
 	failOpen  bool
+	strict    bool
 	entries   sync.Pool
 
 	failures   *metrics.Counter // records that could not be written
@@ -72,7 +73,7 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 	if err != nil {
 		return nil, fmt.Errorf("cannot open audit log in %s: %w", c.Dir, err)
 	}
-	r.log, r.failOpen = l, c.FailurePolicy == "fail-open"
+	r.log, r.failOpen, r.strict = l, c.FailurePolicy == "fail-open", c.Strict
 	r.failures = set.NewCounter(`tollgate_audit_write_failures_total`)
 	r.unrecorded = set.NewCounter(`tollgate_audit_unrecorded_requests_total`)
 	_ = set.NewGauge(`tollgate_audit_healthy`, func() float64 {
@@ -118,6 +119,27 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 		for _, o := range r.observers {
 			o.Observe(e)
 		}
+	}
+	e.Reset()
+	r.entries.Put(e)
+	return err
+}
+
+// Strict reports whether a decision record must precede forwarding.
+func (r *Recorder) Strict() bool { return r.log != nil && r.strict }
+
+// RecordDecision writes the strict-mode decision record of a request about
+// to be forwarded: who, what and the verdict, before the upstream sees it.
+// An error means the request must not be forwarded (whatever the failure
+// policy: strict mode promises the record exists first).
+func (r *Recorder) RecordDecision(ex *filters.Exchange, roles *filters.Roles, now time.Time) error {
+	e := r.entries.Get().(*auditlog.Entry)
+	fillEntry(e, ex, roles, now)
+	e.Kind = auditlog.KindDecision
+	e.Status = 0
+	_, err := r.log.Append(e)
+	if err != nil {
+		r.failures.Inc()
 	}
 	e.Reset()
 	r.entries.Put(e)

@@ -188,4 +188,6 @@ type Audit struct {
 	SinkURL string `yaml:"sink_url"`
 	// SinkCommand is run for every signed checkpoint with the checkpoint on its standard input.
 	SinkCommand []string `yaml:"sink_command"`
+	// Strict writes a decision record before a request is forwarded upstream, and the usual completion record after; with durability disk the decision is on disk before the upstream sees the request.
+	Strict bool `yaml:"strict"`
 }

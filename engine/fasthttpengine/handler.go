@@ -184,11 +184,17 @@ func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx
 		return route
 	}
 
-	if s.recorder != nil && s.recorder.Refuse() {
-		// Fail closed: what cannot be recorded is not forwarded.
-		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-		s.refuse(ctx, st, engine.ReasonAuditUnavailable, "")
-		return route
+	if s.recorder != nil {
+		refuse := s.recorder.Refuse()
+		if !refuse && s.recorder.Strict() {
+			refuse = s.recorder.RecordDecision(ex, rt.Roles, time.Now()) != nil
+		}
+		if refuse {
+			// Fail closed: what cannot be recorded is not forwarded.
+			ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+			s.refuse(ctx, st, engine.ReasonAuditUnavailable, "")
+			return route
+		}
 	}
 	s.prepareUpstreamRequest(ctx, st, route, trusted)
 	s.forward(l, ctx, st, route)

@@ -134,3 +134,54 @@ func responseFromText(t *testing.T, text string, status int) response {
 	r := response{status: status, header: map[string][]string{"X-Request-Id": {id}}}
 	return r
 }
+
+func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
+	up := startUpstream(t)
+	dir := t.TempDir()
+	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/strict")
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "audit")
+	cfg := strings.Replace(fmt.Sprintf(auditConfig, up.addr, deadAddr(t), logDir, keyFile),
+		"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  strict: true\n  durability: disk\n", 1)
+	p := startProxy(t, cfg)
+	allowed := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	refused := do(t, "GET", p.base+"/nope", nil, "")
+	if allowed.status != 200 || refused.status != 404 {
+		t.Fatalf("statuses %d, %d", allowed.status, refused.status)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rd, err := auditlog.OpenReader(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rd.Close()
+	var got []string
+	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+		id := string(rec.RequestID)
+		switch id {
+		case allowed.header.Get("X-Request-Id"):
+			id = "allowed"
+		case refused.header.Get("X-Request-Id"):
+			id = "refused"
+		}
+		got = append(got, fmt.Sprintf("%s %s %d", id, rec.Kind, rec.Status))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "allowed decision 0,allowed completion 200,refused completion 404"
+	if strings.Join(got, ",") != want {
+		t.Fatalf("records %q, want %q", strings.Join(got, ","), want)
+	}
+	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
+		t.Fatal(err)
+	}
+}
