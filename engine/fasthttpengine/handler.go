@@ -83,15 +83,15 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		}
 	}
 
+	trusted := s.begin(l, rt, ctx, st)
 	var route *engine.Route
 	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
 		// Shed before doing any work for the request.
 		s.shed.Inc()
 		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-		s.setRequestID(ctx, st, false)
 		s.refuse(ctx, st, filters.ReasonOverloaded, "")
 	} else {
-		route = s.serve(l, rt, ctx, st)
+		route = s.serve(l, rt, ctx, st, trusted)
 	}
 	if route == nil {
 		route = rt.Unmatched
@@ -121,25 +121,29 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runti
 	}
 }
 
-// serve runs one request and returns the matched route (nil if none).
-func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx, st *reqState) *engine.Route {
+// begin fills what every outcome records — method, target, client
+// address, request id — and reports whether the peer is a trusted proxy.
+func (s *Server) begin(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx, st *reqState) (trusted bool) {
 	ex := &st.ex
-	req := &ctx.Request
-	lset := rt.Listeners[l.name]
-
-	ex.Method = req.Header.Method()
-	ex.Host = req.Header.Host()
-	ex.RawTarget = req.Header.RequestURI()
-	ex.ContentLength = int64(req.Header.ContentLength())
+	h := &ctx.Request.Header
+	ex.Method = h.Method()
+	ex.Host = h.Host()
+	ex.RawTarget = h.RequestURI()
+	ex.ContentLength = int64(h.ContentLength())
 	peer := peerAddr(ctx)
-	ex.PeerIP = peer
-	trusted := lset != nil && lset.IsTrusted(peer)
-	ex.ClientIP = peer
-	if trusted {
-		ex.ClientIP = forward.ClientIP(req.Header.Peek(forward.HeaderXFF), peer, lset)
+	ex.PeerIP, ex.ClientIP = peer, peer
+	if lset := rt.Listeners[l.name]; lset != nil && lset.IsTrusted(peer) {
+		trusted = true
+		ex.ClientIP = forward.ClientIP(h.Peek(forward.HeaderXFF), peer, lset)
 	}
 	s.setRequestID(ctx, st, trusted)
+	return trusted
+}
 
+// serve runs one request and returns the matched route (nil if none).
+func (s *Server) serve(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx, st *reqState, trusted bool) *engine.Route {
+	ex := &st.ex
+	req := &ctx.Request
 	if req.Header.ContentLength() == -1 && forward.HasContentLength(req.Header.RawHeaders()) {
 		// Transfer-Encoding and Content-Length together: the classic
 		// request-smuggling ambiguity (RFC 9112 §6.3). Refuse and close.
