@@ -130,7 +130,7 @@ func Start(opts Options) (*Proxy, error) {
 		})
 	}
 	if err != nil {
-		p.closeAll(context.Background())
+		p.closeAll()
 		return nil, err
 	}
 	p.admin = admin.New(admin.Options{
@@ -143,19 +143,19 @@ func Start(opts Options) (*Proxy, error) {
 		Extra: map[string]http.Handler{"/": p.stats.Handler()},
 	})
 	if err := p.admin.Start(); err != nil {
-		p.closeAll(context.Background())
+		p.closeAll()
 		return nil, err
 	}
 	if err := p.engine.Start(); err != nil {
 		_ = p.admin.Shutdown(context.Background())
-		p.closeAll(context.Background())
+		p.closeAll()
 		return nil, err
 	}
 	if p.gnet != nil {
 		if err := p.gnet.Start(); err != nil {
 			_ = p.engine.Shutdown(context.Background())
 			_ = p.admin.Shutdown(context.Background())
-			p.closeAll(context.Background())
+			p.closeAll()
 			return nil, err
 		}
 	}
@@ -165,7 +165,7 @@ func Start(opts Options) (*Proxy, error) {
 
 // closeAll releases the runtime and the audit log (after the engines have
 // stopped, so the last records are in before the final checkpoint).
-func (p *Proxy) closeAll(ctx context.Context) error {
+func (p *Proxy) closeAll() error {
 	p.holder.Close()
 	err := p.stats.Close()
 	if cerr := p.rec.Close(); cerr != nil {
@@ -245,7 +245,7 @@ func (p *Proxy) Shutdown(ctx context.Context) error {
 	if p.gnet != nil {
 		err = errors.Join(err, p.gnet.Shutdown(ctx))
 	}
-	err = errors.Join(err, p.closeAll(ctx), p.admin.Shutdown(ctx))
+	err = errors.Join(err, p.closeAll(), p.admin.Shutdown(ctx))
 	return err
 }
 
