@@ -300,7 +300,7 @@ func TestConfigErrors(t *testing.T) {
 			}
 		}
 	}
-	f("no keys", ``, `test.yaml:7:9: filter "apikey": keys: list at least one key`)
+	f("no keys", ``, `test.yaml:1:1: filter "apikey": keys: list at least one key`)
 	f("clear key", "keys: [{id: a, sha256: tg_live_secret}]", "keys[0].sha256", "never the key itself")
 	f("short hash", "keys: [{id: a, sha256: "+h[:62]+"}]", "64 hex digits")
 	f("not hex", "keys: [{id: a, sha256: "+strings.Repeat("zz", 32)+"}]", "64 hex digits")

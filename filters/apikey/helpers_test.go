@@ -5,27 +5,13 @@ import (
 	"encoding/hex"
 	"strings"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
-// testSpec returns a spec whose Decode strictly decodes src.
+// testSpec returns a spec whose Decode strictly decodes src, sharing roles.
 func testSpec(src string, roles *filters.Roles) filters.Spec {
-	return filters.Spec{
-		Name:  "apikey",
-		Route: "r",
-		Pos:   "test.yaml:7:9",
-		Roles: roles,
-		Decode: func(v any) error {
-			if strings.TrimSpace(src) == "" {
-				return nil
-			}
-			d := yaml.NewDecoder(strings.NewReader(src))
-			d.KnownFields(true)
-			return d.Decode(v)
-		},
-	}
+	return filtertest.Spec("apikey", "r", src, roles)
 }
 
 // hashOf returns the hex SHA-256 of a key, as an operator would configure it.

@@ -1,31 +1,14 @@
 package concurrency
 
 import (
-	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // testSpec returns a spec whose Decode strictly decodes src.
-func testSpec(src string) filters.Spec {
-	return filters.Spec{
-		Name:  "concurrency",
-		Route: "r",
-		Pos:   "test.yaml:1:1",
-		Roles: filters.NewRoles(),
-		Decode: func(v any) error {
-			if strings.TrimSpace(src) == "" {
-				return nil
-			}
-			d := yaml.NewDecoder(strings.NewReader(src))
-			d.KnownFields(true)
-			return d.Decode(v)
-		},
-	}
-}
+func testSpec(src string) filters.Spec { return filtertest.Spec("concurrency", "r", src, nil) }
 
 func newTestFilter(t testing.TB, src string) *Filter {
 	t.Helper()

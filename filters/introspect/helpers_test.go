@@ -2,7 +2,6 @@ package introspect
 
 import (
 	"encoding/pem"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -16,9 +15,8 @@ import (
 	"testing"
 	"time"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // testStart is the fake clock's starting point.
@@ -182,22 +180,9 @@ func active(sub string, exp int64, extra string) string {
 	return s + "}"
 }
 
-// testSpec builds a filters.Spec whose Decode reads yamlText strictly.
-func testSpec(yamlText string, roles *filters.Roles) filters.Spec {
-	return filters.Spec{
-		Name:  "introspect",
-		Route: "test",
-		Pos:   "test.yaml:1:1",
-		Roles: roles,
-		Decode: func(v any) error {
-			dec := yaml.NewDecoder(strings.NewReader(yamlText))
-			dec.KnownFields(true)
-			if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-				return err
-			}
-			return nil
-		},
-	}
+// testSpec returns a spec whose Decode strictly decodes src, sharing roles.
+func testSpec(src string, roles *filters.Roles) filters.Spec {
+	return filtertest.Spec("introspect", "test", src, roles)
 }
 
 // testRoles returns a role table with the usual names.

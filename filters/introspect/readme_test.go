@@ -5,46 +5,25 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // TestReadmeExamples builds every introspect entry of the README's
 // examples (without contacting anything: construction is offline), so the
 // documented configs cannot rot.
 func TestReadmeExamples(t *testing.T) {
-	n := 0
-	for i, block := range readmeExamples(t) {
-		var doc struct {
-			Routes []struct {
-				Filters []readmeFilter `yaml:"filters"`
-			} `yaml:"routes"`
+	configs := filtertest.ReadmeConfigs(t, "README.md", "introspect", "Examples")
+	for i, src := range configs {
+		f, err := newFilter(testSpec(src, filters.NewRoles()), options{})
+		if err != nil {
+			t.Errorf("example %d: %v\n%s", i, err, src)
+			continue
 		}
-		if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
-			t.Fatalf("example %d: %v", i, err)
-		}
-		for _, r := range doc.Routes {
-			for _, e := range r.Filters {
-				if e.Name != "introspect" {
-					continue
-				}
-				src, err := yaml.Marshal(&e.Config)
-				if err != nil {
-					t.Fatal(err)
-				}
-				f, err := newFilter(testSpec(string(src), filters.NewRoles()), options{})
-				if err != nil {
-					t.Errorf("example %d: %v", i, err)
-					continue
-				}
-				f.Close()
-				n++
-			}
-		}
+		f.Close()
 	}
-	if n < 2 {
-		t.Fatalf("found %d introspect examples, want at least 2", n)
+	if len(configs) < 2 {
+		t.Fatalf("found %d introspect examples, want at least 2", len(configs))
 	}
 }
 
@@ -65,42 +44,5 @@ func TestReadmeSections(t *testing.T) {
 		if !strings.Contains(s, "`"+r.Code+"`") {
 			t.Errorf("README does not document %s", r.Code)
 		}
-	}
-}
-
-type readmeFilter struct {
-	Name   string    `yaml:"name"`
-	Config yaml.Node `yaml:"config"`
-}
-
-// readmeExamples returns the yaml blocks of the README's Examples section.
-func readmeExamples(t *testing.T) []string {
-	t.Helper()
-	b, err := os.ReadFile("README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	start := strings.Index(s, "\n## Examples\n")
-	if start < 0 {
-		t.Fatal("README has no Examples section")
-	}
-	s = s[start:]
-	if end := strings.Index(s[1:], "\n## "); end >= 0 {
-		s = s[:end+1]
-	}
-	var out []string
-	for {
-		i := strings.Index(s, "```yaml\n")
-		if i < 0 {
-			return out
-		}
-		s = s[i+len("```yaml\n"):]
-		j := strings.Index(s, "```")
-		if j < 0 {
-			t.Fatal("unterminated yaml block")
-		}
-		out = append(out, s[:j])
-		s = s[j+3:]
 	}
 }

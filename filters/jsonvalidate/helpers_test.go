@@ -4,10 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"testing"
-
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/filtertest"
@@ -17,22 +14,7 @@ import (
 var sink any
 
 // testSpec returns a spec whose Decode strictly decodes src.
-func testSpec(src string) filters.Spec {
-	return filters.Spec{
-		Name:  "jsonvalidate",
-		Route: "orders",
-		Pos:   "test.yaml:3:5",
-		Roles: filters.NewRoles(),
-		Decode: func(v any) error {
-			if strings.TrimSpace(src) == "" {
-				return nil
-			}
-			d := yaml.NewDecoder(strings.NewReader(src))
-			d.KnownFields(true)
-			return d.Decode(v)
-		},
-	}
-}
+func testSpec(src string) filters.Spec { return filtertest.Spec("jsonvalidate", "orders", src, nil) }
 
 // newTestFilter builds a filter from a YAML config block.
 func newTestFilter(t testing.TB, src string) *Filter {

@@ -38,7 +38,7 @@ func TestSetupErrors(t *testing.T) {
 	f("schema:\n  required: [a, a]\n", `duplicate name "a"`)
 	f("schema:\n  properties: {a: {$schema: x}}\n", `$schema is only allowed at the root`)
 	f("schema:\n  $schema: http://json-schema.org/draft-07/schema#\n", `unsupported dialect`)
-	f("schema: {type: object}\nschema_file: x.json\n", `test.yaml:3:5: filter "jsonvalidate": set schema or schema_file, not both`)
+	f("schema: {type: object}\nschema_file: x.json\n", `test.yaml:1:1: filter "jsonvalidate": set schema or schema_file, not both`)
 	f("schema_file: testdata/missing.json\n", `cannot load schema_file "testdata/missing.json"`)
 	f("max_depth: 0\nschema: true\n", `max_depth must be between 1 and 1000`)
 	f("query: {page: {}}\n", `query.page: the rule checks nothing`)

@@ -9,20 +9,17 @@ import (
 	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
-	"io"
 	"math/big"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // testNow is the fixed clock of most tests.
@@ -172,22 +169,9 @@ func mint(t testing.TB, alg, claimsJSON string) string {
 	return mintRaw(t, alg, k.signer(alg), `{"alg":"`+alg+`","kid":"`+kidFor(alg)+`","typ":"JWT"}`, claimsJSON)
 }
 
-// testSpec builds a filters.Spec whose Decode reads yamlText strictly.
-func testSpec(yamlText string, roles *filters.Roles) filters.Spec {
-	return filters.Spec{
-		Name:  "jwtauth",
-		Route: "test",
-		Pos:   "test.yaml:1:1",
-		Roles: roles,
-		Decode: func(v any) error {
-			dec := yaml.NewDecoder(strings.NewReader(yamlText))
-			dec.KnownFields(true)
-			if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
-				return err
-			}
-			return nil
-		},
-	}
+// testSpec returns a spec whose Decode strictly decodes src, sharing roles.
+func testSpec(src string, roles *filters.Roles) filters.Spec {
+	return filtertest.Spec("jwtauth", "test", src, roles)
 }
 
 // testRoles returns a role table with the usual names.

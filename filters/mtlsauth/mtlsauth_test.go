@@ -7,8 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
@@ -16,12 +14,7 @@ import (
 func newFilter(t *testing.T, text string) (*Filter, *filters.Roles, error) {
 	t.Helper()
 	roles := filters.NewRoles()
-	spec := filters.Spec{Name: "mtlsauth", Pos: "c.yaml:1:1", Roles: roles, Decode: func(v any) error {
-		dec := yaml.NewDecoder(strings.NewReader(text))
-		dec.KnownFields(true)
-		return dec.Decode(v)
-	}}
-	f, err := New(spec)
+	f, err := New(filtertest.Spec("mtlsauth", "r", text, roles))
 	if err != nil {
 		return nil, roles, err
 	}

@@ -3,32 +3,15 @@ package ratelimit
 import (
 	"bytes"
 	"net/netip"
-	"strings"
 	"sync/atomic"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // testSpec returns a spec whose Decode strictly decodes src.
-func testSpec(src string) filters.Spec {
-	return filters.Spec{
-		Name:  "ratelimit",
-		Route: "r",
-		Pos:   "test.yaml:1:1",
-		Roles: filters.NewRoles(),
-		Decode: func(v any) error {
-			if strings.TrimSpace(src) == "" {
-				return nil
-			}
-			d := yaml.NewDecoder(strings.NewReader(src))
-			d.KnownFields(true)
-			return d.Decode(v)
-		},
-	}
-}
+func testSpec(src string) filters.Spec { return filtertest.Spec("ratelimit", "r", src, nil) }
 
 // fakeClock is a settable clock in microseconds.
 type fakeClock struct{ us atomic.Int64 }

@@ -2,30 +2,15 @@ package rbac
 
 import (
 	"strconv"
-	"strings"
 	"testing"
 
-	"go.yaml.in/yaml/v3"
-
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // testSpec returns a spec whose Decode strictly decodes src, sharing roles.
 func testSpec(src string, roles *filters.Roles) filters.Spec {
-	return filters.Spec{
-		Name:  "rbac",
-		Route: "r",
-		Pos:   "test.yaml:3:5",
-		Roles: roles,
-		Decode: func(v any) error {
-			if strings.TrimSpace(src) == "" {
-				return nil
-			}
-			d := yaml.NewDecoder(strings.NewReader(src))
-			d.KnownFields(true)
-			return d.Decode(v)
-		},
-	}
+	return filtertest.Spec("rbac", "r", src, roles)
 }
 
 // newTestFilter builds a filter from YAML with a fresh role table.

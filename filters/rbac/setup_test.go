@@ -23,7 +23,7 @@ func TestConfigErrors(t *testing.T) {
 			}
 		}
 	}
-	f("no roles", ``, `test.yaml:3:5: filter "rbac": roles: at least one role`)
+	f("no roles", ``, `test.yaml:1:1: filter "rbac": roles: at least one role`)
 	f("empty roles", `roles: {}`, "at least one role")
 	f("unknown key", `roles: {a: {allow: [{methods: [GET], paths: ["/"], path: "/x"}]}}`, "path")
 	f("cycle",
