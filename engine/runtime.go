@@ -100,8 +100,8 @@ type Runtime struct {
 	// Roles is the role table shared by this generation's filters.
 	Roles *filters.Roles
 
-	// UnmatchedRequests counts 404/405/400 answers given before a route
-	// was known, by status class.
+	// Unmatched counts the answers given before a route was known
+	// (404, 405, 400, shed), by status class.
 	Unmatched *Route
 
 	pools         []*upstream.Pool
@@ -134,16 +134,11 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	var errs []error
 
 	for _, lc := range cfg.Listeners {
-		l := &Listener{Config: lc}
-		for _, s := range lc.TrustedProxies {
-			p, err := parsePrefix(s)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("%s: listener %q: %w", cfg.Path, lc.Name, err))
-				continue
-			}
-			l.Trusted = append(l.Trusted, p)
+		trusted, err := lc.TrustedPrefixes()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", cfg.Path, err))
 		}
-		rt.Listeners[lc.Name] = l
+		rt.Listeners[lc.Name] = &Listener{Config: lc, Trusted: trusted}
 	}
 
 	pools := make(map[string]*upstream.Pool, len(cfg.Upstreams))
@@ -365,22 +360,6 @@ func (rt *Runtime) reusablePool(opts upstream.Options) *upstream.Pool {
 }
 
 func sameOptions(a, b upstream.Options) bool { return reflect.DeepEqual(a, b) }
-
-func parsePrefix(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: %w", s, err)
-		}
-		return p.Masked(), nil
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, fmt.Errorf("invalid trusted proxy %q: %w", s, err)
-	}
-	a = a.Unmap()
-	return netip.PrefixFrom(a, a.BitLen()), nil
-}
 
 // acquire takes a reference for one request.
 func (rt *Runtime) acquire() { rt.refs.Add(1) }
