@@ -162,7 +162,7 @@ func AppendRequestID(dst, prefix []byte, seq uint64) []byte {
 // form (/p?q) or absolute form (http://h/p?q). A fragment, asterisk form
 // or anything else is not ok.
 func SplitTarget(t []byte) (path, query []byte, ok bool) {
-	if len(t) == 0 {
+	if len(t) == 0 || bytes.IndexByte(t, '#') >= 0 {
 		return nil, nil, false
 	}
 	if t[0] != '/' {
@@ -183,9 +183,6 @@ func SplitTarget(t []byte) (path, query []byte, ok bool) {
 		if t[0] == '?' {
 			return []byte("/"), t[1:], true
 		}
-	}
-	if bytes.IndexByte(t, '#') >= 0 {
-		return nil, nil, false
 	}
 	if i := bytes.IndexByte(t, '?'); i >= 0 {
 		return t[:i], t[i+1:], true
