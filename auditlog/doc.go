@@ -133,6 +133,42 @@
 // the records elsewhere. Full-history verification is Verify's job, not
 // startup's: sealed segments' blocks are not re-read at Open.
 //
+// # Retention
+//
+// Retention deletes whole sealed segments, oldest first, and nothing else:
+// the writer applies Options.RetainSegments (segments kept, the active one
+// included) and Options.RetainAge (segments sealed longer ago) after each
+// checkpoint; Prune ("audit prune") does the same offline under the
+// directory lock, so it fails while the proxy runs. The active segment is
+// never deleted, nor a segment holding a record no checkpoint covers yet.
+// Before any file is removed, the file "pruned" is written atomically with
+// the first retained index F and the leaf hashes of [F &^ 255, F), the
+// boundary part of the level-0 tile holding F (≤ 8 KiB); then the segments
+// are removed and the directory is synced. The tile files are never cut:
+// their level-8 hashes of [0, F &^ 255) together with the boundary hashes
+// are the compact range of the first F leaves, so the tree continues from
+// F as if the records were there. A crash between the record and the
+// removals leaves segments below F, which readers skip and Open deletes.
+//
+// What an auditor can still check after pruning: every retained block
+// (CRC, decoding, index continuity from F, segments without gaps); every
+// checkpoint's signature, origin, monotonic size and fork freedom; the
+// root of every checkpoint at or past F, recomputed from the kept hashes
+// and the retained records (a kept hash that was altered breaks the first
+// such root, so Verify insists that one exists); the roots of earlier
+// checkpoints whose size is a multiple of 256 or inside the boundary tile.
+// Other earlier roots depend on deleted leaves: Verify reports them in
+// VerifyResult.PrunedCheckpoints, and a trusted checkpoint among them is
+// an error rather than a silent pass (an auditor should save checkpoints
+// more often than retention deletes). Prove still writes a C2SP tlog-proof
+// for any retained record that VerifyProof accepts with the public key
+// alone; for a pruned record it returns ErrPruned. What is lost is the
+// content of the deleted records and any proof about them. A segment
+// missing in the middle, or a missing prefix without a retention record,
+// fails Verify and Open. A Reader opened before a prune keeps reading the
+// segments it has mapped; one that opens a deleted segment later gets an
+// error and is reopened.
+//
 // # Measurements
 //
 // Taken on the 2-core development machine while other builds ran (load
@@ -169,6 +205,7 @@
 //     latency for size and was left out.
 //   - No sparse time index file: readers scan block headers (48 bytes per
 //     block) and skip blocks by their time bounds.
-//   - Retention (deleting whole sealed segments) is not implemented yet;
-//     Verify refuses a log whose first segment does not start at index 0.
+//   - Retention cannot recheck the roots of old checkpoints that fall
+//     inside the pruned prefix at sizes the kept hashes do not determine
+//     (see Retention), and ExportTiles refuses a pruned log.
 package auditlog

@@ -109,6 +109,13 @@ type Options struct {
 	// less free space than this, keeping room for recovery and checkpoints
 	// instead of running into ENOSPC.
 	MinFreeBytes int64
+	// RetainSegments, if positive, keeps at most this many segments (the
+	// active one included): after a checkpoint, the oldest sealed segments
+	// beyond it are deleted. See Prune for what stays provable.
+	RetainSegments int
+	// RetainAge, if positive, deletes sealed segments sealed longer ago
+	// than this. Either limit deletes a segment; zero keeps everything.
+	RetainAge time.Duration
 	// Logger receives recovery and failure reports; nil discards them.
 	Logger *slog.Logger
 	// SinkURL, if set, receives every checkpoint as an HTTP POST body.
@@ -196,6 +203,8 @@ type Log struct {
 type Stats struct {
 	Appended, Groups, Blocks, Syncs, Checkpoints, Failures, Recoveries, QueueFull uint64
 	SinkFailures, SinkDropped                                                     uint64
+	// Pruned counts segments deleted by retention.
+	Pruned uint64
 }
 
 // Open opens (creating if needed) the log in opts.Dir, running recovery:
@@ -380,6 +389,7 @@ func (l *Log) Stats() Stats {
 		Checkpoints: atomic.LoadUint64(&l.stats.Checkpoints), Failures: atomic.LoadUint64(&l.stats.Failures),
 		Recoveries: atomic.LoadUint64(&l.stats.Recoveries), QueueFull: atomic.LoadUint64(&l.stats.QueueFull),
 		SinkFailures: atomic.LoadUint64(&l.stats.SinkFailures), SinkDropped: atomic.LoadUint64(&l.stats.SinkDropped),
+		Pruned: atomic.LoadUint64(&l.stats.Pruned),
 	}
 }
 
@@ -667,7 +677,7 @@ func (l *Log) maybeRotate() error {
 	}
 	st.active.Close()
 	st.active, st.activeHdr, st.off = f, hdr, segHeaderSize
-	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n})
+	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n, created: hdr.created})
 	l.dirty = false
 	l.lastSync = l.rc.now()
 	return nil
@@ -722,7 +732,36 @@ func (l *Log) checkpoint() error {
 	if l.sink != nil {
 		l.sink.push(msg)
 	}
+	l.retain()
 	return nil
+}
+
+// retain applies RetainSegments and RetainAge once a checkpoint covers the
+// sealed segments. A failure is logged and retried at the next checkpoint:
+// keeping data longer is never a reason to stop logging.
+func (l *Log) retain() {
+	st := l.st
+	if l.opts.RetainSegments <= 0 && l.opts.RetainAge <= 0 || len(st.segs) < 2 {
+		return
+	}
+	k, err := planPrune(st.segs, st.last.Size, l.opts.RetainSegments, l.opts.RetainAge, l.rc.now())
+	if err != nil {
+		l.logger.Error("audit log: retention failed", "err", err)
+		return
+	}
+	if k == 0 {
+		return
+	}
+	ps, err := pruneSegments(l.opts.Dir, st.segs, k, st.pruned, nil)
+	if ps.first != st.pruned.first {
+		st.pruned = ps
+		st.segs = append([]segInfo(nil), st.segs[k:]...)
+		atomic.AddUint64(&l.stats.Pruned, uint64(k))
+		l.logger.Info("audit log: retention deleted sealed segments", "segments", k, "first_retained", ps.first)
+	}
+	if err != nil {
+		l.logger.Error("audit log: retention failed", "err", err)
+	}
 }
 
 // LastCheckpoint returns the most recent signed checkpoint note. It is safe

@@ -32,11 +32,14 @@ func Prove(dir string, index uint64) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
+	if index < r.pruned.first {
+		return nil, fmt.Errorf("cannot prove record %d: %w: the log keeps records from %d, and a proof needs the record itself", index, ErrPruned, r.pruned.first)
+	}
 	leaf, _, err := r.Record(index)
 	if err != nil {
 		return nil, fmt.Errorf("cannot prove record %d: %w", index, err)
 	}
-	tr := &tileReader{dir: dir, leafHashes: r.set.leafHashes}
+	tr := &tileReader{dir: dir, leafHashes: r.set.leafHashes, pruned: r.pruned}
 	hr := tlog.TileHashReader(tlog.Tree{N: int64(cp.Size), Hash: cp.Root}, tr)
 	p, err := tlog.ProveRecord(int64(cp.Size), int64(index), hr)
 	if err != nil {
@@ -129,6 +132,9 @@ func ExportTiles(dir, out string) (Checkpoint, error) {
 		return cp, err
 	}
 	defer r.Close()
+	if r.pruned.first > 0 {
+		return cp, fmt.Errorf("cannot export tiles: %w: records before %d are gone, and a tlog-tiles tree needs every entry bundle", ErrPruned, r.pruned.first)
+	}
 	tr := &tileReader{dir: dir, leafHashes: r.set.leafHashes}
 	tiles := tlog.NewTiles(tileHeight, 0, int64(cp.Size))
 	for i := 0; i < len(tiles); i += 64 {

@@ -14,6 +14,7 @@ import (
 type Reader struct {
 	dir    string
 	set    *segmentSet
+	pruned prunedState
 	salts  *saltStore
 	sealer *sealer
 	side   []byte
@@ -24,7 +25,7 @@ func OpenReader(dir string) (*Reader, error) {
 	if _, err := os.Stat(dir); err != nil {
 		return nil, fmt.Errorf("cannot open audit log: %w", err)
 	}
-	segs, err := listSegments(dir)
+	segs, _, ps, err := retainedSegments(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -33,7 +34,7 @@ func OpenReader(dir string) (*Reader, error) {
 		return nil, err
 	}
 	set.liveTail = true
-	return &Reader{dir: dir, set: set, salts: newSaltStore(dir, int64(DefaultSaltPeriod), false), sealer: newSealer()}, nil
+	return &Reader{dir: dir, set: set, pruned: ps, salts: newSaltStore(dir, int64(DefaultSaltPeriod), false), sealer: newSealer()}, nil
 }
 
 // Close releases the reader's mappings and files.
@@ -42,8 +43,21 @@ func (r *Reader) Close() error {
 	return nil
 }
 
-// Size returns the number of records in the log.
-func (r *Reader) Size() (uint64, error) { return r.set.count() }
+// Size returns the number of records in the log, pruned ones included
+// (the index the next record will get).
+func (r *Reader) Size() (uint64, error) {
+	if len(r.set.segs) == 0 {
+		return r.pruned.first, nil
+	}
+	return r.set.count()
+}
+
+// First returns the index of the first retained record: retention deleted
+// the records before it. Scan starts there.
+func (r *Reader) First() uint64 { return r.pruned.first }
+
+// ErrPruned reports a record that retention deleted.
+var ErrPruned = errors.New("auditlog: record pruned by retention")
 
 // Filter selects records. Zero fields match everything.
 type Filter struct {
@@ -162,6 +176,9 @@ func (r *Reader) decode(leaf, side []byte, rec *Record) error {
 // Record returns the canonical leaf bytes of index and its decoded form.
 func (r *Reader) Record(index uint64) ([]byte, Record, error) {
 	var rec Record
+	if index < r.pruned.first {
+		return nil, rec, fmt.Errorf("cannot read record %d: %w (the log keeps records from %d)", index, ErrPruned, r.pruned.first)
+	}
 	leaf, side, err := r.set.record(index)
 	if err != nil {
 		return nil, rec, err

@@ -33,6 +33,7 @@ type recovered struct {
 	cpOff     int64
 	last      Checkpoint
 	hasCP     bool
+	pruned    prunedState
 }
 
 func (r *recovered) close() {
@@ -79,9 +80,16 @@ func recoverLog(c *recoverConfig) (_ *recovered, err error) {
 			r.close()
 		}
 	}()
-	segs, err := listSegments(c.dir)
+	segs, stale, ps, err := retainedSegments(c.dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %v", ErrNeedsRepair, err)
+	}
+	r.pruned = ps
+	for _, s := range stale {
+		// Left by a crash between the retention record and the deletion.
+		if err := os.Remove(s.path); err == nil {
+			c.logger.Warn("audit log: removed a segment retention had already pruned", "segment", s.path)
+		}
 	}
 	if err := r.loadCheckpoints(c); err != nil {
 		return nil, err
@@ -374,7 +382,15 @@ func (r *recovered) rebuild(set *segmentSet) error {
 	if err := check(0); err != nil {
 		return err
 	}
-	for pos := uint64(0); pos < r.n; {
+	// A pruned prefix is continued from its kept hashes, which the root
+	// check at the last checkpoint (never before the prefix's end) vouches for.
+	if err := r.pruned.seed(&r.rng, r.tiles, func() error { return check(r.rng.n) }); err != nil {
+		return err
+	}
+	if len(r.segs) > 0 && r.segs[0].first != r.pruned.first {
+		return needsRepair("%s: the log starts at index %d, but retention kept records from %d", r.segs[0].path, r.segs[0].first, r.pruned.first)
+	}
+	for pos := r.pruned.first; pos < r.n; {
 		if pos%w == 0 && r.hasCP && pos+w <= r.last.Size && pos/w < r.tiles.written[1] {
 			h, err := r.tiles.read(1, pos/w)
 			if err != nil {

@@ -102,8 +102,9 @@ func listSegments(dir string) ([]segInfo, error) {
 }
 
 type segInfo struct {
-	path  string
-	first uint64
+	path    string
+	first   uint64
+	created int64 // header creation time (Unix ns), 0 until read
 }
 
 // segSource is read access to one segment file.

@@ -251,6 +251,9 @@ func (ts *tileStore) close() {
 type tileReader struct {
 	dir        string
 	leafHashes func(from, to uint64, dst []byte) ([]byte, error)
+	// pruned supplies the leaf hashes of the boundary tile below the first
+	// retained record.
+	pruned prunedState
 }
 
 func (tr *tileReader) Height() int { return tileHeight }
@@ -263,7 +266,17 @@ func (tr *tileReader) ReadTiles(tiles []tlog.Tile) ([][]byte, error) {
 		}
 		from := uint64(t.N) * (1 << tileHeight)
 		if t.L == 0 {
-			b, err := tr.leafHashes(from, from+uint64(t.W), make([]byte, 0, t.W*tlog.HashSize))
+			to := from + uint64(t.W)
+			b := make([]byte, 0, t.W*tlog.HashSize)
+			if from < tr.pruned.first {
+				if from != tr.pruned.base() {
+					return nil, fmt.Errorf("cannot read tile %s: records before %d were pruned", t.Path(), tr.pruned.first)
+				}
+				kept := min(to, tr.pruned.first) - from
+				b = append(b, tr.pruned.boundary[:kept*tlog.HashSize]...)
+				from += kept
+			}
+			b, err := tr.leafHashes(from, to, b)
 			if err != nil {
 				return nil, err
 			}

@@ -37,6 +37,13 @@ type VerifyResult struct {
 	Bytes       int64
 	Latest      Checkpoint
 	Signed      bool
+	// Pruned is the number of records retention deleted (the first
+	// retained index); Records counts them too.
+	Pruned uint64
+	// PrunedCheckpoints counts checkpoints inside the pruned prefix whose
+	// roots could not be recomputed from the kept tree hashes; their
+	// signatures, sizes and fork freedom were still checked.
+	PrunedCheckpoints int
 }
 
 // ErrVerify reports a verification failure. The error text names the first
@@ -54,6 +61,15 @@ func verifyErr(format string, args ...any) error {
 // checkpoint's signature and root (recomputed from the records, which also
 // proves each checkpoint consistent with every earlier one); and, with a
 // trusted checkpoint, a tlog consistency proof from it to the latest.
+//
+// After retention the records before the first retained index are gone:
+// the tree is continued from the kept hashes (see retention.go), so every
+// checkpoint from that index on is checked as before, and the kept hashes
+// are vouched for by the first of them. Older checkpoints are checked from
+// the kept hashes where those determine the root (sizes that are multiples
+// of 256 or inside the boundary tile) and counted in PrunedCheckpoints
+// otherwise. Segments must start exactly at the first retained index and
+// follow each other without a gap.
 func Verify(opts VerifyOptions) (VerifyResult, error) {
 	var res VerifyResult
 	var v note.Verifier
@@ -137,10 +153,11 @@ func Verify(opts VerifyOptions) (VerifyResult, error) {
 	}
 
 	// 2. Records: blocks, decoding, continuity, leaves → roots and tiles.
-	segs, err := listSegments(opts.Dir)
+	segs, _, ps, err := retainedSegments(opts.Dir)
 	if err != nil {
-		return res, err
+		return res, verifyFail(err)
 	}
+	res.Pruned = ps.first
 	res.Segments = len(segs)
 	set, err := newSegmentSet(opts.Dir, segs, true)
 	if err != nil {
@@ -167,6 +184,15 @@ func Verify(opts VerifyOptions) (VerifyResult, error) {
 	}
 	sort.Slice(sizes, func(i, j int) bool { return sizes[i] < sizes[j] })
 	checkRoot := func(file string, off int64) error {
+		// Sizes stepped over while seeding a pruned prefix (256 leaves at a
+		// time) cannot be recomputed.
+		for len(sizes) > 0 && sizes[0] < rng.n {
+			if trusted != nil && sizes[0] == trusted.Size {
+				return verifyErr("the trusted checkpoint (size %d) lies inside the pruned prefix (%d records) and cannot be checked", trusted.Size, ps.first)
+			}
+			res.PrunedCheckpoints++
+			sizes = sizes[1:]
+		}
 		if len(sizes) > 0 && sizes[0] == rng.n {
 			if rng.root() != want[rng.n] {
 				return verifyFail(&OffsetError{File: file, Offset: off,
@@ -179,17 +205,24 @@ func Verify(opts VerifyOptions) (VerifyResult, error) {
 	if err := checkRoot(cpPath, 0); err != nil {
 		return res, err
 	}
-	if len(segs) > 0 && segs[0].first != 0 {
-		return res, verifyErr("%s: the log starts at index %d (pruned); verification needs the whole log", segs[0].path, segs[0].first)
+	if err := ps.seed(&rng, ts, func() error { return checkRoot(filepath.Join(opts.Dir, prunedFile), 0) }); err != nil {
+		if errors.Is(err, ErrVerify) {
+			return res, err
+		}
+		return res, verifyFail(err)
 	}
-	next := uint64(0)
+	next := ps.first
 	for si, seg := range segs {
 		src, err := set.source(si)
 		if err != nil {
 			return res, verifyFail(err)
 		}
 		if seg.first != next {
-			return res, verifyFail(&OffsetError{File: seg.path, Err: fmt.Errorf("%w: segment starts at index %d, want %d", ErrBadBlock, seg.first, next)})
+			what := "a segment is missing"
+			if si == 0 {
+				what = fmt.Sprintf("records before it are missing and retention kept records from %d", next)
+			}
+			return res, verifyFail(&OffsetError{File: seg.path, Err: fmt.Errorf("%w: segment starts at index %d, want %d (%s)", ErrBadBlock, seg.first, next, what)})
 		}
 		// Check each block before stepping over it, so a damaged length is
 		// reported at its own block.
@@ -230,6 +263,9 @@ func Verify(opts VerifyOptions) (VerifyResult, error) {
 	if len(cps) > 0 {
 		res.Latest = cps[len(cps)-1]
 	}
+	if ps.first > 0 && res.Latest.Size < ps.first {
+		return res, verifyErr("no checkpoint covers the first retained index %d, so nothing vouches for the kept tree hashes of the pruned prefix", ps.first)
+	}
 
 	// 3. Consistency proof from the trusted checkpoint to the latest, by tlog.
 	if trusted != nil && len(cps) > 0 && trusted.Size > 0 {
@@ -237,7 +273,7 @@ func Verify(opts VerifyOptions) (VerifyResult, error) {
 		if latest.Size < trusted.Size {
 			return res, verifyErr("rollback: latest checkpoint %d is older than the trusted %d", latest.Size, trusted.Size)
 		}
-		tr := &tileReader{dir: opts.Dir, leafHashes: set.leafHashes}
+		tr := &tileReader{dir: opts.Dir, leafHashes: set.leafHashes, pruned: ps}
 		hr := tlog.TileHashReader(tlog.Tree{N: int64(latest.Size), Hash: latest.Root}, tr)
 		p, err := tlog.ProveTree(int64(latest.Size), int64(trusted.Size), hr)
 		if err == nil {

@@ -1,5 +1,6 @@
 // Package auditcli is the bundled reader of the audit log: tail, query,
-// stats, verify, prove, verify-proof, export-tiles, keygen and repair. It
+// stats, verify, prove, verify-proof, export-tiles, keygen, repair, erase
+// and prune. It
 // works on a log directory without a running proxy; the proxy binary
 // mounts it as "tollgate audit …".
 package auditcli
@@ -43,6 +44,7 @@ commands:
   keygen --origin NAME --out PREFIX                  write PREFIX.key and PREFIX.pub
   repair --key FILE                                  truncate damage after operator consent
   erase --before TIME                                delete salts: erase personal values
+  prune --keep-segments N | --older-than DUR         delete the oldest sealed segments (proxy stopped)
 
 every command takes --dir DIR (default ./data/audit)
 filters: --principal P --route R --method M --status N --decision D --reason R --request-id ID
@@ -62,7 +64,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	run, ok := map[string]func([]string) int{
 		"tail": c.tail, "query": c.query, "stats": c.stats, "verify": c.verify,
 		"prove": c.prove, "verify-proof": c.verifyProof, "export-tiles": c.exportTiles,
-		"keygen": c.keygen, "repair": c.repair, "erase": c.erase,
+		"keygen": c.keygen, "repair": c.repair, "erase": c.erase, "prune": c.prune,
 	}[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "audit: unknown command %q\n\n%s", args[0], usage)
@@ -480,6 +482,9 @@ func (c *cmd) verify(args []string) int {
 	el := c.now().Sub(start)
 	fmt.Fprintf(c.stdout, "OK: %d records in %d blocks, %d segments, %d checkpoints; latest size %d root %s (%.0f records/s)\n",
 		res.Records, res.Blocks, res.Segments, res.Checkpoints, res.Latest.Size, res.Latest.Root, float64(res.Records)/max(el.Seconds(), 1e-9))
+	if res.Pruned > 0 {
+		fmt.Fprintf(c.stdout, "pruned: records before index %d were deleted by retention; %d older checkpoint roots could not be recomputed\n", res.Pruned, res.PrunedCheckpoints)
+	}
 	if !res.Signed {
 		fmt.Fprintln(c.stdout, "WARNING: signatures not checked; pass --pub to pin the signing key")
 	}
@@ -633,5 +638,23 @@ func (c *cmd) erase(args []string) int {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.stdout, "erased %d salt periods\n", n)
+	return exitOK
+}
+
+func (c *cmd) prune(args []string) int {
+	fs := c.flags(false)
+	keep := fs.Int("keep-segments", 0, "keep this many newest segments (the active one included)")
+	older := fs.Duration("older-than", 0, "delete sealed segments sealed longer ago than this")
+	if _, ok := c.parse(args); !ok {
+		return exitUsage
+	}
+	if *keep < 0 || *older < 0 || (*keep == 0) == (*older == 0) {
+		return c.usageErr("usage: prune --keep-segments N | --older-than DUR")
+	}
+	res, err := auditlog.Prune(auditlog.PruneOptions{Dir: c.dir, KeepSegments: *keep, OlderThan: *older, Now: c.now})
+	if err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "pruned %d segments; the log keeps records from index %d\n", res.Segments, res.FirstRetained)
 	return exitOK
 }
