@@ -66,6 +66,8 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 		CheckpointInterval: c.CheckpointInterval.D(),
 		SegmentMaxBytes:    int64(c.SegmentMaxBytes),
 		SegmentMaxAge:      c.SegmentMaxAge.D(),
+		RetainSegments:     c.RetainSegments,
+		RetainAge:          c.RetainAge.D(),
 		Logger:             log,
 		SinkURL:            c.SinkURL,
 		SinkCommand:        c.SinkCommand,

@@ -231,6 +231,8 @@ func (v *validator) audit(a *Audit) {
 	v.nonNegative("audit.checkpoint_interval", int64(a.CheckpointInterval))
 	v.nonNegative("audit.segment_max_bytes", int64(a.SegmentMaxBytes))
 	v.nonNegative("audit.segment_max_age", int64(a.SegmentMaxAge))
+	v.nonNegative("audit.retain_segments", int64(a.RetainSegments))
+	v.nonNegative("audit.retain_age", int64(a.RetainAge))
 	if a.SinkURL != "" && !strings.HasPrefix(a.SinkURL, "http://") && !strings.HasPrefix(a.SinkURL, "https://") {
 		v.errorf("audit.sink_url", "invalid sink URL %q: want http:// or https://", a.SinkURL)
 	}
