@@ -2,8 +2,10 @@ package fasthttpengine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/netip"
+	"runtime/debug"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -91,7 +93,7 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		s.refuse(ctx, st, filters.ReasonOverloaded, "")
 	} else {
-		route = s.serve(l, rt, ctx, st, trusted)
+		route = s.serveSafely(l, rt, ctx, st, trusted)
 	}
 	if route == nil {
 		route = rt.Unmatched
@@ -119,6 +121,26 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runti
 		s.writeProblem(ctx, st, "")
 		ex.Status = ctx.Response.StatusCode()
 	}
+}
+
+// serveSafely is serve with a recovery boundary: a panic in a filter or in
+// the engine answers 500 proxy.internal_error and is recorded as failed,
+// instead of taking every other connection down with the process.
+func (s *Server) serveSafely(l *listener, rt *engine.Runtime, ctx *fasthttp.RequestCtx, st *reqState, trusted bool) (route *engine.Route) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.panics.Inc()
+			s.log.Error("recovered from a panic while serving a request", "panic", fmt.Sprint(p), "request_id", string(st.ex.RequestID), "stack", string(debug.Stack()))
+			if r := st.ex.Route; r != nil {
+				route = rt.Routes[r.Index] // so its filters' Finish still runs
+			}
+			ctx.Response.Reset()
+			st.ex.Refuse(filters.ReasonInternal)
+			s.writeProblem(ctx, st, "")
+			ctx.SetConnectionClose()
+		}
+	}()
+	return s.serve(l, rt, ctx, st, trusted)
 }
 
 // begin fills what every outcome records — method, target, client

@@ -53,6 +53,7 @@ type Server struct {
 	inFlight    atomic.Int64
 	parseErrors *metrics.Counter
 	shed        *metrics.Counter
+	panics      *metrics.Counter
 }
 
 type listener struct {
@@ -92,6 +93,7 @@ func New(opts Options) (*Server, error) {
 	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
 	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)
 	s.shed = set.NewCounter(`tollgate_http_shed_requests_total`)
+	s.panics = set.NewCounter(`tollgate_http_panics_total`)
 
 	for _, lc := range opts.Listeners {
 		l := &listener{name: lc.Name, cfg: lc}

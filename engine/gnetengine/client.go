@@ -2,8 +2,10 @@ package gnetengine
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -301,10 +303,29 @@ func (cc *clientConn) readBody() bool {
 	return true
 }
 
+// runFilters runs the route's chain behind a recovery boundary.
+func (cc *clientConn) runFilters() (v filters.Verdict, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			panicked = true
+			cc.lp.l.s.log.Error("recovered from a panic in a filter", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+		}
+	}()
+	return cc.req.route.Chain.Run(&cc.req.ex), false
+}
+
 // runChain runs the route's filters and forwards an allowed request.
 func (cc *clientConn) runChain() {
 	req := cc.req
-	if v := req.route.Chain.Run(&req.ex); !v.IsContinue() {
+	v, panicked := cc.runFilters()
+	if panicked {
+		// A filter panicked: answer 500 and close, instead of taking every
+		// connection of the process down.
+		req.keepAlive = false
+		cc.respond(filters.ReasonInternal, "")
+		return
+	}
+	if !v.IsContinue() {
 		cc.respond(v.Reason(), "")
 		return
 	}
