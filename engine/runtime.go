@@ -258,6 +258,37 @@ func usesEventLoop(cfg *config.Config) bool {
 	return false
 }
 
+// CheckFilters builds every filter a config names — shared instances and
+// route entries — and closes them again, returning every construction
+// error. `tollgate check` uses it to report filter settings even when the
+// rest of the file has errors that stop a full Compile.
+func CheckFilters(cfg *config.Config, reg filters.Registry) error {
+	roles := filters.NewRoles()
+	var errs []error
+	var built []filters.Filter
+	try := func(fsc *config.FilterSpec, where, route string) {
+		if fsc.Use != "" {
+			return
+		}
+		f, err := newFilter(fsc, where, route, reg, roles)
+		if err != nil {
+			errs = append(errs, err)
+			return
+		}
+		built = append(built, f)
+	}
+	for i := range cfg.Filters {
+		try(&cfg.Filters[i], fmt.Sprintf("filters[%d]", i), "filters."+cfg.Filters[i].ID)
+	}
+	for _, rc := range cfg.Routes {
+		for i := range rc.Filters {
+			try(&rc.Filters[i], fmt.Sprintf("routes[%s].filters[%d]", rc.Name, i), rc.Name)
+		}
+	}
+	_ = filters.NewChain(built...).Close()
+	return errors.Join(errs...)
+}
+
 // compileShared builds the top-level named filter instances once; routes
 // that use one share the same Filter value.
 func compileShared(cfg *config.Config, reg filters.Registry, roles *filters.Roles) (map[string]filters.Filter, []error) {

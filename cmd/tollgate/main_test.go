@@ -80,7 +80,9 @@ routes:
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
 	}
-	for _, want := range []string{p + ":4:5:", "max_conections", p + ":11:"} {
+	// The filter's own settings are checked too, although the file has
+	// other errors.
+	for _, want := range []string{p + ":4:5:", "max_conections", p + ":11:", p + ":15:11:", `unknown key "max_byts"`} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
 		}

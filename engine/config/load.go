@@ -29,7 +29,29 @@ func Load(path string) (*Config, error) {
 // Parse is Load for a config already in memory: file names it in error
 // positions and lookup resolves ${ENV} references (nil means no variable is
 // set).
-func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error) {
+func Parse(file string, data []byte, lookup LookupFunc) (*Config, error) {
+	cfg, err := parse(file, data, lookup)
+	if err != nil {
+		return nil, err
+	}
+	return cfg, nil
+}
+
+// Check is Load for `tollgate check`: it also returns the decoded config
+// when the file parsed but some settings are invalid, so the caller can
+// go on to report what else is wrong (such as filter settings). The
+// config is nil only when the file could not be read or parsed.
+func Check(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read config: %w", err)
+	}
+	return parse(path, data, os.LookupEnv)
+}
+
+// parse returns the decoded config with every problem found; the config is
+// nil when the document could not be parsed at all.
+func parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error) {
 	defer func() {
 		// A config is reloaded while serving: a bug in the YAML library
 		// must not take the proxy down.
@@ -90,7 +112,7 @@ func Parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error)
 	cfg.SetDefaults()
 	errs = append(d.errs, cfg.validate()...)
 	if len(errs) > 0 {
-		return nil, joinSorted(errs)
+		return cfg, joinSorted(errs)
 	}
 	return cfg, nil
 }

@@ -66,9 +66,14 @@ func Load(path string, reg filters.Registry) (*config.Config, *engine.Runtime, e
 	if reg == nil {
 		reg = all.Registry()
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
+	cfg, err := config.Check(path)
+	if cfg == nil {
 		return nil, nil, err
+	}
+	if err != nil {
+		// The file parsed but has invalid settings: report the filters'
+		// own errors too, so one run lists everything to fix.
+		return cfg, nil, errors.Join(err, engine.CheckFilters(cfg, reg))
 	}
 	rt, err := engine.Compile(cfg, reg, 1, nil, nil)
 	if err != nil {
