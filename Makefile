@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/tollgate
 PKGS     := ./...
 
-.PHONY: all build run test vet unit fuzz-seeds bench bench-go clean
+.PHONY: all build run test test-race vet bench bench-go fuzz clean
 
 all: build
 
@@ -22,6 +22,18 @@ test: vet
 
 vet:
 	$(GO) vet $(PKGS)
+
+# The race detector over everything (the allocation gates are skipped
+# under -race, which allocates).
+test-race:
+	$(GO) test -race -short -count=1 -timeout 20m $(PKGS)
+
+# A minute of coverage-guided fuzzing per target of one package:
+#   make fuzz PKG=./engine/router
+fuzz:
+	@for f in $$($(GO) test -list '^Fuzz' $(PKG) | grep '^Fuzz'); do \
+		echo "== $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 60s $(PKG) || exit 1; \
+	done
 
 # Go micro-benchmarks (filter chain, router, audit log).
 bench-go:
