@@ -26,6 +26,7 @@ done
 cat <<MSG
 
 Tollgate is running on http://127.0.0.1:8080 in front of the demo API on 127.0.0.1:9000.
+Live dashboard: http://127.0.0.1:9901/   (admin listener: /metrics, /healthz, /readyz, /api/stats)
 Demo API keys: demo-viewer-key (reads), demo-editor-key (+ creates orders), demo-admin-key (anything).
 Try:
   curl -i -H 'X-API-Key: demo-viewer-key' http://127.0.0.1:8080/api/v1/customers/1
