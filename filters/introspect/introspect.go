@@ -11,6 +11,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/tokencache"
 )
 
 // Filter authenticates opaque bearer tokens by RFC 7662 introspection. It
@@ -39,7 +40,7 @@ type Filter struct {
 	fwdSubject, fwdRoles, fwdTenant string
 	strip                           []string // client copies of the forwarded headers
 
-	cache   *resultCache
+	cache   *tokencache.Cache[entry, *entry]
 	flights flights
 	now     func() time.Time
 	m       *filterMetrics
@@ -103,8 +104,8 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	var h1, h2 uint64
 	if f.cache != nil {
 		// Fast path: a token judged before, still in date.
-		h1, h2 = f.cache.hash(raw)
-		if e := f.cache.get(h1, h2); e != nil && now < e.deadline {
+		h1, h2 = f.cache.Hash(raw)
+		if e := f.cache.Get(h1, h2); e != nil && now < e.deadline {
 			f.m.hits.Inc()
 			return f.answer(ex, e, true)
 		}
@@ -204,7 +205,7 @@ func (f *Filter) introspect(raw []byte, k flightKey) (*entry, string) {
 		f.m.calls[resultInactive].Inc()
 	}
 	if f.cache != nil && now < e.deadline {
-		f.cache.put(e, now)
+		f.cache.Put(e, now)
 	}
 	return e, ""
 }

@@ -257,7 +257,7 @@ func TestSingleflight(t *testing.T) {
 		}()
 	}
 	// Wait until every request is either the leader or waiting on it.
-	h1, h2 := f.cache.hash([]byte("shared"))
+	h1, h2 := f.cache.Hash([]byte("shared"))
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if cl := f.flights.inFlight(flightKey{h1, h2}); cl != nil && cl.waiters.Load() == n-1 {
@@ -415,8 +415,8 @@ func TestBoundedCache(t *testing.T) {
 	f := newTestFilter(t, p, "cache: {max_entries: 64}\n", c)
 	p.setPrefix("t-", active("bulk", c.unix()+3600, ""))
 	p.setPrefix("bad-", `{"active":false}`)
-	if f.cache.capacity() != 64 {
-		t.Fatalf("capacity = %d, want 64", f.cache.capacity())
+	if f.cache.Capacity() != 64 {
+		t.Fatalf("capacity = %d, want 64", f.cache.Capacity())
 	}
 	for i := 0; i < 1000; i++ {
 		prefix := "t-"
@@ -424,8 +424,8 @@ func TestBoundedCache(t *testing.T) {
 			prefix = "bad-"
 		}
 		run(t, f, "Bearer "+prefix+itoa64(int64(i)))
-		if n := f.cache.len(); n > f.cache.capacity() {
-			t.Fatalf("cache holds %d entries, capacity %d", n, f.cache.capacity())
+		if n := f.cache.Len(); n > f.cache.Capacity() {
+			t.Fatalf("cache holds %d entries, capacity %d", n, f.cache.Capacity())
 		}
 	}
 	if n := p.hits.Load(); n != 1000 {

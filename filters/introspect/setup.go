@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/tokencache"
 )
 
 // Config is the filter's config block.
@@ -203,7 +204,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	if entries < 0 || entries > maxCacheEntries {
 		bad("cache.max_entries: want 0 to " + strconv.Itoa(maxCacheEntries))
 	} else {
-		f.cache = newResultCache(entries)
+		f.cache = tokencache.New[entry](entries)
 	}
 	if d := cfg.Cache.MaxTTL.D(); d < time.Second || d > maxMaxTTL {
 		bad("cache.max_ttl: want 1s to " + maxMaxTTL.String())

@@ -57,8 +57,8 @@ func TestSetupDefaults(t *testing.T) {
 	if f.timeout != defaultTimeout || cap(f.sem) != defaultMaxConcurrent || f.leeway != 30 {
 		t.Errorf("timeout %v max_concurrent %d leeway %d", f.timeout, cap(f.sem), f.leeway)
 	}
-	if f.cache.capacity() < defaultMaxEntries || f.maxTTL != int64(defaultMaxTTL) || f.negativeTTL != int64(defaultNegativeTTL) {
-		t.Errorf("cache capacity %d max_ttl %d negative_ttl %d", f.cache.capacity(), f.maxTTL, f.negativeTTL)
+	if f.cache.Capacity() < defaultMaxEntries || f.maxTTL != int64(defaultMaxTTL) || f.negativeTTL != int64(defaultNegativeTTL) {
+		t.Errorf("cache capacity %d max_ttl %d negative_ttl %d", f.cache.Capacity(), f.maxTTL, f.negativeTTL)
 	}
 	if strings.Join(f.rolesPath, ".") != "scope" || f.header != "Authorization" || !f.bearer {
 		t.Errorf("roles path %v header %q", f.rolesPath, f.header)

@@ -10,6 +10,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/tokencache"
 )
 
 // Filter verifies bearer JWTs. It is safe for concurrent use by several
@@ -25,7 +26,7 @@ type Filter struct {
 	fwdSubject, fwdRoles, fwdTenant string
 	strip                           []string // client copies of the forwarded headers
 
-	cache  *tokenCache
+	cache  *tokencache.Cache[cacheEntry, *cacheEntry]
 	tokens sync.Pool // *token
 	now    func() time.Time
 	m      *filterMetrics
@@ -85,8 +86,8 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	if f.cache != nil {
 		// Fast path: a token verified before, still in date, whose key the
 		// issuer still publishes.
-		h1, h2 = f.cache.hash(raw)
-		if e := f.cache.get(h1, h2); e != nil && now.Unix() < e.deadline && e.epoch == f.issuers[e.issuer].epoch() {
+		h1, h2 = f.cache.Hash(raw)
+		if e := f.cache.Get(h1, h2); e != nil && now.Unix() < e.deadline && e.epoch == f.issuers[e.issuer].epoch() {
 			f.apply(ex, &e.p)
 			f.m.hits.Inc()
 			return filters.Continue
@@ -182,7 +183,7 @@ func (f *Filter) verify(ex *filters.Exchange, raw []byte, now time.Time, h1, h2 
 		return f.refuse(ex, r, t.detail)
 	}
 	if f.cache != nil {
-		f.cache.put(e, now.Unix())
+		f.cache.Put(e, now.Unix())
 	}
 	f.apply(ex, &e.p)
 	f.m.misses.Inc()

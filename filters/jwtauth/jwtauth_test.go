@@ -257,7 +257,7 @@ func TestCacheBounded(t *testing.T) {
 			t.Fatalf("refused %s", code)
 		}
 	}
-	if n := f.cache.len(); n > 8 || n == 0 {
+	if n := f.cache.Len(); n > 8 || n == 0 {
 		t.Fatalf("cache holds %d entries, want 1..8", n)
 	}
 	off := newFileFilter(t, "", "cache: {max_entries: 0}\n")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/tokencache"
 )
 
 // Config is the filter's config block.
@@ -170,7 +171,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	if entries < 0 || entries > maxCacheEntries {
 		bad("cache.max_entries: want 0 to " + itoa(maxCacheEntries))
 	} else {
-		f.cache = newTokenCache(entries)
+		f.cache = tokencache.New[cacheEntry](entries)
 	}
 
 	if len(cfg.Issuers) == 0 {

@@ -76,8 +76,8 @@ func TestConfigDefaults(t *testing.T) {
 	if is.interval != 5*time.Minute || is.minRefetch != 10*time.Second {
 		t.Fatalf("refresh defaults %v %v", is.interval, is.minRefetch)
 	}
-	if len(f.cache.slots) < defaultMaxEntries {
-		t.Fatalf("cache slots %d", len(f.cache.slots))
+	if f.cache.Capacity() < defaultMaxEntries {
+		t.Fatalf("cache slots %d", f.cache.Capacity())
 	}
 
 	g := newFileFilter(t, "    algorithms: [ES256]\n", "forward: {tenant_header: \"\"}\n")
