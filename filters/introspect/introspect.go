@@ -319,38 +319,8 @@ func fingerprint(dst, raw []byte) []byte {
 }
 
 // credential extracts the token from the header value v, or returns nil
-// when there is none. For Authorization the scheme must be Bearer, matched
-// case-insensitively (RFC 9110 §11.1, RFC 6750 §2.1).
-func (f *Filter) credential(v []byte) []byte {
-	if len(v) == 0 {
-		return nil
-	}
-	hasScheme := len(v) > 7 && (v[6] == ' ' || v[6] == '\t') && equalFoldASCII(v[:6], "bearer")
-	if hasScheme {
-		v = v[7:]
-	} else if f.bearer {
-		return nil
-	}
-	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
-		v = v[1:]
-	}
-	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
-		v = v[:len(v)-1]
-	}
-	if len(v) == 0 {
-		return nil
-	}
-	return v
-}
-
-func equalFoldASCII(b []byte, lower string) bool {
-	for i := range b {
-		if b[i]|0x20 != lower[i] {
-			return false
-		}
-	}
-	return true
-}
+// when there is none.
+func (f *Filter) credential(v []byte) []byte { return filters.BearerToken(v, f.bearer) }
 
 // MaxTokenLen bounds the tokens sent to the server; longer ones are
 // refused as malformed without a call.

@@ -1,0 +1,39 @@
+package filters
+
+// BearerToken extracts a token from a header value, or returns nil when
+// there is none. With requireScheme (the header is Authorization) the
+// value must use the Bearer scheme, matched case-insensitively (RFC 9110
+// §11.1, RFC 6750 §2.1); otherwise a "Bearer " prefix is optional. Spaces
+// and tabs around the token are dropped. The result aliases v.
+func BearerToken(v []byte, requireScheme bool) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	hasScheme := len(v) > 7 && (v[6] == ' ' || v[6] == '\t') && equalFoldLower(v[:6], "bearer")
+	if hasScheme {
+		v = v[7:]
+	} else if requireScheme {
+		return nil
+	}
+	for len(v) > 0 && (v[0] == ' ' || v[0] == '\t') {
+		v = v[1:]
+	}
+	for len(v) > 0 && (v[len(v)-1] == ' ' || v[len(v)-1] == '\t') {
+		v = v[:len(v)-1]
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return v
+}
+
+// equalFoldLower reports whether the ASCII letters b equal lower, ignoring
+// case.
+func equalFoldLower(b []byte, lower string) bool {
+	for i := range b {
+		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}

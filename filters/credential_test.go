@@ -1,0 +1,27 @@
+package filters_test
+
+import (
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+func TestBearerToken(t *testing.T) {
+	f := func(v string, require bool, want string) {
+		t.Helper()
+		got := filters.BearerToken([]byte(v), require)
+		if (got == nil) != (want == "") || string(got) != want {
+			t.Errorf("BearerToken(%q, %v) = %q, want %q", v, require, got, want)
+		}
+	}
+	f("Bearer abc", true, "abc")
+	f("bEaReR\tabc  ", true, "abc")
+	f("Bearer    ", true, "")
+	f("Basic abc", true, "")
+	f("abc", true, "")
+	f("Bearerabc", true, "")
+	f("", true, "")
+	f("abc", false, "abc")
+	f(" abc\t", false, "abc")
+	f("Bearer abc", false, "abc")
+}
