@@ -1,12 +1,10 @@
 package insight
 
 import (
-	"context"
 	"fmt"
 	"net/http/httptest"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,22 +13,8 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/insight/insighttest"
 )
-
-// chromiumPath finds headless Chromium, or skips (fails in CI) without it.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: the dashboard browser test must run in CI (apt-get install chromium)")
-	}
-	t.Skip("skipping the dashboard browser test: chromium is not installed (apt-get install chromium); set CI to make this a failure")
-	return ""
-}
 
 // TestDashboardInBrowser opens the dashboard in headless Chromium over
 // synthetic traffic (several principals, some denied, one burst of 401s)
@@ -39,7 +23,6 @@ func TestDashboardInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	chromium := chromiumPath(t)
 	s := New(Config{}, nil)
 	t.Cleanup(func() { _ = s.Close() })
 	srv := httptest.NewServer(s.Handler())
@@ -74,25 +57,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	}
 	traffic()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1500, 1100),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
+	// After the server's cleanup is registered, so the browser (and its
+	// open event stream) closes first.
+	bctx := insighttest.Browser(t)
 
 	do := func(what string, steps ...chromedp.Action[chromedp.Void]) {
 		t.Helper()

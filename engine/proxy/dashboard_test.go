@@ -1,17 +1,17 @@
 package proxy_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/tollgate-proxy/tollgate/engine/insight/insighttest"
 )
 
 const dashboardConfig = `
@@ -36,20 +36,6 @@ routes:
   - {name: customer, path: "/api/v1/customers/{id}", upstream: demo, filters: [{use: keys}, {use: policy}]}
   - {name: orders, methods: [POST], path: /api/v1/orders, upstream: demo, filters: [{use: keys}, {use: policy}]}
 `
-
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, p := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if path, err := exec.LookPath(p); err == nil {
-			return path
-		}
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatal("chromium is not installed, and CI is set: the dashboard browser test must run in CI (apt-get install chromium)")
-	}
-	t.Skip("skipping the dashboard browser test: chromium is not installed (apt-get install chromium); set CI to make this a failure")
-	return ""
-}
 
 // TestDashboardShowsTrafficThroughTheProxy sends real traffic through the
 // proxy — several principals, refusals, and a burst of bad API keys from
@@ -92,25 +78,7 @@ func TestDashboardShowsTrafficThroughTheProxy(t *testing.T) {
 		t.Fatalf("/api/stats counts %d requests, want 72", stats.Totals.Requests)
 	}
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(chromium(t)),
-		chromedp.Flag("headless", true),
-		chromedp.Flag("no-sandbox", true),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("no-first-run", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1500, 1100),
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	actx, cancelA := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelA()
-	bctx, cancelB := chromedp.NewContext(actx)
-	defer cancelB()
+	bctx := insighttest.Browser(t)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
