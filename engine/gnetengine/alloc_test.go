@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // TestSteadyStateRequestAllocatesNothing sends keep-alive requests through
@@ -15,7 +17,7 @@ import (
 // allocate nothing per request, so what is counted is the proxy's request
 // path: client read, parse, route, chain, upstream write and read, relay.
 func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
@@ -29,7 +31,7 @@ func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The demo upstream answers with Content-Length; read until the
-		// whole response is in.
+		// whole e2etest.Response is in.
 		got := 0
 		for {
 			n, err := c.Read(buf[got:])
@@ -47,7 +49,7 @@ func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
 		roundTrip()
 	}
 	if !bytes.HasPrefix(buf, []byte("HTTP/1.1 200")) {
-		t.Fatalf("unexpected response %q", buf[:64])
+		t.Fatalf("unexpected e2etest.Response %q", buf[:64])
 	}
 	n := testing.AllocsPerRun(500, roundTrip)
 	t.Logf("allocations per proxied request: %v", n)
@@ -56,7 +58,7 @@ func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
 	}
 }
 
-// responseComplete reports whether b holds a whole response with a
+// responseComplete reports whether b holds a whole e2etest.Response with a
 // Content-Length body.
 func responseComplete(b []byte) bool {
 	end := bytes.Index(b, []byte("\r\n\r\n"))

@@ -2,14 +2,16 @@ package gnetengine
 
 import (
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // TestEpollFDFound guards pause_linux.go: if gnet's event loop layout
 // changes, the relay silently loses its backpressure, and this fails.
 func TestEpollFDFound(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
-	do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
 	l := p.srv.listeners[0]
 	l.loopsMu.Lock()
 	defer l.loopsMu.Unlock()

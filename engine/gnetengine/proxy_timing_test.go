@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -76,13 +77,13 @@ func benchRuntime(b *testing.B, upAddr string) (*engine.Holder, []config.Listene
 }
 
 func BenchmarkProxyDirect(b *testing.B) {
-	up := startUpstream(b)
-	benchTarget(b, up.addr)
+	up := e2etest.StartUpstream(b)
+	benchTarget(b, up.Addr)
 }
 
 func BenchmarkProxyGnet(b *testing.B) {
-	up := startUpstream(b)
-	h, ls := benchRuntime(b, up.addr)
+	up := e2etest.StartUpstream(b)
+	h, ls := benchRuntime(b, up.Addr)
 	s, err := New(Options{Holder: h, Listeners: ls, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet()})
 	if err != nil {
 		b.Fatal(err)
@@ -95,8 +96,8 @@ func BenchmarkProxyGnet(b *testing.B) {
 }
 
 func BenchmarkProxyFasthttp(b *testing.B) {
-	up := startUpstream(b)
-	h, ls := benchRuntime(b, up.addr)
+	up := e2etest.StartUpstream(b)
+	h, ls := benchRuntime(b, up.Addr)
 	s, err := fasthttpengine.New(fasthttpengine.Options{Holder: h, Listeners: ls, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet()})
 	if err != nil {
 		b.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // auditConfig is a proxy with the audit log on; %[1]s is the live
@@ -42,7 +43,7 @@ type auditCase struct {
 }
 
 func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	skey, vkey, err := auditlog.GenerateKey("tollgate.test/audit")
 	if err != nil {
@@ -53,28 +54,28 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	logDir := filepath.Join(dir, "audit")
-	p := startProxy(t, fmt.Sprintf(auditConfig, up.addr, deadAddr(t), logDir, keyFile))
+	p := startProxy(t, fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile))
 
 	want := map[string]auditCase{}
-	check := func(r response, c auditCase) {
+	check := func(r e2etest.Response, c auditCase) {
 		t.Helper()
-		if r.status != c.status {
-			t.Fatalf("status %d, want %d: %s", r.status, c.status, r.body)
+		if r.Status != c.status {
+			t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
 		}
-		id := r.header.Get("X-Request-Id")
+		id := r.Header.Get("X-Request-Id")
 		if id == "" {
-			t.Fatal("response without X-Request-Id")
+			t.Fatal("e2etest.Response without X-Request-Id")
 		}
 		want[id] = c
 	}
-	check(do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), auditCase{200, "allowed", "", "/api/v1/customers/{id}"})
-	check(do(t, "GET", p.base+"/nope", nil, ""), auditCase{404, "not_found", "route.not_found", ""})
-	check(do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
-	check(do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
-	check(do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
-	_, text := rawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
+	check(e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), auditCase{200, "allowed", "", "/api/v1/customers/{id}"})
+	check(e2etest.Do(t, "GET", p.base+"/nope", nil, ""), auditCase{404, "not_found", "route.not_found", ""})
+	check(e2etest.Do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
+	check(e2etest.Do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
+	check(e2etest.Do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
+	_, text := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
 	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
-	_, text = rawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+	_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
 	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -121,9 +122,9 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 	}
 }
 
-// responseFromText picks the status and X-Request-Id out of rawRequest's
+// responseFromText picks the status and X-Request-Id out of RawRequest's
 // text.
-func responseFromText(t *testing.T, text string, status int) response {
+func responseFromText(t *testing.T, text string, status int) e2etest.Response {
 	t.Helper()
 	i := strings.Index(text, "X-Request-Id:[")
 	if i < 0 {
@@ -131,12 +132,12 @@ func responseFromText(t *testing.T, text string, status int) response {
 	}
 	id := text[i+len("X-Request-Id:["):]
 	id = id[:strings.IndexByte(id, ']')]
-	r := response{status: status, header: map[string][]string{"X-Request-Id": {id}}}
+	r := e2etest.Response{Status: status, Header: map[string][]string{"X-Request-Id": {id}}}
 	return r
 }
 
 func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/strict")
 	keyFile := filepath.Join(dir, "audit.key")
@@ -144,13 +145,13 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 		t.Fatal(err)
 	}
 	logDir := filepath.Join(dir, "audit")
-	cfg := strings.Replace(fmt.Sprintf(auditConfig, up.addr, deadAddr(t), logDir, keyFile),
+	cfg := strings.Replace(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile),
 		"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  strict: true\n  durability: disk\n", 1)
 	p := startProxy(t, cfg)
-	allowed := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	refused := do(t, "GET", p.base+"/nope", nil, "")
-	if allowed.status != 200 || refused.status != 404 {
-		t.Fatalf("statuses %d, %d", allowed.status, refused.status)
+	allowed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	refused := e2etest.Do(t, "GET", p.base+"/nope", nil, "")
+	if allowed.Status != 200 || refused.Status != 404 {
+		t.Fatalf("statuses %d, %d", allowed.Status, refused.Status)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -166,9 +167,9 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
 		id := string(rec.RequestID)
 		switch id {
-		case allowed.header.Get("X-Request-Id"):
+		case allowed.Header.Get("X-Request-Id"):
 			id = "allowed"
-		case refused.header.Get("X-Request-Id"):
+		case refused.Header.Get("X-Request-Id"):
 			id = "refused"
 		}
 		got = append(got, fmt.Sprintf("%s %s %d", id, rec.Kind, rec.Status))

@@ -12,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/tollgate-proxy/tollgate/engine/insight/insighttest"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 const dashboardConfig = `
@@ -42,21 +43,21 @@ routes:
 // one address — then checks the JSON API and, in headless Chromium, the
 // dashboard on the admin listener.
 func TestDashboardShowsTrafficThroughTheProxy(t *testing.T) {
-	up := startUpstream(t)
-	p := startProxy(t, fmt.Sprintf(dashboardConfig, up.addr))
+	up := e2etest.StartUpstream(t)
+	p := startProxy(t, fmt.Sprintf(dashboardConfig, up.Addr))
 	vera := map[string]string{"X-API-Key": "demo-viewer-key"}
 	eddie := map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "application/json"}
 	for i := 0; i < 30; i++ {
-		do(t, "GET", p.base+"/api/v1/customers/1", vera, "")
+		e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", vera, "")
 	}
 	for i := 0; i < 12; i++ {
-		do(t, "POST", p.base+"/api/v1/orders", eddie, `{"customer":"1","sku":"tea","qty":1}`)
+		e2etest.Do(t, "POST", p.base+"/api/v1/orders", eddie, `{"customer":"1","sku":"tea","qty":1}`)
 	}
 	for i := 0; i < 5; i++ {
-		do(t, "DELETE", p.base+"/api/v1/customers/1", vera, "")
+		e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/1", vera, "")
 	}
 	for i := 0; i < 25; i++ { // credential stuffing
-		do(t, "GET", p.base+"/api/v1/customers/2", map[string]string{"X-API-Key": fmt.Sprintf("guess-%d", i)}, "")
+		e2etest.Do(t, "GET", p.base+"/api/v1/customers/2", map[string]string{"X-API-Key": fmt.Sprintf("guess-%d", i)}, "")
 	}
 
 	// The JSON API the page is built on.
@@ -65,9 +66,9 @@ func TestDashboardShowsTrafficThroughTheProxy(t *testing.T) {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
-		r := do(t, "GET", p.admin+"/api/stats", nil, "")
-		if err := json.Unmarshal([]byte(r.body), &stats); err != nil {
-			t.Fatalf("/api/stats: %v: %s", err, r.body)
+		r := e2etest.Do(t, "GET", p.admin+"/api/stats", nil, "")
+		if err := json.Unmarshal([]byte(r.Body), &stats); err != nil {
+			t.Fatalf("/api/stats: %v: %s", err, r.Body)
 		}
 		if stats.Totals.Requests == 72 {
 			break

@@ -14,90 +14,44 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
-func quick(t *testing.T, up *testUpstream, listenerExtra, routesExtra string) *testProxy {
+func quick(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy {
 	t.Helper()
-	return startProxy(t, fmt.Sprintf(baseConfig, up.addr, listenerExtra, routesExtra))
-}
-
-func assertProblem(t *testing.T, r response, status int, reason string) {
-	t.Helper()
-	if r.status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.status, status, r.body)
-	}
-	if ct := r.header.Get("Content-Type"); ct != "application/problem+json" {
-		t.Fatalf("content type = %q, want application/problem+json", ct)
-	}
-	var p map[string]any
-	if err := json.Unmarshal([]byte(r.body), &p); err != nil {
-		t.Fatalf("problem body is not JSON: %v: %s", err, r.body)
-	}
-	if p["reason"] != reason || p["status"] != float64(status) {
-		t.Fatalf("problem = %v, want reason %q status %d", p, reason, status)
-	}
-	if p["request_id"] == nil || p["request_id"] != r.header.Get("X-Request-Id") {
-		t.Fatalf("problem request_id %v does not match header %q", p["request_id"], r.header.Get("X-Request-Id"))
-	}
-}
-
-type echoed struct {
-	Method  string              `json:"method"`
-	Path    string              `json:"path"`
-	URI     string              `json:"uri"`
-	Headers map[string][]string `json:"headers"`
-}
-
-func (e echoed) header(name string) string {
-	for k, v := range e.Headers {
-		if strings.EqualFold(k, name) && len(v) > 0 {
-			return v[0]
-		}
-	}
-	return ""
-}
-
-func decodeEcho(t *testing.T, r response) echoed {
-	t.Helper()
-	if r.status != 200 {
-		t.Fatalf("echo status %d: %s", r.status, r.body)
-	}
-	var e echoed
-	if err := json.Unmarshal([]byte(r.body), &e); err != nil {
-		t.Fatalf("echo body: %v: %s", err, r.body)
-	}
-	return e
+	return startProxy(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, listenerExtra, routesExtra))
 }
 
 func TestProxiesStatusBodyAndHeaders(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 
-	r := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	if r.status != 200 || !strings.Contains(r.body, `"id"`) {
-		t.Fatalf("GET customer: %d %s", r.status, r.body)
+	r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	if r.Status != 200 || !strings.Contains(r.Body, `"id"`) {
+		t.Fatalf("GET customer: %d %s", r.Status, r.Body)
 	}
-	if r.header.Get("X-Request-Id") == "" {
+	if r.Header.Get("X-Request-Id") == "" {
 		t.Fatal("no X-Request-Id on the response")
 	}
-	r = do(t, "GET", p.base+"/api/v1/customers/nope", nil, "")
-	if r.status != 404 || strings.Contains(r.header.Get("Content-Type"), "problem") {
-		t.Fatalf("upstream's own 404 must pass through: %d %v", r.status, r.header)
+	r = e2etest.Do(t, "GET", p.base+"/api/v1/customers/nope", nil, "")
+	if r.Status != 404 || strings.Contains(r.Header.Get("Content-Type"), "problem") {
+		t.Fatalf("upstream's own 404 must pass through: %d %v", r.Status, r.Header)
 	}
-	r = do(t, "DELETE", p.base+"/api/v1/customers/2", nil, "")
-	if r.status != 204 {
-		t.Fatalf("DELETE: %d %s", r.status, r.body)
+	r = e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", nil, "")
+	if r.Status != 204 {
+		t.Fatalf("DELETE: %d %s", r.Status, r.Body)
 	}
-	r = do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"customer":"1","sku":"tea","qty":2}`)
-	if r.status != 201 {
-		t.Fatalf("POST order: %d %s", r.status, r.body)
+	r = e2etest.Do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"customer":"1","sku":"tea","qty":2}`)
+	if r.Status != 201 {
+		t.Fatalf("POST order: %d %s", r.Status, r.Body)
 	}
 }
 
 func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
-	e := decodeEcho(t, do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
+	e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
 		"Connection":       "keep-alive, X-Secret-Hop",
 		"X-Secret-Hop":     "must not pass",
 		"Keep-Alive":       "timeout=5",
@@ -112,26 +66,26 @@ func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
 		"X-Custom":         "kept",
 	}, ""))
 	for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
-		if v := e.header(h); v != "" {
+		if v := e.Header(h); v != "" {
 			t.Errorf("hop-by-hop or untrusted header %s reached the upstream: %q", h, v)
 		}
 	}
-	if got := e.header("X-Forwarded-For"); got != "127.0.0.1" {
+	if got := e.Header("X-Forwarded-For"); got != "127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q: an untrusted client must not inject it", got)
 	}
-	if got := e.header("X-Forwarded-Host"); got == "evil.example" {
+	if got := e.Header("X-Forwarded-Host"); got == "evil.example" {
 		t.Errorf("X-Forwarded-Host from an untrusted client passed through")
 	}
-	if got := e.header("X-Forwarded-Proto"); got != "http" {
+	if got := e.Header("X-Forwarded-Proto"); got != "http" {
 		t.Errorf("X-Forwarded-Proto = %q", got)
 	}
-	if got := e.header("X-Request-Id"); got == "" || got == "client-chosen" {
+	if got := e.Header("X-Request-Id"); got == "" || got == "client-chosen" {
 		t.Errorf("X-Request-Id = %q: must be generated for untrusted clients", got)
 	}
-	if got := e.header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
+	if got := e.Header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
 		t.Errorf("traceparent = %q, want passed through", got)
 	}
-	if e.header("X-Custom") != "kept" {
+	if e.Header("X-Custom") != "kept" {
 		t.Errorf("end-to-end header dropped")
 	}
 	if e.URI != "/echo/a?x=1" {
@@ -140,36 +94,36 @@ func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
 }
 
 func TestTrustedProxyForwardingHeaders(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "    trusted_proxies: [127.0.0.1/32]", "")
-	e := decodeEcho(t, do(t, "GET", p.base+"/echo/b", map[string]string{
+	e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/b", map[string]string{
 		"X-Forwarded-For":   "198.51.100.7",
 		"X-Forwarded-Proto": "https",
 		"X-Request-Id":      "edge-123",
 	}, ""))
-	if got := e.header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
+	if got := e.Header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
 		t.Errorf("X-Forwarded-For = %q", got)
 	}
-	if got := e.header("X-Real-Ip"); got != "198.51.100.7" {
+	if got := e.Header("X-Real-Ip"); got != "198.51.100.7" {
 		t.Errorf("X-Real-Ip = %q, want the client behind the trusted proxy", got)
 	}
-	if got := e.header("X-Forwarded-Proto"); got != "https" {
+	if got := e.Header("X-Forwarded-Proto"); got != "https" {
 		t.Errorf("X-Forwarded-Proto = %q", got)
 	}
-	if got := e.header("X-Request-Id"); got != "edge-123" {
+	if got := e.Header("X-Request-Id"); got != "edge-123" {
 		t.Errorf("X-Request-Id = %q, want a trusted proxy's id passed through", got)
 	}
 }
 
 func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	before := up.Requests()
-	assertProblem(t, do(t, "GET", p.base+"/nope", nil, ""), 404, "route.not_found")
-	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1/extra", nil, ""), 404, "route.not_found")
-	r := do(t, "PUT", p.base+"/api/v1/customers/1", nil, "")
-	assertProblem(t, r, 405, "route.method_not_allowed")
-	if allow := r.header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "DELETE") {
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/nope", nil, ""), 404, "route.not_found")
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1/extra", nil, ""), 404, "route.not_found")
+	r := e2etest.Do(t, "PUT", p.base+"/api/v1/customers/1", nil, "")
+	e2etest.AssertProblem(t, r, 405, "route.method_not_allowed")
+	if allow := r.Header.Get("Allow"); !strings.Contains(allow, "GET") || !strings.Contains(allow, "DELETE") {
 		t.Errorf("Allow = %q", allow)
 	}
 	if n := up.Requests(); n != before {
@@ -178,7 +132,7 @@ func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
 }
 
 func TestPathTricksAre400(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	before := up.Requests()
 	tricks := []string{
@@ -195,7 +149,7 @@ func TestPathTricksAre400(t *testing.T) {
 		"/api/v1/customers/1\\..\\admin",
 	}
 	for _, tr := range tricks {
-		status, text := rawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
+		status, text := e2etest.RawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
 		if status != 400 {
 			t.Errorf("%s: status %d, want 400\n%s", tr, status, text)
 			continue
@@ -209,50 +163,50 @@ func TestPathTricksAre400(t *testing.T) {
 	}
 	// Dot segments that resolve inside the tree are normalized, and the
 	// upstream receives the normalized target.
-	status, text := rawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
+	status, text := e2etest.RawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
 	if status != 200 || !strings.Contains(text, `"/echo/a/c/d?q=%2e"`) {
 		t.Fatalf("normalized target not forwarded: %d %s", status, text)
 	}
 }
 
 func TestBodyLimit413(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	before := up.Requests()
-	r := do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"pad":"`+strings.Repeat("x", 2000)+`"}`)
-	assertProblem(t, r, 413, "request.body_too_large")
+	r := e2etest.Do(t, "POST", p.base+"/api/v1/orders", map[string]string{"Content-Type": "application/json"}, `{"pad":"`+strings.Repeat("x", 2000)+`"}`)
+	e2etest.AssertProblem(t, r, 413, "request.body_too_large")
 	if up.Requests() != before {
 		t.Fatal("oversized body reached the upstream")
 	}
 }
 
 func TestUpstreamDownIs502(t *testing.T) {
-	p := startProxy(t, fmt.Sprintf(baseConfig, deadAddr(t), "", ""))
+	p := startProxy(t, fmt.Sprintf(e2etest.BaseConfig, e2etest.DeadAddr(t), "", ""))
 	start := time.Now()
-	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 502, "upstream.unavailable")
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 502, "upstream.unavailable")
 	if time.Since(start) > 3*time.Second {
 		t.Fatalf("502 took %v; a dead upstream must fail fast", time.Since(start))
 	}
-	m := do(t, "GET", p.admin+"/metrics", nil, "")
-	if !strings.Contains(m.body, `tollgate_upstream_errors_total{upstream="demo",kind="unavailable"} 1`) {
-		t.Fatalf("upstream error not counted:\n%s", m.body)
+	m := e2etest.Do(t, "GET", p.admin+"/metrics", nil, "")
+	if !strings.Contains(m.Body, `tollgate_upstream_errors_total{upstream="demo",kind="unavailable"} 1`) {
+		t.Fatalf("upstream error not counted:\n%s", m.Body)
 	}
 }
 
 func TestUpstreamTimeoutIs504(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	start := time.Now()
-	assertProblem(t, do(t, "GET", p.base+"/slow?delay=3s", nil, ""), 504, "upstream.timeout")
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/slow?delay=3s", nil, ""), 504, "upstream.timeout")
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("504 after %v, want about the route's 300ms timeout", d)
 	}
 }
 
 func TestServerSentEventsStreamEventByEvent(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
-	resp, err := client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
+	resp, err := e2etest.Client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
 	if err != nil {
 		t.Fatalf("%v\nproxy log:\n%s", err, p.logBuf)
 	}
@@ -280,7 +234,7 @@ func TestServerSentEventsStreamEventByEvent(t *testing.T) {
 }
 
 func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	const size = 512 << 20
 	var ms runtime.MemStats
@@ -306,7 +260,7 @@ func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
 			}
 		}
 	}()
-	resp, err := client.Get(fmt.Sprintf("%s/api/v1/download/%d", p.base, size))
+	resp, err := e2etest.Client.Get(fmt.Sprintf("%s/api/v1/download/%d", p.base, size))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -323,16 +277,16 @@ func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
 }
 
 func TestGracefulDrain(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "    timeout: 5s")
-	done := make(chan response, 1)
+	done := make(chan e2etest.Response, 1)
 	go func() {
-		done <- do(t, "GET", p.base+"/echo/slowish?x", nil, "")
+		done <- e2etest.Do(t, "GET", p.base+"/echo/slowish?x", nil, "")
 	}()
 	// A slow request in flight while shutdown begins.
 	slow := make(chan int, 1)
 	go func() {
-		resp, err := client.Get(p.base + "/slow?delay=200ms")
+		resp, err := e2etest.Client.Get(p.base + "/slow?delay=200ms")
 		if err != nil {
 			slow <- -1
 			return
@@ -357,8 +311,8 @@ func TestGracefulDrain(t *testing.T) {
 }
 
 func TestReloadUnderTrafficLosesNothing(t *testing.T) {
-	up := startUpstream(t)
-	cfg := fmt.Sprintf(baseConfig, up.addr, "", "")
+	up := e2etest.StartUpstream(t)
+	cfg := fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", "")
 	p := startProxy(t, cfg)
 	var failures, total atomic.Int64
 	stop := make(chan struct{})
@@ -373,7 +327,7 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
 					return
 				default:
 				}
-				resp, err := client.Get(p.base + "/api/v1/customers/1")
+				resp, err := e2etest.Client.Get(p.base + "/api/v1/customers/1")
 				total.Add(1)
 				if err != nil {
 					failures.Add(1)
@@ -393,7 +347,7 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
     upstream: demo`
 	for i := 0; i < 5; i++ {
 		time.Sleep(40 * time.Millisecond)
-		p.rewriteConfig(t, fmt.Sprintf(baseConfig, up.addr, "", extra))
+		p.rewriteConfig(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", extra))
 		if err := p.Reload(); err != nil {
 			t.Fatalf("good reload %d: %v", i, err)
 		}
@@ -412,7 +366,7 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
 		t.Fatalf("only %d requests ran during the reloads", total.Load())
 	}
 	// The last good config (with the added route) is still serving.
-	if r := do(t, "GET", p.base+"/added/1", nil, ""); r.status == 404 && strings.Contains(r.body, "route.not_found") {
+	if r := e2etest.Do(t, "GET", p.base+"/added/1", nil, ""); r.Status == 404 && strings.Contains(r.Body, "route.not_found") {
 		t.Fatal("the last good config is not in effect")
 	}
 	if g := p.Generation(); g != 6 {
@@ -421,11 +375,11 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
-	do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	do(t, "GET", p.base+"/nope", nil, "")
-	m := do(t, "GET", p.admin+"/metrics", nil, "")
+	e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	e2etest.Do(t, "GET", p.base+"/nope", nil, "")
+	m := e2etest.Do(t, "GET", p.admin+"/metrics", nil, "")
 	for _, want := range []string{
 		`tollgate_http_requests_total{route="get-customer",class="2xx"} 1`,
 		`tollgate_http_requests_total{route="(none)",class="4xx"} 1`,
@@ -433,20 +387,20 @@ func TestAdminEndpoints(t *testing.T) {
 		`tollgate_http_requests_in_flight`,
 		`tollgate_config_reloads_total{result="success"} 0`,
 	} {
-		if !strings.Contains(m.body, want) {
+		if !strings.Contains(m.Body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
 	}
-	if r := do(t, "GET", p.admin+"/healthz", nil, ""); r.status != 200 {
-		t.Errorf("healthz %d", r.status)
+	if r := e2etest.Do(t, "GET", p.admin+"/healthz", nil, ""); r.Status != 200 {
+		t.Errorf("healthz %d", r.Status)
 	}
-	if r := do(t, "GET", p.admin+"/readyz", nil, ""); r.status != 200 {
-		t.Errorf("readyz %d", r.status)
+	if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
+		t.Errorf("readyz %d", r.Status)
 	}
 }
 
 func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
 	type echoBody struct {
 		BodyLength int `json:"body_length"`
@@ -455,7 +409,7 @@ func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest("POST", p.base+"/echo/upload", body)
 		req.ContentLength = size
-		resp, err := client.Do(req)
+		resp, err := e2etest.Client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -476,20 +430,13 @@ func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {
 	}
 	// Above the stream threshold (64KiB here): streamed through.
 	const big = 3 << 20
-	if e := post(io.LimitReader(zeros{}, big), big); e.BodyLength != big {
+	if e := post(io.LimitReader(e2etest.Zeros{}, big), big); e.BodyLength != big {
 		t.Errorf("streamed body: upstream got %d bytes, want %d", e.BodyLength, big)
 	}
 }
 
-type zeros struct{}
-
-func (zeros) Read(p []byte) (int, error) {
-	clear(p)
-	return len(p), nil
-}
-
 func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "    header_timeout: 1s", "")
 	before := up.Requests()
 	cases := []struct {
@@ -511,7 +458,7 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			status, text := rawRequest(t, p.addr, c.raw)
+			status, text := e2etest.RawRequest(t, p.addr, c.raw)
 			if status != c.status || !strings.Contains(text, "application/problem+json") {
 				t.Fatalf("status %d, want %d with a problem body\n%s", status, c.status, text)
 			}
@@ -521,23 +468,23 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 		t.Fatalf("upstream saw %d requests from malformed input", n)
 	}
 	// HTTP/1.0 without Host is legal and is forwarded.
-	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.0\r\n\r\n")
+	status, text := e2etest.RawRequest(t, p.addr, "GET /echo/x HTTP/1.0\r\n\r\n")
 	if status != 200 || strings.Contains(text, `"User-Agent"`) {
 		t.Fatalf("HTTP/1.0 without Host: %d\n%s", status, text)
 	}
 }
 
 func TestOversizedHeadersAre431(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "    max_header_bytes: 4KiB", "")
-	status, text := rawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+	status, text := e2etest.RawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
 	if status != 431 || !strings.Contains(text, "request.header_too_large") {
 		t.Fatalf("status %d\n%s", status, text)
 	}
 }
 
 func TestSlowClientIsCutOff(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "    header_timeout: 500ms", "")
 	c, err := net.Dial("tcp", p.addr)
 	if err != nil {
@@ -558,7 +505,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		_ = c.SetReadDeadline(time.Now().Add(time.Millisecond))
 		var b [1]byte
-		if _, err := c.Read(b[:]); err != nil && !isTimeout(err) {
+		if _, err := c.Read(b[:]); err != nil && !e2etest.IsTimeout(err) {
 			cut = true
 			break
 		} else if err == nil {
@@ -574,15 +521,10 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	}
 }
 
-func isTimeout(err error) bool {
-	ne, ok := err.(net.Error)
-	return ok && ne.Timeout()
-}
-
 func TestLoadSheddingAboveMaxInFlight(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	slow := "  - {name: slower, host: slow.test, methods: [GET], path: /slow, upstream: demo, timeout: 10s}"
-	cfg := strings.Replace(fmt.Sprintf(baseConfig, up.addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
+	cfg := strings.Replace(fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
 	p := startProxy(t, cfg)
 	// Two slow requests hold the cap; a third one meanwhile is shed.
 	var wg sync.WaitGroup
@@ -590,20 +532,20 @@ func TestLoadSheddingAboveMaxInFlight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if r := do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.status != 200 {
-				t.Errorf("held request: %d %s", r.status, r.body)
+			if r := e2etest.Do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.Status != 200 {
+				t.Errorf("held request: %d %s", r.Status, r.Body)
 			}
 		}()
 	}
 	time.Sleep(500 * time.Millisecond)
-	shed := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+	shed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
 	wg.Wait()
-	assertProblem(t, shed, 503, "proxy.overloaded")
-	if shed.header.Get("Retry-After") != "1" {
-		t.Fatalf("Retry-After = %q", shed.header.Get("Retry-After"))
+	e2etest.AssertProblem(t, shed, 503, "proxy.overloaded")
+	if shed.Header.Get("Retry-After") != "1" {
+		t.Fatalf("Retry-After = %q", shed.Header.Get("Retry-After"))
 	}
 	// Below the cap, requests flow again.
-	if r := do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.status != 200 {
-		t.Fatalf("after the surge: %d", r.status)
+	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
+		t.Fatalf("after the surge: %d", r.Status)
 	}
 }

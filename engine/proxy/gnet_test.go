@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 const twoEngines = `
@@ -30,8 +32,8 @@ routes:
 // TestBothEnginesServeTheSameRuntime runs a fasthttp and a gnet listener
 // side by side from one config: the same chains, the same answers.
 func TestBothEnginesServeTheSameRuntime(t *testing.T) {
-	up := startUpstream(t)
-	p := startProxy(t, fmt.Sprintf(twoEngines, up.addr, ""))
+	up := e2etest.StartUpstream(t)
+	p := startProxy(t, fmt.Sprintf(twoEngines, up.Addr, ""))
 	addrs := p.Addrs()
 	if len(addrs) != 2 {
 		t.Fatalf("%d listeners bound", len(addrs))
@@ -39,22 +41,22 @@ func TestBothEnginesServeTheSameRuntime(t *testing.T) {
 	for i, a := range addrs {
 		base := "http://" + a.String()
 		key := map[string]string{"X-API-Key": "demo-viewer-key"}
-		if r := do(t, "GET", base+"/api/v1/customers/1", key, ""); r.status != 200 || !strings.Contains(r.body, "Ada") {
-			t.Errorf("listener %d: viewer read %d %s", i, r.status, r.body)
+		if r := e2etest.Do(t, "GET", base+"/api/v1/customers/1", key, ""); r.Status != 200 || !strings.Contains(r.Body, "Ada") {
+			t.Errorf("listener %d: viewer read %d %s", i, r.Status, r.Body)
 		}
-		assertProblem(t, do(t, "DELETE", base+"/api/v1/customers/1", key, ""), 403, "rbac.method_denied")
-		assertProblem(t, do(t, "GET", base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
-		assertProblem(t, do(t, "GET", base+"/nope", nil, ""), 404, "route.not_found")
+		e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", base+"/api/v1/customers/1", key, ""), 403, "rbac.method_denied")
+		e2etest.AssertProblem(t, e2etest.Do(t, "GET", base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+		e2etest.AssertProblem(t, e2etest.Do(t, "GET", base+"/nope", nil, ""), 404, "route.not_found")
 	}
 }
 
 func TestGnetRefusesFiltersThatWait(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	route := `  - name: queued
     path: /slow
     upstream: demo
     filters: [{name: concurrency, config: {max_concurrent: 2, max_queue: 4}}]`
-	_, err := startProxyErr(writeConfig(t, fmt.Sprintf(twoEngines, up.addr, route)))
+	_, err := startProxyErr(writeConfig(t, fmt.Sprintf(twoEngines, up.Addr, route)))
 	if err == nil || !strings.Contains(err.Error(), "would stall the gnet engine's event loop") {
 		t.Fatalf("start error %v, want the event-loop refusal", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 const identityConfig = `
@@ -103,7 +104,7 @@ func claims(sub string, roles []string, exp time.Duration) map[string]any {
 }
 
 func TestIdentityRBACAndAudit(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -122,7 +123,7 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 	const apiKey = "tg_test_2f9d0c7e41b84a5d"
 	sum := sha256.Sum256([]byte(apiKey))
 	logDir := filepath.Join(dir, "audit")
-	p := startProxy(t, fmt.Sprintf(identityConfig, up.addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])))
+	p := startProxy(t, fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])))
 
 	viewer := "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))
 	editor := "Bearer " + kit.token(t, claims("eddie", []string{"editor"}, time.Hour))
@@ -166,20 +167,20 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 		if r.method == "POST" {
 			body = `{"customer":"1","sku":"tea","qty":1}`
 		}
-		resp := do(t, r.method, p.base+r.path, h, body)
-		if resp.status != r.status {
-			t.Errorf("%s: status %d, want %d: %s", r.name, resp.status, r.status, resp.body)
+		resp := e2etest.Do(t, r.method, p.base+r.path, h, body)
+		if resp.Status != r.status {
+			t.Errorf("%s: status %d, want %d: %s", r.name, resp.Status, r.status, resp.Body)
 			continue
 		}
 		if r.reason != "" {
-			assertProblem(t, resp, r.status, r.reason)
-			if r.status == 401 && resp.header.Get("WWW-Authenticate") == "" {
+			e2etest.AssertProblem(t, resp, r.status, r.reason)
+			if r.status == 401 && resp.Header.Get("WWW-Authenticate") == "" {
 				t.Errorf("%s: 401 without WWW-Authenticate", r.name)
 			}
 		} else {
 			forwarded++
 		}
-		ids[resp.header.Get("X-Request-Id")] = r
+		ids[resp.Header.Get("X-Request-Id")] = r
 	}
 	if n := up.Requests() - before; n != forwarded {
 		t.Fatalf("upstream saw %d requests, want only the %d allowed ones", n, forwarded)

@@ -17,6 +17,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 type testCA struct {
@@ -102,14 +104,14 @@ routes:
 `
 
 func TestMutualTLSIdentityAndUpstreamCredentials(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	ca := newTestCA(t)
 	certFile, keyFile := writePair(t, ca.issue(t, "127.0.0.1", true))
-	p := startProxy(t, fmt.Sprintf(mtlsConfig, up.addr, certFile, keyFile, ca.file))
+	p := startProxy(t, fmt.Sprintf(mtlsConfig, up.Addr, certFile, keyFile, ca.file))
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.cert)
 
-	call := func(certs []tls.Certificate) response {
+	call := func(certs []tls.Certificate) e2etest.Response {
 		t.Helper()
 		c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: certs}}}
 		req, _ := http.NewRequest("GET", "https://"+p.addr+"/echo/billing", nil)
@@ -121,7 +123,7 @@ func TestMutualTLSIdentityAndUpstreamCredentials(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		var e echoed
+		var e e2etest.Echoed
 		b := make([]byte, 64<<10)
 		n, _ := resp.Body.Read(b)
 		if resp.StatusCode == 200 {
@@ -129,26 +131,26 @@ func TestMutualTLSIdentityAndUpstreamCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		return response{status: resp.StatusCode, body: string(b[:n]), header: resp.Header}
+		return e2etest.Response{Status: resp.StatusCode, Body: string(b[:n]), Header: resp.Header}
 	}
 
 	r := call([]tls.Certificate{ca.issue(t, "billing-svc", false)})
-	if r.status != 200 {
-		t.Fatalf("mapped client certificate: %d %s", r.status, r.body)
+	if r.Status != 200 {
+		t.Fatalf("mapped client certificate: %d %s", r.Status, r.Body)
 	}
-	var e echoed
-	json.Unmarshal([]byte(r.body), &e)
-	if got := e.header("X-Auth-Subject"); got != "billing" {
+	var e e2etest.Echoed
+	json.Unmarshal([]byte(r.Body), &e)
+	if got := e.Header("X-Auth-Subject"); got != "billing" {
 		t.Errorf("X-Auth-Subject = %q, want the certificate's principal", got)
 	}
-	if got := e.header("Authorization"); got != "Bearer backend-secret" {
+	if got := e.Header("Authorization"); got != "Bearer backend-secret" {
 		t.Errorf("Authorization = %q: the client's credential must be replaced by the upstream's", got)
 	}
-	if got := e.header("X-Api-Key"); got != "" {
+	if got := e.Header("X-Api-Key"); got != "" {
 		t.Errorf("X-Api-Key = %q: must be removed before the upstream", got)
 	}
-	assertProblem(t, call([]tls.Certificate{ca.issue(t, "intruder", false)}), 403, "authn.client_cert_unmapped")
-	assertProblem(t, call(nil), 403, "authn.client_cert_missing")
+	e2etest.AssertProblem(t, call([]tls.Certificate{ca.issue(t, "intruder", false)}), 403, "authn.client_cert_unmapped")
+	e2etest.AssertProblem(t, call(nil), 403, "authn.client_cert_missing")
 
 	// A certificate from another CA fails the handshake.
 	other := newTestCA(t)

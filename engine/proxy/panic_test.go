@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 	"github.com/tollgate-proxy/tollgate/engine/proxy"
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/all"
@@ -18,9 +19,9 @@ func (boom) Name() string                             { return "boom" }
 func (boom) Handle(*filters.Exchange) filters.Verdict { panic("boom") }
 
 func TestPanickingFilterAnswers500AndTheProxyLivesOn(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	reg := append(all.Registry(), filters.Registration{Name: "boom", New: func(filters.Spec) (filters.Filter, error) { return boom{}, nil }})
-	cfg := fmt.Sprintf(baseConfig, up.addr, "", `  - name: broken
+	cfg := fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", `  - name: broken
     path: /broken
     upstream: demo
     filters: [{name: boom}]`)
@@ -31,9 +32,9 @@ func TestPanickingFilterAnswers500AndTheProxyLivesOn(t *testing.T) {
 	}
 	defer p.Shutdown(t.Context())
 	base := "http://" + p.Addrs()[0].String()
-	assertProblem(t, do(t, "GET", base+"/broken", nil, ""), 500, "proxy.internal_error")
-	if r := do(t, "GET", base+"/api/v1/customers/1", nil, ""); r.status != 200 {
-		t.Fatalf("after a panic the proxy answered %d", r.status)
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", base+"/broken", nil, ""), 500, "proxy.internal_error")
+	if r := e2etest.Do(t, "GET", base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
+		t.Fatalf("after a panic the proxy answered %d", r.Status)
 	}
 	if !strings.Contains(buf.String(), "recovered from a panic") {
 		t.Fatalf("the panic was not logged:\n%s", buf)
@@ -41,9 +42,9 @@ func TestPanickingFilterAnswers500AndTheProxyLivesOn(t *testing.T) {
 }
 
 func TestPanickingFilterOnTheGnetEngine(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	reg := append(all.Registry(), filters.Registration{Name: "boom", New: func(filters.Spec) (filters.Filter, error) { return boom{}, nil }})
-	cfg := strings.Replace(fmt.Sprintf(baseConfig, up.addr, "    engine: gnet", `  - name: broken
+	cfg := strings.Replace(fmt.Sprintf(e2etest.BaseConfig, up.Addr, "    engine: gnet", `  - name: broken
     path: /broken
     upstream: demo
     filters: [{name: boom}]`), "    write_timeout: 5s\n", "", 1)
@@ -53,8 +54,8 @@ func TestPanickingFilterOnTheGnetEngine(t *testing.T) {
 	}
 	defer p.Shutdown(t.Context())
 	base := "http://" + p.Addrs()[0].String()
-	assertProblem(t, do(t, "GET", base+"/broken", nil, ""), 500, "proxy.internal_error")
-	if r := do(t, "GET", base+"/api/v1/customers/1", nil, ""); r.status != 200 {
-		t.Fatalf("after a panic the gnet engine answered %d", r.status)
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", base+"/broken", nil, ""), 500, "proxy.internal_error")
+	if r := e2etest.Do(t, "GET", base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
+		t.Fatalf("after a panic the gnet engine answered %d", r.Status)
 	}
 }

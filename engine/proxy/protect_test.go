@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 const protectConfig = `
@@ -43,7 +44,7 @@ routes:
 `
 
 func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/protect")
 	keyFile := filepath.Join(dir, "audit.key")
@@ -51,32 +52,32 @@ func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 	logDir := filepath.Join(dir, "audit")
-	p := startProxy(t, fmt.Sprintf(protectConfig, up.addr, logDir, keyFile))
+	p := startProxy(t, fmt.Sprintf(protectConfig, up.Addr, logDir, keyFile))
 
 	// Rate limit: 3 per minute per client IP, then 429 with Retry-After
 	// and the draft RateLimit headers; the upstream sees only 3.
 	before := up.PathRequests("/api/v1/customers/1")
 	var limitedIDs []string
 	for i := 0; i < 5; i++ {
-		r := do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+		r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
 		if i < 3 {
-			if r.status != 200 || r.header.Get("RateLimit") == "" || r.header.Get("RateLimit-Policy") == "" {
-				t.Fatalf("request %d: %d, RateLimit %q, RateLimit-Policy %q", i, r.status, r.header.Get("RateLimit"), r.header.Get("RateLimit-Policy"))
+			if r.Status != 200 || r.Header.Get("RateLimit") == "" || r.Header.Get("RateLimit-Policy") == "" {
+				t.Fatalf("request %d: %d, RateLimit %q, RateLimit-Policy %q", i, r.Status, r.Header.Get("RateLimit"), r.Header.Get("RateLimit-Policy"))
 			}
 			continue
 		}
-		assertProblem(t, r, 429, "ratelimit.exceeded")
-		if ra := r.header.Get("Retry-After"); ra == "" || ra == "0" {
+		e2etest.AssertProblem(t, r, 429, "ratelimit.exceeded")
+		if ra := r.Header.Get("Retry-After"); ra == "" || ra == "0" {
 			t.Fatalf("429 Retry-After = %q", ra)
 		}
-		limitedIDs = append(limitedIDs, r.header.Get("X-Request-Id"))
+		limitedIDs = append(limitedIDs, r.Header.Get("X-Request-Id"))
 	}
 	if n := up.PathRequests("/api/v1/customers/1") - before; n != 3 {
 		t.Fatalf("upstream saw %d limited-route requests, want 3", n)
 	}
 	// A spoofed X-Forwarded-For from an untrusted client does not reset it.
-	if r := do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Forwarded-For": "203.0.113.9"}, ""); r.status != 429 {
-		t.Fatalf("spoofed XFF reset the limit: %d", r.status)
+	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Forwarded-For": "203.0.113.9"}, ""); r.Status != 429 {
+		t.Fatalf("spoofed XFF reset the limit: %d", r.Status)
 	}
 
 	// Throttling: a surge of 12 slow requests; the upstream never sees
@@ -102,21 +103,21 @@ func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := do(t, "GET", p.base+"/slow?delay=300ms", nil, "")
+			r := e2etest.Do(t, "GET", p.base+"/slow?delay=300ms", nil, "")
 			switch {
-			case r.status == 200:
+			case r.Status == 200:
 				ok.Add(1)
-			case r.status == 503 && strings.Contains(r.body, "throttle.queue_"):
+			case r.Status == 503 && strings.Contains(r.Body, "throttle.queue_"):
 				shed.Add(1)
 			default:
-				t.Errorf("surge request: %d %s", r.status, r.body)
+				t.Errorf("surge request: %d %s", r.Status, r.Body)
 			}
 		}()
 	}
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
-	if r := do(t, "GET", p.base+"/api/v1/customers", nil, ""); r.status != 200 || time.Since(start) > time.Second {
-		t.Errorf("other route during the surge: %d after %v", r.status, time.Since(start))
+	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers", nil, ""); r.Status != 200 || time.Since(start) > time.Second {
+		t.Errorf("other route during the surge: %d after %v", r.Status, time.Since(start))
 	}
 	wg.Wait()
 	close(stop)

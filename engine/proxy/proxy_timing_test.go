@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // The proxy benchmarks drive a real listener on loopback with a
@@ -39,13 +41,13 @@ func benchTarget(b *testing.B, addr string) {
 }
 
 func BenchmarkProxyDirect(b *testing.B) {
-	up := startUpstream(&testing.T{})
-	benchTarget(b, up.addr)
+	up := e2etest.StartUpstream(&testing.T{})
+	benchTarget(b, up.Addr)
 }
 
 func BenchmarkProxyTollgate(b *testing.B) {
 	t := &testing.T{}
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	p := startProxy(t, fmt.Sprintf(`
 log: {level: error}
 admin: {listen: 127.0.0.1:0}
@@ -53,13 +55,13 @@ listeners: [{name: public, listen: 127.0.0.1:0}]
 upstreams: [{name: demo, targets: [%s]}]
 routes:
   - {name: bench, methods: [GET], path: /bench, upstream: demo}
-`, up.addr))
+`, up.Addr))
 	benchTarget(b, p.addr)
 }
 
 func BenchmarkProxyHTTPUtil(b *testing.B) {
-	up := startUpstream(&testing.T{})
-	target, _ := url.Parse("http://" + up.addr)
+	up := e2etest.StartUpstream(&testing.T{})
+	target, _ := url.Parse("http://" + up.Addr)
 	rp := httputil.NewSingleHostReverseProxy(target)
 	rp.Transport = &http.Transport{MaxIdleConnsPerHost: 512}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

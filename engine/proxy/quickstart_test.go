@@ -9,12 +9,13 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // TestQuickstartConfig runs the shipped configs/quickstart.yaml (on free
 // ports, with its audit log in a temp dir) and walks the README's tour.
 func TestQuickstartConfig(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	raw, err := os.ReadFile("../../configs/quickstart.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +30,7 @@ func TestQuickstartConfig(t *testing.T) {
 	cfg := strings.NewReplacer(
 		"127.0.0.1:8080", "127.0.0.1:0",
 		"127.0.0.1:9901", "127.0.0.1:0",
-		"127.0.0.1:9000", up.addr,
+		"127.0.0.1:9000", up.Addr,
 		"dir: data/audit", "dir: "+logDir,
 		"signing_key_file: data/audit-dev.key", "signing_key_file: "+keyFile,
 	).Replace(string(raw))
@@ -39,32 +40,32 @@ func TestQuickstartConfig(t *testing.T) {
 	editor := map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "application/json"}
 	admin := map[string]string{"X-API-Key": "demo-admin-key"}
 
-	if r := do(t, "GET", p.base+"/api/v1/customers/1", viewer, ""); r.status != 200 {
-		t.Fatalf("viewer read: %d %s", r.status, r.body)
+	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", viewer, ""); r.Status != 200 {
+		t.Fatalf("viewer read: %d %s", r.Status, r.Body)
 	}
-	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
-	assertProblem(t, do(t, "DELETE", p.base+"/api/v1/customers/2", viewer, ""), 403, "rbac.method_denied")
-	if r := do(t, "DELETE", p.base+"/api/v1/customers/2", admin, ""); r.status != 204 {
-		t.Fatalf("admin delete: %d %s", r.status, r.body)
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+	e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", viewer, ""), 403, "rbac.method_denied")
+	if r := e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", admin, ""); r.Status != 204 {
+		t.Fatalf("admin delete: %d %s", r.Status, r.Body)
 	}
-	if r := do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2}`); r.status != 201 {
-		t.Fatalf("editor order: %d %s", r.status, r.body)
+	if r := e2etest.Do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2}`); r.Status != 201 {
+		t.Fatalf("editor order: %d %s", r.Status, r.Body)
 	}
-	r := do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":5000}`)
-	assertProblem(t, r, 400, "validate.body_invalid")
-	if !strings.Contains(r.body, "/qty") {
-		t.Errorf("400 does not name the failing pointer: %s", r.body)
+	r := e2etest.Do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":5000}`)
+	e2etest.AssertProblem(t, r, 400, "validate.body_invalid")
+	if !strings.Contains(r.Body, "/qty") {
+		t.Errorf("400 does not name the failing pointer: %s", r.Body)
 	}
-	assertProblem(t, do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2} trailing`), 400, "validate.json_malformed")
-	assertProblem(t, do(t, "POST", p.base+"/api/v1/orders", map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "text/plain"}, `qty=2`), 415, "validate.unsupported_media_type")
-	assertProblem(t, do(t, "GET", p.base+"/api/v1/customers/%2e%2e/%2e%2e/admin/stats", viewer, ""), 400, "request.bad_path")
+	e2etest.AssertProblem(t, e2etest.Do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2} trailing`), 400, "validate.json_malformed")
+	e2etest.AssertProblem(t, e2etest.Do(t, "POST", p.base+"/api/v1/orders", map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "text/plain"}, `qty=2`), 415, "validate.unsupported_media_type")
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/%2e%2e/%2e%2e/admin/stats", viewer, ""), 400, "request.bad_path")
 
 	// The per-principal limit: burst 20, then 429.
 	limited := 0
 	for i := 0; i < 30; i++ {
-		if r := do(t, "GET", p.base+"/api/v1/customers/1", admin, ""); r.status == 429 {
+		if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", admin, ""); r.Status == 429 {
 			limited++
-			if r.header.Get("Retry-After") == "" {
+			if r.Header.Get("Retry-After") == "" {
 				t.Fatal("429 without Retry-After")
 			}
 		}

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // selfSigned writes a fresh ECDSA certificate for 127.0.0.1 and its key.
@@ -59,7 +61,7 @@ func selfSigned(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 func TestTLSListener(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	certFile, keyFile, pool := selfSigned(t)
 	p := quick(t, up, fmt.Sprintf("    tls: {cert: %q, key: %q}", certFile, keyFile), "")
 	base := "https://" + p.addr
@@ -69,13 +71,13 @@ func TestTLSListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e echoed
+	var e e2etest.Echoed
 	err = json.NewDecoder(resp.Body).Decode(&e)
 	resp.Body.Close()
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("status %d: %v", resp.StatusCode, err)
 	}
-	if got := e.header("X-Forwarded-Proto"); got != "https" {
+	if got := e.Header("X-Forwarded-Proto"); got != "https" {
 		t.Fatalf("X-Forwarded-Proto = %q, want https", got)
 	}
 
@@ -90,7 +92,7 @@ func TestTLSListener(t *testing.T) {
 	}
 	// Plain HTTP to a TLS listener does not reach the upstream.
 	before := up.Requests()
-	if resp, err := client.Get("http://" + p.addr + "/echo/plain"); err == nil {
+	if resp, err := e2etest.Client.Get("http://" + p.addr + "/echo/plain"); err == nil {
 		resp.Body.Close()
 	}
 	if up.Requests() != before {
@@ -99,10 +101,10 @@ func TestTLSListener(t *testing.T) {
 }
 
 func TestTLSBadKeyFailsAtStart(t *testing.T) {
-	up := startUpstream(t)
+	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	bad := filepath.Join(dir, "missing.pem")
-	path := writeConfig(t, fmt.Sprintf(baseConfig, up.addr, fmt.Sprintf("    tls: {cert: %q, key: %q}", bad, bad), ""))
+	path := writeConfig(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, fmt.Sprintf("    tls: {cert: %q, key: %q}", bad, bad), ""))
 	if _, err := startProxyErr(path); err == nil {
 		t.Fatal("started with a missing certificate")
 	}
