@@ -23,6 +23,23 @@ func quick(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string
 	return startProxy(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, listenerExtra, routesExtra))
 }
 
+// onBothEngines runs a test against the default engine and the gnet
+// engine: quick gives it a proxy whose listener uses the engine under test.
+func onBothEngines(t *testing.T, test func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy)) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			test(t, func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy {
+				t.Helper()
+				extra := "    engine: " + engine
+				if listenerExtra != "" {
+					extra += "\n" + listenerExtra
+				}
+				return quick(t, up, extra, routesExtra)
+			})
+		})
+	}
+}
+
 func TestProxiesStatusBodyAndHeaders(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	p := quick(t, up, "", "")
@@ -49,70 +66,74 @@ func TestProxiesStatusBodyAndHeaders(t *testing.T) {
 }
 
 func TestStripsHopByHopAndSetsForwardingHeaders(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "")
-	e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
-		"Connection":       "keep-alive, X-Secret-Hop",
-		"X-Secret-Hop":     "must not pass",
-		"Keep-Alive":       "timeout=5",
-		"Proxy-Connection": "keep-alive",
-		"Te":               "trailers",
-		"Upgrade":          "websocket",
-		"X-Forwarded-For":  "203.0.113.66",
-		"X-Forwarded-Host": "evil.example",
-		"Forwarded":        "for=203.0.113.66",
-		"X-Request-Id":     "client-chosen",
-		"Traceparent":      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-		"X-Custom":         "kept",
-	}, ""))
-	for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
-		if v := e.Header(h); v != "" {
-			t.Errorf("hop-by-hop or untrusted header %s reached the upstream: %q", h, v)
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "", "")
+		e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/a?x=1", map[string]string{
+			"Connection":       "keep-alive, X-Secret-Hop",
+			"X-Secret-Hop":     "must not pass",
+			"Keep-Alive":       "timeout=5",
+			"Proxy-Connection": "keep-alive",
+			"Te":               "trailers",
+			"Upgrade":          "websocket",
+			"X-Forwarded-For":  "203.0.113.66",
+			"X-Forwarded-Host": "evil.example",
+			"Forwarded":        "for=203.0.113.66",
+			"X-Request-Id":     "client-chosen",
+			"Traceparent":      "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+			"X-Custom":         "kept",
+		}, ""))
+		for _, h := range []string{"X-Secret-Hop", "Keep-Alive", "Proxy-Connection", "Te", "Upgrade", "Forwarded"} {
+			if v := e.Header(h); v != "" {
+				t.Errorf("hop-by-hop or untrusted header %s reached the upstream: %q", h, v)
+			}
 		}
-	}
-	if got := e.Header("X-Forwarded-For"); got != "127.0.0.1" {
-		t.Errorf("X-Forwarded-For = %q: an untrusted client must not inject it", got)
-	}
-	if got := e.Header("X-Forwarded-Host"); got == "evil.example" {
-		t.Errorf("X-Forwarded-Host from an untrusted client passed through")
-	}
-	if got := e.Header("X-Forwarded-Proto"); got != "http" {
-		t.Errorf("X-Forwarded-Proto = %q", got)
-	}
-	if got := e.Header("X-Request-Id"); got == "" || got == "client-chosen" {
-		t.Errorf("X-Request-Id = %q: must be generated for untrusted clients", got)
-	}
-	if got := e.Header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
-		t.Errorf("traceparent = %q, want passed through", got)
-	}
-	if e.Header("X-Custom") != "kept" {
-		t.Errorf("end-to-end header dropped")
-	}
-	if e.URI != "/echo/a?x=1" {
-		t.Errorf("upstream target = %q", e.URI)
-	}
+		if got := e.Header("X-Forwarded-For"); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q: an untrusted client must not inject it", got)
+		}
+		if got := e.Header("X-Forwarded-Host"); got == "evil.example" {
+			t.Errorf("X-Forwarded-Host from an untrusted client passed through")
+		}
+		if got := e.Header("X-Forwarded-Proto"); got != "http" {
+			t.Errorf("X-Forwarded-Proto = %q", got)
+		}
+		if got := e.Header("X-Request-Id"); got == "" || got == "client-chosen" {
+			t.Errorf("X-Request-Id = %q: must be generated for untrusted clients", got)
+		}
+		if got := e.Header("Traceparent"); !strings.HasPrefix(got, "00-4bf92f") {
+			t.Errorf("traceparent = %q, want passed through", got)
+		}
+		if e.Header("X-Custom") != "kept" {
+			t.Errorf("end-to-end header dropped")
+		}
+		if e.URI != "/echo/a?x=1" {
+			t.Errorf("upstream target = %q", e.URI)
+		}
+	})
 }
 
 func TestTrustedProxyForwardingHeaders(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "    trusted_proxies: [127.0.0.1/32]", "")
-	e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/b", map[string]string{
-		"X-Forwarded-For":   "198.51.100.7",
-		"X-Forwarded-Proto": "https",
-		"X-Request-Id":      "edge-123",
-	}, ""))
-	if got := e.Header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
-		t.Errorf("X-Forwarded-For = %q", got)
-	}
-	if got := e.Header("X-Real-Ip"); got != "198.51.100.7" {
-		t.Errorf("X-Real-Ip = %q, want the client behind the trusted proxy", got)
-	}
-	if got := e.Header("X-Forwarded-Proto"); got != "https" {
-		t.Errorf("X-Forwarded-Proto = %q", got)
-	}
-	if got := e.Header("X-Request-Id"); got != "edge-123" {
-		t.Errorf("X-Request-Id = %q, want a trusted proxy's id passed through", got)
-	}
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "    trusted_proxies: [127.0.0.1/32]", "")
+		e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/b", map[string]string{
+			"X-Forwarded-For":   "198.51.100.7",
+			"X-Forwarded-Proto": "https",
+			"X-Request-Id":      "edge-123",
+		}, ""))
+		if got := e.Header("X-Forwarded-For"); got != "198.51.100.7, 127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q", got)
+		}
+		if got := e.Header("X-Real-Ip"); got != "198.51.100.7" {
+			t.Errorf("X-Real-Ip = %q, want the client behind the trusted proxy", got)
+		}
+		if got := e.Header("X-Forwarded-Proto"); got != "https" {
+			t.Errorf("X-Forwarded-Proto = %q", got)
+		}
+		if got := e.Header("X-Request-Id"); got != "edge-123" {
+			t.Errorf("X-Request-Id = %q, want a trusted proxy's id passed through", got)
+		}
+	})
 }
 
 func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
@@ -132,41 +153,43 @@ func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
 }
 
 func TestPathTricksAre400(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "")
-	before := up.Requests()
-	tricks := []string{
-		"/api/v1/customers/%2e%2e/%2e%2e/admin/stats",
-		"/api/v1/customers/1%2Fdelete",
-		"/api/v1/customers/1%2fdelete",
-		"/api/v1/customers/..%2f..%2fadmin",
-		"/api/v1/customers/.%2E/admin",
-		"/api/v1/customers/1%00",
-		"/api/v1/customers/%zz",
-		"/api/v1/customers/%4",
-		"/api/v1/customers/..;/admin/stats",
-		"/api/v1/customers/1%5c..%5cadmin",
-		"/api/v1/customers/1\\..\\admin",
-	}
-	for _, tr := range tricks {
-		status, text := e2etest.RawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
-		if status != 400 {
-			t.Errorf("%s: status %d, want 400\n%s", tr, status, text)
-			continue
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "", "")
+		before := up.Requests()
+		tricks := []string{
+			"/api/v1/customers/%2e%2e/%2e%2e/admin/stats",
+			"/api/v1/customers/1%2Fdelete",
+			"/api/v1/customers/1%2fdelete",
+			"/api/v1/customers/..%2f..%2fadmin",
+			"/api/v1/customers/.%2E/admin",
+			"/api/v1/customers/1%00",
+			"/api/v1/customers/%zz",
+			"/api/v1/customers/%4",
+			"/api/v1/customers/..;/admin/stats",
+			"/api/v1/customers/1%5c..%5cadmin",
+			"/api/v1/customers/1\\..\\admin",
 		}
-		if !strings.Contains(text, "request.bad_path") {
-			t.Errorf("%s: no request.bad_path reason in %s", tr, text)
+		for _, tr := range tricks {
+			status, text := e2etest.RawRequest(t, p.addr, "GET "+tr+" HTTP/1.1\r\nHost: x\r\n\r\n")
+			if status != 400 {
+				t.Errorf("%s: status %d, want 400\n%s", tr, status, text)
+				continue
+			}
+			if !strings.Contains(text, "request.bad_path") {
+				t.Errorf("%s: no request.bad_path reason in %s", tr, text)
+			}
 		}
-	}
-	if n := up.Requests(); n != before {
-		t.Fatalf("upstream contacted %d times by path tricks", n-before)
-	}
-	// Dot segments that resolve inside the tree are normalized, and the
-	// upstream receives the normalized target.
-	status, text := e2etest.RawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
-	if status != 200 || !strings.Contains(text, `"/echo/a/c/d?q=%2e"`) {
-		t.Fatalf("normalized target not forwarded: %d %s", status, text)
-	}
+		if n := up.Requests(); n != before {
+			t.Fatalf("upstream contacted %d times by path tricks", n-before)
+		}
+		// Dot segments that resolve inside the tree are normalized, and the
+		// upstream receives the normalized target.
+		status, text := e2etest.RawRequest(t, p.addr, "GET /echo/a/./b/../c//d?q=%2e HTTP/1.1\r\nHost: x\r\n\r\n")
+		if status != 200 || !strings.Contains(text, `"/echo/a/c/d?q=%2e"`) {
+			t.Fatalf("normalized target not forwarded: %d %s", status, text)
+		}
+	})
 }
 
 func TestBodyLimit413(t *testing.T) {
@@ -204,33 +227,35 @@ func TestUpstreamTimeoutIs504(t *testing.T) {
 }
 
 func TestServerSentEventsStreamEventByEvent(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "")
-	resp, err := e2etest.Client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
-	if err != nil {
-		t.Fatalf("%v\nproxy log:\n%s", err, p.logBuf)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
-		t.Fatalf("content type %q", ct)
-	}
-	start := time.Now()
-	br := bufio.NewReader(resp.Body)
-	var arrivals []time.Duration
-	for len(arrivals) < 3 {
-		line, err := br.ReadString('\n')
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "", "")
+		resp, err := e2etest.Client.Get(p.base + "/api/v1/events?n=3&interval=400ms")
 		if err != nil {
-			t.Fatalf("after %d events: %v", len(arrivals), err)
+			t.Fatalf("%v\nproxy log:\n%s", err, p.logBuf)
 		}
-		if strings.HasPrefix(line, "data:") {
-			arrivals = append(arrivals, time.Since(start))
+		defer resp.Body.Close()
+		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/event-stream") {
+			t.Fatalf("content type %q", ct)
 		}
-	}
-	// Buffering the stream would deliver all three events at once, at
-	// the end; streaming delivers them about one interval apart.
-	if gap := arrivals[2] - arrivals[0]; gap < 500*time.Millisecond {
-		t.Fatalf("events arrived together (%v): the stream was buffered", arrivals)
-	}
+		start := time.Now()
+		br := bufio.NewReader(resp.Body)
+		var arrivals []time.Duration
+		for len(arrivals) < 3 {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d events: %v", len(arrivals), err)
+			}
+			if strings.HasPrefix(line, "data:") {
+				arrivals = append(arrivals, time.Since(start))
+			}
+		}
+		// Buffering the stream would deliver all three events at once, at
+		// the end; streaming delivers them about one interval apart.
+		if gap := arrivals[2] - arrivals[0]; gap < 500*time.Millisecond {
+			t.Fatalf("events arrived together (%v): the stream was buffered", arrivals)
+		}
+	})
 }
 
 func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
@@ -475,12 +500,14 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 }
 
 func TestOversizedHeadersAre431(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "    max_header_bytes: 4KiB", "")
-	status, text := e2etest.RawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
-	if status != 431 || !strings.Contains(text, "request.header_too_large") {
-		t.Fatalf("status %d\n%s", status, text)
-	}
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "    max_header_bytes: 4KiB", "")
+		status, text := e2etest.RawRequest(t, p.addr, "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 8<<10)+"\r\n\r\n")
+		if status != 431 || !strings.Contains(text, "request.header_too_large") {
+			t.Fatalf("status %d\n%s", status, text)
+		}
+	})
 }
 
 func TestSlowClientIsCutOff(t *testing.T) {
@@ -522,30 +549,32 @@ func TestSlowClientIsCutOff(t *testing.T) {
 }
 
 func TestLoadSheddingAboveMaxInFlight(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	slow := "  - {name: slower, host: slow.test, methods: [GET], path: /slow, upstream: demo, timeout: 10s}"
-	cfg := strings.Replace(fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
-	p := startProxy(t, cfg)
-	// Two slow requests hold the cap; a third one meanwhile is shed.
-	var wg sync.WaitGroup
-	for i := 0; i < 2; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if r := e2etest.Do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.Status != 200 {
-				t.Errorf("held request: %d %s", r.Status, r.Body)
-			}
-		}()
-	}
-	time.Sleep(500 * time.Millisecond)
-	shed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	wg.Wait()
-	e2etest.AssertProblem(t, shed, 503, "proxy.overloaded")
-	if shed.Header.Get("Retry-After") != "1" {
-		t.Fatalf("Retry-After = %q", shed.Header.Get("Retry-After"))
-	}
-	// Below the cap, requests flow again.
-	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
-		t.Fatalf("after the surge: %d", r.Status)
-	}
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		slow := "  - {name: slower, host: slow.test, methods: [GET], path: /slow, upstream: demo, timeout: 10s}"
+		cfg := strings.Replace(fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", slow), "log:\n", "limits: {max_in_flight: 2}\nlog:\n", 1)
+		p := startProxy(t, cfg)
+		// Two slow requests hold the cap; a third one meanwhile is shed.
+		var wg sync.WaitGroup
+		for i := 0; i < 2; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if r := e2etest.Do(t, "GET", p.base+"/slow?delay=1500ms", map[string]string{"Host": "slow.test"}, ""); r.Status != 200 {
+					t.Errorf("held request: %d %s", r.Status, r.Body)
+				}
+			}()
+		}
+		time.Sleep(500 * time.Millisecond)
+		shed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+		wg.Wait()
+		e2etest.AssertProblem(t, shed, 503, "proxy.overloaded")
+		if shed.Header.Get("Retry-After") != "1" {
+			t.Fatalf("Retry-After = %q", shed.Header.Get("Retry-After"))
+		}
+		// Below the cap, requests flow again.
+		if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
+			t.Fatalf("after the surge: %d", r.Status)
+		}
+	})
 }
