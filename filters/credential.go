@@ -1,5 +1,7 @@
 package filters
 
+import "strings"
+
 // BearerToken extracts a token from a header value, or returns nil when
 // there is none. With requireScheme (the header is Authorization) the
 // value must use the Bearer scheme, matched case-insensitively (RFC 9110
@@ -32,6 +34,24 @@ func BearerToken(v []byte, requireScheme bool) []byte {
 func equalFoldLower(b []byte, lower string) bool {
 	for i := range b {
 		if b[i]|0x20 != lower[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// IsToken reports whether s is an HTTP token (RFC 9110 §5.6.2): the syntax
+// of a method name and of a header field name.
+func IsToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
+			continue
+		}
+		if strings.IndexByte("!#$%&'*+-.^_`|~", c) < 0 {
 			return false
 		}
 	}

@@ -25,3 +25,23 @@ func TestBearerToken(t *testing.T) {
 	f(" abc\t", false, "abc")
 	f("Bearer abc", false, "abc")
 }
+
+func TestIsToken(t *testing.T) {
+	f := func(s string, want bool) {
+		t.Helper()
+		if filters.IsToken(s) != want {
+			t.Errorf("IsToken(%q) != %v", s, want)
+		}
+	}
+	f("GET", true)
+	f("X-Api-Key", true)
+	f("!#$%&'*+-.^_`|~09azAZ", true)
+	f("", false)
+	f("GET /", false)
+	f("a:b", false)
+	f("é", false)
+	for _, c := range "\"(),/:;<=>?@[\\]{}" {
+		f("a"+string(c), false)
+	}
+	f("a\x7f", false)
+}

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Validate checks the config's meaning: addresses, names, references and
@@ -112,12 +114,12 @@ func (c *Config) validate() []error {
 		v.nonNegative(fieldPath(p, "idle_timeout"), int64(u.IdleTimeout))
 		v.nonNegative(fieldPath(p, "max_connections"), int64(u.MaxConnections))
 		for j, h := range u.RemoveHeaders {
-			if !isToken(h) {
+			if !filters.IsToken(h) {
 				v.errorf(indexPath(fieldPath(p, "remove_headers"), j), "invalid header name %q", h)
 			}
 		}
 		for h, val := range u.SetHeaders {
-			if !isToken(h) {
+			if !filters.IsToken(h) {
 				v.errorf(fieldPath(fieldPath(p, "set_headers"), h), "invalid header name %q", h)
 			} else if strings.ContainsAny(val, "\r\n\x00") {
 				v.errorf(fieldPath(fieldPath(p, "set_headers"), h), "header value of %q contains a line break or NUL", h)
@@ -138,7 +140,7 @@ func (c *Config) validate() []error {
 		for j, m := range r.Methods {
 			mp := indexPath(fieldPath(p, "methods"), j)
 			switch {
-			case !isToken(m):
+			case !filters.IsToken(m):
 				v.errorf(mp, "invalid method %q: want an HTTP method token such as GET", m)
 			case strings.ToUpper(m) != m:
 				v.errorf(mp, "method %q must be upper-case (%q)", m, strings.ToUpper(m))
@@ -376,24 +378,6 @@ func isHostname(s string) bool {
 			if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
 				return false
 			}
-		}
-	}
-	return true
-}
-
-// isToken reports whether s is an HTTP token (RFC 9110 §5.6.2), the syntax
-// of a method name (RFC 9110 §9.1).
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' {
-			continue
-		}
-		if !strings.ContainsRune("!#$%&'*+-.^_`|~", rune(c)) {
-			return false
 		}
 	}
 	return true

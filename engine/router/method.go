@@ -2,7 +2,8 @@ package router
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Bits of the standard methods (RFC 9110 §9 plus PATCH, RFC 5789), in the
@@ -72,7 +73,7 @@ func (t *methodTable) customBit(m []byte) uint64 {
 
 // add returns the bit of method m, assigning one to a new custom token.
 func (t *methodTable) add(m string) (uint64, error) {
-	if !isToken(m) {
+	if !filters.IsToken(m) {
 		return 0, fmt.Errorf("invalid method %q", m)
 	}
 	if b := t.bit([]byte(m)); b != 0 {
@@ -108,18 +109,4 @@ func (t *methodTable) appendAllow(dst []byte, mask uint64) []byte {
 		dst = append(dst, name...)
 	}
 	return dst
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }

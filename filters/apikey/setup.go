@@ -94,7 +94,7 @@ func build(spec filters.Spec) (*Filter, error) {
 		strip:    cfg.Strip == nil || *cfg.Strip,
 		index:    make(map[string]int, len(cfg.Keys)),
 	}
-	if !validHeaderName(cfg.Header) {
+	if !filters.IsToken(cfg.Header) {
 		bad("header: %q is not a valid header name", cfg.Header)
 	}
 	f.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
@@ -114,7 +114,7 @@ func build(spec filters.Spec) (*Filter, error) {
 		if h.name == "" {
 			continue
 		}
-		if !validHeaderName(h.name) {
+		if !filters.IsToken(h.name) {
 			bad("%s: %q is not a valid header name", h.key, h.name)
 			continue
 		}
@@ -205,20 +205,6 @@ func decodeHash(s string) ([sha256.Size]byte, error) {
 		return sum, errors.New("this is the hash of an empty key")
 	}
 	return sum, nil
-}
-
-// validHeaderName reports whether s is an RFC 9110 §5.1 field name.
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 // validRealm reports whether s fits in a quoted-string without escapes.

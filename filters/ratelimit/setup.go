@@ -199,7 +199,7 @@ func parseComponent(s string) (component, error) {
 		return component{kind: keyMethod}, nil
 	}
 	if name, ok := strings.CutPrefix(s, "header:"); ok {
-		if !validToken(name) {
+		if !filters.IsToken(name) {
 			return component{}, fmt.Errorf("header name %q is not an HTTP token", name)
 		}
 		return component{kind: keyHeader, arg: textproto.CanonicalMIMEHeaderKey(name)}, nil
@@ -211,20 +211,6 @@ func parseComponent(s string) (component, error) {
 		return component{kind: keyParam, arg: name}, nil
 	}
 	return component{}, fmt.Errorf("unknown key %q: want principal, tenant, credential, client_ip, method, header:<Name> or param:<name>", s)
-}
-
-// validToken reports whether s is an RFC 9110 §5.6.2 token.
-func validToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func prefixMask(bits int) [16]byte {

@@ -3,6 +3,8 @@ package rbac
 import (
 	"fmt"
 	"strings"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Method bits. Standard methods (RFC 9110 §9) have fixed bits; custom
@@ -69,7 +71,7 @@ func (t *methodTable) add(m string) (uint64, error) {
 	if m == "*" {
 		return allMethods, nil
 	}
-	if !isToken(m) {
+	if !filters.IsToken(m) {
 		return 0, fmt.Errorf("invalid method %q", m)
 	}
 	// Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET, and
@@ -108,18 +110,4 @@ func (t *methodTable) names(mask uint64) []string {
 		}
 	}
 	return out
-}
-
-// isToken reports whether s is an RFC 9110 §5.6.2 token.
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
-			return false
-		}
-	}
-	return true
 }
