@@ -2,6 +2,7 @@ package auditlog
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 
 	"golang.org/x/mod/sumdb/note"
@@ -41,13 +42,20 @@ func FuzzDecodeBlock(f *testing.F) {
 		raw = appendUvarintBytes(raw, leaf)
 		raw = appendUvarintBytes(raw, []byte{0, 0})
 	}
-	f.Add(c.appendBlock(nil, raw, 0, 5, testStart, testStart+4e6))
-	f.Add(c.appendBlock(nil, raw[:0], 256, 1, 0, 0))
+	for _, comp := range []Compression{CompressionS2, CompressionZstd} {
+		c.use(comp)
+		f.Add(c.appendBlock(nil, raw, 0, 5, testStart, testStart+4e6))
+		f.Add(c.appendBlock(nil, raw[:0], 256, 1, 0, 0))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := parseBlockHeader(b)
 		if err != nil || int64(len(b)) < h.size() {
 			return
 		}
+		// Fix the CRC up so the decompressors see arbitrary payloads too.
+		b = bytes.Clone(b[:h.size()])
+		h.crc = blockCRC(b)
+		binary.LittleEndian.PutUint32(b[8:], h.crc)
 		raw, err := c.decodeBlock(&h, b)
 		if err != nil {
 			return

@@ -1,6 +1,7 @@
 package auditlog
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -62,7 +63,7 @@ func ParseDurability(s string) (Durability, error) {
 // Defaults for Options fields left zero.
 const (
 	DefaultFsyncInterval      = 100 * time.Millisecond
-	DefaultCheckpointEvery    = 4096
+	DefaultCheckpointEvery    = 65536
 	DefaultCheckpointInterval = time.Second
 	DefaultSegmentMaxBytes    = 128 << 20
 	DefaultSegmentMaxAge      = 24 * time.Hour
@@ -86,6 +87,8 @@ type Options struct {
 	Verifier note.Verifier
 	// Durability says when Append returns; see Durability.
 	Durability Durability
+	// Compression is the codec of new blocks; see Compression.
+	Compression Compression
 	// FsyncInterval bounds unsynced data in process mode.
 	FsyncInterval time.Duration
 	// CheckpointEvery signs a checkpoint after this many new records.
@@ -155,7 +158,7 @@ type slot struct {
 	err      error
 	done     chan struct{}
 	sealer   *sealer
-	leaf     []byte
+	leaf     []byte // 0x00 ‖ leaf
 	c        commitments
 }
 
@@ -233,6 +236,7 @@ func Open(opts Options) (*Log, error) {
 		lock.Close()
 		return nil, err
 	}
+	l.codec.use(l.opts.Compression)
 	l.raw = make([]byte, 0, targetBlockRaw+2*MaxRecordSize)
 	l.out = make([]byte, 0, 256<<10)
 	l.group = make([]*slot, 0, maxGroup)
@@ -440,10 +444,12 @@ func (l *Log) Append(e *Entry) (uint64, error) {
 // encode turns e into the slot's record bytes and leaf hash.
 func (s *slot) encode(e *Entry, k *saltKeys) {
 	s.sealer.commitments(&s.c, e, k)
-	s.leaf = appendLeaf(s.leaf[:0], e, &s.c)
-	s.leafHash = tlog.Hash(s.sealer.leafHash(s.leaf))
-	s.rec = binary.AppendUvarint(s.rec[:0], uint64(len(s.leaf)))
-	s.rec = append(s.rec, s.leaf...)
+	// s.leaf is 0x00 ‖ leaf: the RFC 6962 leaf hash input, hashed in one call.
+	s.leaf = appendLeaf(append(s.leaf[:0], 0), e, &s.c)
+	s.leafHash = sha256.Sum256(s.leaf)
+	leaf := s.leaf[1:]
+	s.rec = binary.AppendUvarint(s.rec[:0], uint64(len(leaf)))
+	s.rec = append(s.rec, leaf...)
 	sideAt := len(s.rec)
 	s.rec = append(s.rec, 0, 0) // room for the side length (≤ 2 bytes)
 	s.rec = s.sealer.appendSide(s.rec, e, k, &s.c)

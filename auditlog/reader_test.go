@@ -170,3 +170,90 @@ func TestVerifyProveExport(t *testing.T) {
 	}
 	_ = errors.Is
 }
+
+// TestMixedCompression reopens one log with the other codec in turn: the
+// blocks of each codec read back, verify and prove, and each block says
+// which codec wrote it.
+func TestMixedCompression(t *testing.T) {
+	dir := t.TempDir()
+	const per = 600
+	codecs := []Compression{CompressionZstd, CompressionS2, CompressionZstd}
+	for i, c := range codecs {
+		o := testOptions(t, dir)
+		o.Compression = c
+		l, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendN(t, l, i*per, per)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, vkey := testKeys(t)
+	res, err := Verify(VerifyOptions{Dir: dir, VerifierKey: vkey})
+	if err != nil || res.Records != uint64(len(codecs)*per) {
+		t.Fatalf("verify: %+v, %v", res, err)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var want Entry
+	n := 0
+	err = r.Scan(&Filter{}, func(idx uint64, rec *Record) error {
+		testEntry(&want, int(idx))
+		if string(rec.Path) != string(want.Path) || string(rec.Principal) != string(want.Principal) {
+			return fmt.Errorf("record %d: path %q principal %q", idx, rec.Path, rec.Principal)
+		}
+		n++
+		return nil
+	})
+	if err != nil || n != len(codecs)*per {
+		t.Fatalf("scan: %d records, %v", n, err)
+	}
+	// The codec byte of every block matches the writer that made it.
+	seen := map[uint8]int{}
+	segs, err := listSegments(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sg := range segs {
+		name := sg.path
+		b, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for off := int64(segHeaderSize); off < int64(len(b)); {
+			h, err := parseBlockHeader(b[off:])
+			if errors.Is(err, errEndOfData) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s@%d: %v", name, off, err)
+			}
+			want := codecS2
+			if h.first/per != 1 {
+				want = codecZstd
+			}
+			if h.codec != uint8(want) {
+				t.Fatalf("block at index %d: codec %d, want %d", h.first, h.codec, want)
+			}
+			seen[h.codec]++
+			off += h.size()
+		}
+	}
+	if seen[codecS2] == 0 || seen[codecZstd] == 0 {
+		t.Fatalf("blocks per codec: %v", seen)
+	}
+	for _, idx := range []uint64{0, per, 2*per + 5} {
+		p, err := Prove(dir, idx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := VerifyProof(vkey, p); err != nil {
+			t.Fatalf("proof %d: %v", idx, err)
+		}
+	}
+}

@@ -57,10 +57,15 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 	if err != nil {
 		return nil, err
 	}
+	compression, err := auditlog.ParseCompression(c.Compression)
+	if err != nil {
+		return nil, err
+	}
 	l, err := auditlog.Open(auditlog.Options{
 		Dir:                c.Dir,
 		SigningKey:         strings.TrimSpace(string(key)),
 		Durability:         durability,
+		Compression:        compression,
 		FsyncInterval:      c.FsyncInterval.D(),
 		CheckpointEvery:    c.CheckpointEvery,
 		CheckpointInterval: c.CheckpointInterval.D(),

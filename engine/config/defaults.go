@@ -29,7 +29,7 @@ const (
 
 	DefaultAuditDurability         = "process"
 	DefaultAuditFsyncInterval      = Duration(100 * time.Millisecond)
-	DefaultAuditCheckpointEvery    = 4096
+	DefaultAuditCheckpointEvery    = 65536
 	DefaultAuditCheckpointInterval = Duration(time.Second)
 	DefaultAuditSegmentMaxBytes    = ByteSize(128 << 20)
 	DefaultAuditSegmentMaxAge      = Duration(24 * time.Hour)

@@ -121,6 +121,7 @@ func TestLoadError(t *testing.T) {
 	f(base+"limits: {max_in_flight: -1}\n", `c.yaml:3:25: limits.max_in_flight: must not be negative`)
 	f(base+"audit: {dir: d}\n", `c.yaml:3:8: audit.signing_key_file: signing_key_file is required (make one with: tollgate audit keygen)`)
 	f(base+"audit: {dir: d, signing_key_file: k, durability: eventually}\n", `c.yaml:3:50: audit.durability: unknown durability "eventually": want process, disk or async`)
+	f(base+"audit: {dir: d, signing_key_file: k, compression: lz4}\n", `c.yaml:3:51: audit.compression: unknown compression "lz4": want s2 or zstd`)
 	f(base+"audit: {dir: d, signing_key_file: k, failure_policy: ignore}\n", `c.yaml:3:54: audit.failure_policy: unknown failure policy "ignore": want fail-closed or fail-open`)
 	f(base+"audit: {dir: d, signing_key_file: k, sink_url: ftp://x}\n", `c.yaml:3:48: audit.sink_url: invalid sink URL "ftp://x": want http:// or https://`)
 	f(`listeners: [{name: l, listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.1.2.3/33]}]`+"\n",

@@ -223,6 +223,11 @@ func (v *validator) audit(a *Audit) {
 	default:
 		v.errorf("audit.durability", "unknown durability %q: want process, disk or async", a.Durability)
 	}
+	switch a.Compression {
+	case "", "s2", "zstd":
+	default:
+		v.errorf("audit.compression", "unknown compression %q: want s2 or zstd", a.Compression)
+	}
 	switch a.FailurePolicy {
 	case "", "fail-closed", "fail-open":
 	default:
