@@ -60,6 +60,13 @@ const (
 	// KindDecision is written in strict mode before a request is forwarded
 	// upstream; a KindCompletion record with the same request id follows.
 	KindDecision
+	// KindStreamEnd follows the KindCompletion record of a response whose
+	// body was streamed. The completion record is written before the first
+	// byte is released, so it cannot know how the stream ends; this one,
+	// with the same request id, carries the bytes sent, the whole duration
+	// and, when the client went away or the upstream failed mid-stream,
+	// that decision.
+	KindStreamEnd
 	numKinds
 )
 
@@ -70,6 +77,8 @@ func (k Kind) String() string {
 		return "completion"
 	case KindDecision:
 		return "decision"
+	case KindStreamEnd:
+		return "stream_end"
 	}
 	return "kind(" + strconv.Itoa(int(k)) + ")"
 }

@@ -18,7 +18,8 @@ var benchSink uint64
 
 // BenchmarkAppend measures the whole write path per record: encode, salted
 // commitments, side encryption, leaf hash, sequencing, tree, compression and
-// write(2), with concurrent callers as the engine has them.
+// write(2), with concurrent callers as the engine has them: 32 per core, as
+// many as the load harness keeps requests in flight.
 func BenchmarkAppend(b *testing.B) {
 	for _, d := range []Durability{DurabilityAsync, DurabilityProcess} {
 		b.Run(d.String(), func(b *testing.B) {
@@ -33,6 +34,7 @@ func BenchmarkAppend(b *testing.B) {
 			}
 			var ctr atomic.Int64
 			b.ReportAllocs()
+			b.SetParallelism(32)
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				var e Entry

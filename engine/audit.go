@@ -91,6 +91,11 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 	})
 	_ = set.NewGauge(`tollgate_audit_records_total`, func() float64 { return float64(l.Stats().Appended) })
 	_ = set.NewGauge(`tollgate_audit_checkpoints_total`, func() float64 { return float64(l.Stats().Checkpoints) })
+	// Group commits, blocks and syncs: records per group says how well
+	// writes are batched under the current load.
+	_ = set.NewGauge(`tollgate_audit_groups_total`, func() float64 { return float64(l.Stats().Groups) })
+	_ = set.NewGauge(`tollgate_audit_blocks_total`, func() float64 { return float64(l.Stats().Blocks) })
+	_ = set.NewGauge(`tollgate_audit_syncs_total`, func() float64 { return float64(l.Stats().Syncs) })
 	return r, nil
 }
 
@@ -130,6 +135,41 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 	e.Reset()
 	r.entries.Put(e)
 	return err
+}
+
+// BeginStream prepares the KindStreamEnd record of a response whose body
+// is streamed after Record: a copy of ex's entry (who, what, status) that
+// outlives ex. It returns nil when no audit log is written; otherwise
+// EndStream must be called once with the result.
+func (r *Recorder) BeginStream(ex *filters.Exchange, roles *filters.Roles) *auditlog.Entry {
+	if r.log == nil {
+		return nil
+	}
+	e := r.entries.Get().(*auditlog.Entry)
+	fillEntry(e, ex, roles, ex.Start)
+	e.Kind = auditlog.KindStreamEnd
+	return e
+}
+
+// EndStream completes and appends a record made by BeginStream: sent is
+// the number of body bytes handed to the client, and reason, if not nil,
+// says why the stream stopped before its end (the client went away, the
+// upstream broke). The response is already out, so a failure to record
+// is counted, not answered. The observers saw the request at Record and
+// do not see it again.
+func (r *Recorder) EndStream(e *auditlog.Entry, sent int64, reason *filters.Reason, end time.Time) {
+	e.Duration = end.UnixNano() - e.Start
+	e.BytesOut = uint64(max(sent, 0))
+	if reason != nil {
+		e.Decision = auditlog.Decision(reason.Decision)
+		e.Reason = reason.Code
+	}
+	if _, err := r.log.Append(e); err != nil {
+		r.failures.Inc()
+		r.unrecorded.Inc()
+	}
+	e.Reset()
+	r.entries.Put(e)
 }
 
 // Strict reports whether a decision record must precede forwarding.

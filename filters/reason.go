@@ -142,4 +142,7 @@ var (
 	ReasonOverloaded       = NewReason("proxy.overloaded", 503, DecisionThrottled, "proxy is overloaded")
 	ReasonInternal         = NewReason("proxy.internal_error", 500, DecisionFailed, "internal proxy error")
 	ReasonClientAborted    = NewReason("client.aborted", 499, DecisionAborted, "client closed the connection")
+	// ReasonUpstreamBroken is recorded (never answered: the status line is
+	// already sent) when the upstream fails in the middle of a streamed body.
+	ReasonUpstreamBroken = NewReason("upstream.stream_broken", 502, DecisionUpstreamError, "upstream failed while the response was streamed")
 )

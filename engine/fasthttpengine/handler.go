@@ -120,6 +120,12 @@ func (s *Server) record(ctx *fasthttp.RequestCtx, st *reqState, rt *engine.Runti
 		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
 		s.writeProblem(ctx, st, "")
 		ex.Status = ctx.Response.StatusCode()
+		return
+	}
+	// A streamed body goes out after the handler returns: its stream
+	// writes the end record.
+	if is, ok := ctx.Response.BodyStream().(*idleStream); ok {
+		is.rec, is.audit = s.recorder, s.recorder.BeginStream(ex, rt.Roles)
 	}
 }
 

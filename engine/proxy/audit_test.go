@@ -1,8 +1,11 @@
 package proxy_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +188,159 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestStreamedResponsesGetAnEndRecord checks the audit trail of responses
+// whose body is streamed after the completion record is written: each gets
+// a stream_end record with the bytes really sent, and one the client walks
+// away from is recorded as aborted.
+func TestStreamedResponsesGetAnEndRecord(t *testing.T) {
+	up := e2etest.StartUpstream(t)
+	dir := t.TempDir()
+	skey, vkey, err := auditlog.GenerateKey("tollgate.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logDir := filepath.Join(dir, "audit")
+	dead := e2etest.DeadAddr(t)
+	cfg := fmt.Sprintf(auditConfig, up.Addr, dead, logDir, keyFile) +
+		"  - {name: download, methods: [GET, HEAD], path: \"/api/v1/download/{size}\", upstream: demo}\n" +
+		"  - {name: events, methods: [GET], path: /api/v1/events, upstream: demo}\n" +
+		"  - {name: broken, methods: [GET], path: /broken, upstream: broken}\n"
+	cfg = strings.Replace(cfg, "  - {name: dead, targets: ["+dead+"]}\n",
+		"  - {name: dead, targets: ["+dead+"]}\n  - {name: broken, targets: ["+brokenUpstream(t)+"]}\n", 1)
+	p := startProxy(t, cfg)
+
+	type end struct {
+		decision, reason string
+		bytes            func(uint64) bool
+	}
+	want := map[string]end{}
+	get := func(path string, readAll bool) string {
+		t.Helper()
+		resp, err := e2etest.Client.Get(p.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if readAll {
+			_, err = io.Copy(io.Discard, resp.Body)
+		} else {
+			_, err = io.CopyN(io.Discard, resp.Body, 64<<10)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close() // before the end: the connection is dropped
+		return resp.Header.Get("X-Request-Id")
+	}
+	const size = 4 << 20
+	want[get("/api/v1/download/4m", true)] = end{"allowed", "", func(n uint64) bool { return n == size }}
+	want[get("/api/v1/events?n=3&interval=10ms", true)] = end{"allowed", "", func(n uint64) bool { return n > 0 }}
+	want[get("/api/v1/download/1g", false)] = end{"aborted", "client.aborted", func(n uint64) bool { return n >= 64<<10 && n < 1<<30 }}
+	buffered := get("/api/v1/customers/1", true) // not streamed: no end record
+	// The upstream promises 8 MiB and hangs up after 2: the client gets a
+	// short body, and the record says whose fault it was.
+	resp, err := e2etest.Client.Get(p.base + "/broken")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+		t.Fatal("a body cut by the upstream was read without error")
+	}
+	resp.Body.Close()
+	want[resp.Header.Get("X-Request-Id")] = end{"upstream_error", "upstream.stream_broken", func(n uint64) bool { return n == 2<<20 }}
+
+	// The aborted stream's end is recorded when the proxy notices the
+	// client is gone; wait for every end record before shutting down.
+	ends := map[string]*auditlog.Record{}
+	completions := map[string]int{}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r, err := auditlog.OpenReader(logDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clear(ends)
+		clear(completions)
+		err = r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+			id := string(rec.RequestID)
+			switch rec.Kind {
+			case auditlog.KindStreamEnd:
+				c := *rec
+				c.Reason = append([]byte(nil), rec.Reason...)
+				ends[id] = &c
+			case auditlog.KindCompletion:
+				completions[id]++
+			}
+			return nil
+		})
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ends) >= len(want) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id, w := range want {
+		e, ok := ends[id]
+		if !ok {
+			t.Errorf("request %s: no stream_end record", id)
+			continue
+		}
+		if completions[id] != 1 || e.Status != 200 {
+			t.Errorf("request %s: %d completion records, end status %d", id, completions[id], e.Status)
+		}
+		if e.Decision.String() != w.decision || string(e.Reason) != w.reason || !w.bytes(e.BytesOut) {
+			t.Errorf("request %s: end record %s %q bytes_out %d, want %s %q", id, e.Decision, e.Reason, e.BytesOut, w.decision, w.reason)
+		}
+	}
+	if _, ok := ends[buffered]; ok || completions[buffered] != 1 {
+		t.Errorf("buffered request: end record %v, %d completion records", ok, completions[buffered])
+	}
+	if len(ends) != len(want) {
+		t.Errorf("%d stream_end records, want %d", len(ends), len(want))
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
+		t.Fatalf("verify: %v", err)
+	}
+}
+
+// brokenUpstream serves one response on every connection: headers that
+// declare 8 MiB, 2 MiB of body, then a closed connection.
+func brokenUpstream(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := bufio.NewReader(c).ReadString('\n'); err != nil {
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n", 8<<20)
+				c.Write(make([]byte, 2<<20))
+			}()
+		}
+	}()
+	return ln.Addr().String()
 }
