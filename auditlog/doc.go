@@ -98,12 +98,19 @@
 // # Write path and durability
 //
 // Callers encode their own record (commitments, leaf, leaf hash, side
-// data) into a pooled slot, so that CPU work runs on the callers' cores; a
-// single sequencer goroutine assigns indices, appends to the compact range
+// data) into one of QueueSize slots made at Open, so that CPU work runs on
+// the callers' cores, and publish it in a lock-free ring (one atomic add
+// and one store; the sequencer is woken only when it sleeps). A single
+// sequencer goroutine assigns indices, appends to the compact range
 // (tlog.NodeHash), cuts and compresses blocks and writes each group with one
-// pwrite. Append allocates nothing in steady state. The queue is bounded:
-// when full, Append fails with ErrQueueFull at once (the engine fails
-// closed). Durability modes: process (return after write(2), fdatasync every
+// pwrite. Before it cuts a group it yields the processor for as long as
+// each yield brings more records (at most four times): on an idle proxy
+// nothing else is runnable and the yield returns at once, while under load
+// a group gathers the requests of a scheduling round rather than one, so
+// the write, the block header and the wake-ups are shared (1.2 records per
+// group before, about 10 after, under the load harness). Append allocates
+// nothing in steady state. The queue is bounded: when no slot is free,
+// Append fails with ErrQueueFull at once (the engine fails closed). Durability modes: process (return after write(2), fdatasync every
 // FsyncInterval: kill -9 loses nothing acknowledged, power loss at most an
 // interval), disk (return after the group's fdatasync), async (return when
 // queued; benchmarks only; Append returns NoIndex).
@@ -219,11 +226,15 @@
 //   - One pwrite per group (possibly several blocks) rather than per block:
 //     recovery works at block granularity either way.
 //   - Blocks are cut at the end of every group. Under low load (one caller)
-//     blocks hold few records and compress worse; a commit delay would trade
-//     latency for size and was left out.
+//     blocks hold few records and compress worse; gathering a scheduling
+//     round per group (above) recovers most of that under load without a
+//     timed commit delay, which would add latency to every response.
 //   - No sparse time index file: readers scan block headers (48 bytes per
 //     block) and skip blocks by their time bounds.
 //   - Retention cannot recheck the roots of old checkpoints that fall
 //     inside the pruned prefix at sizes the kept hashes do not determine
-//     (see Retention), and ExportTiles refuses a pruned log.
+//     (see Retention). ExportTiles of a pruned log writes every tile of
+//     level 1 and up but level-0 tiles and entry bundles only from the tile
+//     holding the first retained record: enough to check the tree at the
+//     checkpoint and every retained record's inclusion from the export.
 package auditlog

@@ -114,40 +114,62 @@ func VerifyProof(vkey string, proofBytes []byte) (ProofResult, error) {
 	return res, nil
 }
 
+// ExportResult describes an ExportTiles run.
+type ExportResult struct {
+	// Checkpoint is the exported checkpoint.
+	Checkpoint Checkpoint
+	// FirstEntry is the first index with an entry bundle: 0, or the first
+	// retained record of a pruned log.
+	FirstEntry uint64
+}
+
 // ExportTiles writes the tree at the latest checkpoint as a C2SP
 // tlog-tiles layout under out: tile/<L>/<N>[.p/<W>], entry bundles in
 // tile/entries/<N>[.p/<W>] (big-endian uint16-length-prefixed canonical
-// records) and the checkpoint. It returns the exported checkpoint.
-func ExportTiles(dir, out string) (Checkpoint, error) {
+// records) and the checkpoint.
+//
+// Of a pruned log it writes what retention kept: every tile of level 1
+// and up (the kept tree hashes), and the level-0 tiles and entry bundles
+// from the tile holding the first retained record on, so the tree at the
+// checkpoint, and the inclusion of every retained record, check from the
+// export alone. Level-0 tiles and entry bundles below are absent, and an
+// entry bundle that would mix pruned and retained records is left out.
+func ExportTiles(dir, out string) (ExportResult, error) {
+	var res ExportResult
 	msg, err := os.ReadFile(filepath.Join(dir, checkpointFile))
 	if err != nil {
-		return Checkpoint{}, fmt.Errorf("cannot read checkpoint: %w", err)
+		return res, fmt.Errorf("cannot read checkpoint: %w", err)
 	}
 	cp, err := parseCheckpointUnverified(msg)
 	if err != nil {
-		return cp, err
+		return res, err
 	}
+	res.Checkpoint = cp
 	r, err := OpenReader(dir)
 	if err != nil {
-		return cp, err
+		return res, err
 	}
 	defer r.Close()
-	if r.pruned.first > 0 {
-		return cp, fmt.Errorf("cannot export tiles: %w: records before %d are gone, and a tlog-tiles tree needs every entry bundle", ErrPruned, r.pruned.first)
+	res.FirstEntry = r.pruned.first
+	tr := &tileReader{dir: dir, leafHashes: r.set.leafHashes, pruned: r.pruned}
+	var tiles []tlog.Tile
+	for _, t := range tlog.NewTiles(tileHeight, 0, int64(cp.Size)) {
+		if t.L == 0 && uint64(t.N)<<tileHeight < r.pruned.base() {
+			continue
+		}
+		tiles = append(tiles, t)
 	}
-	tr := &tileReader{dir: dir, leafHashes: r.set.leafHashes}
-	tiles := tlog.NewTiles(tileHeight, 0, int64(cp.Size))
 	for i := 0; i < len(tiles); i += 64 {
 		batch := tiles[i:min(i+64, len(tiles))]
 		data, err := tr.ReadTiles(batch)
 		if err != nil {
-			return cp, fmt.Errorf("cannot export tiles: %w", err)
+			return res, fmt.Errorf("cannot export tiles: %w", err)
 		}
 		for j, t := range batch {
 			if err := writeExport(out, c2spTilePath(t), data[j]); err != nil {
-				return cp, err
+				return res, err
 			}
-			if t.L != 0 {
+			if t.L != 0 || uint64(t.N)<<tileHeight < r.pruned.first {
 				continue
 			}
 			var bundle []byte
@@ -155,28 +177,28 @@ func ExportTiles(dir, out string) (Checkpoint, error) {
 			for k := from; k < from+uint64(t.W); k++ {
 				leaf, _, err := r.set.record(k)
 				if err != nil {
-					return cp, fmt.Errorf("cannot export entries: %w", err)
+					return res, fmt.Errorf("cannot export entries: %w", err)
 				}
 				bundle = binary.BigEndian.AppendUint16(bundle, uint16(len(leaf)))
 				bundle = append(bundle, leaf...)
 			}
 			p := strings.Replace(c2spTilePath(t), "tile/0/", "tile/entries/", 1)
 			if err := writeExport(out, p, bundle); err != nil {
-				return cp, err
+				return res, err
 			}
 		}
 	}
 	if err := writeExport(out, "checkpoint", msg); err != nil {
-		return cp, err
+		return res, err
 	}
 	// Check what was written against the signed root with tlog.
 	hr := tlog.TileHashReader(tlog.Tree{N: int64(cp.Size), Hash: cp.Root}, exportReader(out))
 	if cp.Size > 0 {
 		if h, err := tlog.TreeHash(int64(cp.Size), hr); err != nil || h != cp.Root {
-			return cp, fmt.Errorf("cannot export tiles: exported tree does not verify: %v", err)
+			return res, fmt.Errorf("cannot export tiles: exported tree does not verify: %v", err)
 		}
 	}
-	return cp, nil
+	return res, nil
 }
 
 // c2spTilePath is x/mod's tile path without the height element, as C2SP

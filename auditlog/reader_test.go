@@ -152,10 +152,11 @@ func TestVerifyProveExport(t *testing.T) {
 		}
 	}
 	out := t.TempDir()
-	cp, err := ExportTiles(dir, out)
+	exp, err := ExportTiles(dir, out)
 	if err != nil {
 		t.Fatal(err)
 	}
+	cp := exp.Checkpoint
 	// Independent check of the export with x/mod over plain file reads.
 	hr := tlog.TileHashReader(tlog.Tree{N: int64(cp.Size), Hash: cp.Root}, exportReader(out))
 	if h, err := tlog.TreeHash(int64(cp.Size), hr); err != nil || h != cp.Root {

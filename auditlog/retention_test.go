@@ -1,13 +1,17 @@
 package auditlog
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // testClock is a settable clock for segment ages.
@@ -117,9 +121,7 @@ func TestRetentionPrune(t *testing.T) {
 			t.Fatalf("prove pruned %d: %v, want ErrPruned", i, err)
 		}
 	}
-	if _, err := ExportTiles(dir, t.TempDir()); !errors.Is(err, ErrPruned) {
-		t.Fatalf("export after prune: %v", err)
-	}
+	checkPrunedExport(t, dir, 1200)
 
 	// Scan starts at the first retained record.
 	r, err := OpenReader(dir)
@@ -328,6 +330,67 @@ func TestPrunePlan(t *testing.T) {
 		got, err := planPrune(append([]segInfo(nil), segs...), tc.covered, tc.keep, tc.age, time.Unix(0, 4))
 		if err != nil || got != tc.want {
 			t.Errorf("keep %d age %d covered %d: %d %v, want %d", tc.keep, tc.age, tc.covered, got, err, tc.want)
+		}
+	}
+}
+
+// checkPrunedExport exports a log pruned below first and checks the export
+// with x/mod alone: the tree at the checkpoint and the inclusion of retained
+// records verify, the boundary tile's hashes are there, and nothing claims
+// to be a pruned record.
+func checkPrunedExport(t *testing.T, dir string, first uint64) {
+	t.Helper()
+	out := t.TempDir()
+	res, err := ExportTiles(dir, out)
+	if err != nil {
+		t.Fatalf("export after prune: %v", err)
+	}
+	cp := res.Checkpoint
+	if res.FirstEntry != first {
+		t.Fatalf("export: first entry %d, want %d", res.FirstEntry, first)
+	}
+	tree := tlog.Tree{N: int64(cp.Size), Hash: cp.Root}
+	hr := tlog.TileHashReader(tree, exportReader(out))
+	if h, err := tlog.TreeHash(int64(cp.Size), hr); err != nil || h != cp.Root {
+		t.Fatalf("exported tree: %v", err)
+	}
+	for _, idx := range []uint64{first, (first | 255) + 1, cp.Size - 1} {
+		p, err := tlog.ProveRecord(int64(cp.Size), int64(idx), hr)
+		if err != nil {
+			t.Fatalf("prove %d from the export: %v", idx, err)
+		}
+		// The leaf comes from the exported entry bundle.
+		tile := idx >> tileHeight
+		w := min(cp.Size-tile<<tileHeight, 256)
+		rel := fmt.Sprintf("tile/entries/%03d", tile)
+		if w < 256 {
+			rel += fmt.Sprintf(".p/%d", w)
+		}
+		bundle, err := os.ReadFile(filepath.Join(out, rel))
+		if idx>>tileHeight == first>>tileHeight && first%256 != 0 {
+			if err == nil {
+				t.Fatalf("entry bundle %s mixes pruned and retained records but was exported", rel)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var leaf []byte
+		for k := uint64(0); k <= idx%256; k++ {
+			n := binary.BigEndian.Uint16(bundle)
+			leaf, bundle = bundle[2:2+n], bundle[2+n:]
+		}
+		if err := tlog.CheckRecord(p, int64(cp.Size), cp.Root, int64(idx), tlog.RecordHash(leaf)); err != nil {
+			t.Fatalf("record %d: %v", idx, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "tile", "0", fmt.Sprintf("%03d", first>>tileHeight))); err != nil {
+		t.Fatalf("boundary level-0 tile missing: %v", err)
+	}
+	if first >= 512 {
+		if _, err := os.Stat(filepath.Join(out, "tile", "0", fmt.Sprintf("%03d", first>>tileHeight-1))); err == nil {
+			t.Fatal("a level-0 tile of pruned records was exported")
 		}
 	}
 }

@@ -563,11 +563,15 @@ func (c *cmd) exportTiles(args []string) int {
 	if len(pos) != 1 {
 		return c.usageErr("usage: export-tiles DIR")
 	}
-	cp, err := auditlog.ExportTiles(c.dir, pos[0])
+	res, err := auditlog.ExportTiles(c.dir, pos[0])
 	if err != nil {
 		return c.fail(err)
 	}
+	cp := res.Checkpoint
 	fmt.Fprintf(c.stdout, "exported %d records at root %s to %s\n", cp.Size, cp.Root, pos[0])
+	if res.FirstEntry > 0 {
+		fmt.Fprintf(c.stdout, "retention pruned records before %d: their entry bundles and level-0 tiles are not in the export\n", res.FirstEntry)
+	}
 	return exitOK
 }
 
