@@ -67,15 +67,6 @@ func FuzzDecodeBlock(f *testing.F) {
 	})
 }
 
-func appendUvarintBytes(dst, b []byte) []byte {
-	dst = append(dst, byte(len(b))) // test records are < 128 bytes or use two bytes below
-	if len(b) >= 0x80 {
-		dst = dst[:len(dst)-1]
-		dst = append(dst, byte(len(b))|0x80, byte(len(b)>>7))
-	}
-	return append(dst, b...)
-}
-
 // FuzzOpenCheckpoint checks the checkpoint parser and signature check.
 func FuzzOpenCheckpoint(f *testing.F) {
 	skey, vkey := testKeys(f)

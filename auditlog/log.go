@@ -177,6 +177,10 @@ type Log struct {
 	stop  chan struct{}
 	done  chan struct{}
 
+	compactor *compactor
+	// segMu orders retention's deletions against the compactor's renames.
+	segMu sync.Mutex
+
 	closeMu  sync.RWMutex
 	closed   bool
 	healthy  atomic.Bool
@@ -209,6 +213,9 @@ type Stats struct {
 	SinkFailures, SinkDropped                                                     uint64
 	// Pruned counts segments deleted by retention.
 	Pruned uint64
+	// Compactions counts sealed segments rewritten in full zstd blocks;
+	// CompactionFailures those left as written after an error.
+	Compactions, CompactionFailures uint64
 }
 
 // Open opens (creating if needed) the log in opts.Dir, running recovery:
@@ -226,6 +233,7 @@ func Open(opts Options) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
+	removeStaleCompactions(l.opts.Dir)
 	st, err := recoverLog(&l.rc)
 	if err != nil {
 		lock.Close()
@@ -259,6 +267,12 @@ func Open(opts Options) (*Log, error) {
 			lock.Close()
 			return nil, fmt.Errorf("cannot open audit log: %w", err)
 		}
+	}
+	if l.compactor, err = newCompactor(l); err != nil {
+		l.codec.close()
+		st.close()
+		lock.Close()
+		return nil, err
 	}
 	l.healthy.Store(true)
 	l.checkSpace()
@@ -393,7 +407,8 @@ func (l *Log) Stats() Stats {
 		Checkpoints: atomic.LoadUint64(&l.stats.Checkpoints), Failures: atomic.LoadUint64(&l.stats.Failures),
 		Recoveries: atomic.LoadUint64(&l.stats.Recoveries), QueueFull: atomic.LoadUint64(&l.stats.QueueFull),
 		SinkFailures: atomic.LoadUint64(&l.stats.SinkFailures), SinkDropped: atomic.LoadUint64(&l.stats.SinkDropped),
-		Pruned: atomic.LoadUint64(&l.stats.Pruned),
+		Pruned:      atomic.LoadUint64(&l.stats.Pruned),
+		Compactions: atomic.LoadUint64(&l.stats.Compactions), CompactionFailures: atomic.LoadUint64(&l.stats.CompactionFailures),
 	}
 }
 
@@ -565,6 +580,7 @@ func (l *Log) stopping() {
 		l.drain()
 		l.commitGroup()
 	}
+	l.compactor.close() // under the directory lock, which run releases
 	l.closeErr = l.shutdown()
 }
 
@@ -750,6 +766,7 @@ func (l *Log) maybeRotate() error {
 	if err != nil {
 		return err
 	}
+	l.compactor.add(st.segs[len(st.segs)-1].path)
 	st.active.Close()
 	st.active, st.activeHdr, st.off = f, hdr, segHeaderSize
 	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n, created: hdr.created})
@@ -827,7 +844,9 @@ func (l *Log) retain() {
 	if k == 0 {
 		return
 	}
+	l.segMu.Lock()
 	ps, err := pruneSegments(l.opts.Dir, st.segs, k, st.pruned, nil)
+	l.segMu.Unlock()
 	if ps.first != st.pruned.first {
 		st.pruned = ps
 		st.segs = append([]segInfo(nil), st.segs[k:]...)

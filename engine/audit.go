@@ -96,6 +96,8 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 	_ = set.NewGauge(`tollgate_audit_groups_total`, func() float64 { return float64(l.Stats().Groups) })
 	_ = set.NewGauge(`tollgate_audit_blocks_total`, func() float64 { return float64(l.Stats().Blocks) })
 	_ = set.NewGauge(`tollgate_audit_syncs_total`, func() float64 { return float64(l.Stats().Syncs) })
+	_ = set.NewGauge(`tollgate_audit_compactions_total`, func() float64 { return float64(l.Stats().Compactions) })
+	_ = set.NewGauge(`tollgate_audit_compaction_failures_total`, func() float64 { return float64(l.Stats().CompactionFailures) })
 	return r, nil
 }
 
