@@ -48,15 +48,7 @@ type auditCase struct {
 func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
-	skey, vkey, err := auditlog.GenerateKey("tollgate.test/audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "audit")
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/audit")
 	p := startProxy(t, fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile))
 
 	want := map[string]auditCase{}
@@ -142,12 +134,7 @@ func responseFromText(t *testing.T, text string, status int) e2etest.Response {
 func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
-	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/strict")
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "audit")
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/strict")
 	cfg := strings.Replace(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile),
 		"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  strict: true\n  durability: disk\n", 1)
 	p := startProxy(t, cfg)
@@ -197,15 +184,7 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 func TestStreamedResponsesGetAnEndRecord(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
-	skey, vkey, err := auditlog.GenerateKey("tollgate.test/audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "audit")
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/audit")
 	dead := e2etest.DeadAddr(t)
 	cfg := fmt.Sprintf(auditConfig, up.Addr, dead, logDir, keyFile) +
 		"  - {name: download, methods: [GET, HEAD], path: \"/api/v1/download/{size}\", upstream: demo}\n" +
@@ -343,4 +322,19 @@ func brokenUpstream(t *testing.T) string {
 		}
 	}()
 	return ln.Addr().String()
+}
+
+// auditSetup makes an audit signing key for origin under dir and returns
+// the key file, the log directory to configure and the verifier key.
+func auditSetup(t *testing.T, dir, origin string) (keyFile, logDir, vkey string) {
+	t.Helper()
+	skey, vkey, err := auditlog.GenerateKey(origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile = filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return keyFile, filepath.Join(dir, "audit"), vkey
 }

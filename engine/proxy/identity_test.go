@@ -115,14 +115,9 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 	if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/identity")
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/identity")
 	const apiKey = "tg_test_2f9d0c7e41b84a5d"
 	sum := sha256.Sum256([]byte(apiKey))
-	logDir := filepath.Join(dir, "audit")
 	p := startProxy(t, fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])))
 
 	viewer := "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))

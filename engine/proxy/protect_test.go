@@ -3,8 +3,6 @@ package proxy_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -46,12 +44,7 @@ routes:
 func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
-	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/protect")
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "audit")
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/protect")
 	p := startProxy(t, fmt.Sprintf(protectConfig, up.Addr, logDir, keyFile))
 
 	// Rate limit: 3 per minute per client IP, then 429 with Retry-After

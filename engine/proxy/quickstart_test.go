@@ -3,7 +3,6 @@ package proxy_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,12 +20,7 @@ func TestQuickstartConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	skey, vkey, _ := auditlog.GenerateKey("tollgate.test/quickstart")
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logDir := filepath.Join(dir, "audit")
+	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/quickstart")
 	cfg := strings.NewReplacer(
 		"127.0.0.1:8080", "127.0.0.1:0",
 		"127.0.0.1:9901", "127.0.0.1:0",
