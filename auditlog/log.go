@@ -158,6 +158,7 @@ type slot struct {
 	idx      uint64
 	err      error
 	done     chan struct{}
+	notify   func(idx uint64, err error) // AppendFunc's callback, instead of done
 	sealer   *sealer
 	leaf     []byte // 0x00 ‖ leaf
 	c        commitments
@@ -418,8 +419,43 @@ func (l *Log) Stats() Stats {
 // returns ErrQueueFull at once; a broken log returns an error wrapping
 // ErrUnavailable. It does not allocate in steady state.
 func (l *Log) Append(e *Entry) (uint64, error) {
+	s, err := l.enqueue(e, nil)
+	if err != nil || l.opts.Durability == DurabilityAsync {
+		return NoIndex, err
+	}
+	<-s.done
+	idx, err := s.idx, s.err
+	l.putSlot(s)
+	return idx, err
+}
+
+// AppendFunc is Append for callers that must not block, such as an event
+// loop. It queues e and returns; done is called once, on the log's own
+// goroutine, when the record is as durable as the mode asks (or failed),
+// with what Append would have returned. done must be quick and must not
+// call the Log. In async mode done runs before AppendFunc returns. An
+// error returned by AppendFunc itself (queue full, closed, unavailable)
+// means done is never called.
+func (l *Log) AppendFunc(e *Entry, done func(idx uint64, err error)) error {
+	async := l.opts.Durability == DurabilityAsync
+	notify := done
+	if async {
+		notify = nil
+	}
+	if _, err := l.enqueue(e, notify); err != nil {
+		return err
+	}
+	if async {
+		done(NoIndex, nil)
+	}
+	return nil
+}
+
+// enqueue encodes e into a free slot and hands it to the sequencer. In
+// async mode the slot must not be touched afterwards.
+func (l *Log) enqueue(e *Entry, notify func(uint64, error)) (*slot, error) {
 	if l.lowSpace.Load() {
-		return 0, errLowSpace
+		return nil, errLowSpace
 	}
 	k := l.keys.Load()
 	epoch := l.salts.epochOf(e.Start)
@@ -427,31 +463,38 @@ func (l *Log) Append(e *Entry) (uint64, error) {
 		// Slow path: a new salt period.
 		var err error
 		if k, err = l.salts.get(epoch); err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			return nil, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		l.keys.Store(k)
 	}
 	l.closeMu.RLock()
+	defer l.closeMu.RUnlock()
 	if l.closed {
-		l.closeMu.RUnlock()
-		return 0, ErrClosed
+		return nil, ErrClosed
 	}
 	s := l.free.pop()
 	if s == nil {
-		l.closeMu.RUnlock()
 		atomic.AddUint64(&l.stats.QueueFull, 1)
-		return 0, ErrQueueFull
+		return nil, ErrQueueFull
 	}
 	s.encode(e, k)
+	s.notify = notify
 	l.queue.push(s) // never overflows: it has a cell for every slot
-	l.closeMu.RUnlock()
-	if l.opts.Durability == DurabilityAsync {
-		return NoIndex, nil
+	return s, nil
+}
+
+// ack hands a processed record back: to its waiting Append, or to its
+// AppendFunc callback (after the slot is free again).
+func (l *Log) ack(s *slot, err error) {
+	if fn := s.notify; fn != nil {
+		idx := s.idx
+		s.notify = nil
+		l.putSlot(s)
+		fn(idx, err)
+		return
 	}
-	<-s.done
-	idx, err := s.idx, s.err
-	l.putSlot(s)
-	return idx, err
+	s.err = err
+	s.done <- struct{}{}
 }
 
 // putSlot returns a slot whose record has been handled.
@@ -678,8 +721,7 @@ func (l *Log) release(err error) {
 			l.putSlot(s)
 			continue
 		}
-		s.err = err
-		s.done <- struct{}{}
+		l.ack(s, err)
 	}
 	l.group = l.group[:0]
 }
@@ -906,8 +948,7 @@ func (l *Log) recoverAndRetry(cause error) error {
 	rest := l.group[keep:]
 	for _, s := range done {
 		if l.opts.Durability != DurabilityAsync {
-			s.err = nil
-			s.done <- struct{}{}
+			l.ack(s, nil)
 		} else {
 			l.putSlot(s)
 		}

@@ -79,3 +79,78 @@ func TestNewRingRoundsUp(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendFuncCallsBackOncePerRecord appends without blocking from many
+// goroutines: every callback comes exactly once, after its record is
+// readable, with a distinct index; a closed log refuses at once and never
+// calls back.
+func TestAppendFuncCallsBackOncePerRecord(t *testing.T) {
+	for _, d := range []Durability{DurabilityProcess, DurabilityDisk, DurabilityAsync} {
+		t.Run(d.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			o := testOptions(t, dir)
+			o.Durability = d
+			l, err := Open(o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const n = 2000
+			var mu sync.Mutex
+			seen := map[uint64]bool{}
+			calls := 0
+			var wg sync.WaitGroup
+			wg.Add(n)
+			for g := 0; g < 4; g++ {
+				go func() {
+					var e Entry
+					for i := g; i < n; i += 4 {
+						testEntry(&e, i)
+						cb := func(idx uint64, err error) {
+							mu.Lock()
+							defer mu.Unlock()
+							calls++
+							if err != nil {
+								t.Errorf("callback: %v", err)
+							}
+							if d != DurabilityAsync {
+								if seen[idx] {
+									t.Errorf("index %d acknowledged twice", idx)
+								}
+								seen[idx] = true
+							}
+							wg.Done()
+						}
+						err := l.AppendFunc(&e, cb)
+						for err == ErrQueueFull {
+							time.Sleep(time.Millisecond)
+							err = l.AppendFunc(&e, cb)
+						}
+						if err != nil {
+							t.Error(err)
+							wg.Done()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			called := false
+			if err := l.AppendFunc(&Entry{}, func(uint64, error) { called = true }); err != ErrClosed || called {
+				t.Fatalf("after close: %v, called %v", err, called)
+			}
+			r, err := OpenReader(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if size, err := r.Size(); err != nil || size != n {
+				t.Fatalf("log holds %d records (%v), want %d", size, err, n)
+			}
+			if d != DurabilityAsync && (len(seen) != n || calls != n) {
+				t.Fatalf("%d callbacks, %d distinct indices, want %d", calls, len(seen), n)
+			}
+		})
+	}
+}

@@ -70,6 +70,7 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 		CheckpointEvery:    c.CheckpointEvery,
 		CheckpointInterval: c.CheckpointInterval.D(),
 		SegmentMaxBytes:    int64(c.SegmentMaxBytes),
+		MinFreeBytes:       int64(c.MinFreeBytes),
 		SegmentMaxAge:      c.SegmentMaxAge.D(),
 		RetainSegments:     c.RetainSegments,
 		RetainAge:          c.RetainAge.D(),
@@ -121,13 +122,8 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 	fillEntry(e, ex, roles, end)
 	var err error
 	if r.log != nil {
-		if _, err = r.log.Append(e); err != nil {
-			r.failures.Inc()
-			if r.failOpen {
-				r.unrecorded.Inc()
-				err = nil
-			}
-		}
+		_, err = r.log.Append(e)
+		err = r.Settle(err)
 	}
 	if err == nil {
 		for _, o := range r.observers {
@@ -136,6 +132,47 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 	}
 	e.Reset()
 	r.entries.Put(e)
+	return err
+}
+
+// RecordFunc is Record for an event loop, which must not wait. It builds
+// ex's entry, hands it to the observers and queues it for the audit log.
+// pending says that done will be called, on the audit log's goroutine,
+// once the record is written or has failed; the engine must hold the end
+// of the response until then and pass done's error to Settle. pending
+// false means there is nothing to wait for: no audit log, or the record
+// could not even be queued, in which case err is what Settle made of it.
+func (r *Recorder) RecordFunc(ex *filters.Exchange, roles *filters.Roles, end time.Time, done func(uint64, error)) (pending bool, err error) {
+	e := r.entries.Get().(*auditlog.Entry)
+	fillEntry(e, ex, roles, end)
+	for _, o := range r.observers {
+		o.Observe(e)
+	}
+	if r.log != nil {
+		if err = r.log.AppendFunc(e, done); err == nil {
+			pending = true
+		} else {
+			err = r.Settle(err)
+		}
+	}
+	e.Reset()
+	r.entries.Put(e)
+	return pending, err
+}
+
+// Settle accounts for the outcome of an audit write: a failure is counted
+// and, under fail-open, also counted as an unrecorded request and
+// forgiven. It returns the error the engine must act on (answer 503 or cut
+// the response), nil when it may serve.
+func (r *Recorder) Settle(err error) error {
+	if err == nil {
+		return nil
+	}
+	r.failures.Inc()
+	if r.failOpen {
+		r.unrecorded.Inc()
+		return nil
+	}
 	return err
 }
 
@@ -168,7 +205,7 @@ func (r *Recorder) EndStream(e *auditlog.Entry, sent int64, reason *filters.Reas
 	}
 	if _, err := r.log.Append(e); err != nil {
 		r.failures.Inc()
-		r.unrecorded.Inc()
+		r.unrecorded.Inc() // the response is out: nothing else to do
 	}
 	e.Reset()
 	r.entries.Put(e)

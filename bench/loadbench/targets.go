@@ -64,6 +64,7 @@ var targets = []target{
 	{Name: "tollgate-audit-process", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
 	{Name: "tollgate-audit-disk", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
 	{Name: "tollgate-audit-async", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
+	{Name: "tollgate-gnet-audit-process", Kind: kindTollgate, Config: strings.Replace(tollgateAudit("process"), `listen: "{{.Listen}}"}]`, `listen: "{{.Listen}}", engine: gnet}]`, 1), Prepare: prepareAudit},
 	{Name: "nginx", Kind: kindNginx, Default: true},
 	{Name: "haproxy", Kind: kindHAProxy, Default: true},
 	{Name: "caddy", Kind: kindCaddy, Default: true},

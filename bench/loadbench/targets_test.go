@@ -41,6 +41,9 @@ func TestTollgateConfigsValidate(t *testing.T) {
 			if len(cfg.Listeners) != 1 || cfg.Listeners[0].Listen != e.Listen || cfg.Admin.Listen != e.Admin {
 				t.Fatalf("listeners %+v admin %+v", cfg.Listeners, cfg.Admin)
 			}
+			if strings.Contains(tg.Name, "gnet") != (cfg.Listeners[0].Engine == "gnet") {
+				t.Fatalf("row %s runs on engine %q", tg.Name, cfg.Listeners[0].Engine)
+			}
 			if len(cfg.Upstreams) != 1 || len(cfg.Upstreams[0].Targets) != 1 || cfg.Upstreams[0].Targets[0] != e.Upstream {
 				t.Fatalf("upstreams %+v", cfg.Upstreams)
 			}

@@ -56,7 +56,7 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Listen is the address to listen on, such as 127.0.0.1:8080; an empty host means every interface and port 0 a free port.
 	Listen string `yaml:"listen"`
-	// Engine is the network front end serving the listener: fasthttp (the default) or gnet, the experimental event-loop engine (no TLS, no audit log, no filters that wait).
+	// Engine is the network front end serving the listener: fasthttp (the default) or gnet, the experimental event-loop engine (no TLS, no strict audit mode, no filters that wait).
 	Engine string `yaml:"engine"`
 	// TLS enables HTTPS on the listener; without it the listener speaks plain HTTP.
 	TLS *TLS `yaml:"tls"`
@@ -184,6 +184,8 @@ type Audit struct {
 	SegmentMaxBytes ByteSize `yaml:"segment_max_bytes"`
 	// SegmentMaxAge seals a segment this long after it was started; it defaults to 24h.
 	SegmentMaxAge Duration `yaml:"segment_max_age"`
+	// MinFreeBytes is a high-water mark: while the file system holding dir has less free space than this, the log counts as unwritable (failure_policy applies) instead of running into a full disk; zero disables it.
+	MinFreeBytes ByteSize `yaml:"min_free_bytes"`
 	// FailurePolicy says what happens when the log cannot be written: fail-closed answers 503 (the default), fail-open serves and counts the unrecorded requests.
 	FailurePolicy string `yaml:"failure_policy"`
 	// SinkURL receives every signed checkpoint as an HTTP POST, so a copy lives off the host.

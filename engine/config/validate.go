@@ -237,6 +237,7 @@ func (v *validator) audit(a *Audit) {
 	v.nonNegative("audit.checkpoint_every", int64(a.CheckpointEvery))
 	v.nonNegative("audit.checkpoint_interval", int64(a.CheckpointInterval))
 	v.nonNegative("audit.segment_max_bytes", int64(a.SegmentMaxBytes))
+	v.nonNegative("audit.min_free_bytes", int64(a.MinFreeBytes))
 	v.nonNegative("audit.segment_max_age", int64(a.SegmentMaxAge))
 	v.nonNegative("audit.retain_segments", int64(a.RetainSegments))
 	v.nonNegative("audit.retain_age", int64(a.RetainAge))
@@ -266,8 +267,8 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 		if l.TLS != nil {
 			v.errorf(fieldPath(p, "engine"), "the gnet engine does not terminate TLS; use engine: fasthttp for a TLS listener")
 		}
-		if v.c.Audit != nil {
-			v.errorf(fieldPath(p, "engine"), "the gnet engine does not write the audit log yet; use engine: fasthttp while audit is on")
+		if v.c.Audit != nil && v.c.Audit.Strict {
+			v.errorf(fieldPath(p, "engine"), "the gnet engine does not support audit.strict (a decision record before forwarding); use engine: fasthttp")
 		}
 	default:
 		v.errorf(fieldPath(p, "engine"), "unknown engine %q: want fasthttp or gnet", l.Engine)

@@ -12,6 +12,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/engine/router"
 	"github.com/tollgate-proxy/tollgate/filters"
@@ -24,6 +25,7 @@ const (
 	stUpstream        // the request is with the upstream; its response is relayed
 	stClosing         // the last response is being flushed before closing
 	stClosed
+	stRecording // the response is complete; its end waits for the audit record (audit.go)
 )
 
 // highWater is the outbound backlog above which the relay stops feeding a
@@ -329,6 +331,12 @@ func (cc *clientConn) runChain() {
 		cc.respond(v.Reason(), "")
 		return
 	}
+	if rec := cc.lp.l.s.recorder; rec != nil && rec.Refuse() {
+		// Fail closed: what cannot be recorded is not forwarded.
+		req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+		cc.respond(engine.ReasonAuditUnavailable, "")
+		return
+	}
 	// The body is read, or will be streamed whole: the connection can
 	// carry another request after this one.
 	req.keepAlive = req.wantKeepAlive
@@ -477,13 +485,24 @@ func (cc *clientConn) respond(r *filters.Reason, detail string) {
 		ex.Refuse(r)
 	}
 	r = ex.Reason()
-	if detail != "" {
-		ex.AppendDetailString(detail)
-	}
 	if r.Status == fasthttp.StatusBadRequest || r.Status == fasthttp.StatusRequestHeaderFieldsTooLarge || r.Status == fasthttp.StatusRequestTimeout {
 		// The framing of a request we could not understand cannot be
 		// trusted: do not read another request from this connection.
 		req.keepAlive = false
+	}
+	out := cc.problemResponse(req, detail)
+	account(cc.lp.l.s, req)
+	cc.writeLast(req, out, nil)
+	cc.finish()
+}
+
+// problemResponse renders the whole response for the exchange's refusal
+// reason into req.out and sets the status.
+func (cc *clientConn) problemResponse(req *request, detail string) []byte {
+	ex := &req.ex
+	r := ex.Reason()
+	if detail != "" {
+		ex.AppendDetailString(detail)
 	}
 	if len(ex.RequestID) == 0 {
 		cc.setRequestID(false)
@@ -516,9 +535,7 @@ func (cc *clientConn) respond(r *filters.Reason, detail string) {
 	}
 	req.out = out
 	ex.Status = r.Status
-	account(cc.lp.l.s, req)
-	_, _ = cc.c.Write(out)
-	cc.finish()
+	return out
 }
 
 func appendHeader(dst []byte, name string, value []byte) []byte {
@@ -547,14 +564,14 @@ func (cc *clientConn) upstreamFailed(r *filters.Reason) {
 }
 
 // finish ends the current request: it runs the chain's Finish hooks once,
-// counts the response, releases the upstream connection and the runtime,
-// and moves the connection on to the next request or to closing.
+// counts and records the response, releases the upstream connection and
+// the runtime, and — once the record is written — moves the connection on
+// to the next request or to closing.
 func (cc *clientConn) finish() {
 	req := cc.req
-	if req == nil {
-		return
+	if req == nil || cc.state == stRecording {
+		return // settle runs when the record is acknowledged
 	}
-	cc.req = nil
 	s := cc.lp.l.s
 	if u := req.up; u != nil {
 		req.up = nil
@@ -565,8 +582,23 @@ func (cc *clientConn) finish() {
 	if req.bodyMode == bmStream && req.bodyLeft > 0 {
 		req.keepAlive = false
 	}
-	keepAlive := req.keepAlive
 	account(s, req)
+	if req.recording {
+		if cc.state != stClosed {
+			cc.state = stRecording
+			cc.deadline = 0
+		}
+		return
+	}
+	cc.settle(req)
+}
+
+// settle ends a request whose record is settled: the held end of its
+// response goes out, and the connection moves on.
+func (cc *clientConn) settle(req *request) {
+	cc.releaseHeld(req)
+	cc.req = nil
+	keepAlive := req.keepAlive
 	releaseRequest(req)
 	if cc.state == stClosed {
 		return
@@ -601,13 +633,17 @@ func account(s *Server, req *request) {
 		}
 		end := time.Now()
 		if s.recorder != nil {
-			_ = s.recorder.Record(ex, rt.Roles, end) // observers only: never blocks
+			// Never blocks: with an audit log the record is queued and
+			// req.recording says the end of the response must wait.
+			req.recording, req.auditErr = s.recorder.RecordFunc(ex, rt.Roles, end, req.ackFn)
 		}
 		route.CountResponse(ex.Status, end.Sub(ex.Start))
 		rt.Release()
 		req.rt = nil
 	}
-	s.inFlight.Add(-1)
+	if !req.recording {
+		s.inFlight.Add(-1) // else when the record is acknowledged: a drain waits for it
+	}
 }
 
 // closeWhenFlushed closes the connection once its last response is out.
@@ -643,6 +679,9 @@ func (cc *clientConn) onClose() {
 	}
 	cc.state = stClosed
 	if cc.req != nil {
+		if cc.req.recording {
+			return // settle releases it when the record is acknowledged
+		}
 		if !cc.req.begun {
 			releaseRequest(cc.req)
 			cc.req = nil

@@ -31,6 +31,8 @@ type loop struct {
 	pools   map[*upstream.Pool]*loopPool
 
 	sweepTask gnet.RunnableFunc
+	acks      ackQueue
+	ackTask   gnet.RunnableFunc
 	now       int64 // unix nanoseconds, refreshed by the sweeper
 	epfd      int   // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
@@ -47,6 +49,10 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 	}
 	lp.sweepTask = func(context.Context) error {
 		lp.sweep()
+		return nil
+	}
+	lp.ackTask = func(context.Context) error {
+		lp.drainAcks()
 		return nil
 	}
 	go lp.runSweeper()

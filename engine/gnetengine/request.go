@@ -63,10 +63,20 @@ type request struct {
 	respMode   uint8
 	respLeft   int64
 	respChunks chunkScanner
+	wrote      bool // part of the response has been written
+
+	// Audit (audit.go): while recording, the record is queued and the end
+	// of the response waits in held.
+	recording bool
+	auditErr  error // what the loop acts on: the settled failure, if any
+	ackErr    error // set by the audit log's goroutine before it queues the ack
+	held      []byte
+	ackFn     func(uint64, error) // r.onRecorded, bound once
 }
 
 var requestPool = sync.Pool{New: func() any {
 	r := &request{iov: make([][]byte, 2)}
+	r.ackFn = r.onRecorded
 	r.ex.Reset()
 	r.hadapt.h = &r.hdr
 	return r
@@ -89,8 +99,9 @@ func releaseRequest(r *request) {
 	r.bodyMode, r.bodyLeft, r.limit = bmNone, 0, 0
 	r.body = shrink(r.body)
 	r.chunks.reset()
-	r.gotHead, r.respMode, r.respLeft = false, rmNone, 0
+	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
+	r.recording, r.auditErr, r.ackErr, r.held = false, nil, nil, shrink(r.held)
 	requestPool.Put(r)
 }
 

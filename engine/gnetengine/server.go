@@ -36,9 +36,9 @@ type Options struct {
 	// EventLoops is the number of event loops per listener; zero means one
 	// per CPU.
 	EventLoops int
-	// Recorder, if set, receives every request's record. It must not
-	// write an audit log (that would block the loop): the config refuses
-	// gnet listeners while audit is on.
+	// Recorder, if set, receives every request's record. With an audit log
+	// the loop never waits for it: the end of each response is held until
+	// the record is written (audit.go). Strict mode is refused by the config.
 	Recorder *engine.Recorder
 }
 

@@ -358,7 +358,7 @@ func (u *upConn) relay(head []byte) {
 	cc := req.cc
 	if req.respMode == rmNone {
 		account(cc.lp.l.s, req)
-		_, _ = cc.c.Write(head)
+		cc.writeLast(req, head, nil)
 		u.done()
 		return
 	}
@@ -404,23 +404,17 @@ func (u *upConn) relay(head []byte) {
 		k = len(buf)
 	}
 	body := buf[:k]
+	req.ex.BytesOut += int64(k)
 	if finished {
 		account(cc.lp.l.s, req)
-	}
-	switch {
-	case len(head) > 0 && len(body) > 0:
-		req.iov[0], req.iov[1] = head, body
-		_, _ = cc.c.Writev(req.iov)
-		req.iov[0], req.iov[1] = nil, nil
-	case len(head) > 0:
-		_, _ = cc.c.Write(head)
-	case len(body) > 0:
-		_, _ = cc.c.Write(body)
+		cc.writeLast(req, head, body) // copies what it holds: body is discarded below
+	} else {
+		cc.write2(req, head, body)
+		req.wrote = req.wrote || len(head)+len(body) > 0
 	}
 	if k > 0 {
 		_, _ = u.c.Discard(k)
 	}
-	req.ex.BytesOut += int64(k)
 	u.armRead()
 	if finished {
 		u.done()

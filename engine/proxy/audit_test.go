@@ -45,76 +45,88 @@ type auditCase struct {
 	route    string
 }
 
+// TestEveryRequestIsAuditedExactlyOnce runs on both engines: the default
+// one writes each record before it releases the response, the gnet engine
+// holds the end of the response until the record is acknowledged.
 func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	dir := t.TempDir()
-	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/audit")
-	p := startProxy(t, fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile))
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			dir := t.TempDir()
+			keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/audit")
+			p := startProxy(t, withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine))
 
-	want := map[string]auditCase{}
-	check := func(r e2etest.Response, c auditCase) {
-		t.Helper()
-		if r.Status != c.status {
-			t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
-		}
-		id := r.Header.Get("X-Request-Id")
-		if id == "" {
-			t.Fatal("e2etest.Response without X-Request-Id")
-		}
-		want[id] = c
-	}
-	check(e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), auditCase{200, "allowed", "", "/api/v1/customers/{id}"})
-	check(e2etest.Do(t, "GET", p.base+"/nope", nil, ""), auditCase{404, "not_found", "route.not_found", ""})
-	check(e2etest.Do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
-	check(e2etest.Do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
-	check(e2etest.Do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
-	_, text := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
-	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
-	_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-	check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+			want := map[string]auditCase{}
+			check := func(r e2etest.Response, c auditCase) {
+				t.Helper()
+				if r.Status != c.status {
+					t.Fatalf("status %d, want %d: %s", r.Status, c.status, r.Body)
+				}
+				id := r.Header.Get("X-Request-Id")
+				if id == "" {
+					t.Fatal("e2etest.Response without X-Request-Id")
+				}
+				want[id] = c
+			}
+			check(e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), auditCase{200, "allowed", "", "/api/v1/customers/{id}"})
+			check(e2etest.Do(t, "GET", p.base+"/nope", nil, ""), auditCase{404, "not_found", "route.not_found", ""})
+			check(e2etest.Do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
+			check(e2etest.Do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
+			check(e2etest.Do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
+			_, text := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
+			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
+			_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
+			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := p.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
 
-	r, err := auditlog.OpenReader(logDir)
-	if err != nil {
-		t.Fatal(err)
+			r, err := auditlog.OpenReader(logDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			seen := map[string]int{}
+			err = r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+				id := string(rec.RequestID)
+				seen[id]++
+				c, ok := want[id]
+				if !ok {
+					return fmt.Errorf("unexpected record %q (%s %s → %d)", id, rec.Method, rec.Path, rec.Status)
+				}
+				if int(rec.Status) != c.status || rec.Decision.String() != c.decision || string(rec.Reason) != c.reason || string(rec.Route) != c.route {
+					return fmt.Errorf("record %q: status %d decision %s reason %q route %q, want %+v", id, rec.Status, rec.Decision, rec.Reason, rec.Route, c)
+				}
+				if !rec.Revealed || rec.ClientIP.String() != "127.0.0.1" {
+					return fmt.Errorf("record %q: client IP not recorded (revealed=%v %v)", id, rec.Revealed, rec.ClientIP)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for id := range want {
+				if seen[id] != 1 {
+					t.Errorf("request %s recorded %d times, want exactly once", id, seen[id])
+				}
+			}
+			res, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
+			if err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if res.Records != uint64(len(want)) || !res.Signed || res.Checkpoints == 0 {
+				t.Fatalf("verify result %+v, want %d signed records", res, len(want))
+			}
+		})
 	}
-	defer r.Close()
-	seen := map[string]int{}
-	err = r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
-		id := string(rec.RequestID)
-		seen[id]++
-		c, ok := want[id]
-		if !ok {
-			return fmt.Errorf("unexpected record %q (%s %s → %d)", id, rec.Method, rec.Path, rec.Status)
-		}
-		if int(rec.Status) != c.status || rec.Decision.String() != c.decision || string(rec.Reason) != c.reason || string(rec.Route) != c.route {
-			return fmt.Errorf("record %q: status %d decision %s reason %q route %q, want %+v", id, rec.Status, rec.Decision, rec.Reason, rec.Route, c)
-		}
-		if !rec.Revealed || rec.ClientIP.String() != "127.0.0.1" {
-			return fmt.Errorf("record %q: client IP not recorded (revealed=%v %v)", id, rec.Revealed, rec.ClientIP)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for id := range want {
-		if seen[id] != 1 {
-			t.Errorf("request %s recorded %d times, want exactly once", id, seen[id])
-		}
-	}
-	res, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
-	if err != nil {
-		t.Fatalf("verify: %v", err)
-	}
-	if res.Records != uint64(len(want)) || !res.Signed || res.Checkpoints == 0 {
-		t.Fatalf("verify result %+v, want %d signed records", res, len(want))
-	}
+}
+
+// withEngine puts auditConfig's listener on engine.
+func withEngine(cfg, engine string) string {
+	return strings.Replace(cfg, "    header_timeout: 2s\n", "    header_timeout: 2s\n    engine: "+engine+"\n", 1)
 }
 
 // responseFromText picks the status and X-Request-Id out of RawRequest's
@@ -337,4 +349,51 @@ func auditSetup(t *testing.T, dir, origin string) (keyFile, logDir, vkey string)
 		t.Fatal(err)
 	}
 	return keyFile, filepath.Join(dir, "audit"), vkey
+}
+
+// TestAuditUnwritableFailsClosedOrOpen puts the log below its free-space
+// high-water mark (min_free_bytes larger than any disk), on both engines.
+// Fail-closed: every request is refused with 503 audit.unavailable and
+// Retry-After, nothing reaches the upstream, /readyz says not ready.
+// Fail-open: requests are served and counted as unrecorded.
+func TestAuditUnwritableFailsClosedOrOpen(t *testing.T) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		for _, policy := range []string{"fail-closed", "fail-open"} {
+			t.Run(engine+"/"+policy, func(t *testing.T) {
+				up := e2etest.StartUpstream(t)
+				keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/full-disk")
+				cfg := strings.Replace(withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine),
+					"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  min_free_bytes: 1000000GiB\n  failure_policy: "+policy+"\n", 1)
+				p := startProxy(t, cfg)
+				before := up.Requests()
+				for i := 0; i < 3; i++ {
+					r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+					if policy == "fail-open" {
+						if r.Status != 200 {
+							t.Fatalf("fail-open: %d %s", r.Status, r.Body)
+						}
+						continue
+					}
+					e2etest.AssertProblem(t, r, 503, "audit.unavailable")
+					if r.Header.Get("Retry-After") == "" {
+						t.Fatal("503 without Retry-After")
+					}
+				}
+				m := metricsOf(t, p)
+				ready := e2etest.Do(t, "GET", p.admin+"/readyz", nil, "")
+				if policy == "fail-open" {
+					if up.Requests()-before != 3 || !strings.Contains(m, "tollgate_audit_unrecorded_requests_total 3") {
+						t.Fatalf("fail-open: upstream saw %d requests; metrics:\n%s", up.Requests()-before, m)
+					}
+					return
+				}
+				if n := up.Requests() - before; n != 0 {
+					t.Fatalf("fail-closed: upstream saw %d requests", n)
+				}
+				if ready.Status != 503 || !strings.Contains(m, "tollgate_audit_healthy 0") {
+					t.Fatalf("readyz %d; metrics:\n%s", ready.Status, m)
+				}
+			})
+		}
+	}
 }

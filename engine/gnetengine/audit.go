@@ -1,0 +1,127 @@
+package gnetengine
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/forward"
+)
+
+// The audit log on an event loop.
+//
+// The default engine writes a request's record before it releases the
+// response, blocking the request's goroutine until the record is in the
+// file. A loop serves every connection it holds and must not block, so
+// here the record is queued with the audit log's AppendFunc when the
+// response is complete (account), the end of the response (its last
+// bytes, or for a response delimited by closing the connection, the
+// close) is held on the request, and the connection waits in stRecording.
+// When the log acknowledges the record, on its own goroutine, the request
+// goes on this loop's ack queue; the loop then releases the held bytes and
+// moves on. A client never sees a complete response whose record is not
+// written, and the record carries the bytes really sent.
+//
+// If the record fails under fail-closed, a response of which nothing has
+// been sent becomes 503 audit.unavailable; one that was partly relayed is
+// cut off by closing the connection.
+
+// ackQueue carries acknowledged requests from the audit log's goroutine
+// to the loop. One task drains everything acknowledged since the last
+// drain, so the loop is woken once per group commit, not per request.
+type ackQueue struct {
+	mu      sync.Mutex
+	reqs    []*request
+	spare   []*request
+	pending atomic.Bool // a drain task is queued on the loop
+}
+
+// onRecorded is the request's AppendFunc callback (bound once per pooled
+// request). It runs on the audit log's goroutine.
+func (r *request) onRecorded(_ uint64, err error) {
+	r.ackErr = err // read on the loop after pushAck's lock
+	r.cc.lp.pushAck(r)
+}
+
+func (lp *loop) pushAck(req *request) {
+	q := &lp.acks
+	q.mu.Lock()
+	q.reqs = append(q.reqs, req)
+	q.mu.Unlock()
+	if !q.pending.Swap(true) {
+		// An error means the engine is stopping and its connections are
+		// being closed; the requests are then simply dropped.
+		_ = lp.el.Execute(context.Background(), lp.ackTask)
+	}
+}
+
+// drainAcks settles every acknowledged request. It runs on the loop.
+func (lp *loop) drainAcks() {
+	q := &lp.acks
+	q.pending.Store(false)
+	q.mu.Lock()
+	reqs := q.reqs
+	q.reqs = q.spare
+	q.mu.Unlock()
+	for i, req := range reqs {
+		reqs[i] = nil
+		req.recording = false
+		req.auditErr = lp.l.s.recorder.Settle(req.ackErr)
+		req.cc.settle(req)
+		lp.l.s.inFlight.Add(-1)
+	}
+	q.mu.Lock()
+	q.spare = reqs[:0]
+	q.mu.Unlock()
+}
+
+// writeLast writes the last bytes of a response, a then b, or keeps them
+// on the request while its record is on its way.
+func (cc *clientConn) writeLast(req *request, a, b []byte) {
+	if req.recording || req.auditErr != nil {
+		req.held = append(append(req.held[:0], a...), b...)
+		return
+	}
+	cc.write2(req, a, b)
+}
+
+// write2 writes a then b with one system call.
+func (cc *clientConn) write2(req *request, a, b []byte) {
+	switch {
+	case len(a) > 0 && len(b) > 0:
+		req.iov[0], req.iov[1] = a, b
+		_, _ = cc.c.Writev(req.iov)
+		req.iov[0], req.iov[1] = nil, nil
+	case len(a) > 0:
+		_, _ = cc.c.Write(a)
+	case len(b) > 0:
+		_, _ = cc.c.Write(b)
+	}
+}
+
+// releaseHeld sends what writeLast kept, or what replaces it when the
+// record failed under fail-closed.
+func (cc *clientConn) releaseHeld(req *request) {
+	if cc.state == stClosed {
+		return
+	}
+	err := req.auditErr
+	if err == nil {
+		if len(req.held) > 0 {
+			_, _ = cc.c.Write(req.held)
+		}
+		return
+	}
+	cc.lp.l.s.throttled.Warn("cannot record request in the audit log; refusing its response", "err", err)
+	req.keepAlive = false
+	if req.wrote {
+		// Part of the response is out: only closing tells the client.
+		cc.state = stClosed
+		_ = cc.c.Close()
+		return
+	}
+	req.ex.Refuse(engine.ReasonAuditUnavailable)
+	req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+	_, _ = cc.c.Write(cc.problemResponse(req, ""))
+}
