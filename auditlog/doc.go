@@ -119,7 +119,12 @@
 // the write, the block header and the wake-ups are shared (1.2 records per
 // group before, about 10 after, under the load harness). Append allocates
 // nothing in steady state. The queue is bounded: when no slot is free,
-// Append fails with ErrQueueFull at once (the engine fails closed). Durability modes: process (return after write(2), fdatasync every
+// Append fails with ErrQueueFull at once (the engine fails closed).
+// AppendFunc is the same path for callers that must not block (the gnet
+// engine's event loops): after the group commit the sequencer calls back
+// instead of waking a waiting goroutine.
+//
+// Durability modes: process (return after write(2), fdatasync every
 // FsyncInterval: kill -9 loses nothing acknowledged, power loss at most an
 // interval), disk (return after the group's fdatasync), async (return when
 // queued; benchmarks only; Append returns NoIndex).
