@@ -57,11 +57,11 @@ func (r Result) String() string {
 type Router struct {
 	hosts   []hostTree // host-specific trees, tried before any
 	any     *node      // the host-less tree, or nil
-	methods methodTable
+	methods filters.MethodTable
 	// allowStd holds the Allow value of every set of standard methods,
 	// indexed by mask; allowCustom holds those of the method sets of routes
 	// that name custom methods.
-	allowStd    [1 << numStd][]byte
+	allowStd    [1 << filters.NumStdMethods][]byte
 	allowCustom []maskAllow
 }
 
@@ -133,7 +133,7 @@ func New(routes []Route) (*Router, error) {
 		}
 		e := entry{id: rt.ID, index: i, all: len(rt.Methods) == 0}
 		for _, m := range rt.Methods {
-			b, err := r.methods.add(m)
+			b, err := r.methods.Add(m)
 			if err != nil {
 				fail("%v", err)
 				continue
@@ -343,24 +343,24 @@ func (ep *endpoint) add(e entry) error {
 // finish derives implied methods and precomputes Allow values.
 func (r *Router) finish() {
 	for m := range r.allowStd {
-		r.allowStd[m] = r.methods.appendAllow(nil, uint64(m))
+		r.allowStd[m] = r.methods.AppendNames(nil, uint64(m), ", ")
 	}
 	visit := func(ep *endpoint) {
 		var head uint64
 		for _, e := range ep.entries {
-			head |= e.explicit & bitHEAD
+			head |= e.explicit & filters.MethodHEAD
 		}
 		for k := range ep.entries {
 			e := &ep.entries[k]
 			e.mask = e.explicit
-			if e.mask&bitGET != 0 && head == 0 {
-				e.mask |= bitHEAD // RFC 9110 §9.3.2: HEAD is GET without a body
+			if e.mask&filters.MethodGET != 0 && head == 0 {
+				e.mask |= filters.MethodHEAD // RFC 9110 §9.3.2: HEAD is GET without a body
 			}
 			ep.mask |= e.mask
 			ep.all = ep.all || e.all
 		}
-		if ep.mask >= 1<<numStd && !slices.ContainsFunc(r.allowCustom, func(a maskAllow) bool { return a.mask == ep.mask }) {
-			r.allowCustom = append(r.allowCustom, maskAllow{mask: ep.mask, allow: r.methods.appendAllow(nil, ep.mask)})
+		if ep.mask >= 1<<filters.NumStdMethods && !slices.ContainsFunc(r.allowCustom, func(a maskAllow) bool { return a.mask == ep.mask }) {
+			r.allowCustom = append(r.allowCustom, maskAllow{mask: ep.mask, allow: r.methods.AppendNames(nil, ep.mask, ", ")})
 		}
 	}
 	if r.any != nil {
@@ -405,7 +405,7 @@ func (r *Router) Lookup(host, method, path []byte, ps *filters.Params) (id int, 
 	if len(path) == 0 || path[0] != '/' {
 		return -1, NotFound
 	}
-	w := walker{path: path, bit: r.methods.bit(method)}
+	w := walker{path: path, bit: r.methods.Bit(method)}
 	if t := r.hostRoot(host); t != nil {
 		if e := w.walk(t, 1); e != nil {
 			w.fill(e, ps)
@@ -444,7 +444,7 @@ func (r *Router) Allow(host, path []byte) []byte {
 	if w.all || w.mask == 0 {
 		return nil
 	}
-	if w.mask < 1<<numStd {
+	if w.mask < 1<<filters.NumStdMethods {
 		return r.allowStd[w.mask]
 	}
 	for _, a := range r.allowCustom {
@@ -453,7 +453,7 @@ func (r *Router) Allow(host, path []byte) []byte {
 		}
 	}
 	// Slow path: a union of custom method sets not seen at compile time.
-	return r.methods.appendAllow(nil, w.mask)
+	return r.methods.AppendNames(nil, w.mask, ", ")
 }
 
 // hostRoot returns the tree of the request's host, or nil. It strips a port

@@ -313,11 +313,11 @@ func TestNewAccepts(t *testing.T) {
 
 func TestTooManyCustomMethods(t *testing.T) {
 	var rs []Route
-	for i := 0; i <= maxCustomMethods; i++ {
+	for i := 0; i <= filters.MaxCustomMethods; i++ {
 		rs = append(rs, Route{Pattern: fmt.Sprintf("/m%d", i), Methods: []string{fmt.Sprintf("M%d", i)}})
 	}
-	if _, err := New(rs[:maxCustomMethods]); err != nil {
-		t.Fatalf("New with %d custom methods: %v", maxCustomMethods, err)
+	if _, err := New(rs[:filters.MaxCustomMethods]); err != nil {
+		t.Fatalf("New with %d custom methods: %v", filters.MaxCustomMethods, err)
 	}
 	if _, err := New(rs); err == nil || !strings.Contains(err.Error(), "custom methods") {
 		t.Fatalf("New with %d custom methods: %v, want an error", len(rs), err)
@@ -497,7 +497,8 @@ func (ref *refRouter) lookup(host, method, path string) (id int, res Result, par
 	}
 	if res == MethodNotAllowed && !allowAll {
 		var order []string
-		order = append(order, stdMethods[:]...)
+		// Allow lists the standard methods first, in this order.
+		order = append(order, "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE")
 		for _, rr := range ref.routes {
 			order = append(order, rr.Methods...)
 		}

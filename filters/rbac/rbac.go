@@ -12,7 +12,7 @@ import (
 // and safe for concurrent use by several routes' chains.
 type Filter struct {
 	rules     []rule
-	methods   methodTable
+	methods   filters.MethodTable
 	subjects  map[string]filters.RoleSet // static subject -> extra roles
 	challenge []byte                     // WWW-Authenticate value on 401
 	override  bool                       // authorize method overrides instead of stripping them
@@ -139,7 +139,10 @@ func (f *Filter) check(ex *filters.Exchange, method []byte) outcome {
 	if roles == 0 {
 		return outPath
 	}
-	bit := f.methods.bit(method)
+	bit := f.methods.Bit(method)
+	if bit == 0 {
+		bit = filters.MethodOther // only a "*" grant covers it
+	}
 	best := outPath
 	for i := range f.rules {
 		r := &f.rules[i]
@@ -202,7 +205,7 @@ func (f *Filter) Rules(roles *filters.Roles) []Rule {
 	for i, r := range f.rules {
 		out[i] = Rule{
 			Role:        r.role,
-			Methods:     f.methods.names(r.methods),
+			Methods:     methodNames(&f.methods, r.methods),
 			Pattern:     r.pat.raw,
 			TenantParam: r.tenantParam,
 		}
@@ -211,4 +214,15 @@ func (f *Filter) Rules(roles *filters.Roles) []Rule {
 		}
 	}
 	return out
+}
+
+// allMethods is the mask of a "*" grant: every method, known or not.
+const allMethods = ^uint64(0)
+
+// methodNames lists a grant's methods, "*" for all of them.
+func methodNames(t *filters.MethodTable, mask uint64) []string {
+	if mask == allMethods {
+		return []string{"*"}
+	}
+	return t.Names(mask)
 }

@@ -256,15 +256,19 @@ func (c *compiler) permission(f *Filter, role string, idx int, pc PermissionConf
 	}
 	var methods uint64
 	for _, w := range pc.Methods {
-		b, err := f.methods.add(w.Value)
+		b := allMethods
+		var err error
+		if w.Value != "*" {
+			b, err = f.methods.Add(w.Value)
+		}
 		if err != nil {
 			c.fail(w, "%s.methods: %v", where, err)
 			continue
 		}
 		methods |= b
 	}
-	if methods&bitGET != 0 {
-		methods |= bitHEAD // RFC 9110 §9.3.2: HEAD is GET without the content
+	if methods&filters.MethodGET != 0 {
+		methods |= filters.MethodHEAD // RFC 9110 §9.3.2: HEAD is GET without the content
 	}
 	var tenant string
 	if pc.Conditions != nil {
