@@ -251,9 +251,14 @@ func Open(opts Options) (*Log, error) {
 	l.out = make([]byte, 0, 256<<10)
 	l.group = make([]*slot, 0, maxGroup)
 	l.queue = newRing(l.opts.QueueSize)
-	l.free.slots = make([]*slot, l.opts.QueueSize)
-	for i := range l.free.slots {
-		l.free.slots[i] = &slot{done: make(chan struct{}, 1), sealer: newSealer(), rec: make([]byte, 0, 256), leaf: make([]byte, 0, 256)}
+	l.free.slots = make([]*slot, 0, l.opts.QueueSize)
+	l.free.max = l.opts.QueueSize
+	if l.opts.Durability == DurabilityAsync {
+		// Callers do not wait, so they fill the queue: make it all now.
+		for range l.opts.QueueSize {
+			l.free.slots = append(l.free.slots, newSlot())
+		}
+		l.free.made = l.opts.QueueSize
 	}
 	now := l.rc.now()
 	l.lastSync, l.lastCPTime = now, now
@@ -500,26 +505,39 @@ func (l *Log) ack(s *slot, err error) {
 // putSlot returns a slot whose record has been handled.
 func (l *Log) putSlot(s *slot) { l.free.push(s) }
 
-// slotStack is the free list of slots: QueueSize of them are made at Open,
-// so the number of records queued is bounded and steady appends allocate
-// nothing. A mutex is held for a few instructions; it measured cheaper
-// than a channel and, unlike a sync.Pool, never drops slots at a GC.
+// slotStack is the free list of slots. A slot is made the first time
+// every existing one is in use, up to max (QueueSize), which bounds the
+// records queued; after that steady appends allocate nothing, and memory
+// follows the most records ever in flight rather than the bound. A mutex
+// is held for a few instructions; it measured cheaper than a channel and,
+// unlike a sync.Pool, never drops slots at a GC.
 type slotStack struct {
 	mu    sync.Mutex
 	slots []*slot
+	made  int
+	max   int
 }
 
 func (st *slotStack) pop() *slot {
 	st.mu.Lock()
 	n := len(st.slots)
 	if n == 0 {
+		if st.made == st.max {
+			st.mu.Unlock()
+			return nil
+		}
+		st.made++
 		st.mu.Unlock()
-		return nil
+		return newSlot()
 	}
 	s := st.slots[n-1]
 	st.slots = st.slots[:n-1]
 	st.mu.Unlock()
 	return s
+}
+
+func newSlot() *slot {
+	return &slot{done: make(chan struct{}, 1), sealer: newSealer(), rec: make([]byte, 0, 256), leaf: make([]byte, 0, 256)}
 }
 
 func (st *slotStack) push(s *slot) {
