@@ -254,6 +254,95 @@ func appendUvarintBytes(dst, b []byte) []byte {
 	return append(dst, b...)
 }
 
+// needsCompaction reports whether a sealed segment is not yet in the form
+// compaction writes: a block in another codec, or more blocks than full
+// tile-aligned blocks would take.
+func needsCompaction(path string) (bool, error) {
+	src, err := openFileSource(path)
+	if err != nil {
+		return false, err
+	}
+	defer src.Close()
+	var hb [segHeaderSize]byte
+	if _, err := src.ReadAt(hb[:], 0); err != nil {
+		return false, fmt.Errorf("cannot read segment header: %w", err)
+	}
+	h, err := parseSegHeader(hb[:])
+	if err != nil {
+		return false, err
+	}
+	blocks, other := uint64(0), false
+	_, next, err := scanBlocks(src, src.Size(), 0, h.first, func(ref blockRef) error {
+		blocks++
+		other = other || ref.h.codec != codecZstd
+		return nil
+	})
+	if err != nil {
+		return false, withFile(err, path)
+	}
+	if next == h.first {
+		return false, nil // no records
+	}
+	tiles := (next-1)/maxBlockRecords - h.first/maxBlockRecords + 1
+	// Full blocks take about one per tile (more only for records past
+	// 256 bytes on average); a writer's blocks, cut per group, take many.
+	return other || blocks > 2*tiles, nil
+}
+
+// CompactResult describes a Compact run.
+type CompactResult struct {
+	Segments      int   // segments rewritten
+	Before, After int64 // their bytes before and after
+}
+
+// Compact rewrites, offline, every sealed segment that is not yet
+// compacted: those of logs written before compaction existed, or the one
+// a crash left between sealing and compaction (Open also catches that
+// one). It takes the directory lock, so it fails while a writer runs.
+func Compact(dir string) (CompactResult, error) {
+	var res CompactResult
+	lock, err := lockDir(dir)
+	if err != nil {
+		return res, fmt.Errorf("cannot compact: %w", err)
+	}
+	defer lock.Close()
+	removeStaleCompactions(dir)
+	segs, err := listSegments(dir)
+	if err != nil {
+		return res, err
+	}
+	codec, err := newBlockCodec()
+	if err != nil {
+		return res, err
+	}
+	defer codec.close()
+	codec.use(CompressionZstd)
+	rename := func(tmp, path string) error {
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return fmt.Errorf("cannot replace segment: %w", err)
+		}
+		return syncDir(dir)
+	}
+	for _, sg := range segs[:max(len(segs)-1, 0)] {
+		need, err := needsCompaction(sg.path)
+		if err != nil {
+			return res, fmt.Errorf("cannot compact: %w", err)
+		}
+		if !need {
+			continue
+		}
+		before, after, err := compactSegment(sg.path, codec, rename)
+		if err != nil {
+			return res, fmt.Errorf("cannot compact %s: %w", sg.path, err)
+		}
+		res.Segments++
+		res.Before += before
+		res.After += after
+	}
+	return res, nil
+}
+
 // removeStaleCompactions deletes rewrites a crash left behind.
 func removeStaleCompactions(dir string) {
 	ents, err := os.ReadDir(dir)

@@ -207,3 +207,78 @@ func TestStaleCompactionRemovedAtOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestCompactOfflineAndAtOpen leaves sealed segments as the writer cut
+// them (as a log from before compaction, or a crash between sealing and
+// compaction, would): Open compacts the last sealed one, Compact the rest,
+// and the log verifies and scans the same before and after.
+func TestCompactOfflineAndAtOpen(t *testing.T) {
+	dir := t.TempDir()
+	o := testOptions(t, dir)
+	o.noCompaction = true
+	l, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 12000
+	appendN(t, l, 0, n)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) < 4 {
+		t.Fatalf("segments %d %v", len(segs), err)
+	}
+	for _, sg := range segs[:len(segs)-1] {
+		if need, err := needsCompaction(sg.path); err != nil || !need {
+			t.Fatalf("%s: needs compaction %v %v", sg.path, need, err)
+		}
+	}
+	_, vkey := testKeys(t)
+	if _, err := Verify(VerifyOptions{Dir: dir, VerifierKey: vkey}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Open compacts the last sealed segment.
+	l, err = Open(testOptions(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Compactions != 1 {
+		t.Fatalf("Open compacted %d segments, want the last sealed one", st.Compactions)
+	}
+	if need, _ := needsCompaction(segs[len(segs)-2].path); need {
+		t.Fatal("the last sealed segment is still uncompacted after Open")
+	}
+
+	// Compact does the rest, and then has nothing to do.
+	res, err := Compact(dir)
+	if err != nil || res.Segments != len(segs)-2 || res.After >= res.Before {
+		t.Fatalf("Compact: %+v %v", res, err)
+	}
+	for _, sg := range segs[:len(segs)-1] {
+		if need, err := needsCompaction(sg.path); err != nil || need {
+			t.Fatalf("%s after Compact: needs compaction %v %v", sg.path, need, err)
+		}
+	}
+	if res, err := Compact(dir); err != nil || res.Segments != 0 {
+		t.Fatalf("second Compact: %+v %v", res, err)
+	}
+	if _, err := Verify(VerifyOptions{Dir: dir, VerifierKey: vkey}); err != nil {
+		t.Fatal(err)
+	}
+	proveAndCheck(t, dir, vkey, 1234)
+
+	// Compact refuses to run beside a writer.
+	l, err = Open(testOptions(t, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := Compact(dir); err == nil {
+		t.Fatal("Compact ran while a writer holds the log")
+	}
+}

@@ -48,11 +48,18 @@
 // 64 KiB raw, compressed with S2 (the default) or zstd (Options.Compression,
 // one codec byte per block, so a log can mix them) and framed with magic,
 // length, CRC32C, first index, count and min/max start time, so readers
-// skip blocks by time.
+// skip blocks by time. Hashes are over the uncompressed leaf, never over
+// compressed bytes. Segments (seg-<first index>.alog) are preallocated with
+// fallocate, so a full disk surfaces when a segment is created rather than
+// in the middle of a write, and sealed by size or age: the preallocated
+// tail is cut, the file synced and the next segment created. Tree hashes
+// of levels 8, 16, … are stored in tiles/L<k>.dat (32 bytes per 256 nodes
+// below, ≈0.125 B per record); level-0 hashes are recomputed from the
+// records.
 //
 // The design notes ask for zstd; S2 (klauspost/compress/s2, an LZ77 without
-// entropy coding) is the default because zstd's cost per block dominates
-// the append path. Measured on the same records (175 B raw each):
+// entropy coding) is the writer's default because zstd's cost per block
+// dominates the append path. Measured on the same records (175 B raw each):
 //
 //	records per block   zstd fastest          s2
 //	1                   11.6 µs, 142 B/rec    0.24 µs, 137 B/rec
@@ -67,21 +74,17 @@
 // memory) never came near. Operators who value disk over CPU choose
 // compression: zstd; readers accept both.
 //
-// Sealed segments are compacted (compact.go): nothing appends to them any
-// more, so a background goroutine rewrites each one in full tile-aligned
-// blocks of 256 records compressed with zstd, reads the rewrite back,
-// checks that it holds the same records in the same order, and renames it
-// over the original. Leaves, tree, checkpoints and proofs are untouched;
-// only framing and codec change. The hot path pays S2 on whatever blocks
-// the load gives, and what stays on disk is zstd in full blocks (≈68 B per
-// record against ≈88–140 B in the active segment, depending on group size). Hashes are over the
-// uncompressed leaf, never over compressed bytes. Segments
-// (seg-<first index>.alog) are preallocated with fallocate, so a full disk
-// surfaces when a segment is created rather than in the middle of a write,
-// and sealed by size or age: the preallocated tail is cut, the file synced
-// and the next segment created. Tree hashes of levels 8, 16, … are stored
-// in tiles/L<k>.dat (32 bytes per 256 nodes below, ≈0.125 B per record);
-// level-0 hashes are recomputed from the records.
+// Sealed segments are compacted (compact.go), which gives zstd its due:
+// nothing appends to a sealed segment any more, so a background goroutine
+// rewrites each one in full tile-aligned blocks of 256 records compressed
+// with zstd, reads the rewrite back, checks that it holds the same records
+// in the same order, and renames it over the original. Open also queues
+// the last sealed segment if a crash left it uncompacted, and Compact
+// ("audit compact") catches up offline. Leaves, tree, checkpoints and
+// proofs are untouched; only framing and codec change. The hot path pays
+// S2 on whatever blocks the load gives, and what stays on disk is zstd in
+// full blocks (≈68 B per record, against ≈88–140 B in the active segment
+// depending on group size).
 //
 // Writes use pwrite, not a writable mapping. The issue asked to measure
 // writing through a mapping against pwrite under the same group commit

@@ -128,10 +128,11 @@ type Options struct {
 	// on its standard input.
 	SinkCommand []string
 
-	repair    bool
-	freeSpace func(dir string) (int64, error)
-	openFile  openFileFunc
-	now       func() time.Time
+	repair       bool
+	noCompaction bool // tests: leave sealed segments as written
+	freeSpace    func(dir string) (int64, error)
+	openFile     openFileFunc
+	now          func() time.Time
 }
 
 // Errors returned by Append.
@@ -279,6 +280,13 @@ func Open(opts Options) (*Log, error) {
 		st.close()
 		lock.Close()
 		return nil, err
+	}
+	if n := len(st.segs); n >= 2 && !l.opts.noCompaction {
+		// A crash between sealing and compaction leaves the last sealed
+		// segment as written; older ones were compacted before it was sealed.
+		if need, err := needsCompaction(st.segs[n-2].path); err == nil && need {
+			l.compactor.add(st.segs[n-2].path)
+		}
 	}
 	l.healthy.Store(true)
 	l.checkSpace()
@@ -826,7 +834,9 @@ func (l *Log) maybeRotate() error {
 	if err != nil {
 		return err
 	}
-	l.compactor.add(st.segs[len(st.segs)-1].path)
+	if !l.opts.noCompaction {
+		l.compactor.add(st.segs[len(st.segs)-1].path)
+	}
 	st.active.Close()
 	st.active, st.activeHdr, st.off = f, hdr, segHeaderSize
 	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n, created: hdr.created})

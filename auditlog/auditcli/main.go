@@ -1,8 +1,7 @@
 // Package auditcli is the bundled reader of the audit log: tail, query,
-// stats, verify, prove, verify-proof, export-tiles, keygen, repair, erase
-// and prune. It
-// works on a log directory without a running proxy; the proxy binary
-// mounts it as "tollgate audit …".
+// stats, verify, prove, verify-proof, export-tiles, keygen, repair, erase,
+// prune and compact. It works on a log directory without a running proxy;
+// the proxy binary mounts it as "tollgate audit …".
 package auditcli
 
 import (
@@ -45,6 +44,7 @@ commands:
   repair --key FILE                                  truncate damage after operator consent
   erase --before TIME                                delete salts: erase personal values
   prune --keep-segments N | --older-than DUR         delete the oldest sealed segments (proxy stopped)
+  compact                                            rewrite uncompacted sealed segments in full zstd blocks (proxy stopped)
 
 every command takes --dir DIR (default ./data/audit)
 filters: --principal P --route R --method M --status N --decision D --reason R --request-id ID
@@ -65,6 +65,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		"tail": c.tail, "query": c.query, "stats": c.stats, "verify": c.verify,
 		"prove": c.prove, "verify-proof": c.verifyProof, "export-tiles": c.exportTiles,
 		"keygen": c.keygen, "repair": c.repair, "erase": c.erase, "prune": c.prune,
+		"compact": c.compact,
 	}[args[0]]
 	if !ok {
 		fmt.Fprintf(stderr, "audit: unknown command %q\n\n%s", args[0], usage)
@@ -660,5 +661,22 @@ func (c *cmd) prune(args []string) int {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.stdout, "pruned %d segments; the log keeps records from index %d\n", res.Segments, res.FirstRetained)
+	return exitOK
+}
+
+func (c *cmd) compact(args []string) int {
+	c.flags(false)
+	pos, ok := c.parse(args)
+	if !ok {
+		return exitUsage
+	}
+	if len(pos) != 0 {
+		return c.usageErr("usage: compact")
+	}
+	res, err := auditlog.Compact(c.dir)
+	if err != nil {
+		return c.fail(err)
+	}
+	fmt.Fprintf(c.stdout, "compacted %d sealed segments: %d bytes to %d\n", res.Segments, res.Before, res.After)
 	return exitOK
 }

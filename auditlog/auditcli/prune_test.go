@@ -53,7 +53,14 @@ func TestPruneCLI(t *testing.T) {
 	if _, se, code := run(t, "prune", "--dir", dir, "--keep-segments", "2"); code != exitFailed || !strings.Contains(se, "another writer") {
 		t.Fatalf("prune with a writer: %d %q", code, se)
 	}
+	if _, se, code := run(t, "compact", "--dir", dir); code != exitFailed || !strings.Contains(se, "another writer") {
+		t.Fatalf("compact with a writer: %d %q", code, se)
+	}
 	l.Close()
+	// The writer compacted every segment it sealed: nothing left to do.
+	if out, se, code := run(t, "compact", "--dir", dir); code != 0 || !strings.Contains(out, "compacted 0 sealed segments") {
+		t.Fatalf("compact: %d %q %q", code, out, se)
+	}
 	before := segmentFiles(t, dir)
 	if len(before) < 4 {
 		t.Fatalf("%d segments, want at least 4", len(before))
