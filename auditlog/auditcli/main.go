@@ -336,8 +336,11 @@ func (c *cmd) stats(args []string) int {
 		return c.fail(err)
 	}
 	defer r.Close()
+	// Counts are per request: a request's completion record counts once;
+	// a strict-mode decision record does not count again, and a stream_end
+	// record only moves a stream cut short from allowed to its outcome.
 	byDecision, byPrincipal, byRoute := map[string]int{}, map[string]int{}, map[string]int{}
-	total := 0
+	total, requests := 0, 0
 	var first, last int64
 	err = r.Scan(&flt, func(_ uint64, rec *auditlog.Record) error {
 		total++
@@ -345,6 +348,24 @@ func (c *cmd) stats(args []string) int {
 			first = rec.Start
 		}
 		last = max(last, rec.Start)
+		switch rec.Kind {
+		case auditlog.KindDecision:
+			return nil
+		case auditlog.KindStreamEnd:
+			allowed := auditlog.DecisionAllowed.String()
+			if rec.Decision == auditlog.DecisionAllowed {
+				return nil
+			}
+			if byDecision[allowed] > 0 { // its completion was counted as allowed
+				if byDecision[allowed]--; byDecision[allowed] == 0 {
+					delete(byDecision, allowed)
+				}
+				byDecision[rec.Decision.String()]++
+				return nil
+			}
+			// The filters left its completion out: count the request here.
+		}
+		requests++
 		byDecision[rec.Decision.String()]++
 		p := "-"
 		if rec.HasPrincipal {
@@ -367,15 +388,15 @@ func (c *cmd) stats(args []string) int {
 	w := bufio.NewWriter(c.stdout)
 	defer w.Flush()
 	if c.json {
-		fmt.Fprintf(w, `{"records":%d,"decision":%s,"principal":%s,"route":%s}`+"\n",
-			total, jsonCounts(byDecision), jsonCounts(byPrincipal), jsonCounts(byRoute))
+		fmt.Fprintf(w, `{"records":%d,"requests":%d,"decision":%s,"principal":%s,"route":%s}`+"\n",
+			total, requests, jsonCounts(byDecision), jsonCounts(byPrincipal), jsonCounts(byRoute))
 		return exitOK
 	}
 	fmt.Fprintf(w, "records: %d", total)
 	if total > 0 {
 		fmt.Fprintf(w, " (%s .. %s)", time.Unix(0, first).UTC().Format(time.RFC3339), time.Unix(0, last).UTC().Format(time.RFC3339))
 	}
-	fmt.Fprintln(w)
+	fmt.Fprintf(w, "\nrequests: %d\n", requests)
 	for _, g := range []struct {
 		name string
 		m    map[string]int

@@ -117,3 +117,48 @@ func TestCLI(t *testing.T) {
 		t.Fatalf("missing dir: exit %d", code)
 	}
 }
+
+// TestStatsCountsRequestsOnce: a strict-mode decision record and a
+// stream_end record describe a request already counted; a stream cut short
+// moves it from allowed to its outcome.
+func TestStatsCountsRequestsOnce(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "audit")
+	prefix := filepath.Join(tmp, "dev")
+	if _, se, code := run(t, "keygen", "--origin", "audit.test/stats", "--out", prefix); code != 0 {
+		t.Fatalf("keygen: %d %s", code, se)
+	}
+	skey, _ := os.ReadFile(prefix + ".key")
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC).UnixNano()
+	add := func(id string, kind auditlog.Kind, d auditlog.Decision) {
+		t.Helper()
+		e := auditlog.Entry{Start: start, Kind: kind, Decision: d, RequestID: []byte(id),
+			Method: []byte("GET"), Route: []byte("/dl"), Path: []byte("/dl"), Status: 200}
+		if _, err := l.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("a", auditlog.KindDecision, auditlog.DecisionAllowed) // strict mode: decision, then completion
+	add("a", auditlog.KindCompletion, auditlog.DecisionAllowed)
+	add("b", auditlog.KindCompletion, auditlog.DecisionAllowed) // a download the client walked away from
+	add("b", auditlog.KindStreamEnd, auditlog.DecisionAborted)
+	add("c", auditlog.KindCompletion, auditlog.DecisionAllowed) // a download sent whole
+	add("c", auditlog.KindStreamEnd, auditlog.DecisionAllowed)
+	add("d", auditlog.KindCompletion, auditlog.DecisionDenied)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out, se, code := run(t, "stats", "--dir", dir, "--json")
+	want := `{"records":7,"requests":4,"decision":{"allowed":2,"aborted":1,"denied":1},`
+	if code != 0 || !strings.HasPrefix(out, want) {
+		t.Fatalf("stats: %d %q %q, want prefix %s", code, out, se, want)
+	}
+	out, _, code = run(t, "stats", "--dir", dir, "--decision", "aborted", "--json")
+	if code != 0 || !strings.HasPrefix(out, `{"records":1,"requests":1,"decision":{"aborted":1},`) {
+		t.Fatalf("stats --decision aborted: %d %q", code, out)
+	}
+}
