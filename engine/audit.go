@@ -219,11 +219,33 @@ func (r *Recorder) Strict() bool { return r.log != nil && r.strict }
 // An error means the request must not be forwarded (whatever the failure
 // policy: strict mode promises the record exists first).
 func (r *Recorder) RecordDecision(ex *filters.Exchange, roles *filters.Roles, now time.Time) error {
+	return r.recordDecision(ex, roles, now, nil)
+}
+
+// RecordDecisionFunc is RecordDecision for an event loop: it queues the
+// decision record and returns; done is called, on the audit log's
+// goroutine, once the record is as durable as the mode asks, and the
+// request may be forwarded only if done's error is nil (count it with
+// DecisionFailed otherwise). An error from RecordDecisionFunc itself means
+// done is never called and the request must not be forwarded.
+func (r *Recorder) RecordDecisionFunc(ex *filters.Exchange, roles *filters.Roles, now time.Time, done func(uint64, error)) error {
+	return r.recordDecision(ex, roles, now, done)
+}
+
+// DecisionFailed counts a decision record whose write failed.
+func (r *Recorder) DecisionFailed() { r.failures.Inc() }
+
+func (r *Recorder) recordDecision(ex *filters.Exchange, roles *filters.Roles, now time.Time, done func(uint64, error)) error {
 	e := r.entries.Get().(*auditlog.Entry)
 	fillEntry(e, ex, roles, now)
 	e.Kind = auditlog.KindDecision
 	e.Status = 0
-	_, err := r.log.Append(e)
+	var err error
+	if done != nil {
+		err = r.log.AppendFunc(e, done)
+	} else {
+		_, err = r.log.Append(e)
+	}
 	if err != nil {
 		r.failures.Inc()
 	}

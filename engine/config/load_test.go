@@ -122,8 +122,6 @@ func TestLoadError(t *testing.T) {
 	f(base+"audit: {dir: d}\n", `c.yaml:3:8: audit.signing_key_file: signing_key_file is required (make one with: tollgate audit keygen)`)
 	f(base+"audit: {dir: d, signing_key_file: k, durability: eventually}\n", `c.yaml:3:50: audit.durability: unknown durability "eventually": want process, disk or async`)
 	f(base+"audit: {dir: d, signing_key_file: k, compression: lz4}\n", `c.yaml:3:51: audit.compression: unknown compression "lz4": want s2 or zstd`)
-	f("listeners: [{name: l, listen: \"127.0.0.1:0\", engine: gnet}]\nupstreams: [{name: u, targets: [\"127.0.0.1:9000\"]}]\naudit: {dir: d, signing_key_file: k, strict: true}\n",
-		`c.yaml:1:54: listeners[0].engine: the gnet engine does not support audit.strict (a decision record before forwarding); use engine: fasthttp`)
 	f(base+"audit: {dir: d, signing_key_file: k, failure_policy: ignore}\n", `c.yaml:3:54: audit.failure_policy: unknown failure policy "ignore": want fail-closed or fail-open`)
 	f(base+"audit: {dir: d, signing_key_file: k, sink_url: ftp://x}\n", `c.yaml:3:48: audit.sink_url: invalid sink URL "ftp://x": want http:// or https://`)
 	f(`listeners: [{name: l, listen: "127.0.0.1:0", trusted_proxies: [10.0.0.0/8, 10.1.2.3/33]}]`+"\n",

@@ -267,9 +267,6 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 		if l.TLS != nil {
 			v.errorf(fieldPath(p, "engine"), "the gnet engine does not terminate TLS; use engine: fasthttp for a TLS listener")
 		}
-		if v.c.Audit != nil && v.c.Audit.Strict {
-			v.errorf(fieldPath(p, "engine"), "the gnet engine does not support audit.strict (a decision record before forwarding); use engine: fasthttp")
-		}
 	default:
 		v.errorf(fieldPath(p, "engine"), "unknown engine %q: want fasthttp or gnet", l.Engine)
 	}

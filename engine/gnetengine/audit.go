@@ -7,6 +7,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // The audit log on an event loop.
@@ -26,6 +27,11 @@ import (
 // If the record fails under fail-closed, a response of which nothing has
 // been sent becomes 503 audit.unavailable; one that was partly relayed is
 // cut off by closing the connection.
+//
+// Strict mode works the same way one step earlier: the decision record is
+// queued when the filters allow the request, the connection waits in
+// stDeciding, and the acknowledgement forwards the request (or refuses it,
+// whatever the failure policy, if the record failed).
 
 // ackQueue carries acknowledged requests from the audit log's goroutine
 // to the loop. One task drains everything acknowledged since the last
@@ -66,6 +72,11 @@ func (lp *loop) drainAcks() {
 	q.mu.Unlock()
 	for i, req := range reqs {
 		reqs[i] = nil
+		if req.deciding {
+			req.deciding = false
+			req.cc.decided(req)
+			continue
+		}
 		req.recording = false
 		req.auditErr = lp.l.s.recorder.Settle(req.ackErr)
 		req.cc.settle(req)
@@ -74,6 +85,28 @@ func (lp *loop) drainAcks() {
 	q.mu.Lock()
 	q.spare = reqs[:0]
 	q.mu.Unlock()
+}
+
+// decided carries on with a strict-mode request once its decision record
+// is acknowledged: forward it, refuse it if the record failed, or record
+// it as aborted if its client left meanwhile.
+func (cc *clientConn) decided(req *request) {
+	err := req.ackErr
+	req.ackErr = nil
+	if err != nil {
+		cc.lp.l.s.recorder.DecisionFailed()
+		cc.lp.l.s.throttled.Warn("cannot record the decision in the audit log; refusing the request", "err", err)
+	}
+	switch {
+	case cc.state == stClosed:
+		req.ex.Refuse(filters.ReasonClientAborted)
+		req.ex.Status = filters.ReasonClientAborted.Status
+		cc.finish()
+	case err != nil:
+		cc.refuseUnrecorded()
+	default:
+		cc.forward()
+	}
 }
 
 // writeLast writes the last bytes of a response, a then b, or keeps them

@@ -26,6 +26,7 @@ const (
 	stClosing         // the last response is being flushed before closing
 	stClosed
 	stRecording // the response is complete; its end waits for the audit record (audit.go)
+	stDeciding  // strict mode: the request waits for its decision record (audit.go)
 )
 
 // highWater is the outbound backlog above which the relay stops feeding a
@@ -331,12 +332,35 @@ func (cc *clientConn) runChain() {
 		cc.respond(v.Reason(), "")
 		return
 	}
-	if rec := cc.lp.l.s.recorder; rec != nil && rec.Refuse() {
-		// Fail closed: what cannot be recorded is not forwarded.
-		req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-		cc.respond(engine.ReasonAuditUnavailable, "")
-		return
+	if rec := cc.lp.l.s.recorder; rec != nil {
+		refuse := rec.Refuse()
+		if !refuse && rec.Strict() {
+			// Strict mode: the decision record first (audit.go); forward
+			// when it is acknowledged.
+			if refuse = rec.RecordDecisionFunc(&req.ex, req.rt.Roles, time.Now(), req.ackFn) != nil; !refuse {
+				req.deciding = true
+				cc.state = stDeciding
+				cc.deadline = 0
+				return
+			}
+		}
+		if refuse {
+			cc.refuseUnrecorded()
+			return
+		}
 	}
+	cc.forward()
+}
+
+// refuseUnrecorded fails closed: what cannot be recorded is not forwarded.
+func (cc *clientConn) refuseUnrecorded() {
+	cc.req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+	cc.respond(engine.ReasonAuditUnavailable, "")
+}
+
+// forward sends an allowed request upstream.
+func (cc *clientConn) forward() {
+	req := cc.req
 	// The body is read, or will be streamed whole: the connection can
 	// carry another request after this one.
 	req.keepAlive = req.wantKeepAlive
@@ -679,8 +703,8 @@ func (cc *clientConn) onClose() {
 	}
 	cc.state = stClosed
 	if cc.req != nil {
-		if cc.req.recording {
-			return // settle releases it when the record is acknowledged
+		if cc.req.recording || cc.req.deciding {
+			return // the acknowledgement of its record carries on (audit.go)
 		}
 		if !cc.req.begun {
 			releaseRequest(cc.req)

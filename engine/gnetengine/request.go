@@ -68,6 +68,7 @@ type request struct {
 	// Audit (audit.go): while recording, the record is queued and the end
 	// of the response waits in held.
 	recording bool
+	deciding  bool  // strict mode: waiting for the decision record
 	auditErr  error // what the loop acts on: the settled failure, if any
 	ackErr    error // set by the audit log's goroutine before it queues the ack
 	held      []byte
@@ -101,7 +102,7 @@ func releaseRequest(r *request) {
 	r.chunks.reset()
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
-	r.recording, r.auditErr, r.ackErr, r.held = false, nil, nil, shrink(r.held)
+	r.recording, r.deciding, r.auditErr, r.ackErr, r.held = false, false, nil, nil, shrink(r.held)
 	requestPool.Put(r)
 }
 

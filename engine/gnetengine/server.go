@@ -38,7 +38,8 @@ type Options struct {
 	EventLoops int
 	// Recorder, if set, receives every request's record. With an audit log
 	// the loop never waits for it: the end of each response is held until
-	// the record is written (audit.go). Strict mode is refused by the config.
+	// the record is written, and in strict mode the request until its
+	// decision record is (audit.go).
 	Recorder *engine.Recorder
 }
 

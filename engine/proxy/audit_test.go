@@ -145,48 +145,86 @@ func responseFromText(t *testing.T, text string, status int) e2etest.Response {
 }
 
 func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	dir := t.TempDir()
-	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/strict")
-	cfg := strings.Replace(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile),
-		"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  strict: true\n  durability: disk\n", 1)
-	p := startProxy(t, cfg)
-	allowed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	refused := e2etest.Do(t, "GET", p.base+"/nope", nil, "")
-	if allowed.Status != 200 || refused.Status != 404 {
-		t.Fatalf("statuses %d, %d", allowed.Status, refused.Status)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := auditlog.OpenReader(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	var got []string
-	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
-		id := string(rec.RequestID)
-		switch id {
-		case allowed.Header.Get("X-Request-Id"):
-			id = "allowed"
-		case refused.Header.Get("X-Request-Id"):
-			id = "refused"
-		}
-		got = append(got, fmt.Sprintf("%s %s %d", id, rec.Kind, rec.Status))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := "allowed decision 0,allowed completion 200,refused completion 404"
-	if strings.Join(got, ",") != want {
-		t.Fatalf("records %q, want %q", strings.Join(got, ","), want)
-	}
-	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
-		t.Fatal(err)
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			dir := t.TempDir()
+			keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/strict")
+			cfg := strings.Replace(withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine),
+				"  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  strict: true\n  durability: disk\n", 1) +
+				"  - {name: slow, methods: [GET], path: /slow, upstream: demo, timeout: 5s}\n"
+			p := startProxy(t, cfg)
+
+			// While a slow request is in flight: once the upstream has it,
+			// its decision record must already be in the log.
+			before := up.Requests()
+			slow := make(chan e2etest.Response, 1)
+			go func() { slow <- e2etest.Do(t, "GET", p.base+"/slow?delay=300ms", nil, "") }()
+			seen := false
+			for deadline := time.Now().Add(5 * time.Second); !seen && time.Now().Before(deadline); time.Sleep(2 * time.Millisecond) {
+				forwarded := up.Requests() > before // read first: a decision must precede it
+				decisions := 0
+				rd, err := auditlog.OpenReader(logDir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_ = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+					if rec.Kind == auditlog.KindDecision && string(rec.Path) == "/slow" {
+						decisions++
+					}
+					return nil
+				})
+				rd.Close()
+				if forwarded && decisions == 0 {
+					t.Fatal("the upstream has the request, the log has no decision record for it")
+				}
+				seen = forwarded
+			}
+			if r := <-slow; !seen || r.Status != 200 {
+				t.Fatalf("slow request: forwarded %v, status %d", seen, r.Status)
+			}
+
+			allowed := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+			refused := e2etest.Do(t, "GET", p.base+"/nope", nil, "")
+			if allowed.Status != 200 || refused.Status != 404 {
+				t.Fatalf("statuses %d, %d", allowed.Status, refused.Status)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := p.Shutdown(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rd, err := auditlog.OpenReader(logDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rd.Close()
+			var got []string
+			err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+				id := string(rec.RequestID)
+				switch id {
+				case allowed.Header.Get("X-Request-Id"):
+					id = "allowed"
+				case refused.Header.Get("X-Request-Id"):
+					id = "refused"
+				}
+				if string(rec.Path) == "/slow" {
+					id = "slow"
+				}
+				got = append(got, fmt.Sprintf("%s %s %d", id, rec.Kind, rec.Status))
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "slow decision 0,slow completion 200,allowed decision 0,allowed completion 200,refused completion 404"
+			if strings.Join(got, ",") != want {
+				t.Fatalf("records %q, want %q", strings.Join(got, ","), want)
+			}
+			if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }
 
