@@ -194,9 +194,6 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			errs = append(errs, err)
 		}
 		r.Chain = chain
-		if chain != nil && chain.MayBlock() && usesEventLoop(cfg) {
-			errs = append(errs, fmt.Errorf("%s: routes[%s]: a filter of this route may wait (introspection, a concurrency queue), which would stall the gnet engine's event loop; use engine: fasthttp, or max_queue: 0", rc.Pos, rc.Name))
-		}
 		r.registerMetrics(rt.Metrics)
 		rt.Routes = append(rt.Routes, r)
 		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
@@ -245,17 +242,6 @@ func (rt *Runtime) WritePrometheus(w io.Writer) {
 	for _, s := range rt.filterMetrics {
 		s.WritePrometheus(w)
 	}
-}
-
-// usesEventLoop reports whether a listener runs on the gnet engine, which
-// runs chains on its event loops.
-func usesEventLoop(cfg *config.Config) bool {
-	for _, l := range cfg.Listeners {
-		if l.Engine == "gnet" {
-			return true
-		}
-	}
-	return false
 }
 
 // CheckFilters builds every filter a config names — shared instances and

@@ -35,8 +35,8 @@ type Finisher interface {
 }
 
 // Blocker is implemented by filters whose Handle may wait (for a network
-// call, or for a queue slot). Engines that run chains on an event loop
-// must not run such a chain there; Chain.MayBlock reports it.
+// call, or for a queue slot). Engines that run chains on an event loop run
+// such a chain off the loop; Chain.MayBlock reports it.
 type Blocker interface {
 	MayBlock() bool
 }

@@ -56,7 +56,7 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Listen is the address to listen on, such as 127.0.0.1:8080; an empty host means every interface and port 0 a free port.
 	Listen string `yaml:"listen"`
-	// Engine is the network front end serving the listener: fasthttp (the default) or gnet, the experimental event-loop engine (no TLS, no filters that wait).
+	// Engine is the network front end serving the listener: fasthttp (the default) or gnet, the experimental event-loop engine (no TLS yet).
 	Engine string `yaml:"engine"`
 	// TLS enables HTTPS on the listener; without it the listener speaks plain HTTP.
 	TLS *TLS `yaml:"tls"`

@@ -33,8 +33,9 @@ import (
 // stDeciding, and the acknowledgement forwards the request (or refuses it,
 // whatever the failure policy, if the record failed).
 
-// ackQueue carries acknowledged requests from the audit log's goroutine
-// to the loop. One task drains everything acknowledged since the last
+// ackQueue carries requests back to the loop from other goroutines: the
+// audit log's acknowledgements, and chains that ran off the loop because
+// a filter may wait. One task drains everything queued since the last
 // drain, so the loop is woken once per group commit, not per request.
 type ackQueue struct {
 	mu      sync.Mutex
@@ -72,6 +73,11 @@ func (lp *loop) drainAcks() {
 	q.mu.Unlock()
 	for i, req := range reqs {
 		reqs[i] = nil
+		if req.filtering {
+			req.filtering = false
+			req.cc.filtered(req)
+			continue
+		}
 		if req.deciding {
 			req.deciding = false
 			req.cc.decided(req)
@@ -85,6 +91,17 @@ func (lp *loop) drainAcks() {
 	q.mu.Lock()
 	q.spare = reqs[:0]
 	q.mu.Unlock()
+}
+
+// filtered carries on with a request whose chain ran off the loop.
+func (cc *clientConn) filtered(req *request) {
+	if cc.state == stClosed {
+		req.ex.Refuse(filters.ReasonClientAborted)
+		req.ex.Status = filters.ReasonClientAborted.Status
+		cc.finish()
+		return
+	}
+	cc.afterFilters(req.verdict, req.panicked)
 }
 
 // decided carries on with a strict-mode request once its decision record

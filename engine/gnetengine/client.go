@@ -27,6 +27,7 @@ const (
 	stClosed
 	stRecording // the response is complete; its end waits for the audit record (audit.go)
 	stDeciding  // strict mode: the request waits for its decision record (audit.go)
+	stFiltering // a chain that may wait runs off the loop (runChain)
 )
 
 // highWater is the outbound backlog above which the relay stops feeding a
@@ -306,21 +307,45 @@ func (cc *clientConn) readBody() bool {
 	return true
 }
 
-// runFilters runs the route's chain behind a recovery boundary.
-func (cc *clientConn) runFilters() (v filters.Verdict, panicked bool) {
+// runFilters runs the request's chain behind a recovery boundary. It
+// touches only the request, so it may run off the loop.
+func (s *Server) runFilters(req *request) (v filters.Verdict, panicked bool) {
 	defer func() {
 		if p := recover(); p != nil {
 			panicked = true
-			cc.lp.l.s.log.Error("recovered from a panic in a filter", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			s.log.Error("recovered from a panic in a filter", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		}
 	}()
-	return cc.req.route.Chain.Run(&cc.req.ex), false
+	return req.route.Chain.Run(&req.ex), false
 }
 
-// runChain runs the route's filters and forwards an allowed request.
+// runChain runs the route's filters and forwards an allowed request. A
+// chain with a filter that may wait (introspection on a cache miss, a
+// concurrency queue) runs on its own goroutine while the connection waits
+// in stFiltering, so the loop never waits with it; the verdict comes back
+// through the loop's ack queue (audit.go).
 func (cc *clientConn) runChain() {
 	req := cc.req
-	v, panicked := cc.runFilters()
+	s := cc.lp.l.s
+	if req.route.Chain.MayBlock() {
+		req.filtering = true
+		cc.state = stFiltering
+		cc.deadline = 0
+		lp := cc.lp
+		go func() {
+			req.verdict, req.panicked = s.runFilters(req)
+			lp.pushAck(req)
+		}()
+		return
+	}
+	v, panicked := s.runFilters(req)
+	cc.afterFilters(v, panicked)
+}
+
+// afterFilters answers a refused request, or records and forwards an
+// allowed one.
+func (cc *clientConn) afterFilters(v filters.Verdict, panicked bool) {
+	req := cc.req
 	if panicked {
 		// A filter panicked: answer 500 and close, instead of taking every
 		// connection of the process down.
@@ -703,8 +728,8 @@ func (cc *clientConn) onClose() {
 	}
 	cc.state = stClosed
 	if cc.req != nil {
-		if cc.req.recording || cc.req.deciding {
-			return // the acknowledgement of its record carries on (audit.go)
+		if cc.req.recording || cc.req.deciding || cc.req.filtering {
+			return // what the request waits for carries on when it arrives (audit.go)
 		}
 		if !cc.req.begun {
 			releaseRequest(cc.req)

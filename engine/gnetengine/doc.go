@@ -13,11 +13,14 @@
 // goroutine hands anything to another.
 //
 // Invariants:
-//   - Nothing blocks a loop. Connecting to an upstream is the one blocking
-//     call; it runs on a short-lived goroutine per new connection and the
-//     connection is then enrolled in the loop. Filters run on the loop and
-//     must not block (a filter that waits, such as a queueing concurrency
-//     limit, stalls every connection of its loop).
+//   - Nothing blocks a loop. Connecting to an upstream runs on a
+//     short-lived goroutine per new connection, which is then enrolled in
+//     the loop. Filters run on the loop, except a chain with a filter that
+//     may wait (introspection on a cache miss, a queueing concurrency
+//     limit), which runs on its own goroutine while its connection waits;
+//     audit records are acknowledged asynchronously (audit.go). Whatever
+//     comes back from another goroutine re-enters the loop through its ack
+//     queue.
 //   - Bytes from gnet's Peek are consumed or copied before the handler
 //     returns; per-request state lives in a pooled request object, and the
 //     steady-state request path allocates nothing (alloc_test.go).

@@ -68,7 +68,10 @@ type request struct {
 	// Audit (audit.go): while recording, the record is queued and the end
 	// of the response waits in held.
 	recording bool
-	deciding  bool  // strict mode: waiting for the decision record
+	deciding  bool // strict mode: waiting for the decision record
+	filtering bool // a chain that may wait runs off the loop
+	verdict   filters.Verdict
+	panicked  bool
 	auditErr  error // what the loop acts on: the settled failure, if any
 	ackErr    error // set by the audit log's goroutine before it queues the ack
 	held      []byte
@@ -103,6 +106,7 @@ func releaseRequest(r *request) {
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
 	r.recording, r.deciding, r.auditErr, r.ackErr, r.held = false, false, nil, nil, shrink(r.held)
+	r.filtering, r.verdict, r.panicked = false, filters.Verdict{}, false
 	requestPool.Put(r)
 }
 

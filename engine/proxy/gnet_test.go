@@ -3,7 +3,9 @@ package proxy_test
 import (
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
@@ -50,14 +52,47 @@ func TestBothEnginesServeTheSameRuntime(t *testing.T) {
 	}
 }
 
-func TestGnetRefusesFiltersThatWait(t *testing.T) {
+// TestGnetRunsFiltersThatWaitOffTheLoop queues requests in a concurrency
+// limit on the gnet engine: the waiting requests are served in turn, and
+// meanwhile the same loop keeps answering other routes at once.
+func TestGnetRunsFiltersThatWaitOffTheLoop(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	route := `  - name: queued
     path: /slow
     upstream: demo
-    filters: [{name: concurrency, config: {max_concurrent: 2, max_queue: 4}}]`
-	_, err := startProxyErr(writeConfig(t, fmt.Sprintf(twoEngines, up.Addr, route)))
-	if err == nil || !strings.Contains(err.Error(), "would stall the gnet engine's event loop") {
-		t.Fatalf("start error %v, want the event-loop refusal", err)
+    timeout: 5s
+    filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 4, queue_timeout: 5s}}]`
+	p := startProxy(t, fmt.Sprintf(twoEngines, up.Addr, route))
+	base := "http://" + p.Addrs()[1].String() // the gnet listener
+	const n = 4
+	start := time.Now()
+	var wg sync.WaitGroup
+	statuses := make([]int, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = e2etest.Do(t, "GET", base+"/slow?delay=200ms", nil, "").Status
+		}()
+	}
+	// While they queue, a request on another route is answered at once.
+	time.Sleep(50 * time.Millisecond)
+	quickStart := time.Now()
+	key := map[string]string{"X-API-Key": "demo-viewer-key"}
+	if r := e2etest.Do(t, "GET", base+"/api/v1/customers/1", key, ""); r.Status != 200 {
+		t.Fatalf("other route while requests queue: %d %s", r.Status, r.Body)
+	}
+	if d := time.Since(quickStart); d > 150*time.Millisecond {
+		t.Fatalf("other route took %v while requests queued: the loop waited", d)
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != 200 {
+			t.Fatalf("queued request %d: status %d", i, st)
+		}
+	}
+	// One at a time: the four take about four delays, not one.
+	if d := time.Since(start); d < 4*200*time.Millisecond {
+		t.Fatalf("%d requests through a limit of 1 took %v: they were not queued", n, d)
 	}
 }
