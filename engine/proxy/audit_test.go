@@ -189,18 +189,8 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 			if allowed.Status != 200 || refused.Status != 404 {
 				t.Fatalf("statuses %d, %d", allowed.Status, refused.Status)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := p.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-			rd, err := auditlog.OpenReader(logDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rd.Close()
 			var got []string
-			err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 				id := string(rec.RequestID)
 				switch id {
 				case allowed.Header.Get("X-Request-Id"):
@@ -214,9 +204,6 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 				got = append(got, fmt.Sprintf("%s %s %d", id, rec.Kind, rec.Status))
 				return nil
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			want := "slow decision 0,slow completion 200,allowed decision 0,allowed completion 200,refused completion 404"
 			if strings.Join(got, ",") != want {
 				t.Fatalf("records %q, want %q", strings.Join(got, ","), want)
@@ -485,23 +472,11 @@ func TestGnetPipelinedRequestsWithAudit(t *testing.T) {
 		}
 		ids[i] = resp.Header.Get("X-Request-Id")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	r, err := auditlog.OpenReader(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
 	var got []string
-	if err := r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+	shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 		got = append(got, string(rec.RequestID))
 		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if strings.Join(got, " ") != strings.Join(ids, " ") {
 		t.Fatalf("log order %v\nresponse order %v", got, ids)
 	}
@@ -546,5 +521,24 @@ func TestGnetClientGoneWhileRecording(t *testing.T) {
 	}
 	if res.Records == 0 || res.Records > 41 {
 		t.Fatalf("%d records for at most 41 requests", res.Records)
+	}
+}
+
+// shutdownAndScan stops the proxy, so that every record is written and
+// the log closed, and hands each record of the log in logDir to fn.
+func shutdownAndScan(t *testing.T, p *testProxy, logDir string, fn func(rec *auditlog.Record) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, err := auditlog.OpenReader(logDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if err := r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error { return fn(rec) }); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
@@ -181,17 +180,7 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 		t.Fatalf("upstream saw %d requests, want only the %d allowed ones", n, forwarded)
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := auditlog.OpenReader(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
-	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+	shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 		r, ok := ids[string(rec.RequestID)]
 		if !ok {
 			return fmt.Errorf("unexpected record %s", rec.RequestID)
@@ -221,9 +210,6 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 		}
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if len(ids) != 0 {
 		t.Fatalf("%d requests missing from the audit log: %v", len(ids), ids)
 	}

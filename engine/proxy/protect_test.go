@@ -1,7 +1,6 @@
 package proxy_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -121,30 +120,19 @@ func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
 		t.Fatalf("surge: %d served, %d shed", ok.Load(), shed.Load())
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatal(err)
-	}
-	rd, err := auditlog.OpenReader(logDir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rd.Close()
 	counts := map[string]int{}
-	err = rd.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+	recorded := map[string]bool{}
+	shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 		counts[rec.Decision.String()+" "+string(rec.Reason)]++
+		recorded[string(rec.RequestID)] = true
 		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	if counts["limited ratelimit.exceeded"] != 3 || counts["throttled throttle.queue_full"]+counts["throttled throttle.queue_timeout"] != int(shed.Load()) {
 		t.Fatalf("audit decisions %v: want 3 limited and %d throttled", counts, shed.Load())
 	}
 	for _, id := range limitedIDs {
-		if _, err := rd.FindRequestID(id); err != nil {
-			t.Fatalf("limited request %s not in the audit log: %v", id, err)
+		if !recorded[id] {
+			t.Fatalf("limited request %s not in the audit log", id)
 		}
 	}
 	if _, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey}); err != nil {
