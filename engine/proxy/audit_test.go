@@ -79,19 +79,8 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 			_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
 			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
 
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			if err := p.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-
-			r, err := auditlog.OpenReader(logDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
 			seen := map[string]int{}
-			err = r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 				id := string(rec.RequestID)
 				seen[id]++
 				c, ok := want[id]
@@ -106,9 +95,6 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 				}
 				return nil
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
 			for id := range want {
 				if seen[id] != 1 {
 					t.Errorf("request %s recorded %d times, want exactly once", id, seen[id])
