@@ -505,12 +505,9 @@ func peerAddr(ctx *fasthttp.RequestCtx) netip.Addr {
 // one: a per-process random prefix and a sequence number, unique without a
 // random read per request.
 func (s *Server) setRequestID(ctx *fasthttp.RequestCtx, st *reqState, trusted bool) {
-	ex := &st.ex
+	var presented []byte
 	if trusted {
-		if id := ctx.Request.Header.Peek(forward.HeaderRequestID); forward.ValidRequestID(id) {
-			ex.RequestID = append(ex.RequestID[:0], id...)
-			return
-		}
+		presented = ctx.Request.Header.Peek(forward.HeaderRequestID)
 	}
-	ex.RequestID = forward.AppendRequestID(ex.RequestID[:0], s.ridPrefix[:], s.ridSeq.Add(1))
+	st.ex.RequestID = s.ids.Set(st.ex.RequestID, presented)
 }

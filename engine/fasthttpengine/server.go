@@ -2,10 +2,8 @@ package fasthttpengine
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +18,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 )
 
 // Options configures a Server.
@@ -46,8 +45,7 @@ type Server struct {
 	throttled *engine.ThrottledLogger
 
 	listeners []*listener
-	ridPrefix [16]byte
-	ridSeq    atomic.Uint64
+	ids       *forward.RequestIDs
 	states    sync.Pool
 
 	inFlight    atomic.Int64
@@ -84,11 +82,11 @@ func New(opts Options) (*Server, error) {
 		log:       log,
 		throttled: engine.NewThrottledLogger(log, 5*time.Second),
 	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("cannot seed request ids: %w", err)
+	ids, err := forward.NewRequestIDs()
+	if err != nil {
+		return nil, err
 	}
-	hex.Encode(s.ridPrefix[:], rnd[:])
+	s.ids = ids
 	s.states.New = func() any { return newReqState() }
 	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
 	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)

@@ -10,8 +10,12 @@ package forward
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
 	"net/netip"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/valyala/fasthttp"
 
@@ -150,12 +154,35 @@ func ValidRequestID(id []byte) bool {
 	return true
 }
 
-// AppendRequestID appends a generated request id: a per-process random
-// prefix and a sequence number, unique without a random read per request.
-func AppendRequestID(dst, prefix []byte, seq uint64) []byte {
-	dst = append(dst, prefix...)
+// RequestIDs makes request ids: a per-process random prefix and a
+// sequence number, unique without a random read per request. It is safe
+// for concurrent use.
+type RequestIDs struct {
+	prefix [16]byte
+	seq    atomic.Uint64
+}
+
+// NewRequestIDs draws the random prefix.
+func NewRequestIDs() (*RequestIDs, error) {
+	var rnd [8]byte
+	if _, err := rand.Read(rnd[:]); err != nil {
+		return nil, fmt.Errorf("cannot seed request ids: %w", err)
+	}
+	g := &RequestIDs{}
+	hex.Encode(g.prefix[:], rnd[:])
+	return g, nil
+}
+
+// Set returns dst[:0] holding the request's id: presented, the
+// X-Request-Id a trusted proxy sent (nil from anyone else), when it is
+// valid, a new one otherwise.
+func (g *RequestIDs) Set(dst, presented []byte) []byte {
+	if ValidRequestID(presented) {
+		return append(dst[:0], presented...)
+	}
+	dst = append(dst[:0], g.prefix[:]...)
 	dst = append(dst, '-')
-	return strconv.AppendUint(dst, seq, 36)
+	return strconv.AppendUint(dst, g.seq.Add(1), 36)
 }
 
 // SplitTarget returns the path and query of a request target in origin

@@ -2,6 +2,7 @@ package forward
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -87,5 +88,25 @@ func TestHasContentLengthAndTokens(t *testing.T) {
 	}
 	if !HasToken([]byte("gzip, Chunked"), []byte("chunked")) || HasToken([]byte("xchunked"), []byte("chunked")) {
 		t.Error("HasToken")
+	}
+}
+
+func TestRequestIDs(t *testing.T) {
+	g, err := NewRequestIDs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := string(g.Set(nil, nil))
+	b := string(g.Set([]byte("old value"), []byte("has space"))) // invalid: a new id instead
+	prefix, _, _ := strings.Cut(a, "-")
+	if len(prefix) != 16 || a == b || !strings.HasPrefix(b, prefix+"-") {
+		t.Fatalf("generated ids %q, %q", a, b)
+	}
+	if got := string(g.Set([]byte("old value"), []byte("edge-123"))); got != "edge-123" {
+		t.Fatalf("presented id: %q", got)
+	}
+	buf := make([]byte, 0, 64)
+	if n := testing.AllocsPerRun(100, func() { buf = g.Set(buf, nil) }); n != 0 {
+		t.Fatalf("Set allocates %v times", n)
 	}
 }

@@ -514,15 +514,12 @@ func (cc *clientConn) unpause() {
 }
 
 func (cc *clientConn) setRequestID(trusted bool) {
-	ex := &cc.req.ex
+	req := cc.req
+	var presented []byte
 	if trusted {
-		if id := cc.req.hdr.Peek(forward.HeaderRequestID); forward.ValidRequestID(id) {
-			ex.RequestID = append(ex.RequestID[:0], id...)
-			return
-		}
+		presented = req.hdr.Peek(forward.HeaderRequestID)
 	}
-	s := cc.lp.l.s
-	ex.RequestID = forward.AppendRequestID(ex.RequestID[:0], s.ridPrefix[:], s.ridSeq.Add(1))
+	req.ex.RequestID = cc.lp.l.s.ids.Set(req.ex.RequestID, presented)
 }
 
 // respond refuses the request with the reason's problem+json body and

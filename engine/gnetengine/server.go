@@ -2,8 +2,6 @@ package gnetengine
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +17,7 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/engine/forward"
 )
 
 // Options configures a Server. They are the default engine's options.
@@ -52,8 +51,7 @@ type Server struct {
 	loops     int
 
 	listeners []*listener
-	ridPrefix [16]byte
-	ridSeq    atomic.Uint64
+	ids       *forward.RequestIDs
 
 	inFlight    atomic.Int64
 	draining    atomic.Bool
@@ -82,11 +80,11 @@ func New(opts Options) (*Server, error) {
 		throttled: engine.NewThrottledLogger(log, 5*time.Second),
 		loops:     opts.EventLoops,
 	}
-	var rnd [8]byte
-	if _, err := rand.Read(rnd[:]); err != nil {
-		return nil, fmt.Errorf("cannot seed request ids: %w", err)
+	ids, err := forward.NewRequestIDs()
+	if err != nil {
+		return nil, err
 	}
-	hex.Encode(s.ridPrefix[:], rnd[:])
+	s.ids = ids
 	// The engine label keeps these names apart from the default engine's,
 	// so both engines can serve listeners of one process.
 	_ = set.NewGauge(`tollgate_http_requests_in_flight{engine="gnet"}`, func() float64 { return float64(s.inFlight.Load()) })
