@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 const (
@@ -40,7 +41,7 @@ func newTestFilter(t testing.TB, src string) (*Filter, *filters.Roles) {
 
 // run handles one request and returns the verdict's code ("" for
 // Continue), the exchange (released by t.Cleanup) and its headers.
-func run(t *testing.T, f *Filter, h *staticHeaders, prepare ...func(*filters.Exchange)) (string, *filters.Exchange) {
+func run(t *testing.T, f *Filter, h *filtertest.StaticHeaders, prepare ...func(*filters.Exchange)) (string, *filters.Exchange) {
 	t.Helper()
 	ex := filters.AcquireExchange()
 	t.Cleanup(func() { filters.ReleaseExchange(ex) })
@@ -80,7 +81,7 @@ func TestAcceptsHeaderKey(t *testing.T) {
 		t.Errorf("roles = %q", got)
 	}
 	want := "X-Auth-Subject: ci-bot\nX-Auth-Roles: editor,viewer\nAccept: */*\nX-Auth-Tenant: acme\n"
-	if got := h.live(); got != want {
+	if got := h.String(); got != want {
 		t.Errorf("upstream headers:\n%s\nwant:\n%s", got, want)
 	}
 }
@@ -120,7 +121,7 @@ func TestHeaderWinsOverAuthorization(t *testing.T) {
 		t.Fatalf("got %q %q", code, ex.Identity.Subject)
 	}
 	if h.Peek("Authorization") != nil || h.Peek("X-Api-Key") != nil {
-		t.Errorf("a key reaches the upstream: %s", h.live())
+		t.Errorf("a key reaches the upstream: %s", h.String())
 	}
 }
 
@@ -230,7 +231,7 @@ func TestAfterVerifiedIdentity(t *testing.T) {
 			if code != "" || ex.Identity.Method != filters.AuthJWT || string(ex.Identity.Subject) != "alice" || string(ex.Identity.KeyID) != "kid-1" {
 				t.Errorf("key %q: got %q, %+v", key, code, ex.Identity)
 			}
-			if got := h.live(); got != "X-Auth-Subject: alice\n" {
+			if got := h.String(); got != "X-Auth-Subject: alice\n" {
 				t.Errorf("key %q: upstream headers %q: the earlier filter's headers must stay and the key must go", key, got)
 			}
 		}
@@ -266,8 +267,8 @@ func TestStripAndSourcesConfigurable(t *testing.T) {
 	if code, _ := run(t, f, h); code != "" {
 		t.Fatalf("got %q", code)
 	}
-	if want := "X-Client-Key: " + ciKey + "\nX-Auth-Subject: ci-bot\nX-Tenant: acme\n"; h.live() != want {
-		t.Errorf("upstream headers:\n%s\nwant:\n%s", h.live(), want)
+	if want := "X-Client-Key: " + ciKey + "\nX-Auth-Subject: ci-bot\nX-Tenant: acme\n"; h.String() != want {
+		t.Errorf("upstream headers:\n%s\nwant:\n%s", h.String(), want)
 	}
 	if code, _ := run(t, f, headers("Authorization", "ApiKey "+ciKey)); code != "authn.key_missing" {
 		t.Errorf("Authorization accepted while disabled: %q", code)
@@ -360,7 +361,7 @@ func TestConcurrentUse(t *testing.T) {
 			defer filters.ReleaseExchange(ex)
 			for i := range 500 {
 				c := reqs[(g+i)%len(reqs)]
-				r := &benchRequest{tmpl: c.r.tmpl, live: &staticHeaders{}}
+				r := &benchRequest{tmpl: c.r.tmpl, live: &filtertest.StaticHeaders{}}
 				r.fill(ex)
 				if got := codeOf(f.Handle(ex)); got != c.want {
 					done <- got + ", want " + c.want

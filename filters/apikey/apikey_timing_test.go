@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 var (
@@ -15,14 +16,14 @@ var (
 // benchRequest is a reusable request: its template headers are restored
 // before each Handle, since the filter strips the key.
 type benchRequest struct {
-	tmpl, live *staticHeaders
+	tmpl, live *filtertest.StaticHeaders
 	prior      bool
 }
 
 func (r *benchRequest) fill(ex *filters.Exchange) {
 	ex.Reset()
 	ex.Method, ex.Path = methodGET, pathX
-	r.live.reset(r.tmpl)
+	r.live.Reset(r.tmpl)
 	ex.SetHeaders(r.live)
 	if r.prior {
 		verifiedByJWT(ex)
@@ -32,7 +33,7 @@ func (r *benchRequest) fill(ex *filters.Exchange) {
 var methodGET, pathX = []byte("GET"), []byte("/x")
 
 func newBenchRequest(prior bool, kv ...string) *benchRequest {
-	return &benchRequest{tmpl: headers(kv...), live: &staticHeaders{}, prior: prior}
+	return &benchRequest{tmpl: headers(kv...), live: &filtertest.StaticHeaders{}, prior: prior}
 }
 
 func BenchmarkHandle(b *testing.B) {
@@ -54,7 +55,7 @@ func BenchmarkHandle(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				ex := filters.AcquireExchange()
 				defer filters.ReleaseExchange(ex)
-				r := &benchRequest{tmpl: c.r.tmpl, live: &staticHeaders{}, prior: c.r.prior}
+				r := &benchRequest{tmpl: c.r.tmpl, live: &filtertest.StaticHeaders{}, prior: c.r.prior}
 				var v filters.Verdict
 				n := 0
 				for pb.Next() {

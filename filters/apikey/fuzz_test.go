@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // FuzzCredential feeds arbitrary X-API-Key and Authorization values to
@@ -28,7 +29,7 @@ func FuzzCredential(f *testing.F) {
 	}
 	keys := map[string]string{ciKey: "ci-bot", adminKey: "ops"}
 	f.Fuzz(func(t *testing.T, header, authz string) {
-		h := &staticHeaders{}
+		h := &filtertest.StaticHeaders{}
 		if header != "" {
 			h.Set("X-Api-Key", []byte(header))
 		}

@@ -36,8 +36,8 @@ func TestActiveToken(t *testing.T) {
 	if string(id.KeyID) != fp("tok-alice") || len(id.KeyID) != 2*FingerprintLen {
 		t.Errorf("KeyID = %q, want the token fingerprint", id.KeyID)
 	}
-	if h.get("X-Auth-Subject") != "alice" || h.get("X-Auth-Roles") != "viewer,admin" || h.get("X-Auth-Tenant") != "acme" {
-		t.Errorf("forwarded = %q %q %q", h.get("X-Auth-Subject"), h.get("X-Auth-Roles"), h.get("X-Auth-Tenant"))
+	if h.Get("X-Auth-Subject") != "alice" || h.Get("X-Auth-Roles") != "viewer,admin" || h.Get("X-Auth-Tenant") != "acme" {
+		t.Errorf("forwarded = %q %q %q", h.Get("X-Auth-Subject"), h.Get("X-Auth-Roles"), h.Get("X-Auth-Tenant"))
 	}
 	if p.hits.Load() != 1 {
 		t.Errorf("server hits = %d, want 1", p.hits.Load())
@@ -50,7 +50,7 @@ func TestSubjectFallsBackToClientID(t *testing.T) {
 	f := newTestFilter(t, p, "", c)
 	p.set("machine", `{"active":true,"client_id":"billing-batch","exp":`+itoa64(c.unix()+60)+`}`)
 	code, ex, h := run(t, f, "bearer machine")
-	if code != "" || string(ex.Identity.Subject) != "billing-batch" || h.get("X-Auth-Subject") != "billing-batch" {
+	if code != "" || string(ex.Identity.Subject) != "billing-batch" || h.Get("X-Auth-Subject") != "billing-batch" {
 		t.Fatalf("code %q subject %q", code, ex.Identity.Subject)
 	}
 	if string(ex.Identity.Issuer) != p.url {
@@ -113,7 +113,7 @@ func TestRefusals(t *testing.T) {
 			if code == "" {
 				return
 			}
-			if h.get("X-Auth-Subject") != "" {
+			if h.Get("X-Auth-Subject") != "" {
 				t.Errorf("client X-Auth-Subject reached the upstream")
 			}
 			id := &ex.Identity
@@ -247,7 +247,7 @@ func TestSingleflight(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			h := newHdrs("Authorization", "Bearer shared")
+			h := filtertest.NewStaticHeaders("Authorization", "Bearer shared")
 			ex := exchange(h)
 			defer filters.ReleaseExchange(ex)
 			if v := f.Handle(ex); !v.IsContinue() {
@@ -303,8 +303,8 @@ func TestServerDownAndRecovery(t *testing.T) {
 		if !strings.Contains(string(ex.Detail()), detail) {
 			t.Errorf("detail = %q, want %q", ex.Detail(), detail)
 		}
-		if ex.Identity.Verified || string(ex.Identity.KeyID) != fp("tok") || h.get("X-Auth-Subject") != "" {
-			t.Errorf("identity %+v / forwarded %q", ex.Identity, h.get("X-Auth-Subject"))
+		if ex.Identity.Verified || string(ex.Identity.KeyID) != fp("tok") || h.Get("X-Auth-Subject") != "" {
+			t.Errorf("identity %+v / forwarded %q", ex.Identity, h.Get("X-Auth-Subject"))
 		}
 	}
 	p.mode.Store(modeFail500)
@@ -458,8 +458,8 @@ func TestOptional(t *testing.T) {
 	f := newTestFilter(t, p, "optional: true\n", c)
 	p.set("tok", active("alice", c.unix()+3600, ""))
 	code, ex, h := run(t, f, "", "X-Auth-Subject", "forged")
-	if code != "" || ex.Identity.Verified || h.get("X-Auth-Subject") != "" {
-		t.Fatalf("anonymous: code %q verified %v forwarded %q", code, ex.Identity.Verified, h.get("X-Auth-Subject"))
+	if code != "" || ex.Identity.Verified || h.Get("X-Auth-Subject") != "" {
+		t.Fatalf("anonymous: code %q verified %v forwarded %q", code, ex.Identity.Verified, h.Get("X-Auth-Subject"))
 	}
 	if code, _, _ := run(t, f, "Bearer nope"); code != "authn.token_inactive" {
 		t.Fatalf("a present, inactive token must still be refused: %q", code)
@@ -481,10 +481,10 @@ func TestCustomHeaderAndRolesPath(t *testing.T) {
 	if code != "" {
 		t.Fatalf("code %q", code)
 	}
-	if ex.Identity.Roles != 1<<1|1<<3 || h.get("X-Roles") != "editor,billing:read" {
-		t.Errorf("roles %b header %q", ex.Identity.Roles, h.get("X-Roles"))
+	if ex.Identity.Roles != 1<<1|1<<3 || h.Get("X-Roles") != "editor,billing:read" {
+		t.Errorf("roles %b header %q", ex.Identity.Roles, h.Get("X-Roles"))
 	}
-	if h.get("X-Auth-Roles") != "kept" {
+	if h.Get("X-Auth-Roles") != "kept" {
 		t.Errorf("a header that is not forwarded was touched")
 	}
 	if code, _, _ := run(t, f, "", "X-Access-Token", "Bearer tok"); code != "" {
@@ -553,7 +553,7 @@ func TestMaxConcurrent(t *testing.T) {
 
 	done := make(chan string, 1)
 	go func() {
-		h := newHdrs("Authorization", "Bearer a")
+		h := filtertest.NewStaticHeaders("Authorization", "Bearer a")
 		ex := exchange(h)
 		defer filters.ReleaseExchange(ex)
 		code := ""

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 var sink int
@@ -20,7 +21,7 @@ func BenchmarkHandleCacheHit(b *testing.B) {
 	auth := "Bearer 2YotnFZFEjr1zCsicMWpAA"
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		h := newHdrs("Authorization", auth)
+		h := filtertest.NewStaticHeaders("Authorization", auth)
 		ex := exchange(h)
 		defer filters.ReleaseExchange(ex)
 		n := 0
@@ -50,7 +51,7 @@ func BenchmarkHandleCacheMiss(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
-		h := newHdrs()
+		h := filtertest.NewStaticHeaders()
 		ex := exchange(h)
 		defer filters.ReleaseExchange(ex)
 		buf := make([]byte, 0, 64)
@@ -81,7 +82,7 @@ func BenchmarkChainCacheHit(b *testing.B) {
 	ch := filters.NewChain(f)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		h := newHdrs("Authorization", "Bearer tok")
+		h := filtertest.NewStaticHeaders("Authorization", "Bearer tok")
 		ex := exchange(h)
 		defer filters.ReleaseExchange(ex)
 		n := 0

@@ -34,7 +34,7 @@ func TestZeroAllocs(t *testing.T) {
 	ex := filters.AcquireExchange()
 	defer filters.ReleaseExchange(ex)
 	for _, c := range cases {
-		h := &staticHeaders{names: []string{"Content-Type", "X-Tenant"}, values: [][]byte{[]byte(c.ct), []byte("acme")}}
+		h := filtertest.NewStaticHeaders("Content-Type", c.ct, "X-Tenant", "acme")
 		body := []byte(c.body)
 		fillExchange(ex, h, body)
 		if got := ok(ex); got != c.allow {

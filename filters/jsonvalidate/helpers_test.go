@@ -80,24 +80,6 @@ func decide(f *Filter, method, target, contentType, body string, headers ...stri
 	return out
 }
 
-// staticHeaders is an allocation-free filters.Headers.
-type staticHeaders struct {
-	names  []string
-	values [][]byte
-}
-
-func (h *staticHeaders) Peek(name string) []byte {
-	for i, n := range h.names {
-		if n == name {
-			return h.values[i]
-		}
-	}
-	return nil
-}
-
-func (h *staticHeaders) Set(name string, value []byte) {}
-func (h *staticHeaders) Del(name string)               {}
-
 var (
 	methodPost = []byte("POST")
 	pathOrders = []byte("/api/v1/orders")
@@ -105,7 +87,7 @@ var (
 )
 
 // fillExchange resets ex to a POST of body, without allocating.
-func fillExchange(ex *filters.Exchange, h *staticHeaders, body []byte) {
+func fillExchange(ex *filters.Exchange, h *filtertest.StaticHeaders, body []byte) {
 	ex.Reset()
 	ex.Method, ex.Path, ex.Query = methodPost, pathOrders, queryPage
 	ex.Body = body

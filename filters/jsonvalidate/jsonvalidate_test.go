@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // ordersConfig is the quickstart's order route.
@@ -95,7 +96,7 @@ query: {id: {required: true}}
 	ex := filters.AcquireExchange()
 	defer filters.ReleaseExchange(ex)
 	ex.Method, ex.Query, ex.ContentLength = []byte("POST"), []byte("id=1"), 100
-	ex.SetHeaders(&staticHeaders{names: []string{"Content-Type"}, values: [][]byte{[]byte("application/json")}})
+	ex.SetHeaders(filtertest.NewStaticHeaders("Content-Type", "application/json"))
 	v := f.Handle(ex)
 	if v.IsContinue() || v.Reason().Status != 413 || !strings.Contains(string(ex.Detail()), "not buffered") {
 		t.Fatalf("streamed body: got %v %q", v.Reason(), ex.Detail())

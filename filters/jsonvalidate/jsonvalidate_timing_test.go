@@ -9,6 +9,7 @@ import (
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // benchSchema describes an order; benchSmall (~200 B) and benchLarge
@@ -104,7 +105,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		h := &staticHeaders{names: []string{"Content-Type", "X-Tenant"}, values: [][]byte{[]byte("application/json"), []byte("acme")}}
+		h := filtertest.NewStaticHeaders("Content-Type", "application/json", "X-Tenant", "acme")
 		ex := filters.AcquireExchange()
 		defer filters.ReleaseExchange(ex)
 		for pb.Next() {

@@ -211,55 +211,8 @@ func newFileFilter(t testing.TB, issuerExtra, topExtra string) *Filter {
 	return f
 }
 
-// hdrs is a filters.Headers that does not allocate once warm.
-type hdrs struct{ kv []hkv }
-
-type hkv struct {
-	name string
-	val  []byte
-	del  bool
-}
-
-func newHdrs(pairs ...string) *hdrs {
-	h := &hdrs{}
-	for i := 0; i+1 < len(pairs); i += 2 {
-		h.Set(pairs[i], []byte(pairs[i+1]))
-	}
-	return h
-}
-
-func (h *hdrs) Peek(name string) []byte {
-	for i := range h.kv {
-		if !h.kv[i].del && h.kv[i].name == name {
-			return h.kv[i].val
-		}
-	}
-	return nil
-}
-
-func (h *hdrs) Set(name string, value []byte) {
-	for i := range h.kv {
-		if h.kv[i].name == name {
-			h.kv[i].val = append(h.kv[i].val[:0], value...)
-			h.kv[i].del = false
-			return
-		}
-	}
-	h.kv = append(h.kv, hkv{name: name, val: append([]byte(nil), value...)})
-}
-
-func (h *hdrs) Del(name string) {
-	for i := range h.kv {
-		if h.kv[i].name == name {
-			h.kv[i].del = true
-		}
-	}
-}
-
-func (h *hdrs) get(name string) string { return string(h.Peek(name)) }
-
 // exchange returns a fresh exchange carrying the given headers.
-func exchange(h *hdrs) *filters.Exchange {
+func exchange(h *filtertest.StaticHeaders) *filters.Exchange {
 	ex := filters.AcquireExchange()
 	ex.Method = []byte("GET")
 	ex.Path = []byte("/api/x")
@@ -271,9 +224,9 @@ func exchange(h *hdrs) *filters.Exchange {
 // and returns the verdict's reason code ("" when allowed), the exchange
 // and its headers. The caller releases nothing: the exchange is released
 // at cleanup.
-func run(t testing.TB, f *Filter, auth string, extra ...string) (string, *filters.Exchange, *hdrs) {
+func run(t testing.TB, f *Filter, auth string, extra ...string) (string, *filters.Exchange, *filtertest.StaticHeaders) {
 	t.Helper()
-	h := newHdrs(extra...)
+	h := filtertest.NewStaticHeaders(extra...)
 	if auth != "" {
 		h.Set("Authorization", []byte(auth))
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 const hsIssuerYAML = "  - issuer: https://hs.test\n    audiences: [api]\n    hs_secret: "
@@ -40,8 +41,8 @@ func TestAcceptsEachAlg(t *testing.T) {
 				if string(id.Subject) != "svc-"+alg || !id.Verified || id.Method != filters.AuthJWT || !id.Roles.Has(viewer) {
 					t.Fatalf("round %d: identity %+v", round, id)
 				}
-				if h.get("X-Auth-Subject") != "svc-"+alg || h.get("X-Auth-Roles") != "viewer" {
-					t.Fatalf("round %d: forwarded subject %q roles %q", round, h.get("X-Auth-Subject"), h.get("X-Auth-Roles"))
+				if h.Get("X-Auth-Subject") != "svc-"+alg || h.Get("X-Auth-Roles") != "viewer" {
+					t.Fatalf("round %d: forwarded subject %q roles %q", round, h.Get("X-Auth-Subject"), h.Get("X-Auth-Roles"))
 				}
 			}
 		})
@@ -108,7 +109,7 @@ func TestRefusals(t *testing.T) {
 			if code != c.code {
 				t.Fatalf("code = %q (%s), want %q", code, ex.Detail(), c.code)
 			}
-			if h.get("X-Auth-Subject") != "" {
+			if h.Get("X-Auth-Subject") != "" {
 				t.Fatalf("client-sent X-Auth-Subject survived a refusal")
 			}
 			www := respHeader(ex, "WWW-Authenticate")
@@ -175,12 +176,12 @@ func TestCustomHeaderAndOptional(t *testing.T) {
 	f := newFileFilter(t, "", "header: x-access-token\noptional: true\n")
 	tok := mint(t, "EdDSA", claims(nil))
 	code, ex, h := run(t, f, "", "X-Access-Token", tok, "X-Auth-Roles", "admin")
-	if code != "" || string(ex.Identity.Subject) != "alice" || h.get("X-Auth-Roles") != "viewer" {
-		t.Fatalf("custom header: code %q identity %+v roles %q", code, ex.Identity, h.get("X-Auth-Roles"))
+	if code != "" || string(ex.Identity.Subject) != "alice" || h.Get("X-Auth-Roles") != "viewer" {
+		t.Fatalf("custom header: code %q identity %+v roles %q", code, ex.Identity, h.Get("X-Auth-Roles"))
 	}
 	code, ex, h = run(t, f, "", "X-Auth-Roles", "admin", "X-Auth-Subject", "root")
-	if code != "" || ex.Identity.Verified || len(ex.Identity.Subject) != 0 || h.get("X-Auth-Roles") != "" || h.get("X-Auth-Subject") != "" {
-		t.Fatalf("anonymous: code %q identity %+v headers %v", code, ex.Identity, h.kv)
+	if code != "" || ex.Identity.Verified || len(ex.Identity.Subject) != 0 || h.Get("X-Auth-Roles") != "" || h.Get("X-Auth-Subject") != "" {
+		t.Fatalf("anonymous: code %q identity %+v headers %v", code, ex.Identity, h)
 	}
 	code, _, _ = run(t, f, "", "X-Access-Token", tok[:len(tok)-4]+"AAAA")
 	if code != "authn.bad_signature" {
@@ -217,14 +218,14 @@ func TestRolesAndTenantClaims(t *testing.T) {
 			if code != "" {
 				t.Fatalf("refused %s", code)
 			}
-			if h.get("X-Auth-Roles") != c.want {
-				t.Fatalf("roles header %q, want %q", h.get("X-Auth-Roles"), c.want)
+			if h.Get("X-Auth-Roles") != c.want {
+				t.Fatalf("roles header %q, want %q", h.Get("X-Auth-Roles"), c.want)
 			}
 			if got := strings.Join(f.roles.Names(ex.Identity.Roles), ","); got != c.want {
 				t.Fatalf("role set %q, want %q", got, c.want)
 			}
-			if string(ex.Identity.Tenant) != "acme" || h.get("X-Auth-Tenant") != "acme" {
-				t.Fatalf("tenant %q header %q", ex.Identity.Tenant, h.get("X-Auth-Tenant"))
+			if string(ex.Identity.Tenant) != "acme" || h.Get("X-Auth-Tenant") != "acme" {
+				t.Fatalf("tenant %q header %q", ex.Identity.Tenant, h.Get("X-Auth-Tenant"))
 			}
 		})
 	}
@@ -283,7 +284,7 @@ func TestConcurrentHandle(t *testing.T) {
 		go func(g int) {
 			for i := 0; i < 200; i++ {
 				j := (i*7 + g) % len(toks)
-				h := newHdrs("Authorization", toks[j])
+				h := filtertest.NewStaticHeaders("Authorization", toks[j])
 				ex := exchange(h)
 				v := f.Handle(ex)
 				if !v.IsContinue() || string(ex.Identity.Subject) != "u"+itoa(j) {

@@ -7,6 +7,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 var sink int
@@ -31,7 +32,7 @@ func BenchmarkHandle(b *testing.B) {
 				b.ReportAllocs()
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
-					h := newHdrs("Authorization", string(auth))
+					h := filtertest.NewStaticHeaders("Authorization", string(auth))
 					ex := exchange(h)
 					defer filters.ReleaseExchange(ex)
 					n := 0
@@ -75,7 +76,7 @@ func BenchmarkChainCacheHit(b *testing.B) {
 	auth := "Bearer " + mint(b, "ES256", claims(nil))
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
-		h := newHdrs("Authorization", auth)
+		h := filtertest.NewStaticHeaders("Authorization", auth)
 		ex := exchange(h)
 		defer filters.ReleaseExchange(ex)
 		for pb.Next() {
@@ -97,7 +98,7 @@ func BenchmarkRefusal(b *testing.B) {
 		{"unknown_issuer", "Bearer " + mint(b, "ES256", claims(map[string]any{"iss": "https://evil.test"}))},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			h := newHdrs()
+			h := filtertest.NewStaticHeaders()
 			if c.auth != "" {
 				h.Set("Authorization", []byte(c.auth))
 			}

@@ -35,38 +35,6 @@ func newTestFilter(t testing.TB, src string) (*Filter, *fakeClock) {
 	return f, clk
 }
 
-// staticHeaders is an allocation-free filters.Headers.
-type staticHeaders struct {
-	names  []string
-	values [][]byte
-}
-
-func (h *staticHeaders) Peek(name string) []byte {
-	for i, n := range h.names {
-		if n == name {
-			return h.values[i]
-		}
-	}
-	return nil
-}
-func (h *staticHeaders) Set(name string, value []byte) {
-	for i, n := range h.names {
-		if n == name {
-			h.values[i] = append(h.values[i][:0], value...)
-			return
-		}
-	}
-	h.names = append(h.names, name)
-	h.values = append(h.values, append([]byte(nil), value...))
-}
-func (h *staticHeaders) Del(name string) {
-	for i, n := range h.names {
-		if n == name {
-			h.values[i] = nil
-		}
-	}
-}
-
 // request describes a test request; fill writes it into an exchange
 // without allocating once the exchange's buffers have grown.
 type request struct {
@@ -74,12 +42,12 @@ type request struct {
 	subject []byte
 	tenant  []byte
 	ip      netip.Addr
-	headers *staticHeaders
+	headers *filtertest.StaticHeaders
 	params  []param
 }
 
 func newRequest(routeIdx int, subject, ip string) *request {
-	r := &request{route: &filters.Route{Name: "route", Index: routeIdx}, subject: []byte(subject), headers: &staticHeaders{}}
+	r := &request{route: &filters.Route{Name: "route", Index: routeIdx}, subject: []byte(subject), headers: &filtertest.StaticHeaders{}}
 	if ip != "" {
 		r.ip = netip.MustParseAddr(ip)
 	}

@@ -24,40 +24,6 @@ func newTestFilter(t testing.TB, src string) (*Filter, *filters.Roles) {
 	return f, roles
 }
 
-// staticHeaders is an allocation-free filters.Headers.
-type staticHeaders struct {
-	names  []string
-	values [][]byte
-}
-
-func (h *staticHeaders) Peek(name string) []byte {
-	for i, n := range h.names {
-		if n == name {
-			return h.values[i]
-		}
-	}
-	return nil
-}
-
-func (h *staticHeaders) Set(name string, value []byte) {
-	for i, n := range h.names {
-		if n == name {
-			h.values[i] = append(h.values[i][:0], value...)
-			return
-		}
-	}
-	h.names = append(h.names, name)
-	h.values = append(h.values, append([]byte(nil), value...))
-}
-
-func (h *staticHeaders) Del(name string) {
-	for i, n := range h.names {
-		if n == name {
-			h.values[i] = nil
-		}
-	}
-}
-
 // principal describes who makes a test request.
 type principal struct {
 	verified bool
@@ -75,7 +41,7 @@ type request struct {
 	roles        filters.RoleSet
 	verified     bool
 	params       [][2][]byte
-	headers      *staticHeaders
+	headers      *filtertest.StaticHeaders
 }
 
 func newRequest(t testing.TB, roles *filters.Roles, p principal, method, path string) *request {
@@ -86,7 +52,7 @@ func newRequest(t testing.TB, roles *filters.Roles, p principal, method, path st
 		subject:  []byte(p.subject),
 		tenant:   []byte(p.tenant),
 		verified: p.verified,
-		headers:  &staticHeaders{},
+		headers:  &filtertest.StaticHeaders{},
 	}
 	for _, name := range p.roles {
 		i, ok := roles.Lookup([]byte(name))
