@@ -57,3 +57,34 @@ func IsToken(s string) bool {
 	}
 	return true
 }
+
+// IsPlainHeaderName reports whether s is a header name made only of
+// letters, digits, '-' and '_': the strict subset of a token that filters
+// accept for the headers they read credentials from or forward identity
+// in, so that a configured name cannot smuggle separators or odd bytes.
+func IsPlainHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c == '-' || c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
+			return false
+		}
+	}
+	return true
+}
+
+// HexDigit returns the value of the hexadecimal digit c (either case), or
+// -1 when c is not one.
+func HexDigit(c byte) int {
+	switch {
+	case '0' <= c && c <= '9':
+		return int(c - '0')
+	case 'a' <= c && c <= 'f':
+		return int(c-'a') + 10
+	case 'A' <= c && c <= 'F':
+		return int(c-'A') + 10
+	}
+	return -1
+}

@@ -45,3 +45,22 @@ func TestIsToken(t *testing.T) {
 	}
 	f("a\x7f", false)
 }
+
+func TestIsPlainHeaderName(t *testing.T) {
+	for s, want := range map[string]bool{
+		"Authorization": true, "X-Auth_Subject-2": true,
+		"": false, "X.Auth": false, "X Auth": false, "X:Auth": false, "é": false, "X!": false,
+	} {
+		if filters.IsPlainHeaderName(s) != want {
+			t.Errorf("IsPlainHeaderName(%q) != %v", s, want)
+		}
+	}
+}
+
+func TestHexDigit(t *testing.T) {
+	for c, want := range map[byte]int{'0': 0, '9': 9, 'a': 10, 'F': 15, 'g': -1, 'G': -1, '/': -1, ':': -1, '@': -1, '`': -1} {
+		if got := filters.HexDigit(c); got != want {
+			t.Errorf("HexDigit(%q) = %d, want %d", c, got, want)
+		}
+	}
+}

@@ -3,12 +3,10 @@ package fasthttpengine
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Options configures a Server.
@@ -211,14 +210,11 @@ func loadTLS(t *config.TLS) (*tls.Config, error) {
 		tc.MinVersion = tls.VersionTLS13
 	}
 	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
+		pool, err := filters.CertPool(t.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("cannot read client CA file: %w", err)
+			return nil, fmt.Errorf("cannot load client CA file %q: %w", t.ClientCA, err)
 		}
-		tc.ClientCAs = x509.NewCertPool()
-		if !tc.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("client CA file %q holds no PEM certificate", t.ClientCA)
-		}
+		tc.ClientCAs = pool
 		tc.ClientAuth = tls.RequireAndVerifyClientCert
 		if t.ClientAuth == "optional" {
 			tc.ClientAuth = tls.VerifyClientCertIfGiven

@@ -1,6 +1,10 @@
 package gnetengine
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
 
 // errBadChunk is returned for chunked framing that does not follow
 // RFC 9112 §7.1 exactly (bare LF, bad size, missing CRLF after data).
@@ -52,7 +56,7 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 		c := b[i]
 		switch s.state {
 		case csSize:
-			v := unhexByte(c)
+			v := filters.HexDigit(c)
 			switch {
 			case v >= 0:
 				if s.digits == 15 {
@@ -157,16 +161,4 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 		}
 	}
 	return i, nil
-}
-
-func unhexByte(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

@@ -3,17 +3,17 @@ package introspect
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Outcomes of one introspection call, as counted by
@@ -96,13 +96,9 @@ func basicAuth(id, secret string) string {
 func newClient(caFile string, maxConns int) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pool, err := filters.CertPool(caFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errNoCerts
 		}
 		tc.RootCAs = pool
 	}
@@ -122,8 +118,6 @@ func newClient(caFile string, maxConns int) (*http.Client, error) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}, nil
 }
-
-var errNoCerts = errors.New("introspect: no PEM certificate found")
 
 // checkEndpoint accepts an absolute https URL, or http on a loopback host
 // (a local sidecar); anything else would send the client secret and the

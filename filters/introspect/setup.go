@@ -170,7 +170,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		}
 	}
 
-	if !validHeaderName(cfg.Header) {
+	if !filters.IsPlainHeaderName(cfg.Header) {
 		bad("header: " + strconv.Quote(cfg.Header) + " is not a valid header name")
 	}
 	f.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
@@ -180,7 +180,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		if *p == "" {
 			continue
 		}
-		if !validHeaderName(*p) {
+		if !filters.IsPlainHeaderName(*p) {
 			bad("forward: " + strconv.Quote(*p) + " is not a valid header name")
 			continue
 		}
@@ -244,17 +244,4 @@ func claimPath(s string) ([]string, bool) {
 		}
 	}
 	return out, true
-}
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
-			return false
-		}
-	}
-	return true
 }

@@ -314,7 +314,7 @@ func formDecode(dst, s []byte) ([]byte, bool) {
 			if i+2 >= len(s) {
 				return dst, false
 			}
-			h, l := unhex(s[i+1]), unhex(s[i+2])
+			h, l := filters.HexDigit(s[i+1]), filters.HexDigit(s[i+2])
 			if h < 0 || l < 0 {
 				return dst, false
 			}
@@ -325,16 +325,4 @@ func formDecode(dst, s []byte) ([]byte, bool) {
 		}
 	}
 	return dst, true
-}
-
-func unhex(c byte) int {
-	switch {
-	case c >= '0' && c <= '9':
-		return int(c - '0')
-	case c >= 'a' && c <= 'f':
-		return int(c-'a') + 10
-	case c >= 'A' && c <= 'F':
-		return int(c-'A') + 10
-	}
-	return -1
 }

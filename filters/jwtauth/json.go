@@ -3,6 +3,8 @@ package jwtauth
 import (
 	"errors"
 	"unicode/utf8"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // This file is a small, strict JSON scanner: just enough to walk the
@@ -50,7 +52,7 @@ func scanString(b []byte, i int) (int, bool, error) {
 					return 0, false, errJSON
 				}
 				for k := 1; k <= 4; k++ {
-					if unhex(b[i+k]) < 0 {
+					if filters.HexDigit(b[i+k]) < 0 {
 						return 0, false, errJSON
 					}
 				}
@@ -65,20 +67,8 @@ func scanString(b []byte, i int) (int, bool, error) {
 	return 0, false, errJSON
 }
 
-func unhex(c byte) rune {
-	switch {
-	case '0' <= c && c <= '9':
-		return rune(c - '0')
-	case 'a' <= c && c <= 'f':
-		return rune(c - 'a' + 10)
-	case 'A' <= c && c <= 'F':
-		return rune(c - 'A' + 10)
-	}
-	return -1
-}
-
 func hex4(b []byte) rune {
-	return unhex(b[0])<<12 | unhex(b[1])<<8 | unhex(b[2])<<4 | unhex(b[3])
+	return rune(filters.HexDigit(b[0])<<12 | filters.HexDigit(b[1])<<8 | filters.HexDigit(b[2])<<4 | filters.HexDigit(b[3]))
 }
 
 // unescape appends the decoded content of the already validated string

@@ -3,10 +3,8 @@ package jwtauth
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"net/http"
 	"net/textproto"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -137,7 +135,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	var errs []string
 	bad := func(msg string) { errs = append(errs, msg) }
 
-	if !validHeaderName(cfg.Header) {
+	if !filters.IsPlainHeaderName(cfg.Header) {
 		bad("header: " + quote(cfg.Header) + " is not a valid header name")
 	}
 	f.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
@@ -147,7 +145,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		if *p == "" {
 			continue
 		}
-		if !validHeaderName(*p) {
+		if !filters.IsPlainHeaderName(*p) {
 			bad("forward: " + quote(*p) + " is not a valid header name")
 			continue
 		}
@@ -405,13 +403,9 @@ func claimPath(s string) ([][]byte, bool) {
 func httpClient(caFile string) (*http.Client, error) {
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
+		pool, err := filters.CertPool(caFile)
 		if err != nil {
 			return nil, err
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, errNoCerts
 		}
 		tc.RootCAs = pool
 	}
@@ -423,23 +417,4 @@ func httpClient(caFile string) (*http.Client, error) {
 		IdleConnTimeout:     time.Minute,
 	}
 	return &http.Client{Transport: tr, CheckRedirect: checkRedirect}, nil
-}
-
-type constError string
-
-func (e constError) Error() string { return string(e) }
-
-const errNoCerts = constError("no PEM certificate found")
-
-func validHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c == '-' || c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')) {
-			return false
-		}
-	}
-	return true
 }
