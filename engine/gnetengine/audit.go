@@ -73,20 +73,18 @@ func (lp *loop) drainAcks() {
 	q.mu.Unlock()
 	for i, req := range reqs {
 		reqs[i] = nil
-		if req.filtering {
-			req.filtering = false
+		waited := req.waiting
+		req.waiting = waitNone
+		switch waited {
+		case waitFilters:
 			req.cc.filtered(req)
-			continue
-		}
-		if req.deciding {
-			req.deciding = false
+		case waitDecision:
 			req.cc.decided(req)
-			continue
+		case waitRecord:
+			req.auditErr = lp.l.s.recorder.Settle(req.ackErr)
+			req.cc.settle(req)
+			lp.l.s.inFlight.Add(-1)
 		}
-		req.recording = false
-		req.auditErr = lp.l.s.recorder.Settle(req.ackErr)
-		req.cc.settle(req)
-		lp.l.s.inFlight.Add(-1)
 	}
 	q.mu.Lock()
 	q.spare = reqs[:0]
@@ -129,7 +127,7 @@ func (cc *clientConn) decided(req *request) {
 // writeLast writes the last bytes of a response, a then b, or keeps them
 // on the request while its record is on its way.
 func (cc *clientConn) writeLast(req *request, a, b []byte) {
-	if req.recording || req.auditErr != nil {
+	if req.waiting == waitRecord || req.auditErr != nil {
 		req.held = append(append(req.held[:0], a...), b...)
 		return
 	}

@@ -328,7 +328,7 @@ func (cc *clientConn) runChain() {
 	req := cc.req
 	s := cc.lp.l.s
 	if req.route.Chain.MayBlock() {
-		req.filtering = true
+		req.waiting = waitFilters
 		cc.state = stFiltering
 		cc.deadline = 0
 		lp := cc.lp
@@ -363,7 +363,7 @@ func (cc *clientConn) afterFilters(v filters.Verdict, panicked bool) {
 			// Strict mode: the decision record first (audit.go); forward
 			// when it is acknowledged.
 			if refuse = rec.RecordDecisionFunc(&req.ex, req.rt.Roles, time.Now(), req.ackFn) != nil; !refuse {
-				req.deciding = true
+				req.waiting = waitDecision
 				cc.state = stDeciding
 				cc.deadline = 0
 				return
@@ -629,7 +629,7 @@ func (cc *clientConn) finish() {
 		req.keepAlive = false
 	}
 	account(s, req)
-	if req.recording {
+	if req.waiting == waitRecord {
 		if cc.state != stClosed {
 			cc.state = stRecording
 			cc.deadline = 0
@@ -680,14 +680,18 @@ func account(s *Server, req *request) {
 		end := time.Now()
 		if s.recorder != nil {
 			// Never blocks: with an audit log the record is queued and
-			// req.recording says the end of the response must wait.
-			req.recording, req.auditErr = s.recorder.RecordFunc(ex, rt.Roles, end, req.ackFn)
+			// waitRecord says the end of the response must wait.
+			pending, err := s.recorder.RecordFunc(ex, rt.Roles, end, req.ackFn)
+			if pending {
+				req.waiting = waitRecord
+			}
+			req.auditErr = err
 		}
 		route.CountResponse(ex.Status, end.Sub(ex.Start))
 		rt.Release()
 		req.rt = nil
 	}
-	if !req.recording {
+	if req.waiting != waitRecord {
 		s.inFlight.Add(-1) // else when the record is acknowledged: a drain waits for it
 	}
 }
@@ -725,7 +729,7 @@ func (cc *clientConn) onClose() {
 	}
 	cc.state = stClosed
 	if cc.req != nil {
-		if cc.req.recording || cc.req.deciding || cc.req.filtering {
+		if cc.req.waiting != waitNone {
 			return // what the request waits for carries on when it arrives (audit.go)
 		}
 		if !cc.req.begun {

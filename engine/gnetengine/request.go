@@ -17,6 +17,14 @@ const (
 	bmStream          // Content-Length body above the stream threshold, relayed as it arrives
 )
 
+// What a request waits for from another goroutine.
+const (
+	waitNone     = iota
+	waitFilters  // its chain, run off the loop because a filter may wait
+	waitDecision // strict mode: its decision record
+	waitRecord   // its record, before the end of its response goes out
+)
+
 // Response body modes.
 const (
 	rmNone    = iota // no body (HEAD, 204, 304)
@@ -65,17 +73,17 @@ type request struct {
 	respChunks chunkScanner
 	wrote      bool // part of the response has been written
 
-	// Audit (audit.go): while recording, the record is queued and the end
-	// of the response waits in held.
-	recording bool
-	deciding  bool // strict mode: waiting for the decision record
-	filtering bool // a chain that may wait runs off the loop
-	verdict   filters.Verdict
-	panicked  bool
-	auditErr  error // what the loop acts on: the settled failure, if any
-	ackErr    error // set by the audit log's goroutine before it queues the ack
-	held      []byte
-	ackFn     func(uint64, error) // r.onRecorded, bound once
+	// What the request waits for from another goroutine (audit.go). It is
+	// kept here, not only in the connection's state, because it outlives a
+	// connection that closes meanwhile.
+	waiting  uint8
+	verdict  filters.Verdict // of a chain run off the loop
+	panicked bool
+	// While waitRecord, the end of the response waits in held.
+	auditErr error // what the loop acts on: the settled failure, if any
+	ackErr   error // set by the audit log's goroutine before it queues the ack
+	held     []byte
+	ackFn    func(uint64, error) // r.onRecorded, bound once
 }
 
 var requestPool = sync.Pool{New: func() any {
@@ -105,8 +113,8 @@ func releaseRequest(r *request) {
 	r.chunks.reset()
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
-	r.recording, r.deciding, r.auditErr, r.ackErr, r.held = false, false, nil, nil, shrink(r.held)
-	r.filtering, r.verdict, r.panicked = false, filters.Verdict{}, false
+	r.waiting, r.auditErr, r.ackErr, r.held = waitNone, nil, nil, shrink(r.held)
+	r.verdict, r.panicked = filters.Verdict{}, false
 	requestPool.Put(r)
 }
 
