@@ -1,7 +1,7 @@
 // Package engine turns a validated configuration into an immutable Runtime
 // — compiled routes, filter chains, upstream pools and metrics — that the
-// network front ends (engine/fasthttpengine, later a gnet engine) serve
-// requests from.
+// request pipeline (engine/pipeline) serves requests from, for both network
+// front ends (engine/gnetengine, engine/fasthttpengine).
 //
 // Why a compiled, immutable snapshot: reloading on SIGHUP must be atomic.
 // A request acquires the current Runtime once and uses only it, so in-flight

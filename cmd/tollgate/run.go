@@ -15,6 +15,7 @@ import (
 
 type runOptions struct {
 	config       string
+	engine       string
 	drainTimeout time.Duration
 }
 
@@ -23,11 +24,18 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.config, "c", "configs/quickstart.yaml", "config file")
+	fs.StringVar(&o.engine, "engine", "", "serve every listener with this engine: gnet (the event loop) or fasthttp (a goroutine per connection); by default each listener's engine setting decides (auto: gnet for plain HTTP, fasthttp for TLS)")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", 30*time.Second, "how long to wait for in-flight requests on shutdown")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	p, err := proxy.Start(proxy.Options{ConfigPath: o.config, LogOutput: stderr})
+	switch o.engine {
+	case "", "auto", "gnet", "fasthttp":
+	default:
+		fmt.Fprintf(stderr, "tollgate: unknown --engine %q: want gnet, fasthttp or auto\n", o.engine)
+		return 2
+	}
+	p, err := proxy.Start(proxy.Options{ConfigPath: o.config, LogOutput: stderr, Engine: o.engine})
 	if err != nil {
 		fmt.Fprintf(stderr, "tollgate: %v\n", err)
 		return 1

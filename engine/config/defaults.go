@@ -11,7 +11,7 @@ const (
 	DefaultLogLevel      = "info"
 	DefaultLogFormat     = "text"
 	DefaultTLSMinVersion = "1.2"
-	DefaultEngine        = "fasthttp"
+	DefaultEngine        = "auto"
 
 	DefaultReadTimeout     = Duration(30 * time.Second)
 	DefaultHeaderTimeout   = Duration(10 * time.Second)

@@ -56,7 +56,7 @@ type Listener struct {
 	Name string `yaml:"name"`
 	// Listen is the address to listen on, such as 127.0.0.1:8080; an empty host means every interface and port 0 a free port.
 	Listen string `yaml:"listen"`
-	// Engine is the network front end serving the listener: fasthttp (the default) or gnet, the experimental event-loop engine (no TLS yet).
+	// Engine is the network front end serving the listener: auto (the default: the event-loop engine, gnet, for plain HTTP; the goroutine engine, fasthttp, for TLS listeners or when an upstream uses TLS), gnet or fasthttp.
 	Engine string `yaml:"engine"`
 	// TLS enables HTTPS on the listener; without it the listener speaks plain HTTP.
 	TLS *TLS `yaml:"tls"`
@@ -198,4 +198,34 @@ type Audit struct {
 	RetainAge Duration `yaml:"retain_age"`
 	// Strict writes a decision record before a request is forwarded upstream, and the usual completion record after; with durability disk the decision is on disk before the upstream sees the request.
 	Strict bool `yaml:"strict"`
+}
+
+// Engines a listener can be served by.
+const (
+	EngineAuto     = "auto"
+	EngineGnet     = "gnet"
+	EngineFasthttp = "fasthttp"
+)
+
+// ListenerEngine resolves the engine that serves l: force, when not empty
+// (the command line's --engine), else the listener's own setting, where
+// auto means the event-loop engine unless the listener terminates TLS or
+// an upstream is reached over TLS, which the event loop does not speak.
+func (c *Config) ListenerEngine(l Listener, force string) string {
+	e := l.Engine
+	if force != "" && force != EngineAuto {
+		e = force
+	}
+	if e == EngineGnet || e == EngineFasthttp {
+		return e
+	}
+	if l.TLS != nil {
+		return EngineFasthttp
+	}
+	for _, u := range c.Upstreams {
+		if u.TLS {
+			return EngineFasthttp
+		}
+	}
+	return EngineGnet
 }

@@ -262,13 +262,13 @@ func (v *validator) listener(p string, l *Listener, names, addrs map[string]stri
 		addrs[l.Listen] = lp
 	}
 	switch l.Engine {
-	case "", "fasthttp":
+	case "", "auto", "fasthttp":
 	case "gnet":
 		if l.TLS != nil {
 			v.errorf(fieldPath(p, "engine"), "the gnet engine does not terminate TLS; use engine: fasthttp for a TLS listener")
 		}
 	default:
-		v.errorf(fieldPath(p, "engine"), "unknown engine %q: want fasthttp or gnet", l.Engine)
+		v.errorf(fieldPath(p, "engine"), "unknown engine %q: want auto, gnet or fasthttp", l.Engine)
 	}
 	if t := l.TLS; t != nil {
 		tp := fieldPath(p, "tls")

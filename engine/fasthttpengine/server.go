@@ -8,54 +8,39 @@ import (
 	"log/slog"
 	"net"
 	"sync"
-	"sync/atomic"
-	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
-	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // Options configures a Server.
 type Options struct {
-	// Holder publishes the current runtime; the server loads it per request.
-	Holder *engine.Holder
+	// Pipeline serves the requests; the engine reads and writes them.
+	Pipeline *pipeline.Pipeline
 	// Listeners are the listeners to serve, as configured at start-up.
 	// Their addresses, TLS and timeouts are fixed for the process's life;
 	// trusted proxies and everything route-related follow reloads.
 	Listeners []config.Listener
 	// Log receives operational logs.
 	Log *slog.Logger
-	// Metrics receives the engine's process-wide metrics.
-	Metrics *metrics.Set
-	// Recorder, if set, records every request (audit log, statistics).
-	Recorder *engine.Recorder
 }
 
 // Server serves every configured listener.
 type Server struct {
-	holder    *engine.Holder
-	recorder  *engine.Recorder
-	log       *slog.Logger
-	throttled *engine.ThrottledLogger
+	p   *pipeline.Pipeline
+	log *slog.Logger
 
 	listeners []*listener
-	ids       *forward.RequestIDs
 	states    sync.Pool
-
-	inFlight    atomic.Int64
-	parseErrors *metrics.Counter
-	shed        *metrics.Counter
-	panics      *metrics.Counter
 }
 
 type listener struct {
 	name string
 	cfg  config.Listener
+	info pipeline.Listener
 	srv  *fasthttp.Server
 	ln   net.Listener
 	tls  bool
@@ -64,36 +49,19 @@ type listener struct {
 
 // New prepares the listeners; Start binds them.
 func New(opts Options) (*Server, error) {
-	if opts.Holder == nil {
-		return nil, errors.New("fasthttpengine: nil runtime holder")
+	if opts.Pipeline == nil {
+		return nil, errors.New("fasthttpengine: nil pipeline")
 	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	set := opts.Metrics
-	if set == nil {
-		set = metrics.NewSet()
-	}
-	s := &Server{
-		holder:    opts.Holder,
-		recorder:  opts.Recorder,
-		log:       log,
-		throttled: engine.NewThrottledLogger(log, 5*time.Second),
-	}
-	ids, err := forward.NewRequestIDs()
-	if err != nil {
-		return nil, err
-	}
-	s.ids = ids
-	s.states.New = func() any { return newReqState() }
-	_ = set.NewGauge(`tollgate_http_requests_in_flight`, func() float64 { return float64(s.inFlight.Load()) })
-	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total`)
-	s.shed = set.NewCounter(`tollgate_http_shed_requests_total`)
-	s.panics = set.NewCounter(`tollgate_http_panics_total`)
+	s := &Server{p: opts.Pipeline, log: log}
+	s.states.New = func() any { return new(reqState) }
 
 	for _, lc := range opts.Listeners {
 		l := &listener{name: lc.Name, cfg: lc}
+		l.info = pipeline.Listener{Name: lc.Name, TLS: lc.TLS != nil, MaxBodyBytes: int64(lc.MaxBodyBytes)}
 		l.srv = s.newFastServer(l)
 		s.listeners = append(s.listeners, l)
 	}
@@ -123,7 +91,7 @@ func (s *Server) newFastServer(l *listener) *fasthttp.Server {
 		IdleTimeout:        lc.IdleTimeout.D(),
 		MaxRequestBodySize: int(lc.MaxBodyBytes),
 		CloseOnShutdown:    true,
-		Logger:             fastLogger{s.throttled},
+		Logger:             fastLogger{s.p},
 		// WriteTimeout stays 0: the handler arms write deadlines itself,
 		// whole-response for buffered bodies and per chunk for streams.
 	}
@@ -157,7 +125,7 @@ func (s *Server) Start() error {
 				s.log.Error("listener stopped", "listener", l.name, "err", err)
 			}
 		}(l)
-		s.log.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(), "tls", l.tls)
+		s.log.Info("listening", "listener", l.name, "addr", l.ln.Addr().String(), "engine", "fasthttp", "tls", l.tls)
 	}
 	return nil
 }
@@ -197,9 +165,6 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// InFlight returns the number of requests being served.
-func (s *Server) InFlight() int64 { return s.inFlight.Load() }
-
 func loadTLS(t *config.TLS) (*tls.Config, error) {
 	cert, err := tls.LoadX509KeyPair(t.Cert, t.Key)
 	if err != nil {
@@ -224,8 +189,8 @@ func loadTLS(t *config.TLS) (*tls.Config, error) {
 }
 
 // fastLogger routes fasthttp's own messages to the throttled log.
-type fastLogger struct{ t *engine.ThrottledLogger }
+type fastLogger struct{ p *pipeline.Pipeline }
 
 func (l fastLogger) Printf(format string, args ...any) {
-	l.t.Warn("fasthttp", "msg", fmt.Sprintf(format, args...))
+	l.p.Warn("fasthttp", "msg", fmt.Sprintf(format, args...))
 }

@@ -8,7 +8,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
-	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -33,7 +33,7 @@ type idleStream struct {
 	eof     bool
 	upErr   error
 
-	rec   *engine.Recorder // with audit: set by the handler once the completion record is written
+	p     *pipeline.Pipeline // with audit: set by the handler once the completion record is written
 	audit *auditlog.Entry
 }
 
@@ -86,9 +86,9 @@ func (s *idleStream) Close() error {
 	err := s.up.CloseBodyStream()
 	fasthttp.ReleaseResponse(s.up)
 	if s.audit != nil {
-		s.rec.EndStream(s.audit, s.written, s.outcome(), time.Now())
+		s.p.EndStream(s.audit, s.written, s.outcome(), time.Now())
 	}
-	s.up, s.r, s.ctx, s.upErr, s.rec, s.audit = nil, nil, nil, nil, nil, nil
+	s.up, s.r, s.ctx, s.upErr, s.p, s.audit = nil, nil, nil, nil, nil, nil
 	idleStreamPool.Put(s)
 	return err
 }

@@ -4,6 +4,4 @@ package fasthttpengine
 var (
 	strHTTP  = []byte("http")
 	strHTTPS = []byte("https")
-	strComma = []byte(", ")
-	strOne   = []byte("1")
 )

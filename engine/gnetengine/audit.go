@@ -5,8 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tollgate-proxy/tollgate/engine"
-	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -81,9 +79,9 @@ func (lp *loop) drainAcks() {
 		case waitDecision:
 			req.cc.decided(req)
 		case waitRecord:
-			req.auditErr = lp.l.s.recorder.Settle(req.ackErr)
+			req.auditErr = lp.l.s.p.Settle(req.ackErr)
+			lp.l.s.p.Leave(&req.Request)
 			req.cc.settle(req)
-			lp.l.s.inFlight.Add(-1)
 		}
 	}
 	q.mu.Lock()
@@ -94,12 +92,12 @@ func (lp *loop) drainAcks() {
 // filtered carries on with a request whose chain ran off the loop.
 func (cc *clientConn) filtered(req *request) {
 	if cc.state == stClosed {
-		req.ex.Refuse(filters.ReasonClientAborted)
-		req.ex.Status = filters.ReasonClientAborted.Status
+		req.Ex.Refuse(filters.ReasonClientAborted)
+		req.Ex.Status = filters.ReasonClientAborted.Status
 		cc.finish()
 		return
 	}
-	cc.afterFilters(req.verdict, req.panicked)
+	cc.afterFilters(req.allowed)
 }
 
 // decided carries on with a strict-mode request once its decision record
@@ -108,17 +106,14 @@ func (cc *clientConn) filtered(req *request) {
 func (cc *clientConn) decided(req *request) {
 	err := req.ackErr
 	req.ackErr = nil
-	if err != nil {
-		cc.lp.l.s.recorder.DecisionFailed()
-		cc.lp.l.s.throttled.Warn("cannot record the decision in the audit log; refusing the request", "err", err)
-	}
+	forward := cc.lp.l.s.p.Decided(&req.Request, err)
 	switch {
 	case cc.state == stClosed:
-		req.ex.Refuse(filters.ReasonClientAborted)
-		req.ex.Status = filters.ReasonClientAborted.Status
+		req.Ex.Refuse(filters.ReasonClientAborted)
+		req.Ex.Status = filters.ReasonClientAborted.Status
 		cc.finish()
-	case err != nil:
-		cc.refuseUnrecorded()
+	case !forward:
+		cc.respond()
 	default:
 		cc.forward()
 	}
@@ -161,7 +156,6 @@ func (cc *clientConn) releaseHeld(req *request) {
 		}
 		return
 	}
-	cc.lp.l.s.throttled.Warn("cannot record request in the audit log; refusing its response", "err", err)
 	req.keepAlive = false
 	if req.wrote {
 		// Part of the response is out: only closing tells the client.
@@ -169,7 +163,6 @@ func (cc *clientConn) releaseHeld(req *request) {
 		_ = cc.c.Close()
 		return
 	}
-	req.ex.Refuse(engine.ReasonAuditUnavailable)
-	req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-	_, _ = cc.c.Write(cc.problemResponse(req, ""))
+	req.AuditUnavailable()
+	_, _ = cc.c.Write(cc.problemResponse(req))
 }

@@ -2,19 +2,12 @@ package gnetengine
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
-	"runtime/debug"
-	"strconv"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-proxy/tollgate/engine"
-	"github.com/tollgate-proxy/tollgate/engine/forward"
-	"github.com/tollgate-proxy/tollgate/engine/router"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -62,6 +55,7 @@ type clientConn struct {
 	pumpScheduled bool
 	pumpTask      gnet.RunnableFunc
 	paused        bool // reads taken out of the loop's epoll set
+	served        int  // requests answered on this connection
 }
 
 func (lp *loop) newClient(c gnet.Conn) *clientConn {
@@ -85,7 +79,9 @@ func (lp *loop) newClient(c gnet.Conn) *clientConn {
 		return nil
 	}
 	lp.addClient(cc)
-	cc.setDeadline(lp.l.cfg.IdleTimeout.D())
+	// A new connection's first request must arrive within header_timeout
+	// (slowloris, silent sockets); between requests idle_timeout applies.
+	cc.setDeadline(lp.l.cfg.HeaderTimeout.D())
 	return cc
 }
 
@@ -160,105 +156,40 @@ func (cc *clientConn) process() {
 func (cc *clientConn) begin(reason *filters.Reason) {
 	s := cc.lp.l.s
 	req := cc.req
-	ex := &req.ex
-	ex.Start = time.Now()
-	inFlight := s.inFlight.Add(1)
-	req.begun = true
-	rt := s.holder.Acquire()
-	if rt == nil {
-		// Shutting down: no runtime to serve from.
-		req.keepAlive = false
-		cc.respond(filters.ReasonOverloaded, "")
-		return
-	}
-	req.rt = rt
-	ex.SetHeaders(&req.hadapt)
-	ex.Generation = rt.Generation
-	ex.PeerIP = cc.peer
-	ex.ClientIP = cc.peer
+	r := &req.Request
+	l := cc.lp.l
 	if reason != nil {
-		s.parseErrors.Inc()
-		cc.setRequestID(false)
-		cc.respond(reason, "")
+		s.p.Malformed(r, &l.info, cc.peer, time.Now(), reason)
+		req.keepAlive = false
+		cc.respond()
 		return
 	}
 	h := &req.hdr
 	req.head = h.IsHead()
 	req.wantKeepAlive = !h.ConnectionClose() && h.IsHTTP11() && !s.draining.Load()
 	req.keepAlive = req.wantKeepAlive
-	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
-		// Shed before doing any work for the request.
-		s.shed.Inc()
-		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-		cc.setRequestID(false)
-		cc.respond(filters.ReasonOverloaded, "")
-		return
-	}
-	lset := rt.Listeners[cc.lp.l.name]
-	ex.Method = h.Method()
-	ex.Host = h.Host()
-	ex.RawTarget = h.RequestURI()
-	ex.ContentLength = int64(h.ContentLength())
-	req.trusted = lset != nil && lset.IsTrusted(cc.peer)
-	if req.trusted {
-		ex.ClientIP = forward.ClientIP(h.Peek(forward.HeaderXFF), cc.peer, lset)
-	}
-	cc.setRequestID(req.trusted)
-
 	cl := h.ContentLength()
 	if cl != 0 && cl != -2 {
 		// Until the body is read, a refusal must close the connection:
 		// the unread body would be taken for the next request.
 		req.keepAlive = false
 	}
-	rawPath, query, ok := forward.SplitTarget(ex.RawTarget)
-	if !ok {
-		cc.respond(filters.ReasonBadPath, "request target must be origin-form or absolute-form")
+	if !s.p.Begin(r, &l.info, h, cc.peer, time.Now()) {
+		cc.respond()
 		return
-	}
-	ex.Query = query
-	var err error
-	req.path, err = router.Normalize(req.path[:0], rawPath)
-	if err != nil {
-		cc.respond(filters.ReasonBadPath, err.Error())
-		return
-	}
-	ex.Path = req.path
-
-	id, res := rt.Router.Lookup(ex.Host, ex.Method, ex.Path, &ex.Params)
-	switch res {
-	case router.Found:
-	case router.MethodNotAllowed:
-		req.allow = append(req.allow[:0], rt.Router.Allow(ex.Host, ex.Path)...)
-		cc.respond(filters.ReasonMethodNotAllowed, "")
-		return
-	default:
-		cc.respond(filters.ReasonNoRoute, "")
-		return
-	}
-	route := rt.Routes[id]
-	req.route = route
-	ex.Route = &route.Info
-
-	req.limit = route.MaxBodyBytes
-	if req.limit <= 0 {
-		req.limit = int64(cc.lp.l.cfg.MaxBodyBytes)
 	}
 	switch {
-	case cl > 0 && int64(cl) > req.limit:
-		cc.respond(filters.ReasonBodyTooLarge, "")
-		return
-	case cl > 0 && cl <= int(cc.lp.l.cfg.StreamThreshold):
+	case cl > 0 && cl <= int(l.cfg.StreamThreshold):
 		req.bodyMode, req.bodyLeft = bmBuffered, int64(cl)
 	case cl > 0:
 		req.bodyMode, req.bodyLeft = bmStream, int64(cl)
-		ex.BytesIn = int64(cl)
+		req.SetBody(nil, int64(cl))
 	case cl == -1:
 		req.bodyMode = bmChunked
 	}
 	if req.bodyMode == bmBuffered || req.bodyMode == bmChunked {
 		cc.state = stReadBody
-		cc.setDeadline(cc.lp.l.cfg.ReadTimeout.D())
+		cc.setDeadline(l.cfg.ReadTimeout.D())
 		return
 	}
 	cc.runChain()
@@ -288,11 +219,11 @@ func (cc *clientConn) readBody() bool {
 		n, err := req.chunks.scan(buf, &req.body)
 		_, _ = cc.c.Discard(n)
 		if err != nil {
-			cc.respond(filters.ReasonBadRequest, "")
+			cc.refuse(filters.ReasonBadRequest)
 			return false
 		}
-		if int64(len(req.body)) > req.limit {
-			cc.respond(filters.ReasonBodyTooLarge, "")
+		if int64(len(req.body)) > req.Limit {
+			cc.refuse(filters.ReasonBodyTooLarge)
 			return false
 		}
 		if !req.chunks.done() {
@@ -301,86 +232,59 @@ func (cc *clientConn) readBody() bool {
 		// Re-framed with a length: the upstream never sees chunking.
 		req.hdr.SetContentLength(len(req.body))
 	}
-	req.ex.Body = req.body
-	req.ex.BytesIn = int64(len(req.body))
+	req.SetBody(req.body, int64(len(req.body)))
 	req.keepAlive = req.wantKeepAlive
 	return true
 }
 
-// runFilters runs the request's chain behind a recovery boundary. It
-// touches only the request, so it may run off the loop.
-func (s *Server) runFilters(req *request) (v filters.Verdict, panicked bool) {
-	defer func() {
-		if p := recover(); p != nil {
-			panicked = true
-			s.log.Error("recovered from a panic in a filter", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-		}
-	}()
-	return req.route.Chain.Run(&req.ex), false
-}
-
 // runChain runs the route's filters and forwards an allowed request. A
 // chain with a filter that may wait (introspection on a cache miss, a
-// concurrency queue) runs on its own goroutine while the connection waits
-// in stFiltering, so the loop never waits with it; the verdict comes back
-// through the loop's ack queue (audit.go).
+// concurrency queue) runs on a goroutine the server owns while the
+// connection waits in stFiltering, so the loop never waits with it; the
+// verdict comes back through the loop's ack queue (audit.go).
 func (cc *clientConn) runChain() {
 	req := cc.req
 	s := cc.lp.l.s
-	if req.route.Chain.MayBlock() {
+	if req.Route.Chain.MayBlock() {
 		req.waiting = waitFilters
 		cc.state = stFiltering
 		cc.deadline = 0
 		lp := cc.lp
-		go func() {
-			req.verdict, req.panicked = s.runFilters(req)
+		if !s.goOffLoop(func() {
+			req.allowed = s.p.Filter(&req.Request)
 			lp.pushAck(req)
-		}()
+		}) {
+			// The server is stopping: nothing runs off the loop any more.
+			req.waiting = waitNone
+			req.keepAlive = false
+			cc.refuse(filters.ReasonOverloaded)
+		}
 		return
 	}
-	v, panicked := s.runFilters(req)
-	cc.afterFilters(v, panicked)
+	cc.afterFilters(s.p.Filter(&req.Request))
 }
 
 // afterFilters answers a refused request, or records and forwards an
 // allowed one.
-func (cc *clientConn) afterFilters(v filters.Verdict, panicked bool) {
+func (cc *clientConn) afterFilters(allowed bool) {
 	req := cc.req
-	if panicked {
-		// A filter panicked: answer 500 and close, instead of taking every
-		// connection of the process down.
-		req.keepAlive = false
-		cc.respond(filters.ReasonInternal, "")
+	if !allowed {
+		cc.respond()
 		return
 	}
-	if !v.IsContinue() {
-		cc.respond(v.Reason(), "")
-		return
+	wait, ok := cc.lp.l.s.p.Admit(&req.Request, req.ackFn)
+	switch {
+	case wait:
+		// Strict mode: forward when the decision record is acknowledged
+		// (audit.go).
+		req.waiting = waitDecision
+		cc.state = stDeciding
+		cc.deadline = 0
+	case !ok:
+		cc.respond()
+	default:
+		cc.forward()
 	}
-	if rec := cc.lp.l.s.recorder; rec != nil {
-		refuse := rec.Refuse()
-		if !refuse && rec.Strict() {
-			// Strict mode: the decision record first (audit.go); forward
-			// when it is acknowledged.
-			if refuse = rec.RecordDecisionFunc(&req.ex, req.rt.Roles, time.Now(), req.ackFn) != nil; !refuse {
-				req.waiting = waitDecision
-				cc.state = stDeciding
-				cc.deadline = 0
-				return
-			}
-		}
-		if refuse {
-			cc.refuseUnrecorded()
-			return
-		}
-	}
-	cc.forward()
-}
-
-// refuseUnrecorded fails closed: what cannot be recorded is not forwarded.
-func (cc *clientConn) refuseUnrecorded() {
-	cc.req.ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
-	cc.respond(engine.ReasonAuditUnavailable, "")
 }
 
 // forward sends an allowed request upstream.
@@ -389,7 +293,7 @@ func (cc *clientConn) forward() {
 	// The body is read, or will be streamed whole: the connection can
 	// carry another request after this one.
 	req.keepAlive = req.wantKeepAlive
-	cc.prepareUpstreamRequest()
+	cc.lp.l.s.p.PrepareUpstream(&req.Request)
 	req.out = req.hdr.AppendBytes(req.out[:0])
 	if req.bodyMode == bmBuffered || req.bodyMode == bmChunked {
 		req.out = append(req.out, req.body...)
@@ -401,62 +305,14 @@ func (cc *clientConn) forward() {
 		cc.deadline = 0
 	}
 	cc.lastOut, cc.lastProgress = 0, cc.lp.now
-	if req.route.Upstream.TLS() {
+	if req.Route.Upstream.TLS() {
 		// The loop speaks plain TCP to upstreams.
-		cc.lp.l.s.throttled.Warn("gnet engine cannot reach TLS upstreams", "route", req.route.Info.Name)
+		cc.lp.l.s.p.Warn("gnet engine cannot reach TLS upstreams", "route", req.Route.Info.Name)
 		cc.upstreamFailed(filters.ReasonUpstreamDown)
 		return
 	}
-	req.pool = cc.lp.poolFor(req.route.Upstream)
+	req.pool = cc.lp.poolFor(req.Route.Upstream)
 	req.pool.acquire(req)
-}
-
-// prepareUpstreamRequest rewrites the request head for the upstream: the
-// normalized target, hop-by-hop fields removed, forwarding headers set. It
-// mirrors the default engine's.
-func (cc *clientConn) prepareUpstreamRequest() {
-	req := cc.req
-	ex := &req.ex
-	h := &req.hdr
-
-	req.target = append(req.target[:0], ex.Path...)
-	if len(ex.Query) > 0 {
-		req.target = append(req.target, '?')
-		req.target = append(req.target, ex.Query...)
-	}
-	h.SetRequestURIBytes(req.target)
-	h.SetNoDefaultContentType(true)
-	if len(ex.Host) == 0 {
-		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
-		h.SetHost(req.route.Info.Upstream)
-	}
-	req.scratch = forward.RemoveHopByHop(h, req.scratch)
-	h.Del(forward.HeaderExpect)
-
-	// X-Forwarded-For: an untrusted client's own value is dropped, a
-	// trusted proxy's chain is extended with its address.
-	req.scratch = req.scratch[:0]
-	if req.trusted {
-		if prev := h.Peek(forward.HeaderXFF); len(prev) > 0 {
-			req.scratch = append(req.scratch, prev...)
-			req.scratch = append(req.scratch, strComma...)
-		}
-	}
-	req.scratch = ex.PeerIP.AppendTo(req.scratch)
-	h.SetBytesV(forward.HeaderXFF, req.scratch)
-
-	if !req.trusted || len(h.Peek(forward.HeaderXFProto)) == 0 {
-		h.SetBytesV(forward.HeaderXFProto, strHTTP)
-	}
-	if !req.trusted || len(h.Peek(forward.HeaderXFHost)) == 0 {
-		h.SetBytesV(forward.HeaderXFHost, ex.Host)
-	}
-	if !req.trusted {
-		h.Del(forward.HeaderForwarded)
-	}
-	req.scratch = ex.ClientIP.AppendTo(req.scratch[:0])
-	h.SetBytesV(forward.HeaderXRealIP, req.scratch)
-	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
 }
 
 // pumpBody forwards a streamed request body to the upstream as it
@@ -513,100 +369,54 @@ func (cc *clientConn) unpause() {
 	}
 }
 
-func (cc *clientConn) setRequestID(trusted bool) {
-	req := cc.req
-	var presented []byte
-	if trusted {
-		presented = req.hdr.Peek(forward.HeaderRequestID)
+// refuse refuses the request for reason and finishes it.
+func (cc *clientConn) refuse(reason *filters.Reason) {
+	if cc.req.Ex.Reason() == nil {
+		cc.req.Ex.Refuse(reason)
 	}
-	req.ex.RequestID = cc.lp.l.s.ids.Set(req.ex.RequestID, presented)
+	cc.respond()
 }
 
-// respond refuses the request with the reason's problem+json body and
-// finishes it.
-func (cc *clientConn) respond(r *filters.Reason, detail string) {
+// respond answers the refusal the request's exchange holds with its
+// problem+json body and finishes the request.
+func (cc *clientConn) respond() {
 	req := cc.req
-	ex := &req.ex
-	if ex.Reason() == nil {
-		ex.Refuse(r)
-	}
-	r = ex.Reason()
-	if r.Status == fasthttp.StatusBadRequest || r.Status == fasthttp.StatusRequestHeaderFieldsTooLarge || r.Status == fasthttp.StatusRequestTimeout {
-		// The framing of a request we could not understand cannot be
-		// trusted: do not read another request from this connection.
-		req.keepAlive = false
-	}
-	out := cc.problemResponse(req, detail)
+	out := cc.problemResponse(req)
 	account(cc.lp.l.s, req)
 	cc.writeLast(req, out, nil)
 	cc.finish()
 }
 
 // problemResponse renders the whole response for the exchange's refusal
-// reason into req.out and sets the status.
-func (cc *clientConn) problemResponse(req *request, detail string) []byte {
-	ex := &req.ex
-	r := ex.Reason()
-	if detail != "" {
-		ex.AppendDetailString(detail)
+// into req.out.
+func (cc *clientConn) problemResponse(req *request) []byte {
+	if req.MustClose() {
+		// The framing of a request we could not understand cannot be
+		// trusted: do not read another request from this connection.
+		req.keepAlive = false
 	}
-	if len(ex.RequestID) == 0 {
-		cc.setRequestID(false)
-	}
-	req.problem = ex.AppendProblem(req.problem[:0])
-	out := req.out[:0]
-	out = append(out, strHTTP11...)
-	out = strconv.AppendInt(out, int64(r.Status), 10)
-	out = append(out, ' ')
-	out = append(out, fasthttp.StatusMessage(r.Status)...)
-	out = append(out, strCRLF...)
-	out = appendHeader(out, "Content-Type", filters.S2B(filters.ProblemContentType))
-	out = append(out, "Content-Length: "...)
-	out = strconv.AppendInt(out, int64(len(req.problem)), 10)
-	out = append(out, strCRLF...)
-	if len(req.allow) > 0 {
-		out = appendHeader(out, forward.HeaderAllow, req.allow)
-	}
-	for i := 0; i < ex.ResponseHeaderCount(); i++ {
-		k, v := ex.ResponseHeader(i)
-		out = appendHeader(out, k, v)
-	}
-	out = appendHeader(out, forward.HeaderRequestID, ex.RequestID)
+	h := &req.resp
+	body := cc.lp.l.s.p.WriteProblem(&req.Request, h)
 	if !req.keepAlive {
-		out = appendHeader(out, forward.HeaderConnection, strClose)
+		h.SetConnectionClose()
 	}
-	out = append(out, strCRLF...)
+	out := h.AppendBytes(req.out[:0])
 	if !req.head {
-		out = append(out, req.problem...)
+		out = append(out, body...)
 	}
 	req.out = out
-	ex.Status = r.Status
 	return out
-}
-
-func appendHeader(dst []byte, name string, value []byte) []byte {
-	dst = append(dst, name...)
-	dst = append(dst, strColonSpace...)
-	dst = append(dst, value...)
-	return append(dst, strCRLF...)
 }
 
 // upstreamFailed answers 502/504 for a request whose upstream exchange
 // failed before a response head arrived.
 func (cc *clientConn) upstreamFailed(r *filters.Reason) {
 	req := cc.req
-	if route := req.route; route != nil {
-		if r == filters.ReasonUpstreamTimeout {
-			route.UpstreamTimeouts.Inc()
-		} else {
-			route.UpstreamErrors.Inc()
-		}
-	}
 	if req.bodyMode == bmStream && req.bodyLeft > 0 {
 		req.keepAlive = false
 	}
-	req.ex.Refuse(r)
-	cc.respond(r, "")
+	cc.lp.l.s.p.UpstreamFailed(&req.Request, r)
+	cc.respond()
 }
 
 // finish ends the current request: it runs the chain's Finish hooks once,
@@ -644,6 +454,7 @@ func (cc *clientConn) finish() {
 func (cc *clientConn) settle(req *request) {
 	cc.releaseHeld(req)
 	cc.req = nil
+	cc.served++
 	keepAlive := req.keepAlive
 	releaseRequest(req)
 	if cc.state == stClosed {
@@ -661,39 +472,24 @@ func (cc *clientConn) settle(req *request) {
 	}
 }
 
-// account runs the chain's Finish hooks once, counts the response and
-// releases the runtime. It runs just before a response's last bytes are
-// written, so a client that has its response also sees it counted.
+// account ends the request in the pipeline (Finish hooks, the audit
+// record, counters) just before a response's last bytes are written, so a
+// client that has its response also sees it counted. With an audit log
+// the record is queued, never waited for: waitRecord says the end of the
+// response must wait for its acknowledgement, and the request leaves the
+// pipeline then (a drain waits for it).
 func account(s *Server, req *request) {
-	if !req.begun {
+	if !req.Begun() || req.accounted {
 		return
 	}
-	req.begun = false
-	ex := &req.ex
-	if rt := req.rt; rt != nil {
-		route := req.route
-		if route == nil {
-			route = rt.Unmatched
-		} else {
-			route.Chain.Finish(ex)
-		}
-		end := time.Now()
-		if s.recorder != nil {
-			// Never blocks: with an audit log the record is queued and
-			// waitRecord says the end of the response must wait.
-			pending, err := s.recorder.RecordFunc(ex, rt.Roles, end, req.ackFn)
-			if pending {
-				req.waiting = waitRecord
-			}
-			req.auditErr = err
-		}
-		route.CountResponse(ex.Status, end.Sub(ex.Start))
-		rt.Release()
-		req.rt = nil
+	req.accounted = true
+	pending, err := s.p.End(&req.Request, time.Now(), req.ackFn)
+	req.auditErr = err
+	if pending {
+		req.waiting = waitRecord
+		return
 	}
-	if req.waiting != waitRecord {
-		s.inFlight.Add(-1) // else when the record is acknowledged: a drain waits for it
-	}
+	s.p.Leave(&req.Request)
 }
 
 // closeWhenFlushed closes the connection once its last response is out.
@@ -709,9 +505,9 @@ func (cc *clientConn) closeWhenFlushed() {
 // abort drops the connection without a response (the client stopped
 // reading, or a response was cut off mid-body).
 func (cc *clientConn) abort() {
-	if req := cc.req; req != nil && req.ex.Reason() == nil && req.ex.Status == 0 {
-		req.ex.Refuse(filters.ReasonClientAborted)
-		req.ex.Status = filters.ReasonClientAborted.Status
+	if req := cc.req; req != nil && req.Ex.Reason() == nil && req.Ex.Status == 0 {
+		req.Ex.Refuse(filters.ReasonClientAborted)
+		req.Ex.Status = filters.ReasonClientAborted.Status
 	}
 	cc.state = stClosed
 	cc.finish()
@@ -721,18 +517,18 @@ func (cc *clientConn) abort() {
 // onClose runs when gnet closed the connection.
 func (cc *clientConn) onClose() {
 	cc.lp.removeClient(cc)
-	if req := cc.req; req != nil && req.begun && req.ex.Reason() == nil && (req.ex.Status == 0 || cc.state == stUpstream) {
-		if req.ex.Status == 0 {
-			req.ex.Status = filters.ReasonClientAborted.Status
+	if req := cc.req; req != nil && req.Begun() && req.Ex.Reason() == nil && (req.Ex.Status == 0 || cc.state == stUpstream) {
+		if req.Ex.Status == 0 {
+			req.Ex.Status = filters.ReasonClientAborted.Status
 		}
-		req.ex.Refuse(filters.ReasonClientAborted)
+		req.Ex.Refuse(filters.ReasonClientAborted)
 	}
 	cc.state = stClosed
 	if cc.req != nil {
 		if cc.req.waiting != waitNone {
 			return // what the request waits for carries on when it arrives (audit.go)
 		}
-		if !cc.req.begun {
+		if !cc.req.Begun() {
 			releaseRequest(cc.req)
 			cc.req = nil
 			return
@@ -752,10 +548,12 @@ func (cc *clientConn) sweep(now int64, draining bool) {
 		if cc.deadline == 0 || now < cc.deadline {
 			return
 		}
-		if cc.req == nil || cc.c.InboundBuffered() == 0 {
+		if cc.served > 0 && (cc.req == nil || cc.c.InboundBuffered() == 0) {
 			_ = cc.c.Close() // idle keep-alive connection
 			return
 		}
+		// The first request of a connection, or part of a later one, did
+		// not arrive within header_timeout: 408, as on every engine.
 		cc.timeoutRequest()
 	case stReadBody:
 		if cc.deadline != 0 && now >= cc.deadline {
@@ -785,20 +583,18 @@ func (cc *clientConn) sweep(now int64, draining bool) {
 
 // timeoutRequest answers 408 to a request that did not arrive in time.
 func (cc *clientConn) timeoutRequest() {
-	req := cc.req
-	if !req.begun && req.ex.Start.IsZero() {
-		s := cc.lp.l.s
-		req.ex.Start = time.Now()
-		s.inFlight.Add(1)
-		req.begun = true
-		req.ex.PeerIP, req.ex.ClientIP = cc.peer, cc.peer
-		if rt := s.holder.Acquire(); rt != nil {
-			req.rt = rt
-			req.ex.Generation = rt.Generation
-		}
+	if cc.req == nil {
+		cc.req = acquireRequest()
+		cc.req.cc = cc
 	}
+	req := cc.req
 	req.keepAlive = false
-	cc.respond(filters.ReasonRequestTimeout, "")
+	if !req.Begun() {
+		cc.lp.l.s.p.Malformed(&req.Request, &cc.lp.l.info, cc.peer, time.Now(), filters.ReasonRequestTimeout)
+		cc.respond()
+		return
+	}
+	cc.refuse(filters.ReasonRequestTimeout)
 }
 
 var _ gnet.EventHandler = (*listener)(nil)

@@ -1,7 +1,9 @@
-// Package gnetengine is Tollgate's event-loop front end: the same filter
-// chains as the default engine (fasthttpengine), driven from
-// github.com/panjf2000/gnet/v2 event loops instead of a goroutine per
-// connection.
+// Package gnetengine is Tollgate's event-loop front end and its default
+// engine for plain-HTTP listeners (engine: auto): the requests run
+// through the same pipeline (engine/pipeline) as on the goroutine engine
+// (fasthttpengine), driven from github.com/panjf2000/gnet/v2 event loops
+// instead of a goroutine per connection. This package owns sockets,
+// parsing and scheduling; what a request means is the pipeline's.
 //
 // Why: under load the default engine spends most of its CPU in read and
 // write system calls, wasted EAGAIN reads, and goroutine park and wake on
@@ -20,24 +22,27 @@
 //     limit), which runs on its own goroutine while its connection waits;
 //     audit records are acknowledged asynchronously (audit.go). Whatever
 //     comes back from another goroutine re-enters the loop through its ack
-//     queue.
+//     queue. Every such goroutine is started by Server.goOffLoop and
+//     waited for by Shutdown: none outlives the server.
 //   - Bytes from gnet's Peek are consumed or copied before the handler
 //     returns; per-request state lives in a pooled request object, and the
 //     steady-state request path allocates nothing (alloc_test.go).
-//   - HTTP/1.1 parsing is strict and means what the default engine means
-//     (RFC 9112): Transfer-Encoding with Content-Length, duplicate
-//     Content-Length, obs-fold, bare LF, non-token field names and control
-//     bytes are refused with 400 and the connection closed; heads over
-//     max_header_bytes get 431 and bodies over the limit 413. Requests on a
-//     connection are answered one at a time, in order.
+//   - HTTP/1.1 parsing is strict (RFC 9112), with the pipeline's checks
+//     (pipeline.CheckRequestLine, CheckHead; Begin for version, fields and
+//     framing): the request line is judged as soon as it is in, so an
+//     HTTP/0.9-style line is refused at once; heads over max_header_bytes
+//     get 431 and bodies over the limit 413. Requests on a connection are
+//     answered one at a time, in order.
 //   - Bodies are relayed as they arrive (Content-Length, chunked passed
 //     through verbatim, close-delimited), with bounded memory: while one
 //     side's outbound backlog is high the other side's socket is taken out
 //     of the loop's epoll set (see pause_linux.go) until it drains.
 //   - gnet has no read deadlines: each loop sweeps its connections every
-//     sweepInterval and answers 408 (slow client), 504 (upstream timeout)
-//     or closes idle connections.
+//     sweepInterval and answers 408 (a new connection silent for
+//     header_timeout, a slow client), 504 (upstream timeout) or closes idle
+//     keep-alive connections.
 //
-// Not supported yet: TLS on listeners (New refuses them) and TLS to
-// upstreams (answered 502).
+// Not supported: TLS on listeners (New refuses them) and TLS to upstreams
+// (answered 502); engine: auto serves such configurations with the
+// goroutine engine.
 package gnetengine

@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -43,7 +44,11 @@ func startProxy(tb testing.TB, cfg string) *testProxy {
 	}
 	h := &engine.Holder{}
 	h.Swap(rt)
-	srv, err := New(Options{Holder: h, Listeners: c.Listeners, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet(), EventLoops: 2})
+	pipe, err := pipeline.New(pipeline.Options{Holder: h, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv, err := New(Options{Pipeline: pipe, Listeners: c.Listeners, Log: slog.New(slog.DiscardHandler), EventLoops: 2})
 	if err != nil {
 		tb.Fatal(err)
 	}

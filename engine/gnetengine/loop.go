@@ -55,7 +55,11 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		lp.drainAcks()
 		return nil
 	}
-	go lp.runSweeper()
+	l.sweepers.Add(1)
+	go func() {
+		defer l.sweepers.Done()
+		lp.runSweeper()
+	}()
 	return lp
 }
 

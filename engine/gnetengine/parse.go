@@ -6,7 +6,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -24,64 +24,6 @@ func newHeadParser(size int) *headParser {
 	return p
 }
 
-// tokenByte marks the bytes allowed in a field name (RFC 9110 §5.6.2).
-var tokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
-
-// checkHead refuses what RFC 9112 forbids and a lenient parser could read
-// two ways: bare LF line ends (§2.2), obs-fold (§5.2), field names that
-// are not tokens or carry whitespace before the colon (§5.1), and control
-// bytes in field values. head runs up to and including the blank line.
-func checkHead(head []byte) bool {
-	first := true
-	for len(head) > 0 {
-		i := bytes.IndexByte(head, '\n')
-		if i < 1 || head[i-1] != '\r' {
-			return false // bare LF
-		}
-		line := head[:i-1]
-		head = head[i+1:]
-		if len(line) == 0 {
-			return len(head) == 0
-		}
-		if first {
-			first = false
-			for _, c := range line {
-				if c < ' ' || c == 0x7f {
-					return false
-				}
-			}
-			continue
-		}
-		colon := bytes.IndexByte(line, ':')
-		if colon < 1 {
-			return false // obs-fold lines start with whitespace and have no name
-		}
-		for _, c := range line[:colon] {
-			if !tokenByte[c] {
-				return false
-			}
-		}
-		for _, c := range line[colon+1:] {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return false
-			}
-		}
-	}
-	return false
-}
-
 // parseRequest looks for a complete request head at the start of buf and
 // parses it into h. It returns the number of bytes the head (and any empty
 // lines before it) took. n == 0 with a nil reason means more bytes are
@@ -97,6 +39,16 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 		return 0, filters.ReasonBadRequest
 	}
 	buf = buf[skip:]
+	// The request line is checked as soon as it is in, so a line no head
+	// can follow (an HTTP/0.9-style request with no version) is refused
+	// at once instead of waiting for a blank line that never comes.
+	if nl := bytes.IndexByte(buf, '\n'); nl >= 0 {
+		if nl < 1 || buf[nl-1] != '\r' || !pipeline.CheckRequestLine(buf[:nl-1]) {
+			return 0, filters.ReasonBadRequest
+		}
+	} else if len(buf) >= maxHead {
+		return 0, filters.ReasonHeaderTooLarge
+	}
 	end := bytes.Index(buf, strCRLFCRLF)
 	if end < 0 {
 		if len(buf) >= maxHead {
@@ -108,7 +60,7 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 	if len(head) > maxHead {
 		return 0, filters.ReasonHeaderTooLarge
 	}
-	if !checkHead(head) {
+	if !pipeline.CheckHead(head) {
 		return 0, filters.ReasonBadRequest
 	}
 	p.src.Reset(head)
@@ -120,11 +72,8 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 		// fasthttp stopped before the blank line we found.
 		return 0, filters.ReasonBadRequest
 	}
-	if h.ContentLength() == -1 && forward.HasContentLength(h.RawHeaders()) {
-		// Transfer-Encoding and Content-Length together: the classic
-		// request-smuggling ambiguity (RFC 9112 §6.3).
-		return 0, filters.ReasonAmbiguousFraming
-	}
+	// Version, fields and framing are the pipeline's (Begin), the same
+	// checks for every engine.
 	return skip + len(head), nil
 }
 
@@ -136,7 +85,7 @@ func (p *headParser) parseResponse(h *fasthttp.ResponseHeader, buf []byte, maxHe
 		return 0, len(buf) < maxHead
 	}
 	head := buf[:end+4]
-	if len(head) > maxHead || !checkHead(head) {
+	if len(head) > maxHead || !pipeline.CheckHead(head) {
 		return 0, false
 	}
 	p.src.Reset(head)

@@ -16,6 +16,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -76,6 +77,14 @@ func benchRuntime(b *testing.B, upAddr string) (*engine.Holder, []config.Listene
 	return h, c.Listeners
 }
 
+func benchPipeline(b *testing.B, h *engine.Holder) *pipeline.Pipeline {
+	p, err := pipeline.New(pipeline.Options{Holder: h, Metrics: metrics.NewSet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
 func BenchmarkProxyDirect(b *testing.B) {
 	up := e2etest.StartUpstream(b)
 	benchTarget(b, up.Addr)
@@ -84,7 +93,7 @@ func BenchmarkProxyDirect(b *testing.B) {
 func BenchmarkProxyGnet(b *testing.B) {
 	up := e2etest.StartUpstream(b)
 	h, ls := benchRuntime(b, up.Addr)
-	s, err := New(Options{Holder: h, Listeners: ls, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet()})
+	s, err := New(Options{Pipeline: benchPipeline(b, h), Listeners: ls, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -98,7 +107,7 @@ func BenchmarkProxyGnet(b *testing.B) {
 func BenchmarkProxyFasthttp(b *testing.B) {
 	up := e2etest.StartUpstream(b)
 	h, ls := benchRuntime(b, up.Addr)
-	s, err := fasthttpengine.New(fasthttpengine.Options{Holder: h, Listeners: ls, Log: slog.New(slog.DiscardHandler), Metrics: metrics.NewSet()})
+	s, err := fasthttpengine.New(fasthttpengine.Options{Pipeline: benchPipeline(b, h), Listeners: ls, Log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,8 +5,7 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-proxy/tollgate/engine"
-	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
 
 // Request body modes.
@@ -37,33 +36,25 @@ const (
 // the parsed request and response heads, and the buffers that carry it
 // upstream and back. It lives on one loop from the first byte to the last.
 type request struct {
-	ex     filters.Exchange
-	hdr    fasthttp.RequestHeader
-	resp   fasthttp.ResponseHeader
-	hadapt reqHeaders
+	pipeline.Request
+	hdr  fasthttp.RequestHeader
+	resp fasthttp.ResponseHeader
 
-	rt    *engine.Runtime
-	route *engine.Route
-	cc    *clientConn
-	up    *upConn
-	pool  *loopPool
+	cc   *clientConn
+	up   *upConn
+	pool *loopPool
 
-	begun         bool // in flight: runtime held, counted in InFlight
-	trusted       bool
+	accounted     bool // ended in the pipeline (account)
 	head          bool // HEAD: the response has no body
 	keepAlive     bool // the client connection persists after the response
 	wantKeepAlive bool // the client asked for a persistent connection
 	attempts      int  // targets tried for this request
-	allow         []byte
 
-	path, target, scratch []byte
-	out                   []byte // bytes for the upstream, then for the client
-	problem               []byte
-	iov                   [][]byte
+	out []byte // bytes for the upstream, then for the client
+	iov [][]byte
 
 	bodyMode uint8
 	bodyLeft int64 // Content-Length bytes not yet read from the client
-	limit    int64
 	body     []byte
 	chunks   chunkScanner
 
@@ -76,9 +67,8 @@ type request struct {
 	// What the request waits for from another goroutine (audit.go). It is
 	// kept here, not only in the connection's state, because it outlives a
 	// connection that closes meanwhile.
-	waiting  uint8
-	verdict  filters.Verdict // of a chain run off the loop
-	panicked bool
+	waiting uint8
+	allowed bool // the verdict of a chain run off the loop
 	// While waitRecord, the end of the response waits in held.
 	auditErr error // what the loop acts on: the settled failure, if any
 	ackErr   error // set by the audit log's goroutine before it queues the ack
@@ -89,8 +79,7 @@ type request struct {
 var requestPool = sync.Pool{New: func() any {
 	r := &request{iov: make([][]byte, 2)}
 	r.ackFn = r.onRecorded
-	r.ex.Reset()
-	r.hadapt.h = &r.hdr
+	r.Request.Reset()
 	return r
 }}
 
@@ -98,23 +87,21 @@ func acquireRequest() *request { return requestPool.Get().(*request) }
 
 // releaseRequest resets r and returns it to the pool.
 func releaseRequest(r *request) {
-	r.ex.Reset()
+	r.Request.Reset()
 	r.hdr.Reset()
 	r.resp.Reset()
-	r.rt, r.route, r.cc, r.up, r.pool = nil, nil, nil, nil, nil
-	r.begun, r.trusted, r.head, r.keepAlive, r.wantKeepAlive = false, false, false, false, false
+	r.cc, r.up, r.pool = nil, nil, nil
+	r.accounted, r.head, r.keepAlive, r.wantKeepAlive = false, false, false, false
 	r.attempts = 0
-	r.allow = r.allow[:0]
-	r.path, r.target, r.scratch = r.path[:0], r.target[:0], r.scratch[:0]
-	r.out, r.problem = shrink(r.out), r.problem[:0]
+	r.out = shrink(r.out)
 	r.iov[0], r.iov[1] = nil, nil
-	r.bodyMode, r.bodyLeft, r.limit = bmNone, 0, 0
+	r.bodyMode, r.bodyLeft = bmNone, 0
 	r.body = shrink(r.body)
 	r.chunks.reset()
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
 	r.waiting, r.auditErr, r.ackErr, r.held = waitNone, nil, nil, shrink(r.held)
-	r.verdict, r.panicked = filters.Verdict{}, false
+	r.allowed = false
 	requestPool.Put(r)
 }
 

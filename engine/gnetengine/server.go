@@ -11,93 +11,100 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 	"golang.org/x/sys/unix"
 
-	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
-	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
 
-// Options configures a Server. They are the default engine's options.
+// Options configures a Server. They are the goroutine engine's options.
 type Options struct {
-	// Holder publishes the current runtime; the server loads it per request.
-	Holder *engine.Holder
+	// Pipeline serves the requests; the engine reads and writes them.
+	Pipeline *pipeline.Pipeline
 	// Listeners are the listeners to serve, as configured at start-up.
 	// Their addresses and timeouts are fixed for the process's life;
 	// trusted proxies and everything route-related follow reloads.
 	Listeners []config.Listener
 	// Log receives operational logs.
 	Log *slog.Logger
-	// Metrics receives the engine's process-wide metrics.
-	Metrics *metrics.Set
 	// EventLoops is the number of event loops per listener; zero means one
 	// per CPU.
 	EventLoops int
-	// Recorder, if set, receives every request's record. With an audit log
-	// the loop never waits for it: the end of each response is held until
-	// the record is written, and in strict mode the request until its
-	// decision record is (audit.go).
-	Recorder *engine.Recorder
 }
 
 // Server serves every configured listener on gnet event loops.
 type Server struct {
-	holder    *engine.Holder
-	recorder  *engine.Recorder
-	log       *slog.Logger
-	throttled *engine.ThrottledLogger
-	loops     int
+	p     *pipeline.Pipeline
+	log   *slog.Logger
+	loops int
 
 	listeners []*listener
-	ids       *forward.RequestIDs
+	draining  atomic.Bool
 
-	inFlight    atomic.Int64
-	draining    atomic.Bool
-	parseErrors *metrics.Counter
-	shed        *metrics.Counter
+	// Goroutines the loops start for work that may wait (a dial, a chain
+	// with a filter that may wait) are counted here, and Shutdown waits
+	// for them: none outlives the server.
+	offMu    sync.Mutex
+	stopping bool
+	off      sync.WaitGroup
 }
 
 // New prepares the listeners; Start binds them. TLS listeners are refused:
 // gnet has no TLS, and terminating TLS on the loop is future work.
 func New(opts Options) (*Server, error) {
-	if opts.Holder == nil {
-		return nil, errors.New("gnetengine: nil runtime holder")
+	if opts.Pipeline == nil {
+		return nil, errors.New("gnetengine: nil pipeline")
 	}
 	log := opts.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	set := opts.Metrics
-	if set == nil {
-		set = metrics.NewSet()
-	}
-	s := &Server{
-		holder:    opts.Holder,
-		recorder:  opts.Recorder,
-		log:       log,
-		throttled: engine.NewThrottledLogger(log, 5*time.Second),
-		loops:     opts.EventLoops,
-	}
-	ids, err := forward.NewRequestIDs()
-	if err != nil {
-		return nil, err
-	}
-	s.ids = ids
-	// The engine label keeps these names apart from the default engine's,
-	// so both engines can serve listeners of one process.
-	_ = set.NewGauge(`tollgate_http_requests_in_flight{engine="gnet"}`, func() float64 { return float64(s.inFlight.Load()) })
-	s.parseErrors = set.NewCounter(`tollgate_http_malformed_requests_total{engine="gnet"}`)
-	s.shed = set.NewCounter(`tollgate_http_shed_requests_total{engine="gnet"}`)
-
+	s := &Server{p: opts.Pipeline, log: log, loops: opts.EventLoops}
 	for _, lc := range opts.Listeners {
 		if lc.TLS != nil {
 			return nil, fmt.Errorf("cannot serve listener %q: the gnet engine does not terminate TLS", lc.Name)
 		}
-		s.listeners = append(s.listeners, &listener{s: s, name: lc.Name, cfg: lc})
+		info := pipeline.Listener{Name: lc.Name, MaxBodyBytes: int64(lc.MaxBodyBytes)}
+		s.listeners = append(s.listeners, &listener{s: s, name: lc.Name, cfg: lc, info: info})
 	}
 	return s, nil
+}
+
+// goOffLoop runs fn on a goroutine the server owns, for work a loop must
+// not wait for. It reports false, without running fn, once the server is
+// stopping.
+func (s *Server) goOffLoop(fn func()) bool {
+	s.offMu.Lock()
+	defer s.offMu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.off.Add(1)
+	go func() {
+		defer s.off.Done()
+		fn()
+	}()
+	return true
+}
+
+// waitOffLoop stops goOffLoop and waits for what it started, until ctx
+// is done.
+func (s *Server) waitOffLoop(ctx context.Context) error {
+	s.offMu.Lock()
+	s.stopping = true
+	s.offMu.Unlock()
+	done := make(chan struct{})
+	go func() {
+		s.off.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("cannot stop the event loops' helper goroutines: %w", ctx.Err())
+	}
 }
 
 // Start binds every listener and serves in the background. It returns once
@@ -110,7 +117,7 @@ func (s *Server) Start() error {
 			}
 			return err
 		}
-		s.log.Info("listening", "listener", l.name, "addr", l.addr.String(), "engine", "gnet")
+		s.log.Info("listening", "listener", l.name, "addr", l.addr.String(), "engine", "gnet", "tls", false)
 	}
 	return nil
 }
@@ -135,10 +142,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 wait:
-	for s.inFlight.Load() > 0 {
+	for s.p.InFlight() > 0 {
 		select {
 		case <-ctx.Done():
-			err = fmt.Errorf("cannot drain %d in-flight requests: %w", s.inFlight.Load(), ctx.Err())
+			err = fmt.Errorf("cannot drain %d in-flight requests: %w", s.p.InFlight(), ctx.Err())
 			break wait
 		case <-tick.C:
 		}
@@ -153,11 +160,16 @@ wait:
 		}()
 	}
 	wg.Wait()
-	return errors.Join(append(errs, err)...)
+	errs = append(errs, err, s.waitOffLoop(ctx))
+	for _, l := range s.listeners {
+		l.sweepers.Wait()
+	}
+	return errors.Join(errs...)
 }
 
-// InFlight returns the number of requests being served.
-func (s *Server) InFlight() int64 { return s.inFlight.Load() }
+// InFlight returns the number of requests being served (by every engine
+// of the pipeline).
+func (s *Server) InFlight() int64 { return s.p.InFlight() }
 
 // listener is one gnet engine serving one configured listener. It is the
 // engine's event handler for both its client connections and the upstream
@@ -167,12 +179,14 @@ type listener struct {
 	s    *Server
 	name string
 	cfg  config.Listener
+	info pipeline.Listener
 
-	eng     gnet.Engine
-	addr    net.Addr
-	booted  chan struct{}
-	done    chan error
-	stopped chan struct{} // closed when the engine shuts down; ends the sweepers
+	eng      gnet.Engine
+	addr     net.Addr
+	booted   chan struct{}
+	done     chan error
+	stopped  chan struct{} // closed when the engine shuts down; ends the sweepers
+	sweepers sync.WaitGroup
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop
@@ -187,7 +201,7 @@ func (l *listener) start() error {
 		gnet.WithMulticore(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(gnetLogger{l.s.throttled}),
+		gnet.WithLogger(gnetLogger{l.s.p}),
 	}
 	if l.s.loops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(l.s.loops))
@@ -317,16 +331,16 @@ func (l *listener) OnClose(c gnet.Conn, err error) gnet.Action {
 }
 
 // gnetLogger routes gnet's own messages to the throttled log.
-type gnetLogger struct{ t *engine.ThrottledLogger }
+type gnetLogger struct{ p *pipeline.Pipeline }
 
 func (g gnetLogger) Debugf(string, ...any) {}
 func (g gnetLogger) Infof(string, ...any)  {}
 func (g gnetLogger) Warnf(format string, args ...any) {
-	g.t.Warn("gnet", "msg", fmt.Sprintf(format, args...))
+	g.p.Warn("gnet", "msg", fmt.Sprintf(format, args...))
 }
 func (g gnetLogger) Errorf(format string, args ...any) {
-	g.t.Warn("gnet", "msg", fmt.Sprintf(format, args...))
+	g.p.Warn("gnet", "msg", fmt.Sprintf(format, args...))
 }
 func (g gnetLogger) Fatalf(format string, args ...any) {
-	g.t.Warn("gnet", "msg", fmt.Sprintf(format, args...))
+	g.p.Warn("gnet", "msg", fmt.Sprintf(format, args...))
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/engine/upstream"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -145,7 +144,7 @@ func (lpp *loopPool) dial(t *target, ti int, req *request) {
 	}
 	el := lp.el
 	addr := t.addr
-	go func() {
+	started := lp.l.s.goOffLoop(func() {
 		d := net.Dialer{Timeout: timeout}
 		conn, err := d.Dial("tcp", addr)
 		if err == nil {
@@ -163,7 +162,10 @@ func (lpp *loopPool) dial(t *target, ti int, req *request) {
 				return nil
 			}))
 		}
-	}()
+	})
+	if !started {
+		u.dialFailed(errors.New("the engine is stopping"))
+	}
 }
 
 // upConn is one keep-alive connection to an upstream target, registered
@@ -234,7 +236,7 @@ func (u *upConn) dialFailed(err error) {
 		lpp.acquireAt(req, (u.ti+1)%len(lpp.targets))
 		return
 	}
-	lpp.lp.l.s.throttled.Warn("upstream connect failed", "upstream", lpp.opts.Name, "addr", u.t.addr, "err", err)
+	lpp.lp.l.s.p.Warn("upstream connect failed", "upstream", lpp.opts.Name, "addr", u.t.addr, "err", err)
 	reason := filters.ReasonUpstreamDown
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
@@ -312,7 +314,6 @@ func (u *upConn) onTraffic() {
 func (u *upConn) startResponse() {
 	req := u.req
 	cc := req.cc
-	ex := &req.ex
 	h := &req.resp
 	req.gotHead = true
 	status := h.StatusCode()
@@ -333,14 +334,16 @@ func (u *upConn) startResponse() {
 	if h.ConnectionClose() {
 		u.reusable = false
 	}
-	req.scratch = forward.RemoveResponseHopByHop(h, req.scratch)
-	for i := 0; i < ex.ResponseHeaderCount(); i++ {
-		k, v := ex.ResponseHeader(i)
-		h.SetBytesV(k, v)
+	if !cc.lp.l.s.p.PrepareResponse(&req.Request, h) {
+		// A response filter panicked: nothing of the response is out, so
+		// the client gets the 500 instead, and the upstream connection,
+		// its body unread, is not reused.
+		u.reusable = false
+		req.keepAlive = false
+		req.respMode = rmNone
+		cc.respond()
+		return
 	}
-	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
-	ex.Status = status
-	req.route.Chain.RunResponse(ex)
 	if !req.keepAlive || cc.lp.l.s.draining.Load() {
 		req.keepAlive = false
 		h.SetConnectionClose()
@@ -404,7 +407,7 @@ func (u *upConn) relay(head []byte) {
 		k = len(buf)
 	}
 	body := buf[:k]
-	req.ex.BytesOut += int64(k)
+	req.Ex.BytesOut += int64(k)
 	if finished {
 		account(cc.lp.l.s, req)
 		cc.writeLast(req, head, body) // copies what it holds: body is discarded below
@@ -498,7 +501,7 @@ func (u *upConn) onClose(err error) {
 		// and finish.
 		if buf, _ := u.c.Peek(-1); len(buf) > 0 {
 			_, _ = cc.c.Write(buf)
-			req.ex.BytesOut += int64(len(buf))
+			req.Ex.BytesOut += int64(len(buf))
 		}
 		cc.finish()
 	default:
@@ -523,7 +526,7 @@ func (u *upConn) sweep(now int64) {
 		}
 		u.reusable = false
 		if !req.gotHead {
-			u.lp.l.s.throttled.Warn("upstream timed out", "upstream", u.pool.opts.Name, "addr", u.t.addr)
+			u.lp.l.s.p.Warn("upstream timed out", "upstream", u.pool.opts.Name, "addr", u.t.addr)
 			req.cc.upstreamFailed(filters.ReasonUpstreamTimeout)
 			return
 		}

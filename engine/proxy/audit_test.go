@@ -202,15 +202,17 @@ func TestStrictModeRecordsTheDecisionBeforeForwarding(t *testing.T) {
 }
 
 // TestStreamedResponsesGetAnEndRecord checks the audit trail of responses
-// whose body is streamed after the completion record is written: each gets
-// a stream_end record with the bytes really sent, and one the client walks
-// away from is recorded as aborted.
+// the goroutine engine streams after the completion record is written:
+// each gets a stream_end record with the bytes really sent, and one the
+// client walks away from is recorded as aborted. (The event loop holds the
+// end of every response until its one record is written, so its record
+// already has the bytes sent; TestGnetClientGoneWhileRecording covers it.)
 func TestStreamedResponsesGetAnEndRecord(t *testing.T) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/audit")
 	dead := e2etest.DeadAddr(t)
-	cfg := fmt.Sprintf(auditConfig, up.Addr, dead, logDir, keyFile) +
+	cfg := withEngine(fmt.Sprintf(auditConfig, up.Addr, dead, logDir, keyFile), "fasthttp") +
 		"  - {name: download, methods: [GET, HEAD], path: \"/api/v1/download/{size}\", upstream: demo}\n" +
 		"  - {name: events, methods: [GET], path: /api/v1/events, upstream: demo}\n" +
 		"  - {name: broken, methods: [GET], path: /broken, upstream: broken}\n"

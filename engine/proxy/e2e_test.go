@@ -535,11 +535,21 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 			{"bad chunk size", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", 400},
 			{"chunk bare LF", "POST /echo/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\nabc\r\n0\r\n\r\n", 400},
 			{"NUL in header", "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-A: a\x00b\r\n\r\n", 400},
-			// A head that never ends in CRLF CRLF is never forwarded: it is
-			// answered 408 when header_timeout expires.
-			{"bare LF", "POST /echo/x HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 408},
+			// Bare LF line ends are refused at once (RFC 9112 §2.2 lets a
+			// server accept them; a proxy that did would read a head its
+			// upstream may read differently).
+			{"bare LF", "POST /echo/x HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 400},
 		}
 		for _, c := range cases {
+			if c.name == "bare LF" && strings.HasSuffix(t.Name(), "/fasthttp") {
+				// Known difference: fasthttp reads a head of bare-LF lines
+				// as unfinished and gives no view of the request line's
+				// bytes, so the goroutine engine refuses it at
+				// header_timeout (408), the event loop at once (400). The
+				// upstream sees neither. Under engine: auto the goroutine
+				// engine serves TLS listeners only.
+				c.status = 408
+			}
 			t.Run(c.name, func(t *testing.T) {
 				status, text := e2etest.RawRequest(t, p.addr, c.raw)
 				if status != c.status || !strings.Contains(text, "application/problem+json") {
@@ -550,10 +560,6 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 		if n := up.Requests() - before; n != 0 {
 			t.Fatalf("upstream saw %d requests from malformed input", n)
 		}
-		// A request line ended by a bare LF is refused by the gnet engine;
-		// fasthttp accepts it, as RFC 9112 §2.2 allows a recipient to, and
-		// forwards the request re-serialized with CRLF, so the upstream
-		// cannot read it differently (gnetengine's own test pins the 400).
 		// HTTP/1.0 without Host is legal and is forwarded.
 		status, text := e2etest.RawRequest(t, p.addr, "GET /echo/x HTTP/1.0\r\n\r\n")
 		if status != 200 || strings.Contains(text, `"User-Agent"`) {

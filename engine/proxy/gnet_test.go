@@ -14,7 +14,7 @@ const twoEngines = `
 log: {level: warn}
 admin: {listen: 127.0.0.1:0}
 listeners:
-  - {name: public, listen: 127.0.0.1:0}
+  - {name: public, listen: 127.0.0.1:0, engine: fasthttp}
   - {name: fast, listen: 127.0.0.1:0, engine: gnet}
 upstreams: [{name: demo, targets: [%[1]s]}]
 filters:

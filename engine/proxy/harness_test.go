@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/engine/proxy"
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 type testProxy struct {
@@ -31,9 +32,16 @@ func writeConfig(t *testing.T, body string) string {
 
 func startProxy(t *testing.T, cfg string) *testProxy {
 	t.Helper()
+	return startProxyWith(t, cfg, nil)
+}
+
+// startProxyWith is startProxy with a filter registry (nil: the built-in
+// filters).
+func startProxyWith(t *testing.T, cfg string, reg filters.Registry) *testProxy {
+	t.Helper()
 	path := writeConfig(t, cfg)
 	buf := &syncBuffer{}
-	p, err := proxy.Start(proxy.Options{ConfigPath: path, Log: slog.New(slog.NewTextHandler(buf, nil))})
+	p, err := proxy.Start(proxy.Options{ConfigPath: path, Registry: reg, Log: slog.New(slog.NewTextHandler(buf, nil))})
 	if err != nil {
 		t.Fatalf("start proxy: %v", err)
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
 	"github.com/tollgate-proxy/tollgate/engine/gnetengine"
 	"github.com/tollgate-proxy/tollgate/engine/insight"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/all"
 )
@@ -37,6 +38,9 @@ type Options struct {
 	LogOutput io.Writer
 	// Registry lists the filter kinds; nil means all built-in filters.
 	Registry filters.Registry
+	// Engine, if set to gnet or fasthttp, serves every listener with that
+	// engine whatever the config says (the command line's --engine).
+	Engine string
 }
 
 // Proxy is a running Tollgate instance.
@@ -45,13 +49,15 @@ type Proxy struct {
 	log     *slog.Logger
 	holder  engine.Holder
 	engine  *fasthttpengine.Server
-	gnet    *gnetengine.Server // listeners with engine: gnet, if any
+	gnet    *gnetengine.Server // listeners served by the event loop, if any
+	pipe    *pipeline.Pipeline
 	admin   *admin.Server
 	rec     *engine.Recorder
 	stats   *insight.Stats
 	process *metrics.Set
 
 	cfgListeners []config.Listener // as started, for Addrs' order
+	engines      []string          // the engine serving each of cfgListeners
 
 	reloadMu sync.Mutex
 	gen      uint64
@@ -118,20 +124,29 @@ func Start(opts Options) (*Proxy, error) {
 		p.holder.Close()
 		return nil, err
 	}
+	if p.pipe, err = pipeline.New(pipeline.Options{Holder: &p.holder, Recorder: p.rec, Log: log, Metrics: p.process}); err != nil {
+		p.closeAll()
+		return nil, err
+	}
 	var fastListeners, gnetListeners []config.Listener
 	for _, l := range cfg.Listeners {
-		if l.Engine == "gnet" {
+		e := cfg.ListenerEngine(l, opts.Engine)
+		p.engines = append(p.engines, e)
+		if e == config.EngineGnet {
 			gnetListeners = append(gnetListeners, l)
 		} else {
 			fastListeners = append(fastListeners, l)
 		}
+		// Which engine serves which listener is visible where operators
+		// look: here and in the startup log.
+		_ = p.process.NewGauge(fmt.Sprintf(`tollgate_listener_info{listener=%q,engine=%q,tls="%t"}`, l.Name, e, l.TLS != nil), func() float64 { return 1 })
 	}
 	p.engine, err = fasthttpengine.New(fasthttpengine.Options{
-		Holder: &p.holder, Listeners: fastListeners, Log: log, Metrics: p.process, Recorder: p.rec,
+		Pipeline: p.pipe, Listeners: fastListeners, Log: log,
 	})
 	if err == nil && len(gnetListeners) > 0 {
 		p.gnet, err = gnetengine.New(gnetengine.Options{
-			Holder: &p.holder, Listeners: gnetListeners, Log: log, Metrics: p.process, Recorder: p.rec,
+			Pipeline: p.pipe, Listeners: gnetListeners, Log: log,
 		})
 	}
 	if err != nil {
@@ -263,8 +278,8 @@ func (p *Proxy) Addrs() []net.Addr {
 		gn = p.gnet.Addrs()
 	}
 	out := make([]net.Addr, 0, len(fast)+len(gn))
-	for _, l := range p.cfgListeners {
-		if l.Engine == "gnet" && len(gn) > 0 {
+	for i := range p.cfgListeners {
+		if p.engines[i] == config.EngineGnet && len(gn) > 0 {
 			out, gn = append(out, gn[0]), gn[1:]
 		} else if len(fast) > 0 {
 			out, fast = append(out, fast[0]), fast[1:]

@@ -169,6 +169,73 @@ func RawRequest(tb testing.TB, addr, raw string) (int, string) {
 	return resp.StatusCode, fmt.Sprintf("%v\n%s", resp.Header, b)
 }
 
+// Exchange is what RawExchange saw on one connection.
+type Exchange struct {
+	// Responses are the answers read, in order.
+	Responses []Response
+	// Raw is every byte read from the connection, as received.
+	Raw string
+	// Closed reports that the peer closed the connection after the last
+	// answer read (or before all answers arrived).
+	Closed bool
+	// Elapsed runs from the write to the end of the last answer read.
+	Elapsed time.Duration
+	// Err is why fewer answers than asked for were read, or that bytes
+	// followed the last one; nil otherwise.
+	Err error
+}
+
+// closeProbe is how long RawExchange waits for the peer to close the
+// connection after the answers before it calls the connection kept open.
+const closeProbe = 500 * time.Millisecond
+
+// RawExchange writes raw bytes on a fresh connection, reads up to answers
+// responses in order, then waits closeProbe to see whether the peer
+// closes the connection. An answer that never comes is reported in Err,
+// not as a test failure, so callers can record it like any outcome.
+func RawExchange(tb testing.TB, addr, raw string, answers int) Exchange {
+	tb.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	start := time.Now()
+	if _, err := io.WriteString(c, raw); err != nil {
+		tb.Fatal(err)
+	}
+	var rec strings.Builder
+	br := bufio.NewReader(io.TeeReader(c, &rec))
+	var x Exchange
+	for len(x.Responses) < answers {
+		resp, err := http.ReadResponse(br, nil)
+		if err == nil {
+			var b []byte
+			b, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			x.Responses = append(x.Responses, Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)})
+		}
+		if err != nil {
+			x.Err = fmt.Errorf("answer %d: %w", len(x.Responses)+1, err)
+			x.Closed = !IsTimeout(err)
+			break
+		}
+	}
+	x.Elapsed = time.Since(start)
+	if x.Err == nil {
+		_ = c.SetReadDeadline(time.Now().Add(closeProbe))
+		switch _, err := br.Peek(1); {
+		case err == nil:
+			x.Err = fmt.Errorf("unexpected bytes after %d answers", answers)
+		case !IsTimeout(err):
+			x.Closed = true // EOF or reset
+		}
+	}
+	x.Raw = rec.String()
+	return x
+}
+
 // AssertProblem checks an application/problem+json refusal: status,
 // reason code, and a request id matching the X-Request-Id header.
 func AssertProblem(tb testing.TB, r Response, status int, reason string) {

@@ -19,6 +19,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/gnetengine"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters/all"
 )
 
@@ -44,7 +45,11 @@ func run(path string, loops int) error {
 	}
 	var h engine.Holder
 	h.Swap(rt)
-	s, err := gnetengine.New(gnetengine.Options{Holder: &h, Listeners: cfg.Listeners, Log: log, Metrics: metrics.NewSet(), EventLoops: loops})
+	pipe, err := pipeline.New(pipeline.Options{Holder: &h, Log: log, Metrics: metrics.NewSet()})
+	if err != nil {
+		return err
+	}
+	s, err := gnetengine.New(gnetengine.Options{Pipeline: pipe, Listeners: cfg.Listeners, Log: log, EventLoops: loops})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"bytes"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// Strict HTTP/1.1 (RFC 9112). A proxy that reads a message one way while
+// the upstream reads it another is the root of request smuggling, so
+// whatever a lenient parser could read two ways is refused with 400 and
+// the connection closed: bare LF line ends (§2.2), obs-fold (§5.2), field
+// names that are not tokens or have whitespace before the colon (§5.1),
+// and control bytes. A well-formed version other than HTTP/1.0 and 1.1 is
+// answered 505 (RFC 9110 §15.6.6).
+
+// tokenByte marks the bytes allowed in a field name (RFC 9110 §5.6.2).
+var tokenByte = func() (t [256]bool) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c] = true
+		t[c-'a'+'A'] = true
+	}
+	for _, c := range []byte("!#$%&'*+-.^_`|~") {
+		t[c] = true
+	}
+	return t
+}()
+
+// IsToken reports whether b is a non-empty token.
+func IsToken(b []byte) bool {
+	for _, c := range b {
+		if !tokenByte[c] {
+			return false
+		}
+	}
+	return len(b) > 0
+}
+
+// CheckRequestLine checks a request line (without its line end): method
+// SP request-target SP version, with no control bytes. The version is
+// checked for its shape only (HTTP/d.d); which versions are served is
+// CheckVersion's call. Every engine runs it as soon as the line is in, so
+// an HTTP/0.9-style line with no version is refused at once.
+func CheckRequestLine(line []byte) bool {
+	for _, c := range line {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	sp := bytes.IndexByte(line, ' ')
+	if sp < 1 || !IsToken(line[:sp]) {
+		return false
+	}
+	rest := line[sp+1:]
+	sp = bytes.IndexByte(rest, ' ')
+	if sp < 1 {
+		return false
+	}
+	v := rest[sp+1:]
+	return len(v) == 8 && string(v[:5]) == "HTTP/" && isDigit(v[5]) && v[6] == '.' && isDigit(v[7])
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// CheckVersion returns the refusal for a request's protocol version, or
+// nil for HTTP/1.0 and HTTP/1.1.
+func CheckVersion(proto []byte) *filters.Reason {
+	switch string(proto) {
+	case "HTTP/1.1", "HTTP/1.0":
+		return nil
+	}
+	if len(proto) == 8 && string(proto[:5]) == "HTTP/" && isDigit(proto[5]) && proto[6] == '.' && isDigit(proto[7]) {
+		return filters.ReasonVersionNotSupported
+	}
+	return filters.ReasonBadRequest
+}
+
+// CheckFields checks a block of header field lines, each ended by CRLF,
+// optionally followed by the empty line that ends the head.
+func CheckFields(fields []byte) bool {
+	for len(fields) > 0 {
+		i := bytes.IndexByte(fields, '\n')
+		if i < 1 || fields[i-1] != '\r' {
+			return false // bare LF, or a field line with no line end
+		}
+		line := fields[:i-1]
+		fields = fields[i+1:]
+		if len(line) == 0 {
+			return len(fields) == 0
+		}
+		colon := bytes.IndexByte(line, ':')
+		if colon < 1 || !IsToken(line[:colon]) {
+			return false // obs-fold lines start with whitespace and have no name
+		}
+		for _, c := range line[colon+1:] {
+			if (c < ' ' && c != '\t') || c == 0x7f {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// CheckHead checks a whole head, from the start line through the empty
+// line, for an engine that finds the head itself: every line must end in
+// CRLF, and the fields must pass CheckFields. The start line is checked
+// for control bytes only (a response's status line has its own shape).
+func CheckHead(head []byte) bool {
+	i := bytes.IndexByte(head, '\n')
+	if i < 1 || head[i-1] != '\r' {
+		return false
+	}
+	for _, c := range head[:i-1] {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	rest := head[i+1:]
+	ended := string(rest) == "\r\n" || bytes.HasSuffix(rest, crlfcrlf)
+	return ended && CheckFields(rest)
+}
+
+var crlfcrlf = []byte("\r\n\r\n")

@@ -1,0 +1,266 @@
+package pipeline
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/forward"
+	"github.com/tollgate-proxy/tollgate/engine/router"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+var strOne = []byte("1")
+
+// Begin starts a request whose head h the engine has parsed: it fills
+// what every outcome records (method, target, client, request id), checks
+// the head strictly, sheds load, normalizes the path, finds the route and
+// checks a declared body length against the route's limit. It reports
+// whether the request may go on (read its body, then Filter); otherwise
+// r.Ex holds the refusal, and the engine answers it with WriteProblem.
+//
+// h must stay valid and unchanged by the engine until Leave.
+func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, peer netip.Addr, start time.Time) bool {
+	inFlight := p.enter(r, l, peer, start)
+	ex := &r.Ex
+	r.h = h
+	r.hadapt.h = h
+	ex.SetHeaders(&r.hadapt)
+	ex.Method = h.Method()
+	ex.Host = h.Host()
+	ex.RawTarget = h.RequestURI()
+	ex.ContentLength = int64(h.ContentLength())
+	rt := r.RT
+	if rt == nil {
+		// Shutting down: no runtime to serve from.
+		ex.RequestID = p.ids.Set(ex.RequestID, nil)
+		ex.Refuse(filters.ReasonOverloaded)
+		return false
+	}
+	if lset := rt.Listeners[l.Name]; lset != nil && lset.IsTrusted(peer) {
+		r.Trusted = true
+		ex.ClientIP = forward.ClientIP(h.Peek(forward.HeaderXFF), peer, lset)
+	}
+	var presented []byte
+	if r.Trusted {
+		presented = h.Peek(forward.HeaderRequestID)
+	}
+	ex.RequestID = p.ids.Set(ex.RequestID, presented)
+
+	if reason := checkParsed(h); reason != nil {
+		p.malformed.Inc()
+		ex.Refuse(reason)
+		return false
+	}
+	if max := rt.Config.Limits.MaxInFlight; max > 0 && inFlight > int64(max) {
+		// Shed before doing any work for the request.
+		p.shed.Inc()
+		ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+		ex.Refuse(filters.ReasonOverloaded)
+		return false
+	}
+
+	rawPath, query, ok := forward.SplitTarget(ex.RawTarget)
+	if !ok {
+		ex.Refuse(filters.ReasonBadPath)
+		ex.AppendDetailString("request target must be origin-form or absolute-form")
+		return false
+	}
+	ex.Query = query
+	var err error
+	r.path, err = router.Normalize(r.path[:0], rawPath)
+	if err != nil {
+		ex.Refuse(filters.ReasonBadPath)
+		ex.AppendDetailString(err.Error())
+		return false
+	}
+	ex.Path = r.path
+
+	id, res := rt.Router.Lookup(ex.Host, ex.Method, ex.Path, &ex.Params)
+	switch res {
+	case router.Found:
+	case router.MethodNotAllowed:
+		ex.AddResponseHeader(forward.HeaderAllow, rt.Router.Allow(ex.Host, ex.Path))
+		ex.Refuse(filters.ReasonMethodNotAllowed)
+		return false
+	default:
+		ex.Refuse(filters.ReasonNoRoute)
+		return false
+	}
+	route := rt.Routes[id]
+	r.Route = route
+	ex.Route = &route.Info
+	r.Limit = route.MaxBodyBytes
+	if r.Limit <= 0 {
+		r.Limit = l.MaxBodyBytes
+	}
+	if ex.ContentLength > r.Limit {
+		ex.Refuse(filters.ReasonBodyTooLarge)
+		return false
+	}
+	return true
+}
+
+// checkParsed holds a parsed head to what CheckRequestLine and CheckFields
+// demand of raw bytes, for parsers more lenient than RFC 9112 (fasthttp
+// reads bare LF, obs-fold and non-token names; the event loop refuses
+// them before parsing, so for it this is a second look at the same
+// bytes), plus the version and framing rules.
+func checkParsed(h *fasthttp.RequestHeader) *filters.Reason {
+	if reason := CheckVersion(h.Protocol()); reason != nil {
+		return reason
+	}
+	if !CheckFields(h.RawHeaders()) {
+		return filters.ReasonBadRequest
+	}
+	if h.ContentLength() == -1 && forward.HasContentLength(h.RawHeaders()) {
+		// Transfer-Encoding and Content-Length together: the classic
+		// request-smuggling ambiguity (RFC 9112 §6.3).
+		return filters.ReasonAmbiguousFraming
+	}
+	return nil
+}
+
+// SetBody records the request body the engine buffered (nil when it is
+// streamed) and the number of body bytes received or announced.
+func (r *Request) SetBody(body []byte, n int64) {
+	r.Ex.Body = body
+	r.Ex.BytesIn = n
+}
+
+// Filter runs the route's chain behind a recovery boundary: a panicking
+// filter refuses its request with 500 proxy.internal_error (recorded and
+// counted in tollgate_http_panics_total) and every other request goes on.
+// It reports whether the chain allowed the request. It touches only r, so
+// an engine may run it off its event loop when the chain may wait.
+func (p *Pipeline) Filter(r *Request) (allowed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.Panicked(r, "filter", v)
+			allowed = false
+		}
+	}()
+	v := r.Route.Chain.Run(&r.Ex)
+	if v.IsContinue() {
+		return true
+	}
+	if r.Ex.Reason() == nil {
+		r.Ex.Refuse(v.Reason())
+	}
+	return false
+}
+
+// Admit is the audit gate between an allowed request and its upstream.
+// Under fail-closed, what cannot be recorded is not forwarded; in strict
+// mode the decision record is written first. With done nil (an engine
+// that may block) the decision record is written before Admit returns;
+// otherwise it is queued and done is called on the audit log's goroutine,
+// after which the engine calls Decided. wait reports that done will be
+// called; ok false means r.Ex holds a refusal to answer now.
+func (p *Pipeline) Admit(r *Request, done func(uint64, error)) (wait, ok bool) {
+	rec := p.recorder
+	if rec == nil {
+		return false, true
+	}
+	refuse := rec.Refuse()
+	if !refuse && rec.Strict() {
+		if done == nil {
+			refuse = rec.RecordDecision(&r.Ex, r.RT.Roles, time.Now()) != nil
+		} else if rec.RecordDecisionFunc(&r.Ex, r.RT.Roles, time.Now(), done) == nil {
+			return true, true
+		} else {
+			refuse = true
+		}
+	}
+	if refuse {
+		p.refuseUnrecorded(r)
+		return false, false
+	}
+	return false, true
+}
+
+// Decided settles a strict-mode decision record that Admit queued: err is
+// what done received. It reports whether the request may be forwarded.
+func (p *Pipeline) Decided(r *Request, err error) bool {
+	if err == nil {
+		return true
+	}
+	p.recorder.DecisionFailed()
+	p.throttled.Warn("cannot record the decision in the audit log; refusing the request", "err", err)
+	p.refuseUnrecorded(r)
+	return false
+}
+
+func (p *Pipeline) refuseUnrecorded(r *Request) {
+	r.Ex.AddResponseHeader(forward.HeaderRetryAfter, strOne)
+	r.Ex.Refuse(engine.ReasonAuditUnavailable)
+}
+
+// PrepareUpstream rewrites the request head in place for the upstream:
+// the normalized target, hop-by-hop fields and Expect removed, the
+// upstream's remove_headers and set_headers applied, and the forwarding
+// headers set (an untrusted client's own X-Forwarded-*, Forwarded and
+// X-Request-Id are replaced, a trusted proxy's extended).
+func (p *Pipeline) PrepareUpstream(r *Request) {
+	ex := &r.Ex
+	h := r.h
+	route := r.Route
+
+	r.target = append(r.target[:0], ex.Path...)
+	if len(ex.Query) > 0 {
+		r.target = append(r.target, '?')
+		r.target = append(r.target, ex.Query...)
+	}
+	h.SetRequestURIBytes(r.target)
+	h.SetNoDefaultContentType(true)
+	if len(ex.Host) == 0 {
+		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
+		h.SetHost(route.Info.Upstream)
+	}
+
+	r.scratch = forward.RemoveHopByHop(h, r.scratch)
+	h.Del(forward.HeaderExpect)
+	for _, name := range route.RemoveHeaders {
+		h.Del(name)
+	}
+	for _, hv := range route.SetHeaders {
+		h.SetBytesV(hv.Name, hv.Value)
+	}
+
+	// X-Forwarded-For: an untrusted client's own value is dropped, a
+	// trusted proxy's chain is extended with its address.
+	r.scratch = r.scratch[:0]
+	if r.Trusted {
+		if prev := h.Peek(forward.HeaderXFF); len(prev) > 0 {
+			r.scratch = append(r.scratch, prev...)
+			r.scratch = append(r.scratch, strComma...)
+		}
+	}
+	r.scratch = ex.PeerIP.AppendTo(r.scratch)
+	h.SetBytesV(forward.HeaderXFF, r.scratch)
+
+	if !r.Trusted || len(h.Peek(forward.HeaderXFProto)) == 0 {
+		if ex.TLS {
+			h.SetBytesV(forward.HeaderXFProto, strHTTPS)
+		} else {
+			h.SetBytesV(forward.HeaderXFProto, strHTTP)
+		}
+	}
+	if !r.Trusted || len(h.Peek(forward.HeaderXFHost)) == 0 {
+		h.SetBytesV(forward.HeaderXFHost, ex.Host)
+	}
+	if !r.Trusted {
+		h.Del(forward.HeaderForwarded)
+	}
+	r.scratch = ex.ClientIP.AppendTo(r.scratch[:0])
+	h.SetBytesV(forward.HeaderXRealIP, r.scratch)
+	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
+}
+
+var (
+	strHTTP  = []byte("http")
+	strHTTPS = []byte("https")
+	strComma = []byte(", ")
+)
