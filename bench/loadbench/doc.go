@@ -12,8 +12,10 @@
 // from wrk's own histogram, the proxy's CPU time per request (utime plus
 // stime over its whole process tree, from /proc/PID/stat, before and after
 // each measured run) and its peak resident set (VmHWM summed over the tree),
-// and reports each as a median over rounds with ratios to "direct" and to
-// nginx.
+// and reports each as a median over rounds with ratios to "direct", to
+// nginx and to HAProxy running its nearest equivalent of Tollgate's full
+// pipeline, each from the same run and of the same request method (a POST
+// row is compared with the POST peers).
 //
 // Invariants: loadbench builds nothing (it takes --tollgate BIN); it only
 // binds and targets loopback addresses; every load run is bounded in time;
@@ -22,5 +24,6 @@
 //
 // Targets are rows of a table (targets.go): a new Tollgate row, such as one
 // with JWT and RBAC filters, is one more entry with its own config template
-// and request.
+// and request. Presets name sets of rows, such as "pipeline", the full
+// pipeline comparison.
 package main

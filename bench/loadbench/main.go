@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -68,7 +69,7 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs := flag.NewFlagSet("loadbench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.Tollgate, "tollgate", "", "path of a built tollgate binary (required unless --upstream inproc and no tollgate target)")
-	fs.StringVar(&o.Targets, "targets", "", "comma-separated targets to run, from: "+targetNames()+" (default: all default rows)")
+	fs.StringVar(&o.Targets, "targets", "", "comma-separated targets to run, from: "+targetNames()+"; or presets, which stand for their rows: "+presetNames()+" (default: all default rows)")
 	fs.StringVar(&o.Upstream, "upstream", "process", `how to run the demo upstream: "process" (BIN demo-upstream) or "inproc" (inside loadbench)`)
 	fs.IntVar(&o.Threads, "threads", 2, "wrk threads")
 	fs.IntVar(&o.Connections, "connections", 64, "wrk connections")
@@ -267,7 +268,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 				continue
 			}
 			rt.row.runs = append(rt.row.runs, res)
-			fmt.Fprintf(stderr, "loadbench: round %d %-10s %10.0f req/s  p50 %s  p99 %s  errors %d\n",
+			fmt.Fprintf(stderr, "loadbench: round %d %-27s %10.0f req/s  p50 %s  p99 %s  errors %d\n",
 				round+1, rt.Name, res.wrk.RPS(), fmtLatency(res.wrk.P50), fmtLatency(res.wrk.P99), res.wrk.Errors())
 		}
 	}
@@ -345,24 +346,22 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 		rt.target.Request = req
 	}
 
-	var bin, tmpl, file string
+	tmpl, file := configOf(t)
+	var bin string
 	var args, extraEnv []string
 	switch t.Kind {
 	case kindTollgate:
-		bin, tmpl, file = o.Tollgate, t.Config, "tollgate.yaml"
+		bin = o.Tollgate
 		args = []string{"run", "-c", filepath.Join(tdir, file)}
 	case kindNginx:
-		bin, tmpl, file = o.Nginx, nginxConfig, "nginx.conf"
+		bin = o.Nginx
 		// -e: the startup error log, before the config's own is opened.
 		args = []string{"-p", tdir, "-e", filepath.Join(tdir, "error.log"), "-c", filepath.Join(tdir, file)}
 	case kindHAProxy:
-		bin, tmpl, file = o.HAProxy, haproxyConfig, "haproxy.cfg"
-		if t.Config != "" {
-			tmpl = t.Config
-		}
+		bin = o.HAProxy
 		args = []string{"-db", "-f", filepath.Join(tdir, file)}
 	case kindCaddy:
-		bin, tmpl, file = o.Caddy, caddyConfig, "caddy.json"
+		bin = o.Caddy
 		args = []string{"run", "--config", filepath.Join(tdir, file)}
 		extraEnv = []string{"HOME=" + tdir, "XDG_DATA_HOME=" + tdir, "XDG_CONFIG_HOME=" + tdir}
 	default:
@@ -395,6 +394,22 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	return rt, nil
 }
 
+// configOf returns the target's config template (its own Config, else its
+// kind's) and the name of the file it is written to.
+func configOf(t target) (tmpl, file string) {
+	switch t.Kind {
+	case kindTollgate:
+		return t.Config, "tollgate.yaml"
+	case kindNginx:
+		return cmp.Or(t.Config, nginxConfig), "nginx.conf"
+	case kindHAProxy:
+		return cmp.Or(t.Config, haproxyConfig), "haproxy.cfg"
+	case kindCaddy:
+		return cmp.Or(t.Config, caddyConfig), "caddy.json"
+	}
+	return "", ""
+}
+
 // lookBin finds bin on PATH or in the sbin directories, where Debian puts
 // nginx and haproxy and which a non-root PATH may lack.
 func lookBin(bin string) (string, error) {
@@ -415,8 +430,9 @@ func lookBin(bin string) (string, error) {
 // readyTimeout bounds how long a target may take to answer after start.
 const readyTimeout = 20 * time.Second
 
-// waitReady polls base+req.Path until it answers 2xx (and, for /bench, the
-// upstream's fixed body), the process exits, or readyTimeout passes.
+// waitReady polls base+req.Path until it answers 2xx (and, for GET /bench,
+// the upstream's fixed body; for POST orders, a created order), the process
+// exits, or readyTimeout passes.
 func waitReady(ctx context.Context, p *proc, base string, req request) error {
 	c := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	deadline := time.Now().Add(readyTimeout)
@@ -448,7 +464,8 @@ func waitReady(ctx context.Context, p *proc, base string, req request) error {
 			switch {
 			case resp.StatusCode/100 != 2:
 				last = fmt.Sprintf("answered %d: %.200s", resp.StatusCode, body)
-			case req.Path == "/bench" && method == http.MethodGet && string(body) != upstream.BenchBody:
+			case req.Path == "/bench" && method == http.MethodGet && string(body) != upstream.BenchBody,
+				req.Path == orderPath && method == http.MethodPost && !strings.Contains(string(body), `"status":"created"`):
 				last = fmt.Sprintf("answered an unexpected body: %.200q", body)
 			default:
 				return nil

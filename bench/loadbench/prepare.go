@@ -115,3 +115,12 @@ func prepareAudit(dir string, _ *request) error {
 	}
 	return os.WriteFile(filepath.Join(dir, "audit.key"), []byte(skey), 0o600)
 }
+
+// prepareFull prepares the full-pipeline rows: the JWT keys and token,
+// and the audit signing key.
+func prepareFull(dir string, req *request) error {
+	if err := prepareJWT(dir, req); err != nil {
+		return err
+	}
+	return prepareAudit(dir, req)
+}

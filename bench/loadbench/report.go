@@ -87,21 +87,52 @@ type report struct {
 	when    time.Time
 }
 
-// columns are the table's headers, shared by the text and Markdown forms.
-var columns = []string{
+// baseColumns are the table's figures, before the ratio columns.
+var baseColumns = []string{
 	"target", "req/s", "spread", "p50", "p99", "proxy CPU/req", "upstream CPU/req",
-	"peak RSS", "errors", "req/s ×direct", "req/s ×nginx", "CPU ×nginx", "p99 ×nginx",
+	"peak RSS", "errors",
 }
+
+// ratioColumn divides a figure of each row by the same figure of a peer row
+// (the row whose Peer is peer) of the same request method, measured in the
+// same run: GET rows by the GET peer, POST rows by the POST peer.
+type ratioColumn struct {
+	header string
+	peer   string
+	figure func(summary) float64 // < 0 when the row has no such figure
+}
+
+var ratioColumns = []ratioColumn{
+	{"req/s ×direct", "direct", summary.reqPerSec},
+	{"req/s ×nginx", "nginx", summary.reqPerSec},
+	{"CPU ×nginx", "nginx", summary.proxyCPU},
+	{"p99 ×nginx", "nginx", summary.p99Latency},
+	{"req/s ×HAProxy-full", "haproxy-full", summary.reqPerSec},
+	{"CPU ×HAProxy-full", "haproxy-full", summary.proxyCPU},
+}
+
+func (s summary) reqPerSec() float64  { return s.rps }
+func (s summary) proxyCPU() float64   { return s.cpuPerReq }
+func (s summary) p99Latency() float64 { return s.p99 }
+
+// columns are the table's headers, shared by the text and Markdown forms.
+var columns = func() []string {
+	c := slices.Clone(baseColumns)
+	for _, r := range ratioColumns {
+		c = append(c, r.header)
+	}
+	return c
+}()
+
+// peerKey names a peer row: its Peer and its request method.
+type peerKey struct{ peer, method string }
 
 // cells returns the table's rows as text cells.
 func (rep *report) cells() [][]string {
-	var direct, nginx summary
+	peers := map[peerKey]summary{}
 	for _, r := range rep.rows {
-		switch r.Kind {
-		case kindDirect:
-			direct = r.summarize()
-		case kindNginx:
-			nginx = r.summarize()
+		if r.Peer != "" {
+			peers[peerKey{r.Peer, r.Request.method()}] = r.summarize()
 		}
 	}
 	var out [][]string
@@ -132,7 +163,7 @@ func (rep *report) cells() [][]string {
 		if s.requests > 0 && s.errors > 0 {
 			errs = fmt.Sprintf("%d (%.2f%%)", s.errors, 100*float64(s.errors)/float64(s.requests))
 		}
-		out = append(out, []string{
+		line := []string{
 			r.Name,
 			fmt.Sprintf("%.0f", s.rps),
 			spread,
@@ -142,17 +173,20 @@ func (rep *report) cells() [][]string {
 			fmtCPU(s.upCPUPerReq),
 			rss,
 			errs,
-			ratio(s.rps, direct.rps, direct.ok),
-			ratio(s.rps, nginx.rps, nginx.ok),
-			ratio(s.cpuPerReq, nginx.cpuPerReq, nginx.ok && s.cpuPerReq >= 0 && nginx.cpuPerReq > 0),
-			ratio(s.p99, nginx.p99, nginx.ok),
-		})
+		}
+		for _, rc := range ratioColumns {
+			p := peers[peerKey{rc.peer, r.Request.method()}]
+			line = append(line, ratio(rc.figure(s), rc.figure(p), p.ok))
+		}
+		out = append(out, line)
 	}
 	return out
 }
 
+// ratio formats x/base, or "-" when the peer is missing (!ok) or either
+// figure is missing (< 0) or base is 0.
 func ratio(x, base float64, ok bool) string {
-	if !ok || base <= 0 {
+	if !ok || x < 0 || base <= 0 {
 		return "-"
 	}
 	return fmt.Sprintf("%.2f", x/base)
@@ -216,7 +250,11 @@ func (rep *report) markdown() []byte {
 	if rep.opts.Upstream == "inproc" {
 		where = "inside loadbench (upstream CPU/req is then loadbench's own CPU time)"
 	}
-	fmt.Fprintf(&b, "- Every target forwards to the same demo upstream, run in %s; rows send `GET /bench` unless their name says otherwise, and `/bench` answers a fixed 100-byte JSON body. \"direct\" is wrk against the upstream itself.\n", where)
+	fmt.Fprintf(&b, "- Every target forwards to the same demo upstream, run in %s; rows send `GET /bench` (a fixed 100-byte JSON body) unless their name ends in `-post`: those send `POST %s` with a %d-byte JSON order (`Content-Type: application/json`), answered 201 with the order echoed. \"direct\" is wrk against the upstream itself.\n", where, orderPath, len(benchOrder))
+	b.WriteString("- Ratio columns divide a row's figure by its peer's in the same run, GET rows by the GET peer (direct, nginx, haproxy-full-get) and POST rows by the POST peer (direct-post, nginx-post, haproxy-full-post); \"-\" when the peer did not run.\n")
+	if slices.ContainsFunc(rep.rows, func(r *row) bool { return strings.Contains(r.Name, "-full") }) {
+		b.WriteString("- Full pipeline: Tollgate verifies an RS256 JWT (one token: the verified-token cache answers), checks RBAC, a per-principal rate limit that never triggers, the JSON body against a schema, and writes the audit log (`durability: process`). HAProxy-full runs `jwt_verify` on every request (it has no cache) with iss/aud/exp checks, method/path ACLs, a stick-table rate limit and one log line per request to a file; it cannot validate JSON.\n")
+	}
 	b.WriteString("- CPU/req is utime+stime over the whole process tree (nginx master and workers included), read from `/proc/PID/stat` around each measured run, divided by the requests completed. Peak RSS is VmHWM summed over the tree (shared pages count once per process).\n")
 	b.WriteString("- wrk, the proxy and the upstream share the machine's cores, so these numbers rank the proxies against each other; they are not capacity figures.\n")
 	fmt.Fprintf(&b, "- Load average before the run: %s (a value above the CPU count means other work shared the machine).\n", m.loadavg)

@@ -41,6 +41,7 @@ func TestFormat(t *testing.T) {
 	f(ratio(3, 2, true), "1.50")
 	f(ratio(3, 2, false), "-")
 	f(ratio(3, 0, true), "-")
+	f(ratio(-1, 2, true), "-")
 	f(firstVersionLine("nginx", "nginx version: nginx/1.22.1\n"), "nginx/1.22.1")
 	f(firstVersionLine("HAProxy", "HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\nStatus: x"), "HAProxy 2.6.12-1+deb12u4")
 	f(firstVersionLine("Caddy", "2.6.2\n"), "Caddy 2.6.2")
@@ -65,12 +66,21 @@ func testReport() *report {
 	return &report{
 		opts: options{Threads: 2, Connections: 64, Duration: 10 * time.Second, Warmup: time.Second, Rounds: 2, Upstream: "process", Command: "scripts/bench.sh"},
 		rows: []*row{
-			{target: target{Name: "direct", Kind: kindDirect}, runs: []runResult{
+			{target: target{Name: "direct", Kind: kindDirect, Peer: "direct"}, runs: []runResult{
 				fakeRun(100000, 500, 2000, -1, time.Second), fakeRun(80000, 700, 3000, -1, time.Second)}},
 			{target: target{Name: "tollgate", Kind: kindTollgate}, rss: 20 << 20, runs: []runResult{
 				fakeRun(45000, 1000, 4000, 4500*time.Millisecond, time.Second), fakeRun(45000, 1000, 4000, 4500*time.Millisecond, time.Second)}},
-			{target: target{Name: "nginx", Kind: kindNginx}, rss: 10 << 20, runs: []runResult{
+			{target: target{Name: "nginx", Kind: kindNginx, Peer: "nginx"}, rss: 10 << 20, runs: []runResult{
 				fakeRun(50000, 900, 5000, 10*time.Second, time.Second), fakeRun(40000, 1100, 3000, 8*time.Second, time.Second)}},
+			{target: target{Name: "haproxy-full-get", Kind: kindHAProxy, Peer: "haproxy-full"}, runs: []runResult{
+				fakeRun(30000, 1000, 8000, 9*time.Second, time.Second), fakeRun(30000, 1000, 8000, 9*time.Second, time.Second)}},
+			// The POST rows: compared with the POST peers only.
+			{target: target{Name: "tollgate-post", Kind: kindTollgate, Request: orderRequest}, runs: []runResult{
+				fakeRun(20000, 1000, 6000, 4*time.Second, time.Second), fakeRun(20000, 1000, 6000, 4*time.Second, time.Second)}},
+			{target: target{Name: "nginx-post", Kind: kindNginx, Request: orderRequest, Peer: "nginx"}, runs: []runResult{
+				fakeRun(25000, 900, 4000, 4*time.Second, time.Second), fakeRun(25000, 900, 4000, 4*time.Second, time.Second)}},
+			{target: target{Name: "haproxy-full-post", Kind: kindHAProxy, Request: orderRequest, Peer: "haproxy-full"}, runs: []runResult{
+				fakeRun(10000, 2000, 12000, 5*time.Second, time.Second), fakeRun(10000, 2000, 12000, 5*time.Second, time.Second)}},
 			{target: target{Name: "caddy", Kind: kindCaddy}, status: "skipped: caddy is not installed"},
 			{target: target{Name: "haproxy", Kind: kindHAProxy}, status: "failed: cannot start: exited\nlog line"},
 		},
@@ -119,7 +129,24 @@ func TestReportCells(t *testing.T) {
 	f("tollgate", "req/s ×nginx", "1.00")
 	f("tollgate", "CPU ×nginx", "0.50")
 	f("tollgate", "p99 ×nginx", "1.00")
+	f("tollgate", "req/s ×HAProxy-full", "1.50")
+	f("tollgate", "CPU ×HAProxy-full", "0.33")
 	f("nginx", "proxy CPU/req", "20.0µs")
+	f("nginx", "CPU ×nginx", "1.00")
+	f("haproxy-full-get", "CPU ×HAProxy-full", "1.00")
+	f("haproxy-full-get", "CPU ×nginx", "1.50")
+	// POST rows divide by nginx-post and haproxy-full-post, never by the
+	// GET peers; no direct-post ran, so there is no ×direct ratio.
+	f("tollgate-post", "proxy CPU/req", "20.0µs")
+	f("tollgate-post", "req/s ×direct", "-")
+	f("tollgate-post", "req/s ×nginx", "0.80")
+	f("tollgate-post", "CPU ×nginx", "1.25")
+	f("tollgate-post", "p99 ×nginx", "1.50")
+	f("tollgate-post", "req/s ×HAProxy-full", "2.00")
+	f("tollgate-post", "CPU ×HAProxy-full", "0.40")
+	f("nginx-post", "req/s ×nginx", "1.00")
+	f("haproxy-full-post", "req/s ×HAProxy-full", "1.00")
+	f("haproxy-full-post", "req/s ×nginx", "0.40")
 	f("caddy", "req/s", "skipped: caddy is not installed")
 	f("haproxy", "req/s", "failed: cannot start: exited …")
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/valyala/fasthttp"
 
-	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -34,7 +33,7 @@ type idleStream struct {
 	upErr   error
 
 	p     *pipeline.Pipeline // with audit: set by the handler once the completion record is written
-	audit *auditlog.Entry
+	audit *pipeline.StreamRecord
 }
 
 var idleStreamPool = sync.Pool{New: func() any { return new(idleStream) }}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/tollgate-proxy/tollgate/engine/upstream"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
 
 // sweepInterval is how often each loop checks its connections' deadlines.
@@ -28,7 +28,7 @@ type loop struct {
 
 	clients []*clientConn
 	ups     []*upConn
-	pools   map[*upstream.Pool]*loopPool
+	pools   map[*pipeline.UpstreamPool]*loopPool
 
 	sweepTask gnet.RunnableFunc
 	acks      ackQueue
@@ -43,7 +43,7 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		el:         el,
 		reqParser:  newHeadParser(int(l.cfg.MaxHeaderBytes)),
 		respParser: newHeadParser(maxResponseHead),
-		pools:      make(map[*upstream.Pool]*loopPool),
+		pools:      make(map[*pipeline.UpstreamPool]*loopPool),
 		now:        time.Now().UnixNano(),
 		epfd:       epollFD(el),
 	}
@@ -140,7 +140,7 @@ func (lp *loop) removeUp(u *upConn) {
 // poolFor returns this loop's connections to p's targets. Pools are keyed
 // by the runtime's pool object, which survives reloads that leave the
 // upstream unchanged, so warm connections survive them too.
-func (lp *loop) poolFor(p *upstream.Pool) *loopPool {
+func (lp *loop) poolFor(p *pipeline.UpstreamPool) *loopPool {
 	lpp := lp.pools[p]
 	if lpp == nil {
 		lpp = newLoopPool(lp, p)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/tollgate-proxy/tollgate/engine/upstream"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -25,8 +25,8 @@ const (
 // loop, so its whole round trip runs there without a goroutine hand-off.
 type loopPool struct {
 	lp      *loop
-	p       *upstream.Pool
-	opts    upstream.Options
+	p       *pipeline.UpstreamPool
+	opts    pipeline.UpstreamOptions
 	targets []*target
 	rr      int
 }
@@ -40,7 +40,7 @@ type target struct {
 	waiters []*request
 }
 
-func newLoopPool(lp *loop, p *upstream.Pool) *loopPool {
+func newLoopPool(lp *loop, p *pipeline.UpstreamPool) *loopPool {
 	lpp := &loopPool{lp: lp, p: p, opts: p.Options()}
 	for _, a := range lpp.opts.Targets {
 		lpp.targets = append(lpp.targets, &target{addr: a})

@@ -156,21 +156,32 @@ func (p *Pipeline) Leave(r *Request) {
 	p.inFlight.Add(-1)
 }
 
+// StreamRecord is the end record of a streamed response, between
+// BeginStream and EndStream.
+type StreamRecord auditlog.Entry
+
 // BeginStream prepares the end record of a response whose body is
 // streamed after End (see engine.Recorder.BeginStream); nil without an
 // audit log.
-func (p *Pipeline) BeginStream(r *Request) *auditlog.Entry {
+func (p *Pipeline) BeginStream(r *Request) *StreamRecord {
 	if p.recorder == nil || r.RT == nil {
 		return nil
 	}
-	return p.recorder.BeginStream(&r.Ex, r.RT.Roles)
+	return (*StreamRecord)(p.recorder.BeginStream(&r.Ex, r.RT.Roles))
 }
 
 // EndStream completes a record made by BeginStream (see
 // engine.Recorder.EndStream).
-func (p *Pipeline) EndStream(e *auditlog.Entry, sent int64, reason *filters.Reason, end time.Time) {
-	p.recorder.EndStream(e, sent, reason, end)
+func (p *Pipeline) EndStream(e *StreamRecord, sent int64, reason *filters.Reason, end time.Time) {
+	p.recorder.EndStream((*auditlog.Entry)(e), sent, reason, end)
 }
+
+// UpstreamPool and UpstreamOptions are a route's upstream, for an engine
+// that keeps its own connections to the pool's targets (the event loop).
+type (
+	UpstreamPool    = upstream.Pool
+	UpstreamOptions = upstream.Options
+)
 
 // UpstreamError answers a request whose upstream exchange failed before a
 // response head arrived: 504 upstream.timeout for a timeout, 502
