@@ -4,10 +4,13 @@ package gnetengine
 
 import (
 	"bytes"
+	"context"
+	"log/slog"
 	"net"
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
@@ -16,15 +19,42 @@ import (
 // (client, proxy and upstream). The raw client and the demo upstream
 // allocate nothing per request, so what is counted is the proxy's request
 // path: client read, parse, route, chain, upstream write and read, relay.
-func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "")
-	c, err := net.Dial("tcp", p.addr)
+func TestSteadyStateRequestAllocations(t *testing.T) {
+	t.Run("gnet", func(t *testing.T) {
+		up := e2etest.StartUpstream(t)
+		assertAllocs(t, quick(t, up, "", "").addr, "/api/v1/customers/1", 0)
+	})
+	// The goroutine engine, through the same pipeline: it lives in
+	// another package, but this harness starts it beside the event loop.
+	// Its four allocations are fasthttp's client's, which builds a body
+	// stream and three closures for every response when responses are
+	// streamed (fasthttp client.go, transport.RoundTrip), as they must be
+	// for downloads and Server-Sent Events; the pipeline and the engine add
+	// none. The gate keeps it from growing.
+	t.Run("fasthttp", func(t *testing.T) {
+		up := e2etest.StartUpstream(t)
+		h, ls := benchRuntime(t, up.Addr)
+		s, err := fasthttpengine.New(fasthttpengine.Options{Pipeline: benchPipeline(t, h), Listeners: ls, Log: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Start(); err != nil {
+			t.Fatal(err)
+		}
+		defer s.Shutdown(context.Background())
+		assertAllocs(t, s.Addrs()[0].String(), "/bench", 4)
+	})
+}
+
+// assertAllocs sends keep-alive GETs for path to addr and fails when a
+// request costs more than want allocations.
+func assertAllocs(t *testing.T, addr, path string, want float64) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	req := []byte("GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n")
+	req := []byte("GET " + path + " HTTP/1.1\r\nHost: x\r\nUser-Agent: t\r\n\r\n")
 	buf := make([]byte, 64<<10)
 	roundTrip := func() {
 		if _, err := c.Write(req); err != nil {
@@ -53,8 +83,8 @@ func TestSteadyStateRequestAllocatesNothing(t *testing.T) {
 	}
 	n := testing.AllocsPerRun(500, roundTrip)
 	t.Logf("allocations per proxied request: %v", n)
-	if n != 0 {
-		t.Fatalf("steady-state request path allocates %v times per request", n)
+	if n > want {
+		t.Fatalf("steady-state request path allocates %v times per request, want at most %v", n, want)
 	}
 }
 

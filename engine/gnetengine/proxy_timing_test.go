@@ -57,7 +57,7 @@ func benchTarget(b *testing.B, addr string) {
 	})
 }
 
-func benchRuntime(b *testing.B, upAddr string) (*engine.Holder, []config.Listener) {
+func benchRuntime(b testing.TB, upAddr string) (*engine.Holder, []config.Listener) {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "bench.yaml")
 	if err := os.WriteFile(path, fmt.Appendf(nil, benchConfig, upAddr), 0o600); err != nil {
@@ -77,7 +77,7 @@ func benchRuntime(b *testing.B, upAddr string) (*engine.Holder, []config.Listene
 	return h, c.Listeners
 }
 
-func benchPipeline(b *testing.B, h *engine.Holder) *pipeline.Pipeline {
+func benchPipeline(b testing.TB, h *engine.Holder) *pipeline.Pipeline {
 	p, err := pipeline.New(pipeline.Options{Holder: h, Metrics: metrics.NewSet()})
 	if err != nil {
 		b.Fatal(err)
