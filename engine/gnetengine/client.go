@@ -349,16 +349,13 @@ func (cc *clientConn) pumpBody() {
 	}
 }
 
-// schedulePump retries pumpBody shortly: gnet tells nobody when an
-// outbound backlog drains.
+// schedulePump retries pumpBody shortly (loop.retryLater).
 func (cc *clientConn) schedulePump() {
 	if cc.pumpScheduled {
 		return
 	}
 	cc.pumpScheduled = true
-	el := cc.lp.el
-	task := cc.pumpTask
-	time.AfterFunc(time.Millisecond, func() { _ = el.Execute(context.Background(), task) })
+	cc.lp.retryLater(cc.pumpTask)
 }
 
 // unpause gives the connection's reads back to the loop.

@@ -32,9 +32,16 @@ type loop struct {
 
 	sweepTask gnet.RunnableFunc
 	acks      ackQueue
-	ackTask   gnet.RunnableFunc
-	now       int64 // unix nanoseconds, refreshed by the sweeper
-	epfd      int   // the loop's epoll descriptor, or -1 (see pause_linux.go)
+
+	// Relays paused for backpressure, retried together (retryLater).
+	retries, spare []gnet.RunnableFunc
+	retryTimer     *time.Timer
+	retryArmed     bool
+	retryTask      gnet.RunnableFunc
+
+	ackTask gnet.RunnableFunc
+	now     int64 // unix nanoseconds, refreshed by the sweeper
+	epfd    int   // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
 
 func newLoop(l *listener, el gnet.EventLoop) *loop {
@@ -53,6 +60,10 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 	}
 	lp.ackTask = func(context.Context) error {
 		lp.drainAcks()
+		return nil
+	}
+	lp.retryTask = func(context.Context) error {
+		lp.runRetries()
 		return nil
 	}
 	l.sweepers.Add(1)
@@ -79,6 +90,40 @@ func (lp *loop) runSweeper() {
 			}
 		}
 	}
+}
+
+// retryLater runs task on the loop about a millisecond from now. gnet
+// tells nobody when a connection's outbound backlog drains, so a relay
+// paused for backpressure (the other side's backlog above highWater) looks
+// again shortly. One timer per loop serves every paused connection, armed
+// only while one waits and only from the loop, so once the loop stops it
+// fires at most once more, into a loop that refuses the task.
+func (lp *loop) retryLater(task gnet.RunnableFunc) {
+	lp.retries = append(lp.retries, task)
+	if lp.retryArmed {
+		return
+	}
+	lp.retryArmed = true
+	if lp.retryTimer == nil {
+		lp.retryTimer = time.AfterFunc(time.Millisecond, func() {
+			_ = lp.el.Execute(context.Background(), lp.retryTask)
+		})
+		return
+	}
+	lp.retryTimer.Reset(time.Millisecond)
+}
+
+// runRetries runs the tasks retryLater queued. It runs on the loop; a
+// task that must wait longer queues itself again.
+func (lp *loop) runRetries() {
+	lp.retryArmed = false
+	tasks := lp.retries
+	lp.retries = lp.spare[:0]
+	for i, task := range tasks {
+		_ = task(context.Background())
+		tasks[i] = nil
+	}
+	lp.spare = tasks[:0]
 }
 
 // sweep enforces every deadline of the loop's connections. It runs on the

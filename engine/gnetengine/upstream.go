@@ -437,9 +437,7 @@ func (u *upConn) scheduleResume() {
 		return
 	}
 	u.resumeScheduled = true
-	el := u.lp.el
-	task := u.resumeTask
-	time.AfterFunc(time.Millisecond, func() { _ = el.Execute(context.Background(), task) })
+	u.lp.retryLater(u.resumeTask)
 }
 
 // done ends a complete response: the request finishes and the connection
