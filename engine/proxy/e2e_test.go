@@ -349,43 +349,56 @@ func TestLargeDownloadStreamsWithBoundedMemory(t *testing.T) {
 	})
 }
 
+// TestGracefulDrain: requests in flight when shutdown begins finish, and
+// new ones are refused, on both engines alike.
 func TestGracefulDrain(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "    timeout: 5s")
-	done := make(chan e2etest.Response, 1)
-	go func() {
-		done <- e2etest.Do(t, "GET", p.base+"/echo/slowish?x", nil, "")
-	}()
-	// A slow request in flight while shutdown begins.
-	slow := make(chan int, 1)
-	go func() {
-		resp, err := e2etest.Client.Get(p.base + "/slow?delay=200ms")
-		if err != nil {
-			slow <- -1
-			return
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "", "    timeout: 5s")
+		done := make(chan e2etest.Response, 1)
+		go func() {
+			done <- e2etest.Do(t, "GET", p.base+"/echo/slowish?x", nil, "")
+		}()
+		// A slow request in flight while shutdown begins.
+		slow := make(chan int, 1)
+		go func() {
+			resp, err := e2etest.Client.Get(p.base + "/slow?delay=200ms")
+			if err != nil {
+				slow <- -1
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			slow <- resp.StatusCode
+		}()
+		<-done
+		time.Sleep(50 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
 		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		slow <- resp.StatusCode
-	}()
-	<-done
-	time.Sleep(50 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := p.Shutdown(ctx); err != nil {
-		t.Fatalf("shutdown: %v", err)
-	}
-	if st := <-slow; st != 200 {
-		t.Fatalf("in-flight request during drain got %d, want 200", st)
-	}
-	if _, err := (&http.Client{Timeout: time.Second}).Get(p.base + "/api/v1/customers/1"); err == nil {
-		t.Fatal("new requests still accepted after shutdown")
+		if st := <-slow; st != 200 {
+			t.Fatalf("in-flight request during drain got %d, want 200", st)
+		}
+		if _, err := (&http.Client{Timeout: time.Second}).Get(p.base + "/api/v1/customers/1"); err == nil {
+			t.Fatal("new requests still accepted after shutdown")
+		}
+	})
+}
+
+// TestReloadUnderTrafficLosesNothing reloads good and bad configs under
+// traffic, on both engines: no request fails, and the last good config
+// serves.
+func TestReloadUnderTrafficLosesNothing(t *testing.T) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) { reloadUnderTraffic(t, "    engine: "+engine) })
 	}
 }
 
-func TestReloadUnderTrafficLosesNothing(t *testing.T) {
+func reloadUnderTraffic(t *testing.T, listenerExtra string) {
 	up := e2etest.StartUpstream(t)
-	cfg := fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", "")
+	cfg := fmt.Sprintf(e2etest.BaseConfig, up.Addr, listenerExtra, "")
 	p := startProxy(t, cfg)
 	var failures, total atomic.Int64
 	stop := make(chan struct{})
@@ -420,7 +433,7 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
     upstream: demo`
 	for i := 0; i < 5; i++ {
 		time.Sleep(40 * time.Millisecond)
-		p.rewriteConfig(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", extra))
+		p.rewriteConfig(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, listenerExtra, extra))
 		if err := p.Reload(); err != nil {
 			t.Fatalf("good reload %d: %v", i, err)
 		}
@@ -448,28 +461,30 @@ func TestReloadUnderTrafficLosesNothing(t *testing.T) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	up := e2etest.StartUpstream(t)
-	p := quick(t, up, "", "")
-	e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-	e2etest.Do(t, "GET", p.base+"/nope", nil, "")
-	m := e2etest.Do(t, "GET", p.admin+"/metrics", nil, "")
-	for _, want := range []string{
-		`tollgate_http_requests_total{route="get-customer",class="2xx"} 1`,
-		`tollgate_http_requests_total{route="(none)",class="4xx"} 1`,
-		`tollgate_http_request_duration_seconds_bucket{route="get-customer"`,
-		`tollgate_http_requests_in_flight`,
-		`tollgate_config_reloads_total{result="success"} 0`,
-	} {
-		if !strings.Contains(m.Body, want) {
-			t.Errorf("metrics lack %q", want)
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "", "")
+		e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+		e2etest.Do(t, "GET", p.base+"/nope", nil, "")
+		m := e2etest.Do(t, "GET", p.admin+"/metrics", nil, "")
+		for _, want := range []string{
+			`tollgate_http_requests_total{route="get-customer",class="2xx"} 1`,
+			`tollgate_http_requests_total{route="(none)",class="4xx"} 1`,
+			`tollgate_http_request_duration_seconds_bucket{route="get-customer"`,
+			`tollgate_http_requests_in_flight`,
+			`tollgate_config_reloads_total{result="success"} 0`,
+		} {
+			if !strings.Contains(m.Body, want) {
+				t.Errorf("metrics lack %q", want)
+			}
 		}
-	}
-	if r := e2etest.Do(t, "GET", p.admin+"/healthz", nil, ""); r.Status != 200 {
-		t.Errorf("healthz %d", r.Status)
-	}
-	if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
-		t.Errorf("readyz %d", r.Status)
-	}
+		if r := e2etest.Do(t, "GET", p.admin+"/healthz", nil, ""); r.Status != 200 {
+			t.Errorf("healthz %d", r.Status)
+		}
+		if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
+			t.Errorf("readyz %d", r.Status)
+		}
+	})
 }
 
 func TestRequestBodiesBufferedChunkedAndStreamed(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,4 +71,15 @@ func startProxyErr(path string) (*proxy.Proxy, error) {
 		_ = p.Shutdown(context.Background())
 	}
 	return p, err
+}
+
+// onEngine puts cfg's listener (written "{name: public, listen:
+// 127.0.0.1:0}") on engine.
+func onEngine(t *testing.T, cfg, engine string) string {
+	t.Helper()
+	out := strings.Replace(cfg, "{name: public, listen: 127.0.0.1:0}", "{name: public, listen: 127.0.0.1:0, engine: "+engine+"}", 1)
+	if out == cfg {
+		t.Fatal("the config has no listener to put an engine on")
+	}
+	return out
 }

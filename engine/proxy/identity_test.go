@@ -103,6 +103,12 @@ func claims(sub string, roles []string, exp time.Duration) map[string]any {
 }
 
 func TestIdentityRBACAndAudit(t *testing.T) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) { identityRBACAndAudit(t, engine) })
+	}
+}
+
+func identityRBACAndAudit(t *testing.T, engine string) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -117,7 +123,7 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/identity")
 	const apiKey = "tg_test_2f9d0c7e41b84a5d"
 	sum := sha256.Sum256([]byte(apiKey))
-	p := startProxy(t, fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])))
+	p := startProxy(t, onEngine(t, fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])), engine))
 
 	viewer := "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))
 	editor := "Bearer " + kit.token(t, claims("eddie", []string{"editor"}, time.Hour))

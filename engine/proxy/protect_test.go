@@ -41,10 +41,16 @@ routes:
 `
 
 func TestRateLimitAndThrottlingThroughTheProxy(t *testing.T) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) { rateLimitAndThrottlingThroughTheProxy(t, engine) })
+	}
+}
+
+func rateLimitAndThrottlingThroughTheProxy(t *testing.T, engine string) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
 	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/protect")
-	p := startProxy(t, fmt.Sprintf(protectConfig, up.Addr, logDir, keyFile))
+	p := startProxy(t, onEngine(t, fmt.Sprintf(protectConfig, up.Addr, logDir, keyFile), engine))
 
 	// Rate limit: 3 per minute per client IP, then 429 with Retry-After
 	// and the draft RateLimit headers; the upstream sees only 3.
