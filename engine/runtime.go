@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/netip"
+	"net/textproto"
 	"reflect"
 	"slices"
 	"strings"
@@ -36,6 +37,11 @@ type Route struct {
 	// (the upstream's remove_headers and set_headers, sorted).
 	RemoveHeaders []string
 	SetHeaders    []HeaderValue
+	// UpstreamRemove is every field removed from a request before it goes
+	// upstream besides the hop-by-hop ones: Expect (answered by the proxy
+	// or not at all), Forwarded (believed only from a trusted proxy) and
+	// RemoveHeaders; UpstreamRemoveTrusted keeps Forwarded.
+	UpstreamRemove, UpstreamRemoveTrusted []string
 
 	// UpstreamErrors and UpstreamTimeouts count failed exchanges with the
 	// route's upstream (answered 502 and 504).
@@ -48,6 +54,7 @@ type Route struct {
 // HeaderValue is a header set on upstream requests.
 type HeaderValue struct {
 	Name  string
+	Key   []byte // Name in canonical form (textproto's, which fasthttp shares)
 	Value []byte
 }
 
@@ -186,8 +193,11 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		r.MaxBodyBytes = int64(rc.MaxBodyBytes)
 		uc := ucfgs[rc.Upstream]
 		r.RemoveHeaders = uc.RemoveHeaders
+		r.UpstreamRemoveTrusted = append([]string{"Expect"}, uc.RemoveHeaders...)
+		r.UpstreamRemove = append([]string{"Expect", "Forwarded"}, uc.RemoveHeaders...)
 		for _, name := range slices.Sorted(maps.Keys(uc.SetHeaders)) {
-			r.SetHeaders = append(r.SetHeaders, HeaderValue{Name: name, Value: []byte(uc.SetHeaders[name])})
+			key := []byte(textproto.CanonicalMIMEHeaderKey(name))
+			r.SetHeaders = append(r.SetHeaders, HeaderValue{Name: name, Key: key, Value: []byte(uc.SetHeaders[name])})
 		}
 		chain, err := compileChain(rc, reg, rt.Roles, shared)
 		if err != nil {

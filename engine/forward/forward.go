@@ -56,29 +56,83 @@ var (
 	strKeepAlive = []byte("keep-alive")
 )
 
-// headerDeleter is what the request and response headers share.
-type headerDeleter interface {
-	Peek(key string) []byte
-	Del(key string)
-	DelBytes(key []byte)
-}
-
 // RemoveHopByHop deletes the fields RFC 9110 §7.6.1 reserves for one
-// connection, including every field the Connection header names. scratch
-// is reused to hold the Connection value while fields are deleted; the
-// grown buffer is returned.
-func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte) []byte {
-	return removeHopByHop(h, scratch)
+// connection, including every field the Connection header names, and
+// then each of extra (a route's remove_headers, say) that is present.
+// scratch is reused to hold the Connection value while fields are
+// deleted; the grown buffer is returned.
+//
+// The headers are scanned once, without normalizing a name, and only the
+// fields present are deleted: most requests carry none of them, and each
+// deletion costs a normalization and a scan of its own.
+func RemoveHopByHop(h *fasthttp.RequestHeader, scratch []byte, extra []string) []byte {
+	var s hopScan
+	for k, v := range h.All() {
+		scratch = s.visit(k, v, scratch, extra)
+	}
+	return s.remove(h, scratch, extra)
 }
 
 // RemoveResponseHopByHop is RemoveHopByHop for an upstream's response.
 func RemoveResponseHopByHop(h *fasthttp.ResponseHeader, scratch []byte) []byte {
-	return removeHopByHop(h, scratch)
+	var s hopScan
+	for k, v := range h.All() {
+		scratch = s.visit(k, v, scratch, nil)
+	}
+	return s.remove(h, scratch, nil)
 }
 
-func removeHopByHop(h headerDeleter, scratch []byte) []byte {
-	if conn := h.Peek(HeaderConnection); len(conn) > 0 {
-		scratch = append(scratch[:0], conn...)
+// headerDeleter is what the request and response headers share.
+type headerDeleter interface {
+	Del(key string)
+	DelBytes(key []byte)
+}
+
+// hopScan is what one pass over a head found: a bit per HopByHop field
+// present, the Connection value (copied to scratch), and a bit per extra
+// name present (from bit 16; later names are deleted unchecked).
+type hopScan struct {
+	present uint64
+	conn    bool
+}
+
+// hopByLen lists the HopByHop indexes by name length, so a field is
+// compared only with the names as long as its own.
+var hopByLen = func() (t [24][]uint8) {
+	for i, name := range HopByHop {
+		t[len(name)] = append(t[len(name)], uint8(i))
+	}
+	return t
+}()
+
+func (s *hopScan) visit(k, v, scratch []byte, extra []string) []byte {
+	var candidates []uint8
+	if len(k) < len(hopByLen) {
+		candidates = hopByLen[len(k)]
+	}
+	for _, i := range candidates {
+		if name := HopByHop[i]; bytes.EqualFold(k, s2b(name)) {
+			s.present |= 1 << i
+			if i == 0 {
+				s.conn = true
+				scratch = append(scratch[:0], v...)
+			}
+			return scratch
+		}
+	}
+	for i, name := range extra {
+		if i >= 48 {
+			break
+		}
+		if len(k) == len(name) && bytes.EqualFold(k, s2b(name)) {
+			s.present |= 1 << (16 + i)
+		}
+	}
+	return scratch
+}
+
+func (s *hopScan) remove(h headerDeleter, scratch []byte, extra []string) []byte {
+	if s.conn {
 		for rest := scratch; len(rest) > 0; {
 			var tok []byte
 			tok, rest = NextToken(rest)
@@ -87,8 +141,15 @@ func removeHopByHop(h headerDeleter, scratch []byte) []byte {
 			}
 		}
 	}
-	for _, name := range HopByHop {
-		h.Del(name)
+	for i, name := range HopByHop {
+		if s.present&(1<<i) != 0 {
+			h.Del(name)
+		}
+	}
+	for i, name := range extra {
+		if i >= 48 || s.present&(1<<(16+i)) != 0 {
+			h.Del(name)
+		}
 	}
 	return scratch
 }

@@ -220,13 +220,15 @@ func (p *Pipeline) PrepareUpstream(r *Request) {
 		h.SetHost(route.Info.Upstream)
 	}
 
-	r.scratch = forward.RemoveHopByHop(h, r.scratch)
-	h.Del(forward.HeaderExpect)
-	for _, name := range route.RemoveHeaders {
-		h.Del(name)
+	// Expect is answered here or not at all, Forwarded is believed only
+	// from a trusted proxy, and the upstream's remove_headers go too.
+	remove := route.UpstreamRemove
+	if r.Trusted {
+		remove = route.UpstreamRemoveTrusted
 	}
+	r.scratch = forward.RemoveHopByHop(h, r.scratch, remove)
 	for _, hv := range route.SetHeaders {
-		h.SetBytesV(hv.Name, hv.Value)
+		h.SetCanonical(hv.Key, hv.Value)
 	}
 
 	// X-Forwarded-For: an untrusted client's own value is dropped, a
@@ -239,28 +241,33 @@ func (p *Pipeline) PrepareUpstream(r *Request) {
 		}
 	}
 	r.scratch = ex.PeerIP.AppendTo(r.scratch)
-	h.SetBytesV(forward.HeaderXFF, r.scratch)
+	h.SetCanonical(keyXFF, r.scratch)
 
 	if !r.Trusted || len(h.Peek(forward.HeaderXFProto)) == 0 {
 		if ex.TLS {
-			h.SetBytesV(forward.HeaderXFProto, strHTTPS)
+			h.SetCanonical(keyXFProto, strHTTPS)
 		} else {
-			h.SetBytesV(forward.HeaderXFProto, strHTTP)
+			h.SetCanonical(keyXFProto, strHTTP)
 		}
 	}
 	if !r.Trusted || len(h.Peek(forward.HeaderXFHost)) == 0 {
-		h.SetBytesV(forward.HeaderXFHost, ex.Host)
-	}
-	if !r.Trusted {
-		h.Del(forward.HeaderForwarded)
+		h.SetCanonical(keyXFHost, ex.Host)
 	}
 	r.scratch = ex.ClientIP.AppendTo(r.scratch[:0])
-	h.SetBytesV(forward.HeaderXRealIP, r.scratch)
-	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
+	h.SetCanonical(keyXRealIP, r.scratch)
+	h.SetCanonical(keyRequestID, ex.RequestID)
 }
 
+// Fixed values, kept as variables so the hot path builds no strings; the
+// keys are in fasthttp's canonical form, so SetCanonical need not
+// normalize them per request.
 var (
-	strHTTP  = []byte("http")
-	strHTTPS = []byte("https")
-	strComma = []byte(", ")
+	strHTTP      = []byte("http")
+	strHTTPS     = []byte("https")
+	strComma     = []byte(", ")
+	keyXFF       = []byte(forward.HeaderXFF)
+	keyXFProto   = []byte(forward.HeaderXFProto)
+	keyXFHost    = []byte(forward.HeaderXFHost)
+	keyXRealIP   = []byte(forward.HeaderXRealIP)
+	keyRequestID = []byte(forward.HeaderRequestID)
 )

@@ -24,7 +24,7 @@ func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok b
 		k, v := ex.ResponseHeader(i)
 		h.SetBytesV(k, v)
 	}
-	h.SetBytesV(forward.HeaderRequestID, ex.RequestID)
+	h.SetCanonical(keyRequestID, ex.RequestID)
 	ex.Status = h.StatusCode()
 	defer func() {
 		if v := recover(); v != nil {
