@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -95,10 +96,39 @@ func CheckFields(fields []byte) bool {
 		if colon < 1 || !IsToken(line[:colon]) {
 			return false // obs-fold lines start with whitespace and have no name
 		}
-		for _, c := range line[colon+1:] {
-			if (c < ' ' && c != '\t') || c == 0x7f {
-				return false
-			}
+		if !validValue(line[colon+1:]) {
+			return false
+		}
+	}
+	return true
+}
+
+// validValue reports whether a field value holds no control byte but
+// HTAB (RFC 9110 §5.5). Values can be long (a bearer token is about a
+// kilobyte), so eight bytes are tested at once while none is below 0x20
+// or DEL, and only a word that may hold one is looked at byte by byte.
+func validValue(v []byte) bool {
+	const (
+		ones  = 0x0101010101010101
+		highs = 0x8080808080808080
+	)
+	for len(v) >= 8 {
+		x := binary.LittleEndian.Uint64(v)
+		below := (x - 0x20*ones) &^ x & highs // a byte < 0x20
+		d := x ^ 0x7f*ones
+		del := (d - ones) &^ d & highs // a byte == 0x7f
+		if below|del != 0 && !validBytes(v[:8]) {
+			return false
+		}
+		v = v[8:]
+	}
+	return validBytes(v)
+}
+
+func validBytes(v []byte) bool {
+	for _, c := range v {
+		if (c < ' ' && c != '\t') || c == 0x7f {
+			return false
 		}
 	}
 	return true

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bufio"
 	"bytes"
+	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -113,4 +114,48 @@ func FuzzHeadVerdicts(f *testing.F) {
 			t.Fatalf("verdicts differ on %q: event loop %v, goroutine engine %v", head, loop, goroutine)
 		}
 	})
+}
+
+func TestValidValue(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		want bool
+	}{
+		{"", true},
+		{"Bearer eyJhbGciOiJSUzI1NiIsImtpZCI6ImJlbmNoIiwidHlwIjoiSldUIn0", true},
+		{"a\tb c é ÿ \x80\xff long enough to take the eight-byte path", true},
+		{"eight by\x00tes and more", false},
+		{"0123456789abcdef\x01", false},
+		{"0123456789abcdef\x7f0123456789", false},
+		{"\x1f", false},
+		{"tab\there\tand\there\tagain", true},
+	} {
+		if got := validValue([]byte(c.v)); got != c.want {
+			t.Errorf("validValue(%q) = %v, want %v", c.v, got, c.want)
+		}
+		if got := validBytes([]byte(c.v)); got != c.want {
+			t.Errorf("validBytes(%q) = %v, want %v", c.v, got, c.want)
+		}
+	}
+}
+
+// FuzzValidValue holds the word-at-a-time scan to the byte-by-byte one.
+func FuzzValidValue(f *testing.F) {
+	f.Add([]byte("Bearer abc.def.ghi"))
+	f.Add([]byte("0123456789abcdef\x7f"))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if validValue(v) != validBytes(v) {
+			t.Fatalf("validValue(%q) = %v, byte by byte %v", v, validValue(v), validBytes(v))
+		}
+	})
+}
+
+func BenchmarkCheckFieldsBearer(b *testing.B) {
+	fields := []byte("Host: api.example\r\nAuthorization: Bearer " + strings.Repeat("eyJhbGciOiJSUzI1NiJ9", 40) + "\r\nContent-Type: application/json\r\n\r\n")
+	b.SetBytes(int64(len(fields)))
+	for b.Loop() {
+		if !CheckFields(fields) {
+			b.Fatal("refused")
+		}
+	}
 }
