@@ -53,6 +53,8 @@ type Echo struct {
 	Path string `json:"path"`
 	// URI is the raw request target, exactly as received.
 	URI string `json:"uri"`
+	// Proto is the request's protocol version, such as HTTP/1.1.
+	Proto string `json:"proto"`
 	// Query is the raw query string, without '?'.
 	Query string `json:"query"`
 	// Host is the Host header.
@@ -236,6 +238,7 @@ func (s *Server) echo(ctx *fasthttp.RequestCtx) {
 		Method:     string(ctx.Method()),
 		Path:       string(ctx.Path()),
 		URI:        string(ctx.RequestURI()),
+		Proto:      string(ctx.Request.Header.Protocol()),
 		Query:      string(ctx.URI().QueryString()),
 		Host:       string(ctx.Host()),
 		RemoteAddr: ctx.RemoteAddr().String(),

@@ -16,11 +16,22 @@ import (
 // engine's buffers.
 type reqState struct {
 	pipeline.Request
-	reqBody []byte // buffered request bodies
+	reqBody []byte      // buffered request bodies
+	closing *idleStream // a body relayed delimited by the close (relayClosing)
+}
+
+// stream returns the response's streamed body, if any.
+func (st *reqState) stream(ctx *fasthttp.RequestCtx) *idleStream {
+	if st.closing != nil {
+		return st.closing
+	}
+	is, _ := ctx.Response.BodyStream().(*idleStream)
+	return is
 }
 
 func (st *reqState) reset() {
 	st.Request.Reset()
+	st.closing = nil
 	if cap(st.reqBody) > 1<<20 {
 		st.reqBody = nil // do not pin a large upload's buffer in the pool
 	}
@@ -51,8 +62,13 @@ func (s *Server) end(ctx *fasthttp.RequestCtx, st *reqState) {
 	st.Ex.Status = ctx.Response.StatusCode()
 	if _, err := s.p.End(&st.Request, time.Now(), nil); err != nil {
 		ctx.Response.Reset() // closes a streamed upstream body
+		if is := st.closing; is != nil {
+			ctx.Hijack(nil)
+			ctx.HijackSetNoResponse(false)
+			_ = is.Close()
+		}
 		s.writeProblem(ctx, st)
-	} else if is, ok := ctx.Response.BodyStream().(*idleStream); ok {
+	} else if is := st.stream(ctx); is != nil {
 		// A streamed body goes out after the handler returns: its stream
 		// writes the end record.
 		if e := s.p.BeginStream(&st.Request); e != nil {
@@ -191,6 +207,12 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		// Large or open-ended (chunked, SSE): stream it, re-arming the
 		// client write deadline for every chunk. The stream owns up.
 		stream := acquireIdleStream(up, ctx, l.cfg.WriteTimeout.D())
+		if up.Header.ContentLength() < 0 && st.HTTP10 {
+			// An HTTP/1.0 client cannot read chunked coding (RFC 9112
+			// §7.1), and fasthttp chunks every body of unknown length.
+			s.relayClosing(ctx, st, stream, l.cfg.WriteTimeout.D())
+			return
+		}
 		resp.SetBodyStream(stream, up.Header.ContentLength())
 		return
 	}

@@ -2,6 +2,7 @@ package fasthttpengine
 
 import (
 	"io"
+	"net"
 	"sync"
 	"time"
 
@@ -90,4 +91,49 @@ func (s *idleStream) Close() error {
 	s.up, s.r, s.ctx, s.upErr, s.p, s.audit = nil, nil, nil, nil, nil, nil
 	idleStreamPool.Put(s)
 	return err
+}
+
+// relayClosing sends a response of unknown length to an HTTP/1.0 client:
+// the head without chunked coding, then the body as it comes, delimited by
+// closing the connection (RFC 9112 §6.3). fasthttp would chunk it, so the
+// connection is taken over once the handler returns (a rare path: an old
+// client on a streamed answer).
+func (s *Server) relayClosing(ctx *fasthttp.RequestCtx, st *reqState, stream *idleStream, idle time.Duration) {
+	resp := &ctx.Response
+	resp.Header.Del(fasthttp.HeaderTransferEncoding)
+	resp.Header.SetContentLength(-2)
+	resp.SetConnectionClose()
+	st.closing = stream
+	stream.idle = 0 // the deadlines are set on the connection below
+	ctx.HijackSetNoResponse(true)
+	head := resp.Header.AppendBytes(nil)
+	ctx.Hijack(func(c net.Conn) {
+		defer stream.Close()
+		if _, err := write(c, head, idle); err != nil {
+			return
+		}
+		if stream.head {
+			return
+		}
+		buf := make([]byte, 16<<10)
+		for {
+			n, err := stream.Read(buf)
+			if n > 0 {
+				if _, werr := write(c, buf[:n], idle); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+}
+
+// write writes b to c within idle (no deadline if idle is 0).
+func write(c net.Conn, b []byte, idle time.Duration) (int, error) {
+	if idle > 0 {
+		_ = c.SetWriteDeadline(time.Now().Add(idle))
+	}
+	return c.Write(b)
 }

@@ -62,7 +62,9 @@ type request struct {
 	respMode   uint8
 	respLeft   int64
 	respChunks chunkScanner
-	wrote      bool // part of the response has been written
+	dechunk    bool   // the chunked response is decoded for an HTTP/1.0 client
+	decoded    []byte // a decoded piece of it
+	wrote      bool   // part of the response has been written
 
 	// What the request waits for from another goroutine (audit.go). It is
 	// kept here, not only in the connection's state, because it outlives a
@@ -100,6 +102,7 @@ func releaseRequest(r *request) {
 	r.chunks.reset()
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
 	r.respChunks.reset()
+	r.dechunk, r.decoded = false, shrink(r.decoded)
 	r.waiting, r.auditErr, r.ackErr, r.held = waitNone, nil, nil, shrink(r.held)
 	r.allowed = false
 	requestPool.Put(r)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
@@ -327,6 +328,15 @@ func (u *upConn) startResponse() {
 		}
 	case cl == -1:
 		req.respMode = rmChunked
+		if req.HTTP10 {
+			// The upstream spoke HTTP/1.1 (the proxy always does) but the
+			// client cannot read chunked coding (RFC 9112 §7.1): relay the
+			// decoded body, delimited by closing the connection.
+			req.dechunk = true
+			req.keepAlive = false
+			h.Del(fasthttp.HeaderTransferEncoding)
+			h.SetContentLength(-2)
+		}
 	default:
 		req.respMode = rmClose
 		req.keepAlive = false
@@ -389,7 +399,12 @@ func (u *upConn) relay(head []byte) {
 		}
 		req.respLeft -= int64(k)
 	case rmChunked:
-		n, err := req.respChunks.scan(buf, nil)
+		var dst *[]byte
+		if req.dechunk {
+			req.decoded = req.decoded[:0]
+			dst = &req.decoded
+		}
+		n, err := req.respChunks.scan(buf, dst)
 		if err != nil {
 			u.reusable = false
 			_, _ = cc.c.Write(head)
@@ -407,7 +422,10 @@ func (u *upConn) relay(head []byte) {
 		k = len(buf)
 	}
 	body := buf[:k]
-	req.Ex.BytesOut += int64(k)
+	if req.dechunk {
+		body = req.decoded
+	}
+	req.Ex.BytesOut += int64(len(body))
 	if finished {
 		account(cc.lp.l.s, req)
 		cc.writeLast(req, head, body) // copies what it holds: body is discarded below

@@ -112,6 +112,9 @@ type Request struct {
 	Trusted bool
 	// Limit is the request body limit of the matched route.
 	Limit int64
+	// HTTP10 reports that the client spoke HTTP/1.0 (the request goes
+	// upstream as HTTP/1.1 all the same): its answer must not be chunked.
+	HTTP10 bool
 
 	h       *fasthttp.RequestHeader
 	hadapt  reqHeaders
@@ -125,7 +128,7 @@ type Request struct {
 // Reset empties r for the next request, keeping its buffers.
 func (r *Request) Reset() {
 	r.Ex.Reset()
-	r.RT, r.Route, r.Trusted, r.Limit = nil, nil, false, 0
+	r.RT, r.Route, r.Trusted, r.Limit, r.HTTP10 = nil, nil, false, 0, false
 	r.h, r.hadapt.h, r.begun = nil, nil, false
 	r.path, r.target, r.scratch, r.problem = r.path[:0], r.target[:0], r.scratch[:0], r.problem[:0]
 }

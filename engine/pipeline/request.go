@@ -32,6 +32,7 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 	ex.Host = h.Host()
 	ex.RawTarget = h.RequestURI()
 	ex.ContentLength = int64(h.ContentLength())
+	r.HTTP10 = !h.IsHTTP11()
 	rt := r.RT
 	if rt == nil {
 		// Shutting down: no runtime to serve from.
@@ -214,6 +215,9 @@ func (p *Pipeline) PrepareUpstream(r *Request) {
 		r.target = append(r.target, ex.Query...)
 	}
 	h.SetRequestURIBytes(r.target)
+	// The proxy speaks its own HTTP/1.1 upstream, whatever the client
+	// spoke (RFC 9110 §6.2); the engines frame the answer for the client.
+	h.SetProtocolBytes(strHTTP11)
 	h.SetNoDefaultContentType(true)
 	if len(ex.Host) == 0 {
 		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
@@ -265,6 +269,7 @@ var (
 	strHTTP      = []byte("http")
 	strHTTPS     = []byte("https")
 	strComma     = []byte(", ")
+	strHTTP11    = []byte("HTTP/1.1")
 	keyXFF       = []byte(forward.HeaderXFF)
 	keyXFProto   = []byte(forward.HeaderXFProto)
 	keyXFHost    = []byte(forward.HeaderXFHost)

@@ -28,8 +28,11 @@ type conformanceCase struct {
 	closed bool   // the proxy closes the connection after the answers
 	n      int    // answers expected; 0 means 1
 	// echo checks the upstream's view of a forwarded case, one Echoed per
-	// answer; nil for a refusal, which the upstream must never see.
-	echo func(t *testing.T, e []e2etest.Echoed)
+	// answer; nil for a refusal, which the upstream must never see. A
+	// forwarded case whose answer is not an echo sets answer instead,
+	// which checks the bytes the client got.
+	echo   func(t *testing.T, e []e2etest.Echoed)
+	answer func(t *testing.T, raw string)
 }
 
 // conformanceOutcome is what one engine did with one case.
@@ -104,11 +107,27 @@ var conformanceCases = []conformanceCase{
 	refuse400("encoded slash", badPath, "GET /echo/a%2Fb"+h11+"\r\n"),
 	{name: "dot segment resolved", raw: "GET /echo/a/../b" + h11 + "\r\n", status: 200, echo: wantURIs("/echo/b")},
 
-	// HTTP/1.0 without Host is legal and forwarded; 1.0 without keep-alive
-	// closes. The demo upstream's echo does not report the request's
-	// protocol version, so that the upstream always receives HTTP/1.1 is
-	// not checked here.
-	{name: "HTTP/1.0 without Host", raw: "GET /echo/old HTTP/1.0\r\n\r\n", status: 200, closed: true, echo: wantURIs("/echo/old")},
+	// HTTP/1.0 without Host is legal and forwarded, as HTTP/1.1 (the proxy
+	// speaks its own version upstream); 1.0 without keep-alive closes.
+	{name: "HTTP/1.0 without Host", raw: "GET /echo/old HTTP/1.0\r\n\r\n", status: 200, closed: true,
+		echo: func(t *testing.T, e []e2etest.Echoed) {
+			wantURIs("/echo/old")(t, e)
+			if e[0].Proto != "HTTP/1.1" {
+				t.Errorf("upstream received %s, want the proxy's own HTTP/1.1", e[0].Proto)
+			}
+		}},
+	// An HTTP/1.0 client cannot read chunked coding: a chunked answer from
+	// the upstream reaches it decoded and delimited by the close.
+	{name: "HTTP/1.0 gets a chunked answer decoded", raw: "GET /api/v1/events?n=3&interval=0s HTTP/1.0\r\nHost: x\r\n\r\n", status: 200, closed: true,
+		answer: func(t *testing.T, raw string) {
+			head, body, _ := strings.Cut(raw, "\r\n\r\n")
+			if strings.Contains(strings.ToLower(head), "transfer-encoding") {
+				t.Errorf("an HTTP/1.0 client got chunked coding:\n%s", head)
+			}
+			if n := strings.Count(body, "data: "); n != 3 || strings.Contains(body, "0\r\n\r\n") {
+				t.Errorf("body holds %d events (want 3) or chunk framing:\n%q", n, body)
+			}
+		}},
 	{name: "credentials and config headers", status: 200,
 		raw: "GET /echo/cred" + h11 + "X-Original-URL: /admin\r\nX-Api-Key: k\r\nX-Upstream-Token: forged\r\n\r\n",
 		echo: func(t *testing.T, e []e2etest.Echoed) {
@@ -206,6 +225,13 @@ func runConformanceCase(t *testing.T, up *e2etest.Upstream, addr string, c confo
 	}
 	if x.Elapsed > time.Second {
 		t.Errorf("answered after %v, want at once (within 1s), not at a timeout", x.Elapsed)
+	}
+	if c.answer != nil {
+		if contacted != 1 {
+			t.Errorf("upstream received %d requests, want 1", contacted)
+		}
+		c.answer(t, x.Raw)
+		return
 	}
 	if c.echo == nil {
 		if contacted != 0 {

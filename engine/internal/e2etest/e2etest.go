@@ -263,6 +263,7 @@ type Echoed struct {
 	Method  string              `json:"method"`
 	Path    string              `json:"path"`
 	URI     string              `json:"uri"`
+	Proto   string              `json:"proto"`
 	Headers map[string][]string `json:"headers"`
 }
 
