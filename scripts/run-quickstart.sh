@@ -25,7 +25,8 @@ done
 
 cat <<MSG
 
-Tollgate is running on http://127.0.0.1:8080 in front of the demo API on 127.0.0.1:9000.
+Tollgate is running on http://127.0.0.1:8080 in front of the demo API on 127.0.0.1:9000,
+served by the event-loop engine (engine: auto picks it for a plain-HTTP listener).
 Live dashboard: http://127.0.0.1:9901/   (admin listener: /metrics, /healthz, /readyz, /api/stats)
 Demo API keys: demo-viewer-key (reads), demo-editor-key (+ creates orders), demo-admin-key (anything).
 Try:
@@ -39,6 +40,7 @@ Try:
   $bin audit tail -f --dir data/audit                                            # every request, as it is recorded
   $bin audit verify --dir data/audit --pub data/audit-dev.pub                    # check the log's signed Merkle checkpoints
   curl -s http://127.0.0.1:9901/metrics | grep '^tollgate_'                     # Prometheus metrics
+  curl -s http://127.0.0.1:9901/metrics | grep '^tollgate_listener_info'        # which engine serves which listener
 Reload the config with:  kill -HUP $proxy
 Press Ctrl-C to stop.
 MSG

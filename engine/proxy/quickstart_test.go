@@ -37,6 +37,10 @@ func TestQuickstartConfig(t *testing.T) {
 	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", viewer, ""); r.Status != 200 {
 		t.Fatalf("viewer read: %d %s", r.Status, r.Body)
 	}
+	// make run serves the quickstart on the event loop (engine: auto).
+	if m := metricsOf(t, p); !strings.Contains(m, `tollgate_listener_info{listener="public",engine="gnet",tls="false"} 1`) {
+		t.Errorf("the quickstart's listener is not on the event-loop engine:\n%s", m)
+	}
 	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
 	e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", viewer, ""), 403, "rbac.method_denied")
 	if r := e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", admin, ""); r.Status != 204 {
