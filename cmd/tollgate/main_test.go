@@ -143,9 +143,20 @@ func waitHTTP(t *testing.T, url string, want int) {
 	t.Fatalf("%s never answered %d", url, want)
 }
 
-// TestSignals runs the real binary: SIGHUP reloads (a bad file is rejected
-// and the old config kept), SIGTERM drains and exits 0.
+// TestSignals runs the real binary on each engine (--engine): SIGHUP
+// reloads (a bad file is rejected and the old config kept), SIGTERM
+// drains and exits 0.
 func TestSignals(t *testing.T) {
+	for _, engine := range []string{"gnet", "fasthttp"} {
+		t.Run(engine, func(t *testing.T) { signals(t, engine) })
+	}
+	// An engine that does not exist is a usage error.
+	if _, stderr, code := runBinary(t, "run", "--engine", "nginx"); code != 2 || !strings.Contains(stderr, `unknown --engine "nginx"`) {
+		t.Fatalf("--engine nginx: exit %d\n%s", code, stderr)
+	}
+}
+
+func signals(t *testing.T, engine string) {
 	upAddr, proxyAddr, adminAddr := freePort(t), freePort(t), freePort(t)
 	up := exec.Command(binary, "demo-upstream", "--listen", upAddr)
 	if err := up.Start(); err != nil {
@@ -166,7 +177,7 @@ routes:
 		t.Fatal(err)
 	}
 	var stderr bytes.Buffer
-	proxy := exec.Command(binary, "run", "-c", p)
+	proxy := exec.Command(binary, "run", "-c", p, "--engine", engine)
 	proxy.Stderr = &stderr
 	if err := proxy.Start(); err != nil {
 		t.Fatal(err)
@@ -204,7 +215,7 @@ routes:
 		t.Fatal("proxy did not exit after SIGTERM")
 	}
 	log := stderr.String()
-	for _, want := range []string{"config reloaded", "config reload rejected", "stopped"} {
+	for _, want := range []string{"engine=" + engine, "config reloaded", "config reload rejected", "stopped"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
