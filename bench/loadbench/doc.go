@@ -17,6 +17,12 @@
 // pipeline, each from the same run and of the same request method (a POST
 // row is compared with the POST peers).
 //
+// With --idle N it measures memory instead of load: each target in turn,
+// started alone, holds N idle keep-alive connections (one request each,
+// from a client with no goroutine per connection), and the report gives its
+// process tree's RSS before and with them, the KiB per connection and the
+// ratios to nginx (idle.go).
+//
 // Invariants: loadbench builds nothing (it takes --tollgate BIN); it only
 // binds and targets loopback addresses; every load run is bounded in time;
 // every process it starts is in its own process group and is stopped on

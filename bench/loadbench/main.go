@@ -39,6 +39,10 @@ type options struct {
 	HAProxy     string
 	Caddy       string
 	Command     string // the command line shown in the report
+	// Idle > 0 selects the idle mode: hold Idle keep-alive connections to
+	// each target and measure its RSS (idle.go) instead of driving load.
+	Idle     int
+	IdleWait time.Duration // how long the connections stay idle before RSS is read
 }
 
 func main() {
@@ -84,6 +88,8 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	fs.StringVar(&o.HAProxy, "haproxy", "haproxy", "haproxy binary")
 	fs.StringVar(&o.Caddy, "caddy", "caddy", "caddy binary")
 	fs.StringVar(&o.Command, "command", "", "command line to show in the report (default: loadbench and its arguments)")
+	fs.IntVar(&o.Idle, "idle", 0, "instead of load runs, open N keep-alive connections to each target, one request on each, hold them idle and report the RSS they cost (default targets: the idle preset; --timeout bounds each response)")
+	fs.DurationVar(&o.IdleWait, "idle-wait", 2*time.Second, "with --idle: how long the connections stay idle before RSS is read (at most 20s)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, 0
@@ -112,9 +118,17 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 	if o.Rounds < 2 || o.Rounds > 100 {
 		errs = append(errs, fmt.Errorf("--rounds %d: want between 2 and 100", o.Rounds))
 	}
+	errs = append(errs, checkIdleFlags(fs, &o)...)
 	sel, err := selectTargets(o.Targets)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	if o.Idle > 0 {
+		for _, t := range sel {
+			if t.Kind == kindDirect {
+				errs = append(errs, fmt.Errorf("--idle: target %q has no proxy process whose memory could be measured", t.Name))
+			}
+		}
 	}
 	needBin := o.Upstream == "process"
 	for _, t := range sel {
@@ -146,7 +160,8 @@ func parseFlags(args []string, stderr io.Writer) (options, int) {
 type runTarget struct {
 	target
 	row    *row
-	proc   *proc // nil for direct
+	proc   *proc  // nil for direct
+	addr   string // 127.0.0.1:PORT the target listens on
 	url    string
 	script string
 }
@@ -154,6 +169,9 @@ type runTarget struct {
 // run starts the upstream and every selected target, measures them, and
 // prints the results. Every process it starts is stopped before it returns.
 func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
+	if o.Idle > 0 {
+		return runIdle(ctx, o, stdout, stderr)
+	}
 	sel, err := selectTargets(o.Targets)
 	if err != nil {
 		return err
@@ -165,21 +183,13 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	tick := clockTick()
 	// Read before anything starts: the report shows what else was running.
 	mach := describeMachine(o, sel)
-	if la := strings.Fields(mach.loadavg); len(la) > 0 {
-		if v, err := strconv.ParseFloat(la[0], 64); err == nil && v > float64(mach.cpus) {
-			fmt.Fprintf(stderr, "loadbench: warning: load average %s exceeds %d CPUs; other work will skew the numbers\n", mach.loadavg, mach.cpus)
-		}
-	}
+	warnLoad(mach, stderr)
 
-	dir, err := os.MkdirTemp("", "tollgate-bench-")
+	dir, cleanup, err := workDir(o, stderr)
 	if err != nil {
-		return fmt.Errorf("cannot create work directory: %w", err)
+		return err
 	}
-	if o.Keep {
-		fmt.Fprintf(stderr, "loadbench: configs and logs are kept in %s\n", dir)
-	} else {
-		defer os.RemoveAll(dir)
-	}
+	defer cleanup()
 	var procs []*proc
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
@@ -187,30 +197,11 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		}
 	}()
 
-	// The demo upstream.
-	upAddr, err := freePort()
+	upAddr, upProc, shutdown, err := startUpstream(ctx, o, dir, &procs)
 	if err != nil {
 		return err
 	}
-	var upProc *proc
-	if o.Upstream == "inproc" {
-		ln, err := net.Listen("tcp", upAddr)
-		if err != nil {
-			return fmt.Errorf("cannot listen for the in-process upstream: %w", err)
-		}
-		srv := upstream.New(upstream.Options{})
-		go func() { _ = srv.Serve(ln) }()
-		defer srv.Shutdown()
-	} else {
-		upProc, err = startProc("upstream", dir, nil, o.Tollgate, "demo-upstream", "--listen", upAddr)
-		if err != nil {
-			return err
-		}
-		procs = append(procs, upProc)
-	}
-	if err := waitReady(ctx, upProc, "http://"+upAddr, request{Path: "/bench"}); err != nil {
-		return fmt.Errorf("demo upstream: %w", err)
-	}
+	defer shutdown()
 
 	spec := loadSpec{Wrk: wrkBin, Threads: o.Threads, Connections: o.Connections, Duration: o.Duration, Timeout: o.Timeout}
 	fmt.Fprintf(stderr, "loadbench: upstream on %s (%s); %d targets x %d rounds x (%v warm-up + %v)\n",
@@ -310,6 +301,61 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	return nil
 }
 
+// warnLoad warns when the load average read before the run exceeds the CPU
+// count: other work shares the machine.
+func warnLoad(mach machine, stderr io.Writer) {
+	if la := strings.Fields(mach.loadavg); len(la) > 0 {
+		if v, err := strconv.ParseFloat(la[0], 64); err == nil && v > float64(mach.cpus) {
+			fmt.Fprintf(stderr, "loadbench: warning: load average %s exceeds %d CPUs; other work will skew the numbers\n", mach.loadavg, mach.cpus)
+		}
+	}
+}
+
+// workDir creates the temporary directory for configs and logs; cleanup
+// removes it unless --keep.
+func workDir(o options, stderr io.Writer) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", "tollgate-bench-")
+	if err != nil {
+		return "", nil, fmt.Errorf("cannot create work directory: %w", err)
+	}
+	if o.Keep {
+		fmt.Fprintf(stderr, "loadbench: configs and logs are kept in %s\n", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// startUpstream starts the demo upstream as --upstream says (its process
+// is added to procs; the in-process one is stopped by shutdown) and waits
+// until it answers GET /bench. up is nil for the in-process upstream.
+func startUpstream(ctx context.Context, o options, dir string, procs *[]*proc) (addr string, up *proc, shutdown func(), err error) {
+	shutdown = func() {}
+	addr, err = freePort()
+	if err != nil {
+		return "", nil, shutdown, err
+	}
+	if o.Upstream == "inproc" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return "", nil, shutdown, fmt.Errorf("cannot listen for the in-process upstream: %w", err)
+		}
+		srv := upstream.New(upstream.Options{})
+		go func() { _ = srv.Serve(ln) }()
+		shutdown = func() { _ = srv.Shutdown() }
+	} else {
+		up, err = startProc("upstream", dir, nil, o.Tollgate, "demo-upstream", "--listen", addr)
+		if err != nil {
+			return "", nil, shutdown, err
+		}
+		*procs = append(*procs, up)
+	}
+	if err := waitReady(ctx, up, "http://"+addr, request{Path: "/bench"}); err != nil {
+		shutdown()
+		return "", nil, func() {}, fmt.Errorf("demo upstream: %w", err)
+	}
+	return addr, up, shutdown, nil
+}
+
 // skipError marks a target that cannot run here (its peer is not
 // installed); it is reported, not treated as a failure.
 type skipError struct{ msg string }
@@ -321,6 +367,7 @@ func (e skipError) Error() string { return e.msg }
 func startTarget(ctx context.Context, o options, dir, upAddr string, t target, procs *[]*proc) (*runTarget, error) {
 	rt := &runTarget{target: t}
 	if t.Kind == kindDirect {
+		rt.addr = upAddr
 		rt.url = "http://" + upAddr + t.Request.Path
 		return rt, nil
 	}
@@ -337,6 +384,9 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 		return nil, err
 	}
 	env := configEnv{Dir: tdir, Listen: listen, Admin: admin, Upstream: upAddr, Root: isRoot()}
+	if o.Idle > 0 {
+		env.MaxClients = o.Idle + idleHeadroom
+	}
 	if t.Prepare != nil {
 		req := t.Request
 		req.Headers = append([]string(nil), t.Request.Headers...)
@@ -387,6 +437,7 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	}
 	*procs = append(*procs, p)
 	rt.proc = p
+	rt.addr = listen
 	rt.url = "http://" + listen + t.Request.Path
 	if err := waitReady(ctx, p, "http://"+listen, rt.target.Request); err != nil {
 		return nil, err

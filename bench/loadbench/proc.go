@@ -26,6 +26,7 @@ type proc struct {
 	logFile *os.File
 	exited  chan struct{}
 	waitErr error
+	stopped bool
 }
 
 // startProc starts bin with args in its own process group, with stdout and
@@ -69,8 +70,13 @@ func (p *proc) running() bool {
 }
 
 // stop sends SIGTERM to the process group, then SIGKILL after stopGrace.
-// It is safe to call more than once.
+// It is safe to call more than once: later calls do nothing, so they cannot
+// signal a new group that reused the pid.
 func (p *proc) stop() {
+	if p.stopped {
+		return
+	}
+	p.stopped = true
 	pgid := p.pid() // Setpgid makes the group id the leader's pid
 	if p.running() {
 		_ = syscall.Kill(-pgid, syscall.SIGTERM)
@@ -140,36 +146,48 @@ func parseStat(b []byte) (procStat, error) {
 	return procStat{ppid: ppid, ticks: ut + st}, nil
 }
 
-// parseHWM returns VmHWM in bytes from the content of /proc/PID/status.
-func parseHWM(b []byte) (uint64, error) {
+// parseHWM returns VmHWM (peak resident set) in bytes from the content of
+// /proc/PID/status.
+func parseHWM(b []byte) (uint64, error) { return parseStatusKB(b, "VmHWM") }
+
+// parseRSS returns VmRSS (current resident set) in bytes from the content
+// of /proc/PID/status.
+func parseRSS(b []byte) (uint64, error) { return parseStatusKB(b, "VmRSS") }
+
+// parseStatusKB returns the "key:  N kB" line of /proc/PID/status content
+// in bytes.
+func parseStatusKB(b []byte, key string) (uint64, error) {
 	sc := bufio.NewScanner(bytes.NewReader(b))
 	for sc.Scan() {
-		rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:")
+		rest, ok := strings.CutPrefix(sc.Text(), key+":")
 		if !ok {
 			continue
 		}
 		f := strings.Fields(rest)
 		if len(f) != 2 || f[1] != "kB" {
-			return 0, fmt.Errorf("cannot parse VmHWM line %q", sc.Text())
+			return 0, fmt.Errorf("cannot parse %s line %q", key, sc.Text())
 		}
 		kb, err := strconv.ParseUint(f[0], 10, 64)
 		if err != nil {
-			return 0, fmt.Errorf("cannot parse VmHWM line %q: %w", sc.Text(), err)
+			return 0, fmt.Errorf("cannot parse %s line %q: %w", key, sc.Text(), err)
 		}
 		return kb << 10, nil
 	}
-	return 0, errors.New("no VmHWM line")
+	return 0, fmt.Errorf("no %s line", key)
 }
 
-// treeUsage is the CPU time and peak RSS summed over a process tree.
+// treeUsage is the CPU time, peak RSS and current RSS summed over a process
+// tree.
 type treeUsage struct {
 	procs int
 	cpu   time.Duration
 	hwm   uint64 // bytes; shared pages are counted once per process
+	rss   uint64 // bytes, VmRSS now; shared pages are counted once per process
 }
 
-// readTree sums utime+stime and VmHWM over root and all its descendants, by
-// scanning /proc once. Processes that vanish while scanning are skipped.
+// readTree sums utime+stime, VmHWM and VmRSS over root and all its
+// descendants, by scanning /proc once. Processes that vanish while scanning
+// are skipped.
 func readTree(root int, tick time.Duration) (treeUsage, error) {
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
@@ -206,6 +224,9 @@ func readTree(root int, tick time.Duration) (treeUsage, error) {
 		if b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status")); err == nil {
 			if hwm, err := parseHWM(b); err == nil {
 				u.hwm += hwm
+			}
+			if rss, err := parseRSS(b); err == nil {
+				u.rss += rss
 			}
 		}
 		queue = append(queue, children[pid]...)

@@ -48,6 +48,13 @@ func TestParseHWM(t *testing.T) {
 	f("Name:\tx\n", 0, false)
 	f("VmHWM:\t12 MB\n", 0, false)
 	f("VmHWM:\tlots kB\n", 0, false)
+
+	if got, err := parseRSS([]byte("Name:\tnginx\nVmHWM:\t    2048 kB\nVmRSS:\t 1024 kB\n")); err != nil || got != 1024<<10 {
+		t.Fatalf("parseRSS = %d, %v", got, err)
+	}
+	if _, err := parseRSS([]byte("VmHWM:\t2048 kB\n")); err == nil {
+		t.Fatal("parseRSS without a VmRSS line succeeded")
+	}
 }
 
 func TestReadTree(t *testing.T) {
@@ -75,7 +82,7 @@ func TestReadTree(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if u.procs != 3 || u.hwm == 0 || u.cpu < 0 {
+	if u.procs != 3 || u.hwm == 0 || u.rss == 0 || u.rss > u.hwm || u.cpu < 0 {
 		t.Fatalf("readTree = %+v, want 3 processes with some memory", u)
 	}
 	if _, err := readTree(1<<30, tick); err == nil {

@@ -294,7 +294,9 @@ func describeMachine(o options, sel []target) machine {
 		m.kernel = strings.TrimSpace(string(b))
 	}
 	m.versions = append(m.versions, "Go "+runtime.Version())
-	m.versions = append(m.versions, version(o.Wrk, "wrk", "-v"))
+	if o.Idle == 0 { // the idle mode runs no wrk
+		m.versions = append(m.versions, version(o.Wrk, "wrk", "-v"))
+	}
 	used := map[kind]bool{}
 	for _, t := range sel {
 		used[t.Kind] = true

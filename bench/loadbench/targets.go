@@ -112,6 +112,9 @@ var presets = map[string][]string{
 		"tollgate-fasthttp", "tollgate-gnet", "tollgate-fasthttp-full-get", "tollgate-gnet-full-get", "nginx", "haproxy-full-get",
 		"tollgate-fasthttp-post", "tollgate-gnet-post", "tollgate-fasthttp-full-post", "tollgate-gnet-full-post", "nginx-post", "haproxy-full-post",
 	},
+	// idle: the rows of the idle keep-alive measurement (--idle N, whose
+	// default selection this is): both engines against nginx and HAProxy.
+	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},
 }
 
 // orderPath is where the POST rows send their order: the demo upstream
@@ -139,14 +142,54 @@ type configEnv struct {
 	Admin    string // 127.0.0.1:PORT for an admin listener, if any
 	Upstream string // 127.0.0.1:PORT of the demo upstream
 	Root     bool   // running as root (nginx needs "user root")
+	// MaxClients is how many client connections the target must hold at
+	// once: 0 in load runs (wrk's few connections fit every row's own
+	// limits, which the configs then leave as they are), and --idle N plus
+	// idleHeadroom in the idle mode.
+	MaxClients int
+}
+
+// peerConnections is the connection limit the nginx and HAProxy configs
+// had before the idle mode, and keep in load runs.
+const peerConnections = 4096
+
+// NginxWorkerConnections is nginx's worker_connections: it counts a
+// worker's client and upstream connections, and nothing spreads clients
+// evenly over the workers (one may accept them all), so each worker may
+// hold MaxClients, plus its keep-alive upstream connections.
+func (e configEnv) NginxWorkerConnections() int {
+	return max(peerConnections, e.MaxClients+256)
+}
+
+// NginxRlimitNofile is nginx's worker_rlimit_nofile in the idle mode
+// (0 in load runs): the workers start with the soft limit loadbench
+// started with (Go's os/exec restores it in children), which may be 1024.
+// The workers' descriptors are their connections, the listener and logs.
+func (e configEnv) NginxRlimitNofile() int {
+	if e.MaxClients == 0 {
+		return 0
+	}
+	return e.NginxWorkerConnections() + 64
+}
+
+// HAProxyMaxConn is HAProxy's global maxconn, the concurrent client
+// connections it accepts. HAProxy raises its descriptor limit to twice
+// that (a client and a server connection each), and in the idle mode,
+// where that may exceed the hard limit, the config says "no
+// strict-limits": HAProxy then logs an alert and runs with the hard limit,
+// which is enough for idle clients, as they hold no server connection.
+func (e configEnv) HAProxyMaxConn() int {
+	return max(peerConnections, e.MaxClients)
 }
 
 // tollgateHead starts every Tollgate config: warnings only, the admin
 // listener, one listener on the default engine (onEngine names one), and
-// the demo upstream.
+// the demo upstream. The listener's max_connections (default 10000) is
+// set only in the idle mode, to hold MaxClients; its idle_timeout (60s by
+// default) outlasts an idle measurement.
 const tollgateHead = `log: {level: warn}
 admin: {listen: "{{.Admin}}"}
-listeners: [{name: bench, listen: "{{.Listen}}"}]
+listeners: [{name: bench{{with .MaxClients}}, max_connections: {{.}}{{end}}, listen: "{{.Listen}}"}]
 upstreams: [{name: demo, targets: ["{{.Upstream}}"], max_connections: 256}]
 `
 
@@ -267,8 +310,9 @@ func haproxy(title, frontend string) string {
 	return "# HAProxy, " + title + `
 global
     nbthread 2
-    maxconn 4096
-
+    maxconn {{.HAProxyMaxConn}}
+{{if .MaxClients}}    no strict-limits
+{{end}}
 defaults
     mode http
     timeout connect 5s
@@ -335,17 +379,19 @@ var haproxyFull = haproxy("full pipeline: jwt_verify + claims, ACLs, stick-table
 `)
 
 // nginxConfig runs a master and one worker per core, keeps 64 idle
-// connections to the upstream, and logs nothing but errors.
+// connections to the upstream, and logs nothing but errors. Its
+// connection limits grow with MaxClients in the idle mode.
 const nginxConfig = `# nginx, as a plain keep-alive reverse proxy.
 worker_processes auto;
 daemon off;
 master_process on;
 pid {{.Dir}}/nginx.pid;
 {{if .Root}}user root;
+{{end}}{{with .NginxRlimitNofile}}worker_rlimit_nofile {{.}};
 {{end}}error_log {{.Dir}}/error.log warn;
 
 events {
-    worker_connections 4096;
+    worker_connections {{.NginxWorkerConnections}};
 }
 
 http {
