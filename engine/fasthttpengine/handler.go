@@ -260,7 +260,13 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	case isTimeout(err):
 		reason = filters.ReasonRequestTimeout
 	}
-	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), ctx.Time(), reason)
+	// fasthttp sets the request's time once its head is read: a head it
+	// could not read has none yet.
+	start := ctx.Time()
+	if start.IsZero() {
+		start = time.Now()
+	}
+	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
 	st.Ex.Method = ctx.Request.Header.Method()
 	st.Ex.RawTarget = ctx.Request.Header.RequestURI()
 	s.writeProblem(ctx, st)

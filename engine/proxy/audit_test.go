@@ -58,6 +58,7 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 			p := startProxy(t, withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine))
 
 			want := map[string]auditCase{}
+			begun := time.Now()
 			check := func(r e2etest.Response, c auditCase) {
 				t.Helper()
 				if r.Status != c.status {
@@ -78,6 +79,16 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
 			_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
 			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+			// Refused by the parser (the goroutine engine's error handler)
+			// or by the pipeline's version check: recorded all the same,
+			// with the real time of arrival.
+			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1\r\n\r\n")
+			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1 HTTP/9.9\r\nHost: x\r\n\r\n")
+			check(responseFromText(t, text, 505), auditCase{505, "invalid", "request.version_not_supported", ""})
+			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 70<<10)+"\r\n\r\n")
+			check(responseFromText(t, text, 431), auditCase{431, "invalid", "request.header_too_large", ""})
+			end := time.Now()
 
 			seen := map[string]int{}
 			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
@@ -92,6 +103,9 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 				}
 				if !rec.Revealed || rec.ClientIP.String() != "127.0.0.1" {
 					return fmt.Errorf("record %q: client IP not recorded (revealed=%v %v)", id, rec.Revealed, rec.ClientIP)
+				}
+				if at := time.Unix(0, rec.Start); at.Before(begun) || at.After(end) || rec.Duration < 0 || rec.Duration > int64(10*time.Second) {
+					return fmt.Errorf("record %q: start %v, duration %v; want within the test's %v..%v", id, at, time.Duration(rec.Duration), begun, end)
 				}
 				return nil
 			})
