@@ -90,7 +90,8 @@ func (cc *clientConn) setDeadline(d time.Duration) {
 		cc.deadline = 0
 		return
 	}
-	cc.deadline = cc.lp.now + int64(d)
+	cc.deadline = clock() + int64(d)
+	cc.lp.wakeBy(cc.deadline)
 }
 
 func (cc *clientConn) onTraffic() { cc.process() }
@@ -304,7 +305,10 @@ func (cc *clientConn) forward() {
 	} else {
 		cc.deadline = 0
 	}
-	cc.lastOut, cc.lastProgress = 0, cc.lp.now
+	cc.lastOut, cc.lastProgress = 0, clock()
+	if wt := cc.lp.l.cfg.WriteTimeout.D(); wt > 0 {
+		cc.lp.wakeBy(cc.lastProgress + int64(wt)) // the stall check
+	}
 	if req.Route.Upstream.TLS() {
 		// The loop speaks plain TCP to upstreams.
 		cc.lp.l.s.p.Warn("gnet engine cannot reach TLS upstreams", "route", req.Route.Info.Name)
@@ -534,20 +538,21 @@ func (cc *clientConn) onClose() {
 	}
 }
 
-// sweep enforces the connection's deadlines; it runs on the loop.
-func (cc *clientConn) sweep(now int64, draining bool) {
+// sweep enforces the connection's deadlines and returns the next time it
+// needs a sweep (0: none); it runs on the loop.
+func (cc *clientConn) sweep(now int64, draining bool) int64 {
 	switch cc.state {
 	case stReadHead:
 		if cc.req == nil && draining && cc.c.InboundBuffered() == 0 {
 			_ = cc.c.Close()
-			return
+			return 0
 		}
 		if cc.deadline == 0 || now < cc.deadline {
-			return
+			return cc.deadline
 		}
 		if cc.served > 0 && (cc.req == nil || cc.c.InboundBuffered() == 0) {
 			_ = cc.c.Close() // idle keep-alive connection
-			return
+			return 0
 		}
 		// The first request of a connection, or part of a later one, did
 		// not arrive within header_timeout: 408, as on every engine.
@@ -555,27 +560,43 @@ func (cc *clientConn) sweep(now int64, draining bool) {
 	case stReadBody:
 		if cc.deadline != 0 && now >= cc.deadline {
 			cc.timeoutRequest()
+			return 0
 		}
+		return cc.deadline
 	case stUpstream:
 		req := cc.req
 		if req.bodyMode == bmStream && req.bodyLeft > 0 && cc.deadline != 0 && now >= cc.deadline {
 			cc.abort()
-			return
+			return 0
 		}
-		if out := cc.c.OutboundBuffered(); out == 0 || out != cc.lastOut {
-			cc.lastOut, cc.lastProgress = out, now
-		} else if wt := cc.lp.l.cfg.WriteTimeout.D(); wt > 0 && now-cc.lastProgress > int64(wt) {
-			cc.abort() // the client stopped reading
-			return
+		next := int64(0)
+		if req.bodyMode == bmStream && req.bodyLeft > 0 {
+			next = cc.deadline
+		}
+		if wt := cc.lp.l.cfg.WriteTimeout.D(); wt > 0 {
+			if out := cc.c.OutboundBuffered(); out == 0 || out != cc.lastOut {
+				cc.lastOut, cc.lastProgress = out, now
+			} else if now-cc.lastProgress > int64(wt) {
+				cc.abort() // the client stopped reading
+				return 0
+			}
+			// Look again one write_timeout after the last progress.
+			if stall := cc.lastProgress + int64(wt) + 1; next == 0 || stall < next {
+				next = stall
+			}
 		}
 		if req.bodyMode == bmStream && req.bodyLeft > 0 {
 			cc.process()
 		}
+		return next
 	case stClosing:
 		if cc.c.OutboundBuffered() == 0 || (cc.deadline != 0 && now >= cc.deadline) {
 			_ = cc.c.Close()
+			return 0
 		}
+		return cc.deadline
 	}
+	return 0
 }
 
 // timeoutRequest answers 408 to a request that did not arrive in time.

@@ -37,10 +37,13 @@
 //     through verbatim, close-delimited), with bounded memory: while one
 //     side's outbound backlog is high the other side's socket is taken out
 //     of the loop's epoll set (see pause_linux.go) until it drains.
-//   - gnet has no read deadlines: each loop sweeps its connections every
-//     sweepInterval and answers 408 (a new connection silent for
-//     header_timeout, a slow client), 504 (upstream timeout) or closes idle
-//     keep-alive connections.
+//   - gnet has no read deadlines: each loop keeps one timer armed for the
+//     earliest deadline of its connections and sweeps them when it fires,
+//     answering 408 (a new connection silent for header_timeout, a slow
+//     client), 504 (upstream timeout), cutting off a client that stopped
+//     reading for write_timeout, or closing idle keep-alive connections.
+//     Nothing ticks: a loop whose connections are all idle sleeps until
+//     the first idle_timeout.
 //
 // Not supported: TLS on listeners (New refuses them) and TLS to upstreams
 // (answered 502); engine: auto serves such configurations with the

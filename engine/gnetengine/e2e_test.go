@@ -151,3 +151,46 @@ func TestConcurrentClientsKeepAlive(t *testing.T) {
 		t.Fatalf("in flight after the load: %d", n)
 	}
 }
+
+// TestIdleLoopsDoNotWake: nothing polls. With a keep-alive connection
+// idle (its next deadline is idle_timeout away), no loop sweeps; a
+// header_timeout that expires is enforced on time all the same.
+func TestIdleLoopsDoNotWake(t *testing.T) {
+	up := e2etest.StartUpstream(t)
+	p := quick(t, up, "    header_timeout: 300ms\n    idle_timeout: 60s", "")
+	c, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("first request: %v %v", resp, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	// The connection's header deadline (300ms) passed while its request was
+	// served; let whatever sweep was armed for it run, then count.
+	time.Sleep(500 * time.Millisecond)
+	before := p.srv.sweeps()
+	time.Sleep(time.Second)
+	if n := p.srv.sweeps() - before; n != 0 {
+		t.Fatalf("%d sweeps in a second with every connection idle: the loops poll", n)
+	}
+	// A new connection that sends nothing still gets its 408 on time.
+	c2, err := net.Dial("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	start := time.Now()
+	_ = c2.SetReadDeadline(start.Add(3 * time.Second))
+	resp, err = http.ReadResponse(bufio.NewReader(c2), nil)
+	if err != nil || resp.StatusCode != 408 || time.Since(start) > time.Second {
+		t.Fatalf("silent connection: %v %v after %v", resp, err, time.Since(start))
+	}
+}

@@ -24,3 +24,16 @@ func TestEpollFDFound(t *testing.T) {
 		}
 	}
 }
+
+// sweeps returns the number of deadline sweeps every loop has run.
+func (s *Server) sweeps() uint64 {
+	var n uint64
+	for _, l := range s.listeners {
+		l.loopsMu.Lock()
+		for _, lp := range l.loops {
+			n += lp.sweeps.Load()
+		}
+		l.loopsMu.Unlock()
+	}
+	return n
+}

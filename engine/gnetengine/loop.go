@@ -2,16 +2,13 @@ package gnetengine
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
-
-// sweepInterval is how often each loop checks its connections' deadlines.
-// gnet has no per-read deadline, so timeouts are as precise as this.
-const sweepInterval = 20 * time.Millisecond
 
 // maxResponseHead bounds an upstream's status line and headers.
 const maxResponseHead = 64 << 10
@@ -39,9 +36,15 @@ type loop struct {
 	retryArmed     bool
 	retryTask      gnet.RunnableFunc
 
+	// Deadlines: gnet has no read deadlines, so one timer per loop is
+	// armed for the earliest deadline of its connections (wakeBy) and
+	// sweeps them when it fires; nothing ticks while no deadline is near.
+	sweepTimer *time.Timer
+	wakeAt     int64         // unix nanoseconds the timer is armed for; 0: not armed
+	sweeps     atomic.Uint64 // sweeps run, for the test that nothing polls
+
 	ackTask gnet.RunnableFunc
-	now     int64 // unix nanoseconds, refreshed by the sweeper
-	epfd    int   // the loop's epoll descriptor, or -1 (see pause_linux.go)
+	epfd    int // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
 
 func newLoop(l *listener, el gnet.EventLoop) *loop {
@@ -51,7 +54,6 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		reqParser:  newHeadParser(int(l.cfg.MaxHeaderBytes)),
 		respParser: newHeadParser(maxResponseHead),
 		pools:      make(map[*pipeline.UpstreamPool]*loopPool),
-		now:        time.Now().UnixNano(),
 		epfd:       epollFD(el),
 	}
 	lp.sweepTask = func(context.Context) error {
@@ -66,30 +68,29 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		lp.runRetries()
 		return nil
 	}
-	l.sweepers.Add(1)
-	go func() {
-		defer l.sweepers.Done()
-		lp.runSweeper()
-	}()
 	return lp
 }
 
-// runSweeper asks the loop to check deadlines every sweepInterval until
-// the engine stops. It is the only goroutine per loop besides the loop's
-// own, and it only enqueues work.
-func (lp *loop) runSweeper() {
-	t := time.NewTicker(sweepInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-lp.l.stopped:
-			return
-		case <-t.C:
-			if err := lp.el.Execute(context.Background(), lp.sweepTask); err != nil {
-				return
-			}
-		}
+// clock returns the time deadlines are set from, in unix nanoseconds.
+func clock() int64 { return time.Now().UnixNano() }
+
+// wakeBy makes sure the loop sweeps its connections no later than at (unix
+// nanoseconds; 0 means no deadline). It runs on the loop. A deadline later
+// than the one the timer is armed for costs nothing: the sweep then
+// re-arms the timer for whatever is earliest.
+func (lp *loop) wakeBy(at int64) {
+	if at == 0 || (lp.wakeAt != 0 && lp.wakeAt <= at) {
+		return
 	}
+	lp.wakeAt = at
+	d := time.Duration(at - clock())
+	if lp.sweepTimer == nil {
+		lp.sweepTimer = time.AfterFunc(d, func() {
+			_ = lp.el.Execute(context.Background(), lp.sweepTask)
+		})
+		return
+	}
+	lp.sweepTimer.Reset(d)
 }
 
 // retryLater runs task on the loop about a millisecond from now. gnet
@@ -126,24 +127,33 @@ func (lp *loop) runRetries() {
 	lp.spare = tasks[:0]
 }
 
-// sweep enforces every deadline of the loop's connections. It runs on the
-// loop.
+// sweep enforces every deadline of the loop's connections and arms the
+// timer for the earliest one left. It runs on the loop: when the timer
+// fires, and when the engine starts draining.
 func (lp *loop) sweep() {
-	now := time.Now().UnixNano()
-	lp.now = now
+	now := clock()
+	lp.wakeAt = 0
+	lp.sweeps.Add(1)
 	draining := lp.l.s.draining.Load()
+	next := int64(0)
+	earliest := func(at int64) {
+		if at != 0 && (next == 0 || at < next) {
+			next = at
+		}
+	}
 	// Iterate backwards: expiring a connection may remove it (swap-remove
 	// moves the last element into its slot, which was already visited).
 	for i := len(lp.clients) - 1; i >= 0; i-- {
 		if i < len(lp.clients) {
-			lp.clients[i].sweep(now, draining)
+			earliest(lp.clients[i].sweep(now, draining))
 		}
 	}
 	for i := len(lp.ups) - 1; i >= 0; i-- {
 		if i < len(lp.ups) {
-			lp.ups[i].sweep(now)
+			earliest(lp.ups[i].sweep(now))
 		}
 	}
+	lp.wakeBy(next)
 }
 
 func (lp *loop) addClient(cc *clientConn) {

@@ -138,6 +138,10 @@ func (s *Server) Addrs() []net.Addr {
 // event loops.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.draining.Store(true)
+	// Idle keep-alive connections close at once: each loop sweeps now.
+	for _, l := range s.listeners {
+		l.sweepAll()
+	}
 	var err error
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -161,9 +165,6 @@ wait:
 	}
 	wg.Wait()
 	errs = append(errs, err, s.waitOffLoop(ctx))
-	for _, l := range s.listeners {
-		l.sweepers.Wait()
-	}
 	return errors.Join(errs...)
 }
 
@@ -181,12 +182,10 @@ type listener struct {
 	cfg  config.Listener
 	info pipeline.Listener
 
-	eng      gnet.Engine
-	addr     net.Addr
-	booted   chan struct{}
-	done     chan error
-	stopped  chan struct{} // closed when the engine shuts down; ends the sweepers
-	sweepers sync.WaitGroup
+	eng    gnet.Engine
+	addr   net.Addr
+	booted chan struct{}
+	done   chan error
 
 	loopsMu sync.Mutex
 	loops   map[gnet.EventLoop]*loop
@@ -195,7 +194,6 @@ type listener struct {
 func (l *listener) start() error {
 	l.booted = make(chan struct{})
 	l.done = make(chan error, 1)
-	l.stopped = make(chan struct{})
 	l.loops = make(map[gnet.EventLoop]*loop)
 	opts := []gnet.Option{
 		gnet.WithMulticore(true),
@@ -272,8 +270,14 @@ func (l *listener) OnBoot(eng gnet.Engine) gnet.Action {
 	return gnet.None
 }
 
-// OnShutdown ends the loops' sweepers.
-func (l *listener) OnShutdown(gnet.Engine) { close(l.stopped) }
+// sweepAll has every loop of the listener sweep its connections now.
+func (l *listener) sweepAll() {
+	l.loopsMu.Lock()
+	defer l.loopsMu.Unlock()
+	for _, lp := range l.loops {
+		_ = lp.el.Execute(context.Background(), lp.sweepTask)
+	}
+}
 
 // loopOf returns the state of the event loop c belongs to, creating it on
 // the loop's first connection. It runs once per connection, not per

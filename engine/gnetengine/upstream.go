@@ -105,7 +105,8 @@ func (lpp *loopPool) release(u *upConn) {
 	u.req = nil
 	u.deadline = 0
 	if d := lpp.opts.IdleTimeout; d > 0 {
-		u.deadline = lpp.lp.now + int64(d)
+		u.deadline = clock() + int64(d)
+		lpp.lp.wakeBy(u.deadline)
 	}
 	t.idle = append(t.idle, u)
 }
@@ -266,7 +267,8 @@ func (u *upConn) send(req *request) {
 func (u *upConn) armRead() {
 	u.deadline = 0
 	if d := u.pool.opts.Timeout; d > 0 {
-		u.deadline = u.lp.now + int64(d)
+		u.deadline = clock() + int64(d)
+		u.lp.wakeBy(u.deadline)
 	}
 }
 
@@ -526,10 +528,11 @@ func (u *upConn) onClose(err error) {
 	}
 }
 
-// sweep enforces the connection's read and idle deadlines.
-func (u *upConn) sweep(now int64) {
+// sweep enforces the connection's read and idle deadlines and returns
+// the next one (0: none).
+func (u *upConn) sweep(now int64) int64 {
 	if u.deadline == 0 || now < u.deadline {
-		return
+		return u.deadline
 	}
 	switch u.state {
 	case upIdle:
@@ -538,14 +541,15 @@ func (u *upConn) sweep(now int64) {
 		req := u.req
 		if req == nil {
 			u.close()
-			return
+			return 0
 		}
 		u.reusable = false
 		if !req.gotHead {
 			u.lp.l.s.p.Warn("upstream timed out", "upstream", u.pool.opts.Name, "addr", u.t.addr)
 			req.cc.upstreamFailed(filters.ReasonUpstreamTimeout)
-			return
+			return 0
 		}
 		req.cc.abort()
 	}
+	return 0
 }
