@@ -2,6 +2,7 @@ package filters
 
 import (
 	"strconv"
+	"unicode/utf8"
 )
 
 // Decision classifies the outcome of a request for the audit log and
@@ -86,7 +87,15 @@ func (r *Reason) AppendProblem(dst, detail, requestID []byte) []byte {
 	dst = append(dst, r.prefix...)
 	if len(detail) > 0 {
 		if len(detail) > MaxDetail {
-			detail = detail[:MaxDetail]
+			// Cut at a rune's start, so the cut leaves no broken rune.
+			cut := MaxDetail
+			for i := MaxDetail; i > MaxDetail-utf8.UTFMax; i-- {
+				if utf8.RuneStart(detail[i]) {
+					cut = i
+					break
+				}
+			}
+			detail = detail[:cut]
 		}
 		dst = append(dst, `,"detail":"`...)
 		dst = appendJSONEscaped(dst, b2s(detail))
@@ -108,20 +117,37 @@ const ProblemContentType = "application/problem+json"
 
 const hexDigits = "0123456789abcdef"
 
-// appendJSONEscaped appends s as the inside of a JSON string. Invalid UTF-8
-// is passed through byte by byte as \u00XX escapes of the raw bytes, so the
-// output is always valid JSON whatever the input.
+// appendJSONEscaped appends s as the inside of a JSON string (RFC 8259
+// §7). Valid UTF-8 passes through as it is, so "≤" stays "≤"; quotes,
+// backslashes, control bytes and DEL are escaped, and each byte of
+// invalid UTF-8 becomes U+FFFD, so the output is always valid JSON in
+// valid UTF-8 whatever the input.
 func appendJSONEscaped(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
-			dst = append(dst, '\\', c)
-		case c < 0x20 || c >= 0x7f:
-			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-		default:
-			dst = append(dst, c)
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				dst = append(dst, '\\', c)
+			case c < 0x20 || c == 0x7f:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+			default:
+				dst = append(dst, c)
+			}
+			i++
+			continue
 		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			dst = append(dst, "\\ufffd"...)
+		case r == '\u2028' || r == '\u2029':
+			// Valid JSON, but not valid inside JavaScript strings.
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[r&0xf])
+		default:
+			dst = append(dst, s[i:i+n]...)
+		}
+		i += n
 	}
 	return dst
 }

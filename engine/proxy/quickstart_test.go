@@ -51,8 +51,8 @@ func TestQuickstartConfig(t *testing.T) {
 	}
 	r := e2etest.Do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":5000}`)
 	e2etest.AssertProblem(t, r, 400, "validate.body_invalid")
-	if !strings.Contains(r.Body, "/qty") {
-		t.Errorf("400 does not name the failing pointer: %s", r.Body)
+	if !strings.Contains(r.Body, `"/qty: must be ≤ 1000"`) {
+		t.Errorf("400 does not name the failing pointer and rule as UTF-8 text: %s", r.Body)
 	}
 	e2etest.AssertProblem(t, e2etest.Do(t, "POST", p.base+"/api/v1/orders", editor, `{"customer":"1","sku":"tea","qty":2} trailing`), 400, "validate.json_malformed")
 	e2etest.AssertProblem(t, e2etest.Do(t, "POST", p.base+"/api/v1/orders", map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "text/plain"}, `qty=2`), 415, "validate.unsupported_media_type")
