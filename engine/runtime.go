@@ -43,12 +43,9 @@ type Route struct {
 	// RemoveHeaders; UpstreamRemoveTrusted keeps Forwarded.
 	UpstreamRemove, UpstreamRemoveTrusted []string
 
-	// UpstreamErrors and UpstreamTimeouts count failed exchanges with the
-	// route's upstream (answered 502 and 504).
-	UpstreamErrors, UpstreamTimeouts *metrics.Counter
-
-	requests [6]*metrics.Counter // by status class: 1xx … 5xx, other
-	duration *metrics.Histogram
+	// routeSeries are the route's metrics (UpstreamErrors and
+	// UpstreamTimeouts among them), kept across reloads (series.go).
+	*routeSeries
 }
 
 // HeaderValue is a header set on upstream requests.
@@ -102,7 +99,8 @@ type Runtime struct {
 	Routes []*Route
 	// Listeners are keyed by listener name.
 	Listeners map[string]*Listener
-	// Metrics holds this generation's per-route metrics.
+	// Metrics holds the per-route metrics, shared by the generations of
+	// one process (routeSeries).
 	Metrics *metrics.Set
 	// Roles is the role table shared by this generation's filters.
 	Roles *filters.Roles
@@ -112,6 +110,7 @@ type Runtime struct {
 	Unmatched *Route
 
 	pools         []*upstream.Pool
+	series        *seriesSet
 	filterMetrics []*metrics.Set
 	shared        *filters.Chain // shared filter instances, closed once with the runtime
 
@@ -134,7 +133,6 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		Generation: gen,
 		Config:     cfg,
 		Listeners:  make(map[string]*Listener, len(cfg.Listeners)),
-		Metrics:    metrics.NewSet(),
 		Roles:      filters.NewRoles(),
 		log:        log,
 	}
@@ -204,12 +202,10 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			errs = append(errs, err)
 		}
 		r.Chain = chain
-		r.registerMetrics(rt.Metrics)
 		rt.Routes = append(rt.Routes, r)
 		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
 	}
 	rt.Unmatched = &Route{Info: filters.Route{Name: "", Index: -1}}
-	rt.Unmatched.registerMetrics(rt.Metrics)
 
 	rtr, err := router.New(rrs)
 	if err != nil {
@@ -221,6 +217,11 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		rt.closeChains()
 		return nil, err
 	}
+	// The per-route series outlive the generation: a reload keeps the
+	// counts of every route that is still configured.
+	rt.series = prev.seriesOrNew()
+	rt.Metrics = rt.series.set
+	rt.series.attach(append(slices.Clone(rt.Routes), rt.Unmatched))
 	rt.collectFilterMetrics()
 	return rt, nil
 }
@@ -341,22 +342,6 @@ func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry
 	return regn.New(spec)
 }
 
-func (r *Route) registerMetrics(s *metrics.Set) {
-	name := r.Info.Name
-	if name == "" {
-		name = "(none)"
-	}
-	classes := [6]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
-	for i, c := range classes {
-		r.requests[i] = s.NewCounter(fmt.Sprintf(`tollgate_http_requests_total{route=%q,class=%q}`, name, c))
-	}
-	r.duration = s.NewHistogram(fmt.Sprintf(`tollgate_http_request_duration_seconds{route=%q}`, name))
-	if up := r.Info.Upstream; up != "" {
-		r.UpstreamErrors = s.GetOrCreateCounter(fmt.Sprintf(`tollgate_upstream_errors_total{upstream=%q,kind="unavailable"}`, up))
-		r.UpstreamTimeouts = s.GetOrCreateCounter(fmt.Sprintf(`tollgate_upstream_errors_total{upstream=%q,kind="timeout"}`, up))
-	}
-}
-
 func upstreamOptions(uc config.Upstream, timeout time.Duration) upstream.Options {
 	if timeout <= 0 {
 		timeout = uc.Timeout.D()
@@ -421,7 +406,6 @@ func (rt *Runtime) close() {
 			}
 			p.Close()
 		}
-		rt.Metrics.UnregisterAllMetrics()
 	})
 }
 

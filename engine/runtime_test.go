@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
@@ -110,4 +111,67 @@ func TestRuntimeClosesAfterLastRequest(t *testing.T) {
 	if closed.Load() != 4 {
 		t.Fatalf("generation 2 not closed: %d", closed.Load())
 	}
+}
+
+// TestRouteCountersSurviveReloads: a reload, even of an unchanged file,
+// keeps every still-configured route's counters and histogram (Prometheus
+// would read a drop as a restart, and the counts since the last scrape
+// would be lost); a removed route's series go.
+func TestRouteCountersSurviveReloads(t *testing.T) {
+	const two = `listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [127.0.0.1:9]}]
+routes:
+  - {name: a, path: /a, upstream: demo}
+  - {name: b, path: /b, upstream: demo}
+`
+	compile := func(text string, prev *engine.Runtime, gen uint64) *engine.Runtime {
+		t.Helper()
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt, err := engine.Compile(cfg, filters.Registry{}, gen, prev, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rt
+	}
+	page := func(rt *engine.Runtime) string {
+		var b strings.Builder
+		rt.WritePrometheus(&b)
+		return b.String()
+	}
+	var h engine.Holder
+	rt1 := compile(two, nil, 1)
+	h.Swap(rt1)
+	rt1.Routes[0].CountResponse(200, time.Millisecond)
+	rt1.Routes[1].CountResponse(503, time.Millisecond)
+	rt1.Routes[1].UpstreamErrors.Inc()
+
+	rt2 := compile(two, rt1, 2) // SIGHUP, file unchanged
+	h.Swap(rt2)
+	rt2.Routes[0].CountResponse(200, time.Millisecond)
+	m := page(rt2)
+	for _, want := range []string{
+		`tollgate_http_requests_total{route="a",class="2xx"} 2`,
+		`tollgate_http_requests_total{route="b",class="5xx"} 1`,
+		`tollgate_http_request_duration_seconds_count{route="a"} 2`,
+		`tollgate_upstream_errors_total{upstream="demo",kind="unavailable"} 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("after a reload /metrics lacks %s:\n%s", want, m)
+		}
+	}
+
+	rt3 := compile(strings.Replace(two, "  - {name: b, path: /b, upstream: demo}\n", "", 1), rt2, 3)
+	h.Swap(rt3)
+	m = page(rt3)
+	if strings.Contains(m, `route="b"`) || !strings.Contains(m, `tollgate_http_requests_total{route="a",class="2xx"} 2`) {
+		t.Errorf("after removing route b:\n%s", m)
+	}
+	h.Close()
 }
