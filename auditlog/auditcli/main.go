@@ -479,7 +479,9 @@ func (c *cmd) verify(args []string) int {
 		}
 		opts.Trusted = b
 	}
-	if !*quiet {
+	if !*quiet && isTerminal(c.stderr) {
+		// A bar redrawn with carriage returns is for a terminal; in a file
+		// or a pipe it is noise.
 		var lastPct = -1
 		opts.Progress = func(done, total uint64) {
 			if total < 100000 {
@@ -498,7 +500,10 @@ func (c *cmd) verify(args []string) int {
 	start := c.now()
 	res, err := auditlog.Verify(opts)
 	if err != nil {
-		fmt.Fprintf(c.stderr, "\nFAIL: %v\n", err)
+		if opts.Progress != nil {
+			fmt.Fprintln(c.stderr) // end the bar's line
+		}
+		fmt.Fprintf(c.stderr, "FAIL: %v\n", err)
 		return exitFailed
 	}
 	el := c.now().Sub(start)
@@ -700,4 +705,15 @@ func (c *cmd) compact(args []string) int {
 	}
 	fmt.Fprintf(c.stdout, "compacted %d sealed segments: %d bytes to %d\n", res.Segments, res.Before, res.After)
 	return exitOK
+}
+
+// isTerminal reports whether w is a terminal (a character device: a tty,
+// or /dev/null, where a progress bar does no harm).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
