@@ -22,6 +22,11 @@
 // every record has one byte form. The log index is not in the record: the
 // tree already binds position. The reader prints JSON.
 //
+// Extension tags in use: 1, ExtRawTarget, the path the client sent
+// (without its query) where it differs from the recorded path, so a
+// refused request shows what it attempted (`audit query --path-prefix`
+// finds it; readers escape its control bytes).
+//
 // # Privacy: salted commitments (decided before v1)
 //
 // The principal and the client IP are personal data. The leaf holds

@@ -177,6 +177,21 @@ func (e *Entry) Reset() {
 	}
 }
 
+// Extension tags (AppendExt) the proxy writes. A reader skips tags it does
+// not know, so adding one needs no new record version.
+const (
+	// ExtRawTarget is the request's path as the client sent it, before
+	// normalization and without its query (which may carry credentials,
+	// as Path leaves it out for), written when it differs from Path: what
+	// a refused request attempted (an encoded slash, a dot segment) and
+	// what a request the parser refused carried. At most MaxRawTarget
+	// bytes; control bytes are kept as they came and escaped by readers.
+	ExtRawTarget = 1
+)
+
+// MaxRawTarget caps ExtRawTarget.
+const MaxRawTarget = 1024
+
 // AppendExt appends one extension field to an Ext buffer. Tags must be
 // appended in strictly increasing order, starting at 1.
 func AppendExt(dst []byte, tag uint64, value []byte) []byte {
@@ -475,6 +490,17 @@ func validExt(b []byte) bool {
 		}
 	}
 	return true
+}
+
+// RawTarget returns the record's ExtRawTarget, or nil when it has none.
+func (r *Record) RawTarget() []byte {
+	var v []byte
+	RangeExt(r.Ext, func(tag uint64, value []byte) {
+		if tag == ExtRawTarget {
+			v = value
+		}
+	})
+	return v
 }
 
 // RangeExt calls fn for each extension field of a record's Ext bytes.

@@ -68,7 +68,15 @@ func (rec *Record) AppendJSON(dst []byte, index uint64) []byte {
 			dst = appendKVb(dst, kv.k, kv.v)
 		}
 	}
-	if len(rec.Ext) > 0 {
+	unknown := false
+	RangeExt(rec.Ext, func(tag uint64, value []byte) {
+		if tag == ExtRawTarget {
+			dst = appendKVb(dst, "raw_target", value)
+		} else {
+			unknown = true
+		}
+	})
+	if unknown {
 		dst = appendKV(dst, "ext", hex.EncodeToString(rec.Ext))
 	}
 	return append(dst, '}')

@@ -75,6 +75,9 @@ type Filter struct {
 	Decision  string
 	Reason    string
 	RequestID string
+	// PathPrefix matches records whose normalized path, or raw target (a
+	// refused request's), starts with it.
+	PathPrefix string
 	// Limit stops after this many matches; zero is unlimited.
 	Limit int
 }
@@ -88,7 +91,8 @@ func (f *Filter) match(rec *Record) bool {
 		f.Status != 0 && int(rec.Status) != f.Status,
 		f.Decision != "" && rec.Decision.String() != f.Decision,
 		f.Reason != "" && string(rec.Reason) != f.Reason,
-		f.RequestID != "" && string(rec.RequestID) != f.RequestID:
+		f.RequestID != "" && string(rec.RequestID) != f.RequestID,
+		f.PathPrefix != "" && !bytes.HasPrefix(rec.Path, []byte(f.PathPrefix)) && !bytes.HasPrefix(rec.RawTarget(), []byte(f.PathPrefix)):
 		return false
 	case f.Principal != "" && (!rec.Revealed || string(rec.Principal) != f.Principal):
 		return false

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -271,6 +272,12 @@ func fillEntry(e *auditlog.Entry, ex *filters.Exchange, roles *filters.Roles, en
 	e.ClientIP = ex.ClientIP
 	e.Method = append(e.Method[:0], ex.Method...)
 	e.Path = append(e.Path[:0], ex.Path...)
+	e.Ext = e.Ext[:0]
+	if raw := rawPath(ex.RawTarget); len(raw) > 0 && !bytes.Equal(raw, ex.Path) {
+		// What the client sent, where it is not what was routed: the
+		// attempt behind a bad_path refusal, or a dot segment resolved.
+		e.Ext = auditlog.AppendExt(e.Ext, auditlog.ExtRawTarget, raw[:min(len(raw), auditlog.MaxRawTarget)])
+	}
 	if ex.Route != nil {
 		e.Route = append(e.Route[:0], ex.Route.Pattern...)
 		e.Upstream = ex.Route.Upstream
@@ -305,6 +312,15 @@ func fillEntry(e *auditlog.Entry, ex *filters.Exchange, roles *filters.Roles, en
 	} else {
 		e.HintKeyID = append(e.HintKeyID[:0], id.KeyID...)
 	}
+}
+
+// rawPath is a request target without its query and fragment: the query
+// may carry credentials, which the audit log never keeps.
+func rawPath(target []byte) []byte {
+	if i := bytes.IndexAny(target, "?#"); i >= 0 {
+		return target[:i]
+	}
+	return target
 }
 
 func appendRoleNames(dst []byte, roles *filters.Roles, set filters.RoleSet) []byte {

@@ -85,8 +85,8 @@ type cmd struct {
 }
 
 type filterFlags struct {
-	principal, route, method, decision, reason, requestID, since, until, from string
-	status, limit                                                             int
+	principal, route, method, decision, reason, requestID, since, until, from, pathPrefix string
+	status, limit                                                                         int
 }
 
 func (c *cmd) flags(withFilter bool) *flag.FlagSet {
@@ -102,6 +102,7 @@ func (c *cmd) flags(withFilter bool) *flag.FlagSet {
 		fs.StringVar(&f.decision, "decision", "", "match the decision (allowed, denied, limited, …)")
 		fs.StringVar(&f.reason, "reason", "", "match the reason code")
 		fs.StringVar(&f.requestID, "request-id", "", "match the request id")
+		fs.StringVar(&f.pathPrefix, "path-prefix", "", "match records whose path, or raw target as sent, starts with this")
 		fs.StringVar(&f.since, "since", "", "only records that started at or after this time")
 		fs.StringVar(&f.until, "until", "", "only records that started at or before this time")
 		fs.BoolVar(&c.json, "json", false, "print NDJSON")
@@ -162,7 +163,7 @@ func (c *cmd) parseTime(s string) (int64, error) {
 func (c *cmd) buildFilter() (auditlog.Filter, error) {
 	f := c.filter
 	flt := auditlog.Filter{Principal: f.principal, Route: f.route, Method: f.method, Status: f.status,
-		Decision: f.decision, Reason: f.reason, RequestID: f.requestID, Limit: f.limit}
+		Decision: f.decision, Reason: f.reason, RequestID: f.requestID, PathPrefix: f.pathPrefix, Limit: f.limit}
 	if f.decision != "" {
 		if _, ok := auditlog.ParseDecision(f.decision); !ok {
 			return flt, fmt.Errorf("unknown decision %q", f.decision)
@@ -228,7 +229,7 @@ func (p *printer) record(idx uint64, rec *auditlog.Record) {
 	}
 	fmt.Fprintf(p.tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\n", idx,
 		time.Unix(0, rec.Start).UTC().Format("2006-01-02T15:04:05.000Z"), principal, client,
-		rec.Method, rec.Path, rec.Status, rec.Decision, reason,
+		rec.Method, displayPath(rec), rec.Status, rec.Decision, reason,
 		time.Duration(rec.Duration).Round(time.Microsecond), rec.RequestID)
 }
 
@@ -716,4 +717,22 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// displayPath is the PATH column: the normalized path, and the raw target
+// the client sent when the record has one, quoted with every control and
+// non-printable byte escaped, so a hostile target cannot move the cursor
+// or forge a column.
+func displayPath(rec *auditlog.Record) string {
+	raw := rec.RawTarget()
+	switch {
+	case len(raw) == 0 && len(rec.Path) == 0:
+		return "-"
+	case len(raw) == 0:
+		q := strconv.QuoteToASCII(string(rec.Path))
+		return q[1 : len(q)-1]
+	case len(rec.Path) == 0:
+		return "sent " + strconv.QuoteToASCII(string(raw))
+	}
+	return string(rec.Path) + " (sent " + strconv.QuoteToASCII(string(raw)) + ")"
 }

@@ -25,7 +25,7 @@ func TestVerifyProgressOnlyOnATerminal(t *testing.T) {
 		t.Fatalf("keygen: %d %s", code, se)
 	}
 	skey, _ := os.ReadFile(prefix + ".key")
-	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey)), Durability: auditlog.DurabilityAsync})
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,5 +58,39 @@ func TestVerifyProgressOnlyOnATerminal(t *testing.T) {
 		if isTerminal(w) {
 			t.Errorf("%s is taken for a terminal", name)
 		}
+	}
+}
+
+// TestQueryFindsAndEscapesRawTargets: a refused request's raw target is
+// found by --path-prefix and printed with its control bytes escaped, in
+// the table and in JSON.
+func TestQueryFindsAndEscapesRawTargets(t *testing.T) {
+	tmp := t.TempDir()
+	dir, prefix := filepath.Join(tmp, "audit"), filepath.Join(tmp, "dev")
+	if _, se, code := run(t, "keygen", "--origin", "audit.test/raw", "--out", prefix); code != 0 {
+		t.Fatalf("keygen: %d %s", code, se)
+	}
+	skey, _ := os.ReadFile(prefix + ".key")
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []auditlog.Entry{
+		{Method: []byte("GET"), Path: []byte("/v1/items/1"), Status: 200, Start: 1},
+		{Method: []byte("GET"), Status: 400, Start: 2, Decision: auditlog.DecisionInvalid, Reason: "request.bad_path",
+			Ext: auditlog.AppendExt(nil, auditlog.ExtRawTarget, []byte("/v1/items/%2e%2e/\x1b[2Jadmin"))},
+	} {
+		if _, err := l.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	out, se, code := run(t, "query", "--dir", dir, "--path-prefix", "/v1/items/%2e")
+	if code != 0 || strings.Count(out, "\n") != 2 || !strings.Contains(out, `sent "/v1/items/%2e%2e/\x1b[2Jadmin"`) || strings.Contains(out, "\x1b") {
+		t.Fatalf("query: %d %q %s", code, out, se)
+	}
+	out, _, _ = run(t, "query", "--dir", dir, "--reason", "request.bad_path", "--json")
+	if !strings.Contains(out, `"raw_target":"/v1/items/%2e%2e/\u001b[2Jadmin"`) || strings.Contains(out, `"ext"`) {
+		t.Fatalf("query --json: %s", out)
 	}
 }

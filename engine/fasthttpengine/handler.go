@@ -266,9 +266,10 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	if start.IsZero() {
 		start = time.Now()
 	}
+	// fasthttp answers a missing method or target with defaults ("GET",
+	// "/") and keeps no raw bytes, so a head it could not read is recorded
+	// without a method or target rather than with invented ones.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
-	st.Ex.Method = ctx.Request.Header.Method()
-	st.Ex.RawTarget = ctx.Request.Header.RequestURI()
 	s.writeProblem(ctx, st)
 	ctx.SetConnectionClose()
 	s.end(ctx, st)

@@ -1,6 +1,7 @@
 package gnetengine
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/panjf2000/gnet/v2"
 
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -125,7 +127,7 @@ func (cc *clientConn) process() {
 			if n > 0 {
 				_, _ = cc.c.Discard(n)
 			}
-			cc.begin(reason)
+			cc.begin(reason, buf)
 		case stReadBody:
 			if !cc.readBody() {
 				return
@@ -153,14 +155,17 @@ func (cc *clientConn) process() {
 }
 
 // begin starts serving the request whose head was just parsed (or refuses
-// it when reason is not nil).
-func (cc *clientConn) begin(reason *filters.Reason) {
+// it when reason is not nil; buf then holds the refused bytes).
+func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 	s := cc.lp.l.s
 	req := cc.req
 	r := &req.Request
 	l := cc.lp.l
 	if reason != nil {
 		s.p.Malformed(r, &l.info, cc.peer, time.Now(), reason)
+		if m, t := pipeline.SplitRequestLine(bytes.TrimLeft(buf, "\r\n")); m != nil {
+			r.Attempted(m, t)
+		}
 		req.keepAlive = false
 		cc.respond()
 		return

@@ -66,6 +66,20 @@ func CheckRequestLine(line []byte) bool {
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
+// SplitRequestLine returns the method and target of the request line at
+// the start of head, if its line is complete and well-formed
+// (CheckRequestLine); nil otherwise.
+func SplitRequestLine(head []byte) (method, target []byte) {
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 1 || head[nl-1] != '\r' || !CheckRequestLine(head[:nl-1]) {
+		return nil, nil
+	}
+	line := head[:nl-1]
+	sp := bytes.IndexByte(line, ' ')
+	rest := line[sp+1:]
+	return line[:sp], rest[:bytes.IndexByte(rest, ' ')]
+}
+
 // CheckVersion returns the refusal for a request's protocol version, or
 // nil for HTTP/1.0 and HTTP/1.1.
 func CheckVersion(proto []byte) *filters.Reason {

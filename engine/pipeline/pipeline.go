@@ -123,6 +123,7 @@ type Request struct {
 	target  []byte
 	scratch []byte
 	problem []byte
+	attempt []byte
 }
 
 // Reset empties r for the next request, keeping its buffers.
@@ -131,6 +132,17 @@ func (r *Request) Reset() {
 	r.RT, r.Route, r.Trusted, r.Limit, r.HTTP10 = nil, nil, false, 0, false
 	r.h, r.hadapt.h, r.begun = nil, nil, false
 	r.path, r.target, r.scratch, r.problem = r.path[:0], r.target[:0], r.scratch[:0], r.problem[:0]
+	r.attempt = r.attempt[:0]
+}
+
+// Attempted records the method and target of a request the engine could
+// not parse, from its request line, so its audit record shows what was
+// attempted. Both are copied (at most 2 KiB); call it after Malformed.
+func (r *Request) Attempted(method, target []byte) {
+	method, target = method[:min(len(method), 32)], target[:min(len(target), 2048)]
+	r.attempt = append(append(r.attempt[:0], method...), target...)
+	r.Ex.Method = r.attempt[:len(method)]
+	r.Ex.RawTarget = r.attempt[len(method):]
 }
 
 // Target returns the request target PrepareUpstream set for the upstream:

@@ -75,19 +75,41 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 			check(e2etest.Do(t, "DELETE", p.base+"/api/v1/orders", nil, ""), auditCase{405, "not_found", "route.method_not_allowed", ""})
 			check(e2etest.Do(t, "POST", p.base+"/api/v1/orders", nil, strings.Repeat("x", 2048)), auditCase{413, "invalid", "request.body_too_large", "/api/v1/orders"})
 			check(e2etest.Do(t, "GET", p.base+"/down", nil, ""), auditCase{502, "upstream_error", "upstream.unavailable", "/down"})
-			_, text := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x HTTP/1.1\r\nHost: x\r\n\r\n")
-			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.bad_path", ""})
+			_, text := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/%2e%2e/x?key=secret HTTP/1.1\r\nHost: x\r\n\r\n")
+			badPath := responseFromText(t, text, 400)
+			check(badPath, auditCase{400, "invalid", "request.bad_path", ""})
 			_, text = e2etest.RawRequest(t, p.addr, "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab")
-			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+			dupLength := responseFromText(t, text, 400)
+			check(dupLength, auditCase{400, "invalid", "request.malformed", ""})
 			// Refused by the parser (the goroutine engine's error handler)
 			// or by the pipeline's version check: recorded all the same,
 			// with the real time of arrival.
 			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1\r\n\r\n")
-			check(responseFromText(t, text, 400), auditCase{400, "invalid", "request.malformed", ""})
+			noVersion := responseFromText(t, text, 400)
+			check(noVersion, auditCase{400, "invalid", "request.malformed", ""})
 			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1 HTTP/9.9\r\nHost: x\r\n\r\n")
-			check(responseFromText(t, text, 505), auditCase{505, "invalid", "request.version_not_supported", ""})
+			version := responseFromText(t, text, 505)
+			check(version, auditCase{505, "invalid", "request.version_not_supported", ""})
 			_, text = e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\nX-Big: "+strings.Repeat("a", 70<<10)+"\r\n\r\n")
-			check(responseFromText(t, text, 431), auditCase{431, "invalid", "request.header_too_large", ""})
+			tooLarge := responseFromText(t, text, 431)
+			check(tooLarge, auditCase{431, "invalid", "request.header_too_large", ""})
+			// What was attempted, for the refusals that come before a path
+			// is routed: the method and the raw target (never its query,
+			// which may carry credentials). The event loop reads the request
+			// line of a head it refuses; the goroutine engine's parser keeps
+			// none, so that record has no method or target rather than
+			// invented ones. A line with no version gives neither.
+			attempts := map[string][2]string{
+				badPath.Header.Get("X-Request-Id"):   {"GET", "/api/v1/customers/%2e%2e/x"},
+				dupLength.Header.Get("X-Request-Id"): {"", ""},
+				version.Header.Get("X-Request-Id"):   {"GET", "/api/v1/customers/1"},
+				noVersion.Header.Get("X-Request-Id"): {"", ""},
+				tooLarge.Header.Get("X-Request-Id"):  {"", ""},
+			}
+			if engine == "gnet" {
+				attempts[dupLength.Header.Get("X-Request-Id")] = [2]string{"POST", "/api/v1/orders"}
+				attempts[tooLarge.Header.Get("X-Request-Id")] = [2]string{"GET", "/api/v1/customers/1"}
+			}
 			end := time.Now()
 
 			seen := map[string]int{}
@@ -103,6 +125,13 @@ func TestEveryRequestIsAuditedExactlyOnce(t *testing.T) {
 				}
 				if !rec.Revealed || rec.ClientIP.String() != "127.0.0.1" {
 					return fmt.Errorf("record %q: client IP not recorded (revealed=%v %v)", id, rec.Revealed, rec.ClientIP)
+				}
+				a, attempted := attempts[id]
+				if attempted && (string(rec.Method) != a[0] || string(rec.RawTarget()) != a[1]) {
+					return fmt.Errorf("record %q: method %q raw target %q, want %q %q", id, rec.Method, rec.RawTarget(), a[0], a[1])
+				}
+				if !attempted && len(rec.RawTarget()) > 0 {
+					return fmt.Errorf("record %q: raw target %q beside path %q, which the client sent as it is", id, rec.RawTarget(), rec.Path)
 				}
 				if at := time.Unix(0, rec.Start); at.Before(begun) || at.After(end) || rec.Duration < 0 || rec.Duration > int64(10*time.Second) {
 					return fmt.Errorf("record %q: start %v, duration %v; want within the test's %v..%v", id, at, time.Duration(rec.Duration), begun, end)
