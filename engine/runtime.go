@@ -42,6 +42,10 @@ type Route struct {
 	// or not at all), Forwarded (believed only from a trusted proxy) and
 	// RemoveHeaders; UpstreamRemoveTrusted keeps Forwarded.
 	UpstreamRemove, UpstreamRemoveTrusted []string
+	// CredentialHeaders are the headers the route's filters read
+	// credentials from (filters.CredentialReader); a request carrying one
+	// of them twice is refused before the chain runs.
+	CredentialHeaders []string
 
 	// routeSeries are the route's metrics (UpstreamErrors and
 	// UpstreamTimeouts among them), kept across reloads (series.go).
@@ -202,6 +206,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			errs = append(errs, err)
 		}
 		r.Chain = chain
+		r.CredentialHeaders = credentialHeaders(chain)
 		rt.Routes = append(rt.Routes, r)
 		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
 	}
@@ -224,6 +229,25 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	rt.series.attach(append(slices.Clone(rt.Routes), rt.Unmatched))
 	rt.collectFilterMetrics()
 	return rt, nil
+}
+
+// credentialHeaders lists, once each, the headers c's filters read
+// credentials from.
+func credentialHeaders(c *filters.Chain) []string {
+	if c == nil {
+		return nil
+	}
+	var names []string
+	for _, f := range c.Filters() {
+		if cr, ok := f.(filters.CredentialReader); ok {
+			for _, n := range cr.CredentialHeaders() {
+				if !slices.Contains(names, n) {
+					names = append(names, n)
+				}
+			}
+		}
+	}
+	return names
 }
 
 // MetricsProvider is implemented by filters that keep their own metrics.

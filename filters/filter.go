@@ -41,6 +41,16 @@ type Blocker interface {
 	MayBlock() bool
 }
 
+// CredentialReader is implemented by filters that read a credential from
+// request headers (a bearer token, an API key). The pipeline refuses a
+// request that carries one of these headers more than once, before any
+// filter runs: which of two credentials a filter reads, and which one an
+// upstream behind it would, is exactly what an attacker wants to choose.
+type CredentialReader interface {
+	// CredentialHeaders returns the canonical names of the headers read.
+	CredentialHeaders() []string
+}
+
 // Verdict is what a filter decides. It is a small value; the zero value is
 // Continue.
 type Verdict struct {

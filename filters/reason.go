@@ -171,5 +171,9 @@ var (
 	ReasonClientAborted       = NewReason("client.aborted", 499, DecisionAborted, "client closed the connection")
 	// ReasonUpstreamBroken is recorded (never answered: the status line is
 	// already sent) when the upstream fails in the middle of a streamed body.
-	ReasonUpstreamBroken = NewReason("upstream.stream_broken", 502, DecisionUpstreamError, "upstream failed while the response was streamed")
+	// ReasonDuplicateCredentials refuses a request with two fields of a
+	// header its route reads a credential from, before any filter runs: it
+	// is attributed to no one.
+	ReasonDuplicateCredentials = NewReason("authn.duplicate_credentials", 400, DecisionInvalid, "the request carries a credential header more than once")
+	ReasonUpstreamBroken       = NewReason("upstream.stream_broken", 502, DecisionUpstreamError, "upstream failed while the response was streamed")
 )

@@ -223,3 +223,64 @@ func identityRBACAndAudit(t *testing.T, engine string) {
 		t.Fatalf("verify: %v", err)
 	}
 }
+
+// TestDuplicateCredentialsAreRefused: a request that carries a credential
+// header twice (two bearer tokens, two API keys) is refused with 400 before
+// any filter runs, attributed to no one, and never reaches the upstream,
+// on both engines. Which of two credentials a filter reads, and which an
+// upstream behind it would, is what an attacker wants to choose.
+func TestDuplicateCredentialsAreRefused(t *testing.T) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			dir := t.TempDir()
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kit := &jwtKit{key: key, kid: "k1"}
+			jwksFile := filepath.Join(dir, "jwks.json")
+			if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			keyFile, logDir, _ := auditSetup(t, dir, "tollgate.test/duplicates")
+			const apiKey = "tg_test_2f9d0c7e41b84a5d"
+			sum := sha256.Sum256([]byte(apiKey))
+			p := startProxy(t, onEngine(t, fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])), engine))
+			admin := "Bearer " + kit.token(t, claims("ada", []string{"admin"}, time.Hour))
+			viewer := "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))
+
+			before := up.Requests()
+			for name, raw := range map[string]string{
+				"two bearer tokens": "DELETE /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\nAuthorization: " + viewer + "\r\nAuthorization: " + admin + "\r\n\r\n",
+				"two API keys":      "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nX-Api-Key: " + apiKey + "\r\nx-api-key: other\r\nContent-Length: 2\r\n\r\n{}",
+			} {
+				status, text := e2etest.RawRequest(t, p.addr, raw)
+				if status != 400 || !strings.Contains(text, "authn.duplicate_credentials") {
+					t.Errorf("%s: %d\n%s", name, status, text)
+				}
+			}
+			if n := up.Requests() - before; n != 0 {
+				t.Fatalf("the upstream received %d requests with duplicate credentials", n)
+			}
+			// One credential of each kind is fine.
+			status, _ := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\nAuthorization: "+viewer+"\r\n\r\n")
+			if status != 200 {
+				t.Fatalf("one bearer token: %d", status)
+			}
+			n := 0
+			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
+				if string(rec.Reason) == "authn.duplicate_credentials" {
+					n++
+					if rec.HasPrincipal || rec.Unverified {
+						return fmt.Errorf("a duplicate-credential refusal is attributed: %+v", rec)
+					}
+				}
+				return nil
+			})
+			if n != 2 {
+				t.Fatalf("%d duplicate-credential refusals recorded, want 2", n)
+			}
+		})
+	}
+}

@@ -235,3 +235,12 @@ func trimOWS(v []byte) []byte {
 	}
 	return v
 }
+
+// CredentialHeaders implements filters.CredentialReader: the key header,
+// and Authorization when the ApiKey scheme is accepted there.
+func (f *Filter) CredentialHeaders() []string {
+	if f.auth && f.header != "Authorization" {
+		return []string{f.header, "Authorization"}
+	}
+	return []string{f.header}
+}

@@ -399,3 +399,6 @@ func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters
 	f.m.refusals[r.idx].Inc()
 	return filters.Respond(r.reason)
 }
+
+// CredentialHeaders implements filters.CredentialReader.
+func (f *Filter) CredentialHeaders() []string { return []string{f.header} }

@@ -403,3 +403,6 @@ func appendCapped(dst, b []byte, n int) []byte {
 	}
 	return append(dst, b...)
 }
+
+// CredentialHeaders implements filters.CredentialReader.
+func (f *Filter) CredentialHeaders() []string { return []string{f.header} }
