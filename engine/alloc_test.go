@@ -4,6 +4,7 @@ package engine_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/filtertest"
@@ -19,4 +20,23 @@ func TestPipelineZeroAllocs(t *testing.T) {
 		ex.Params.Reset()
 		buf, _ = pipeline(rt, ex, buf)
 	})
+}
+
+// TestCountResponseZeroAllocs: recording a response allocates nothing with
+// either kind of latency histogram.
+func TestCountResponseZeroAllocs(t *testing.T) {
+	for _, kind := range []string{"prometheus", "vmrange"} {
+		rt, err := compileText(t, filters.Registry{}, `listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [127.0.0.1:9]}]
+routes: [{name: a, path: /a, upstream: demo}]
+metrics: {histograms: `+kind+`}
+`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := rt.Routes[0]
+		filtertest.AssertZeroAllocs(t, kind+" CountResponse", func() {
+			r.CountResponse(200, 3*time.Millisecond)
+		})
+	}
 }

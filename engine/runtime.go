@@ -224,7 +224,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	}
 	// The per-route series outlive the generation: a reload keeps the
 	// counts of every route that is still configured.
-	rt.series = prev.seriesOrNew()
+	rt.series = prev.seriesOrNew(cfg.Metrics.Histograms)
 	rt.Metrics = rt.series.set
 	rt.series.attach(append(slices.Clone(rt.Routes), rt.Unmatched))
 	rt.collectFilterMetrics()

@@ -175,3 +175,78 @@ routes:
 	}
 	h.Close()
 }
+
+// TestRouteHistogramKinds: metrics.histograms chooses the latency buckets
+// /metrics shows: le bounds by default (and for prometheus), which any
+// Prometheus can histogram_quantile, or VictoriaMetrics' vmrange ones. The
+// first generation's kind stays: a reload that switches it keeps each
+// route's histogram, counts and all, until the restart.
+func TestRouteHistogramKinds(t *testing.T) {
+	const routes = `listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [127.0.0.1:9]}]
+routes:
+  - {name: a, path: /a, upstream: demo}
+`
+	page := func(rt *engine.Runtime) string {
+		var b strings.Builder
+		rt.WritePrometheus(&b)
+		return b.String()
+	}
+	le := []string{
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.0005"} 0`,
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.001"} 1`,
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.025"} 1`,
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.05"} 2`,
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="10"} 2`,
+		`tollgate_http_request_duration_seconds_bucket{route="a",le="+Inf"} 3`,
+		`tollgate_http_request_duration_seconds_count{route="a"} 3`,
+	}
+	vmrange := []string{
+		`tollgate_http_request_duration_seconds_bucket{route="a",vmrange="`,
+		`tollgate_http_request_duration_seconds_count{route="a"} 3`,
+	}
+	for _, tc := range []struct {
+		setting, other string
+		want           []string
+		unwanted       string
+	}{
+		{"", "metrics: {histograms: vmrange}\n", le, "vmrange="},
+		{"metrics: {histograms: prometheus}\n", "metrics: {histograms: vmrange}\n", le, "vmrange="},
+		{"metrics: {histograms: vmrange}\n", "metrics: {histograms: prometheus}\n", vmrange, "le="},
+	} {
+		rt1, err := compileText(t, filters.Registry{}, routes+tc.setting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var h engine.Holder
+		h.Swap(rt1)
+		rt1.Routes[0].CountResponse(200, 800*time.Microsecond)
+		rt1.Routes[0].CountResponse(200, 30*time.Millisecond)
+
+		// A reload to the other kind keeps the first one.
+		p := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(p, []byte(routes+tc.other), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt2, err := engine.Compile(cfg, filters.Registry{}, 2, rt1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.Swap(rt2)
+		rt2.Routes[0].CountResponse(504, 31*time.Second)
+		m := page(rt2)
+		for _, want := range tc.want {
+			if !strings.Contains(m, want) {
+				t.Errorf("%q: /metrics lacks %s:\n%s", tc.setting, want, m)
+			}
+		}
+		if strings.Contains(m, tc.unwanted) {
+			t.Errorf("%q: /metrics has %s buckets:\n%s", tc.setting, tc.unwanted, m)
+		}
+		h.Close()
+	}
+}

@@ -11,11 +11,33 @@ import (
 // 5xx, other), its duration histogram and its upstream's error counters.
 type routeSeries struct {
 	requests [6]*metrics.Counter
-	duration *metrics.Histogram
+	duration durationHistogram
 
 	// UpstreamErrors and UpstreamTimeouts count failed exchanges with the
 	// route's upstream (answered 502 and 504); nil for the unmatched route.
 	UpstreamErrors, UpstreamTimeouts *metrics.Counter
+}
+
+// durationHistogram is what a route needs of its latency histogram; both
+// kinds, *metrics.PrometheusHistogram and *metrics.Histogram, have it, and
+// calling it through the interface allocates nothing.
+type durationHistogram interface{ Update(seconds float64) }
+
+// latencyBuckets are the le bounds, in seconds, of the prometheus
+// histograms (metrics.histograms: prometheus): Prometheus' client defaults
+// (5ms … 10s in steps of 1, 2.5, 5 per decade) extended down to 0.5ms. Why
+// that low: the proxy adds well under a millisecond itself, and answers it
+// gives on its own (401, 403, 429, 404) or relays from an upstream on the
+// same host take 0.5 … 5ms, which the defaults would lump into one bucket.
+// Why no higher than 10s: slower requests are streams or exchanges near an
+// upstream timeout (30s by default); they land in le="+Inf" (how many: its
+// count less le="10"), where a percentile reads as 10s. Three steps a
+// decade keep histogram_quantile's linear interpolation within a bucket of
+// ratio 2.5 at most, for a fixed 17 series per route (14 bounds, +Inf, _sum
+// and _count); vmrange buckets are finer (18 per decade) but only the
+// non-empty ones are exported, so their number varies with the traffic.
+var latencyBuckets = []float64{
+	0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
 }
 
 // seriesSet holds the per-route series of a process across reloads. Why:
@@ -24,21 +46,37 @@ type routeSeries struct {
 // keeps its series for as long as a route of that name is configured, and
 // only a removed route's series go (an upstream's, once no route uses it).
 // A reload compiles a new Runtime that takes its predecessor's seriesSet.
+// The histogram kind is the first generation's metrics.histograms: a route
+// keeps its histogram object across generations, and the scraper must see
+// one kind, so a reload that changes the setting takes effect on restart.
 type seriesSet struct {
-	mu        sync.Mutex
-	set       *metrics.Set
-	routes    map[string]*routeSeries
-	upstreams map[string][2]*metrics.Counter
+	mu         sync.Mutex
+	set        *metrics.Set
+	histograms string // config.Metrics.Histograms: prometheus or vmrange
+	routes     map[string]*routeSeries
+	upstreams  map[string][2]*metrics.Counter
 }
 
 var statusClasses = [6]string{"1xx", "2xx", "3xx", "4xx", "5xx", "other"}
 
-// seriesOrNew returns rt's series, or new ones for the first generation.
-func (rt *Runtime) seriesOrNew() *seriesSet {
+// seriesOrNew returns rt's series, or new ones for the first generation,
+// whose latency histograms are of kind histograms (config.Metrics'
+// Histograms; a later generation's setting is not consulted).
+func (rt *Runtime) seriesOrNew(histograms string) *seriesSet {
 	if rt != nil && rt.series != nil {
 		return rt.series
 	}
-	return &seriesSet{set: metrics.NewSet(), routes: map[string]*routeSeries{}, upstreams: map[string][2]*metrics.Counter{}}
+	return &seriesSet{set: metrics.NewSet(), histograms: histograms, routes: map[string]*routeSeries{}, upstreams: map[string][2]*metrics.Counter{}}
+}
+
+// newDuration registers the latency histogram called name: vmrange
+// buckets when the process was started with metrics.histograms: vmrange,
+// else le buckets at latencyBuckets.
+func (ss *seriesSet) newDuration(name string) durationHistogram {
+	if ss.histograms == "vmrange" {
+		return ss.set.NewHistogram(name)
+	}
+	return ss.set.NewPrometheusHistogramExt(name, latencyBuckets)
 }
 
 // attach gives each route its series, making those of new names, and
@@ -57,7 +95,7 @@ func (ss *seriesSet) attach(routes []*Route) {
 			for i, c := range statusClasses {
 				rs.requests[i] = ss.set.NewCounter(fmt.Sprintf(`tollgate_http_requests_total{route=%q,class=%q}`, name, c))
 			}
-			rs.duration = ss.set.NewHistogram(fmt.Sprintf(`tollgate_http_request_duration_seconds{route=%q}`, name))
+			rs.duration = ss.newDuration(fmt.Sprintf(`tollgate_http_request_duration_seconds{route=%q}`, name))
 			ss.routes[name] = rs
 		}
 		if up := r.Info.Upstream; up != "" {

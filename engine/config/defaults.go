@@ -12,6 +12,7 @@ const (
 	DefaultLogFormat     = "text"
 	DefaultTLSMinVersion = "1.2"
 	DefaultEngine        = "auto"
+	DefaultHistograms    = "prometheus"
 
 	DefaultReadTimeout     = Duration(30 * time.Second)
 	DefaultHeaderTimeout   = Duration(10 * time.Second)
@@ -42,6 +43,7 @@ func (c *Config) SetDefaults() {
 	def(&c.Admin.Listen, DefaultAdminListen)
 	def(&c.Log.Level, DefaultLogLevel)
 	def(&c.Log.Format, DefaultLogFormat)
+	def(&c.Metrics.Histograms, DefaultHistograms)
 	for i := range c.Listeners {
 		l := &c.Listeners[i]
 		if l.TLS != nil {

@@ -308,6 +308,45 @@ func TestDefaults(t *testing.T) {
 	f("tls.min_version", l.TLS.MinVersion, "1.2")
 }
 
+// TestMetricsHistograms: metrics.histograms defaults to prometheus, keeps
+// either kind as written, and refuses anything else at its position.
+func TestMetricsHistograms(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"", "prometheus"},
+		{"metrics: {}\n", "prometheus"},
+		{"metrics: {histograms: \"\"}\n", "prometheus"},
+		{"metrics: {histograms: prometheus}\n", "prometheus"},
+		{"metrics:\n  histograms: vmrange\n", "vmrange"},
+	} {
+		cfg, err := Parse("c.yaml", []byte(base+tc.text), env())
+		if err != nil {
+			t.Fatalf("%q: %v", tc.text, err)
+		}
+		if got := cfg.Metrics.Histograms; got != tc.want {
+			t.Errorf("%q: histograms %q, want %q", tc.text, got, tc.want)
+		}
+	}
+	for _, tc := range []struct{ text, want string }{
+		{"metrics: {histograms: native}\n", `c.yaml:3:23: metrics.histograms: unknown histogram kind "native": want prometheus (le buckets, for any Prometheus) or vmrange (VictoriaMetrics only)`},
+		{"metrics:\n  histograms: Prometheus\n", `c.yaml:4:15: metrics.histograms: unknown histogram kind "Prometheus": want prometheus (le buckets, for any Prometheus) or vmrange (VictoriaMetrics only)`},
+		{"metrics: {histogram: vmrange}\n", `c.yaml:3:11: metrics: unknown key "histogram" (did you mean "histograms"?)`},
+		{"metrics: {histograms: [vmrange]}\n", `c.yaml:3:23: metrics.histograms: want a string, got a list`},
+	} {
+		_, err := Parse("c.yaml", []byte(base+tc.text), env())
+		if err == nil {
+			t.Errorf("%q: no error", tc.text)
+			continue
+		}
+		var e *Error
+		if !errors.As(err, &e) {
+			t.Errorf("%q: error %v is not an *Error", tc.text, err)
+		}
+		if err.Error() != tc.want {
+			t.Errorf("%q:\ngot  %s\nwant %s", tc.text, err, tc.want)
+		}
+	}
+}
+
 func TestMergeKeys(t *testing.T) {
 	text := base + `x-defaults: &defaults
   path: /

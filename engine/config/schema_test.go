@@ -206,6 +206,7 @@ func TestSchemaDefaults(t *testing.T) {
 		"Config":     reflect.ValueOf(cfg).Elem(),
 		"Log":        reflect.ValueOf(&cfg.Log).Elem(),
 		"Admin":      reflect.ValueOf(&cfg.Admin).Elem(),
+		"Metrics":    reflect.ValueOf(&cfg.Metrics).Elem(),
 		"Listener":   reflect.ValueOf(&cfg.Listeners[0]).Elem(),
 		"TLS":        reflect.ValueOf(cfg.Listeners[0].TLS).Elem(),
 		"Upstream":   reflect.ValueOf(&cfg.Upstreams[0]).Elem(),
@@ -243,8 +244,8 @@ func TestSchemaDefaults(t *testing.T) {
 			}
 		}
 	}
-	if n != 17 {
-		t.Fatalf("checked %d defaults, want 17", n)
+	if n != 18 {
+		t.Fatalf("checked %d defaults, want 18", n)
 	}
 }
 

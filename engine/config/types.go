@@ -12,6 +12,8 @@ type Config struct {
 	Log Log `yaml:"log"`
 	// Admin configures the admin listener (/metrics, /healthz, /readyz).
 	Admin Admin `yaml:"admin"`
+	// Metrics configures the series served at /metrics on the admin listener.
+	Metrics Metrics `yaml:"metrics"`
 	// Listeners are the client-facing listeners.
 	Listeners []Listener `yaml:"listeners"`
 	// Upstreams are the backend pools that routes forward to.
@@ -48,6 +50,12 @@ type Admin struct {
 	Listen string `yaml:"listen"`
 	// Token is a bearer token every admin request must present (write it as ${ENV_VAR}); it is required when Listen is not a loopback address.
 	Token string `yaml:"token"`
+}
+
+// Metrics configures the series served at /metrics.
+type Metrics struct {
+	// Histograms is the kind of the latency histograms (tollgate_http_request_duration_seconds): prometheus (the default: _bucket series with le bounds from 0.5ms to 10s, which histogram_quantile turns into percentiles on Prometheus and VictoriaMetrics alike) or vmrange (VictoriaMetrics' log-scale buckets with a vmrange label, which only VictoriaMetrics reads). It is read at startup; a reload that changes it takes effect on restart.
+	Histograms string `yaml:"histograms"`
 }
 
 // Listener is a client-facing HTTP/1.1 listener.

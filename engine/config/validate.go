@@ -83,6 +83,11 @@ func (c *Config) validate() []error {
 			v.errorf("admin.listen", "admin listener on non-loopback address %q needs admin.token: metrics, profiles and the dashboard must not be open to the network", c.Admin.Listen)
 		}
 	}
+	switch c.Metrics.Histograms {
+	case "", "prometheus", "vmrange":
+	default:
+		v.errorf("metrics.histograms", "unknown histogram kind %q: want prometheus (le buckets, for any Prometheus) or vmrange (VictoriaMetrics only)", c.Metrics.Histograms)
+	}
 
 	if len(c.Listeners) == 0 {
 		v.errorf("listeners", "at least one listener is required")

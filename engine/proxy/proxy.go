@@ -244,6 +244,9 @@ func warnStatic(log *slog.Logger, old, cur *config.Config) {
 	if old.Admin.Listen != cur.Admin.Listen {
 		log.Warn("admin.listen changed; it takes effect on restart")
 	}
+	if old.Metrics.Histograms != cur.Metrics.Histograms {
+		log.Warn("metrics.histograms changed; it takes effect on restart")
+	}
 	if len(old.Listeners) != len(cur.Listeners) {
 		log.Warn("listeners changed; they take effect on restart")
 		return
