@@ -70,6 +70,8 @@ type Listener struct {
 	TLS *TLS `yaml:"tls"`
 	// TrustedProxies lists the CIDRs (or single IP addresses) whose X-Forwarded-For and X-Request-Id headers are believed; empty means none are.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+	// TrustRequestID keeps a client's well-formed X-Request-Id (at most 128 visible ASCII bytes) for correlation without believing its X-Forwarded-For; a trusted proxy's id is kept either way. It defaults to false.
+	TrustRequestID bool `yaml:"trust_request_id"`
 	// ReadTimeout bounds reading a whole request, headers and body; it defeats slow clients and defaults to 30s.
 	ReadTimeout Duration `yaml:"read_timeout"`
 	// HeaderTimeout bounds reading the request line and headers; it defaults to 10s.

@@ -61,7 +61,7 @@ func New(opts Options) (*Server, error) {
 
 	for _, lc := range opts.Listeners {
 		l := &listener{name: lc.Name, cfg: lc}
-		l.info = pipeline.Listener{Name: lc.Name, TLS: lc.TLS != nil, MaxBodyBytes: int64(lc.MaxBodyBytes)}
+		l.info = pipeline.NewListener(lc)
 		l.srv = s.newFastServer(l)
 		s.listeners = append(s.listeners, l)
 	}

@@ -65,8 +65,7 @@ func New(opts Options) (*Server, error) {
 		if lc.TLS != nil {
 			return nil, fmt.Errorf("cannot serve listener %q: the gnet engine does not terminate TLS", lc.Name)
 		}
-		info := pipeline.Listener{Name: lc.Name, MaxBodyBytes: int64(lc.MaxBodyBytes)}
-		s.listeners = append(s.listeners, &listener{s: s, name: lc.Name, cfg: lc, info: info})
+		s.listeners = append(s.listeners, &listener{s: s, name: lc.Name, cfg: lc, info: pipeline.NewListener(lc)})
 	}
 	return s, nil
 }

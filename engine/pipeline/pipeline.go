@@ -13,6 +13,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/forward"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -97,6 +98,13 @@ type Listener struct {
 	TLS bool
 	// MaxBodyBytes is the listener's body limit for routes without one.
 	MaxBodyBytes int64
+	// TrustRequestID keeps any client's well-formed X-Request-Id.
+	TrustRequestID bool
+}
+
+// NewListener returns what the pipeline needs of a configured listener.
+func NewListener(c config.Listener) Listener {
+	return Listener{Name: c.Name, TLS: c.TLS != nil, MaxBodyBytes: int64(c.MaxBodyBytes), TrustRequestID: c.TrustRequestID}
 }
 
 // Request is the pipeline's per-request state. Engines embed it in their

@@ -46,7 +46,7 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 		ex.ClientIP = forward.ClientIP(h.Peek(forward.HeaderXFF), peer, lset)
 	}
 	var presented []byte
-	if r.Trusted {
+	if r.Trusted || l.TrustRequestID {
 		presented = h.Peek(forward.HeaderRequestID)
 	}
 	ex.RequestID = p.ids.Set(ex.RequestID, presented)

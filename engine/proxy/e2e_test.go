@@ -155,6 +155,29 @@ func TestTrustedProxyForwardingHeaders(t *testing.T) {
 	})
 }
 
+// TestTrustRequestIDWithoutTrustingTheClient: trust_request_id keeps a
+// client's well-formed X-Request-Id (answered and forwarded, so logs on
+// both sides correlate) while its X-Forwarded-For is still not believed;
+// a malformed id is replaced.
+func TestTrustRequestIDWithoutTrustingTheClient(t *testing.T) {
+	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
+		up := e2etest.StartUpstream(t)
+		p := quick(t, up, "    trust_request_id: true", "")
+		r := e2etest.Do(t, "GET", p.base+"/echo/id", map[string]string{"X-Request-Id": "client-7f3a", "X-Forwarded-For": "203.0.113.66"}, "")
+		e := e2etest.DecodeEcho(t, r)
+		if got := e.Header("X-Request-Id"); got != "client-7f3a" || r.Header.Get("X-Request-Id") != "client-7f3a" {
+			t.Errorf("X-Request-Id upstream %q, answered %q; want the client's", got, r.Header.Get("X-Request-Id"))
+		}
+		if got := e.Header("X-Forwarded-For"); got != "127.0.0.1" {
+			t.Errorf("X-Forwarded-For = %q: the client is still not trusted", got)
+		}
+		r = e2etest.Do(t, "GET", p.base+"/echo/id", map[string]string{"X-Request-Id": `bad"id`}, "")
+		if got := r.Header.Get("X-Request-Id"); got == "" || strings.Contains(got, `"`) {
+			t.Errorf("a malformed id was kept: %q", got)
+		}
+	})
+}
+
 func TestNoRouteIs404AndUpstreamUntouched(t *testing.T) {
 	onBothEngines(t, func(t *testing.T, quick func(t *testing.T, up *e2etest.Upstream, listenerExtra, routesExtra string) *testProxy) {
 		up := e2etest.StartUpstream(t)
