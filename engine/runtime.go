@@ -112,6 +112,9 @@ type Runtime struct {
 	// Unmatched counts the answers given before a route was known
 	// (404, 405, 400, shed), by status class.
 	Unmatched *Route
+	// NotFound is the chain requests no route matches run before their 404
+	// or 405 (config not_found), or nil.
+	NotFound *filters.Chain
 
 	pools         []*upstream.Pool
 	series        *seriesSet
@@ -211,6 +214,18 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
 	}
 	rt.Unmatched = &Route{Info: filters.Route{Name: "", Index: -1}}
+	if nf := cfg.NotFound; nf != nil && len(nf.Filters) > 0 {
+		chain, err := compileChain(config.Route{Name: "not_found", Filters: nf.Filters}, reg, rt.Roles, shared)
+		switch {
+		case err != nil:
+			errs = append(errs, err)
+		case chain.MayBlock():
+			errs = append(errs, fmt.Errorf("%s: not_found.filters: a filter that may wait (introspection, a concurrency queue) cannot run before a route is known", cfg.Path))
+			_ = chain.Close()
+		default:
+			rt.NotFound = chain
+		}
+	}
 
 	rtr, err := router.New(rrs)
 	if err != nil {
@@ -453,6 +468,11 @@ func (rt *Runtime) closeChains() {
 			if err := r.Chain.Close(); err != nil {
 				rt.log.Warn("cannot close filter chain", "route", r.Info.Name, "err", err)
 			}
+		}
+	}
+	if rt.NotFound != nil {
+		if err := rt.NotFound.Close(); err != nil {
+			rt.log.Warn("cannot close the not_found filter chain", "err", err)
 		}
 	}
 }

@@ -250,3 +250,25 @@ routes:
 		h.Close()
 	}
 }
+
+// waiting is a filter kind that may wait (filters.Blocker).
+type waiting struct{}
+
+func (waiting) Name() string                             { return "waiting" }
+func (waiting) Handle(*filters.Exchange) filters.Verdict { return filters.Continue }
+func (waiting) MayBlock() bool                           { return true }
+
+// TestNotFoundChainMustNotWait: the not_found chain runs before a route is
+// known, where an event loop cannot hand it to another goroutine, so a
+// filter that may wait is a config error.
+func TestNotFoundChainMustNotWait(t *testing.T) {
+	reg := filters.Registry{{Name: "waiting", New: func(filters.Spec) (filters.Filter, error) { return waiting{}, nil }}}
+	const cfg = `listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [127.0.0.1:9]}]
+not_found: {filters: [{name: waiting}]}
+routes: [{name: a, path: /a, upstream: demo}]
+`
+	if _, err := compileText(t, reg, cfg); err == nil || !strings.Contains(err.Error(), "not_found.filters: a filter that may wait") {
+		t.Fatalf("compile: %v", err)
+	}
+}

@@ -22,6 +22,8 @@ type Config struct {
 	Routes []Route `yaml:"routes"`
 	// Filters are named filter instances that routes share with use; each is built once per configuration, so its key sets, caches and counters are shared by every route that uses it.
 	Filters []FilterSpec `yaml:"filters"`
+	// NotFound is a filter chain run for requests no route matches, before they are answered 404 or 405, so that an anonymous client gets 401 and cannot map which routes exist; without it they are answered at once.
+	NotFound *NotFound `yaml:"not_found"`
 	// Limits are process-wide protections against overload.
 	Limits Limits `yaml:"limits"`
 	// Audit configures the verifiable audit log; without it no audit log is written.
@@ -34,6 +36,12 @@ type Config struct {
 
 	// origin keeps the position of every setting, for Validate's errors.
 	origin *origin
+}
+
+// NotFound is the chain for requests that match no route.
+type NotFound struct {
+	// Filters run in order, as a route's do (use refers to a shared instance); a filter that may wait (introspection, a concurrency queue) is not allowed here.
+	Filters []FilterSpec `yaml:"filters"`
 }
 
 // Log configures operational logging.

@@ -172,6 +172,11 @@ func (c *Config) validate() []error {
 			v.routeFilter(indexPath(fieldPath(p, "filters"), j), &r.Filters[j], shared)
 		}
 	}
+	if c.NotFound != nil {
+		for j := range c.NotFound.Filters {
+			v.routeFilter(indexPath("not_found.filters", j), &c.NotFound.Filters[j], shared)
+		}
+	}
 	v.nonNegative("limits.max_in_flight", int64(c.Limits.MaxInFlight))
 	if err := c.Insight.Validate(); err != nil {
 		v.errorf("insight", "%v", err)

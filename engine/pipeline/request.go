@@ -84,11 +84,15 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 	switch res {
 	case router.Found:
 	case router.MethodNotAllowed:
-		ex.AddResponseHeader(forward.HeaderAllow, rt.Router.Allow(ex.Host, ex.Path))
-		ex.Refuse(filters.ReasonMethodNotAllowed)
+		if p.notFound(r, rt.NotFound) {
+			ex.AddResponseHeader(forward.HeaderAllow, rt.Router.Allow(ex.Host, ex.Path))
+			ex.Refuse(filters.ReasonMethodNotAllowed)
+		}
 		return false
 	default:
-		ex.Refuse(filters.ReasonNoRoute)
+		if p.notFound(r, rt.NotFound) {
+			ex.Refuse(filters.ReasonNoRoute)
+		}
 		return false
 	}
 	route := rt.Routes[id]
@@ -109,6 +113,31 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 		return false
 	}
 	return true
+}
+
+// notFound runs the not_found chain (if any) for a request no route
+// matches, so its identity is checked before the proxy says whether a
+// route exists. It reports whether the request is answered 404/405; false
+// means the chain refused it (r.Ex holds the refusal, 401 say).
+func (p *Pipeline) notFound(r *Request, c *filters.Chain) (answer bool) {
+	if c == nil {
+		return true
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			p.Panicked(r, "not_found filter", v)
+			answer = false
+		}
+		c.Finish(&r.Ex)
+	}()
+	v := c.Run(&r.Ex)
+	if v.IsContinue() {
+		return true
+	}
+	if r.Ex.Reason() == nil {
+		r.Ex.Refuse(v.Reason())
+	}
+	return false
 }
 
 // checkParsed holds a parsed head to what CheckRequestLine and CheckFields

@@ -284,3 +284,61 @@ func TestDuplicateCredentialsAreRefused(t *testing.T) {
 		})
 	}
 }
+
+// TestNotFoundChainHidesRoutesFromAnonymousClients: with a not_found chain,
+// an anonymous client gets 401 for a path or method no route serves,
+// exactly as for one that exists, so it cannot map the routes; an
+// authenticated one gets the 404 or 405, recorded with its principal. On
+// both engines.
+func TestNotFoundChainHidesRoutesFromAnonymousClients(t *testing.T) {
+	const cfg = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [%[1]s]}]
+audit: {dir: %[2]s, signing_key_file: %[3]s}
+filters:
+  - id: keys
+    name: apikey
+    config:
+      keys: [{id: v, subject: vera, roles: [viewer], sha256: 428d2ac3da6ce4eb5cc58762a03af655a5d836bdecd00b0305afc7b2aa81adfd}]
+not_found:
+  filters: [{use: keys}]
+routes:
+  - {name: customer, methods: [GET], path: "/api/v1/customers/{id}", upstream: demo, filters: [{use: keys}]}
+`
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/notfound")
+			p := startProxy(t, onEngine(t, fmt.Sprintf(cfg, up.Addr, logDir, keyFile), engine))
+			key := map[string]string{"X-API-Key": "demo-viewer-key"}
+			before := up.Requests()
+			e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+			e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/admin/secret", nil, ""), 401, "authn.key_missing")
+			e2etest.AssertProblem(t, e2etest.Do(t, "PUT", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+			e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/admin/secret", key, ""), 404, "route.not_found")
+			r := e2etest.Do(t, "PUT", p.base+"/api/v1/customers/1", key, "")
+			e2etest.AssertProblem(t, r, 405, "route.method_not_allowed")
+			if r.Header.Get("Allow") == "" {
+				t.Error("405 without Allow")
+			}
+			if n := up.Requests() - before; n != 0 {
+				t.Fatalf("the upstream received %d requests", n)
+			}
+			principals := map[int]int{}
+			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
+				if rec.Status == 404 || rec.Status == 405 {
+					if !rec.Revealed || string(rec.Principal) != "vera" {
+						return fmt.Errorf("a %d is not recorded with its principal", rec.Status)
+					}
+					principals[int(rec.Status)]++
+				}
+				return nil
+			})
+			if principals[404] != 1 || principals[405] != 1 {
+				t.Fatalf("recorded 404/405 with a principal: %v", principals)
+			}
+		})
+	}
+}
