@@ -30,4 +30,23 @@
 // Retry-After in whole seconds, rounded up and never 0 (RFC 9110 §10.2.3),
 // and the RateLimit and RateLimit-Policy fields of
 // draft-ietf-httpapi-ratelimit-headers-11 (structured-field lists, RFC 8941).
+//
+// How the headers map the bucket. The draft's RateLimit item carries r,
+// the "available quota" in the unit of the policy's q, and t, the seconds
+// within which the client can use no more than r; its RateLimit-Policy item
+// carries q, the quota, and w, the window it applies to, both informative.
+// The only quota a GCRA key can spend is its bucket, so:
+//
+//	RateLimit-Policy: "name";q=<burst>;w=<⌈burst × per / rate⌉>
+//	RateLimit:        "name";r=<tokens left>;t=<seconds until the bucket is full>
+//
+// q is the bucket's capacity, so r (at most burst − 1 after an admission,
+// 0 on a refusal) never exceeds it; w is τ = burst × T, the time an
+// exhausted bucket takes to fill, so q/w is the sustained rate rate/per and
+// t never exceeds w. w is whole seconds (the draft has no fractions),
+// rounded up: when burst × per / rate is not whole, q/w understates the
+// rate slightly, never overstates it. With burst = rate (the default) this
+// is q=rate, w=per. Sending q=rate, w=per for every burst would be the
+// other reading, but then r would exceed q whenever burst > rate
+// (quickstart: r=19 against q=10), which no client can make sense of.
 package ratelimit

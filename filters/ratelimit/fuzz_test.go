@@ -64,7 +64,8 @@ func FuzzGCRA(f *testing.F) {
 
 // FuzzConfig feeds arbitrary YAML to New: it must either refuse with an
 // error or build a filter whose Handle works and whose headers are plain
-// printable ASCII.
+// printable ASCII, with every RateLimit item within its policy (r ≤ q,
+// t ≤ w).
 func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, src string) {
 		flt, err := New(testSpec(src))
@@ -75,7 +76,10 @@ func FuzzConfig(f *testing.F) {
 		req := newRequest(1, "alice", "2001:db8::1")
 		req.tenant = []byte("t")
 		for i := 0; i < 3; i++ {
-			ex, _ := handle(rl, req)
+			ex, v := handle(rl, req)
+			if rl.headers || !v.IsContinue() {
+				checkHeaders(t, ex, v.IsContinue())
+			}
 			for j := 0; j < ex.ResponseHeaderCount(); j++ {
 				name, v := ex.ResponseHeader(j)
 				for _, c := range v {

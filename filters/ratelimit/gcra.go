@@ -155,6 +155,10 @@ func (l *Limiter) Interval() time.Duration { return time.Duration(l.interval) * 
 // Burst returns the burst size.
 func (l *Limiter) Burst() int64 { return l.burst }
 
+// Tolerance returns τ = burst × T: the time an exhausted key takes to get
+// its whole burst back, and the longest Reset can be.
+func (l *Limiter) Tolerance() time.Duration { return time.Duration(l.tolerance) * time.Microsecond }
+
 // HashKey hashes key with the limiter's seed. The seed is random per
 // limiter, so clients cannot aim keys at each other's slots.
 func (l *Limiter) HashKey(key []byte) uint64 { return maphash.Bytes(l.seed, key) }

@@ -59,7 +59,7 @@ type policy struct {
 	key         []component
 	perRoute    bool
 	v6mask      [16]byte
-	policyItem  []byte // `"name";q=10;w=1`
+	policyItem  []byte // `"name";q=<burst>;w=<burst×per/rate, s>`, e.g. `"name";q=20;w=2`
 	limitPrefix []byte // `"name";r=`
 	detail      string
 }

@@ -138,7 +138,7 @@ policies:
   - {name: per-principal, rate: 10, per: 1s, burst: 2, key: [principal]}
   - {name: daily, rate: 5, per: 24h, key: [tenant]}
 `)
-	if got, want := string(f.policyHeader), `"per-principal";q=10;w=1, "daily";q=5;w=86400`; got != want {
+	if got, want := string(f.policyHeader), `"per-principal";q=2;w=1, "daily";q=5;w=86400`; got != want {
 		t.Fatalf("RateLimit-Policy = %q, want %q", got, want)
 	}
 	a, b := newRequest(0, "alice", ""), newRequest(0, "bob", "")

@@ -159,17 +159,28 @@ func buildPolicy(spec filters.Spec, i int, pc PolicyConfig) (policy, error) {
 	}
 
 	// RateLimit-Policy item (draft-ietf-httpapi-ratelimit-headers-11 §3.1):
-	// "name";q=<rate>;w=<seconds>.
+	// "name";q=<burst>;w=<seconds>. The quota is the bucket's capacity,
+	// the unit RateLimit's r (tokens left) counts in, so r ≤ q always; the
+	// window is the time an exhausted bucket takes to fill, τ = burst × T,
+	// rounded up to whole seconds (§3.1.3 has no fractions), so q/w is the
+	// sustained rate, never more, and RateLimit's t never exceeds w.
+	q, w := policyQuota(lim)
 	item := strconv.AppendQuote(nil, pc.Name) // validName keeps it a plain sf-string
 	item = append(item, ";q="...)
-	item = strconv.AppendInt(item, pc.Rate, 10)
+	item = strconv.AppendInt(item, q, 10)
 	item = append(item, ";w="...)
-	item = strconv.AppendInt(item, int64(per/time.Second), 10)
+	item = strconv.AppendInt(item, w, 10)
 	p.policyItem = item
 	// RateLimit item prefix (§4.1): "name";r=
 	p.limitPrefix = append(strconv.AppendQuote(nil, pc.Name), ";r="...)
 	p.detail = "rate limit policy \"" + pc.Name + "\" (" + strconv.FormatInt(pc.Rate, 10) + " per " + per.String() + ", burst " + strconv.FormatInt(burst, 10) + ") exceeded"
 	return p, nil
+}
+
+// policyQuota returns the RateLimit-Policy quota and window of a limiter:
+// q = burst requests over w = ⌈burst × per / rate⌉ seconds (at least 1).
+func policyQuota(l *Limiter) (q, w int64) {
+	return l.Burst(), ceilSeconds(l.Tolerance())
 }
 
 func validName(s string) bool {
