@@ -342,3 +342,52 @@ routes:
 		})
 	}
 }
+
+// TestVerifiedTokensAreNotForwarded: once a bearer token is verified, the
+// header that carried it is removed before the request goes upstream, on
+// both engines; a route whose filter sets forward.credential keeps it.
+func TestVerifiedTokensAreNotForwarded(t *testing.T) {
+	const cfg = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners: [{name: public, listen: 127.0.0.1:0}]
+upstreams: [{name: demo, targets: [%[1]s]}]
+routes:
+  - name: stripped
+    path: "/echo/stripped"
+    upstream: demo
+    filters: [{name: jwtauth, config: {issuers: [{issuer: "https://idp.test", audiences: [orders-api], jwks_file: %[2]q}]}}]
+  - name: kept
+    path: "/echo/kept"
+    upstream: demo
+    filters: [{name: jwtauth, config: {forward: {credential: true}, issuers: [{issuer: "https://idp.test", audiences: [orders-api], jwks_file: %[2]q}]}}]
+`
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			dir := t.TempDir()
+			key, err := rsa.GenerateKey(rand.Reader, 2048)
+			if err != nil {
+				t.Fatal(err)
+			}
+			kit := &jwtKit{key: key, kid: "k1"}
+			jwksFile := filepath.Join(dir, "jwks.json")
+			if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			p := startProxy(t, onEngine(t, fmt.Sprintf(cfg, up.Addr, jwksFile), engine))
+			authz := map[string]string{"Authorization": "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))}
+			e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/stripped", authz, ""))
+			if got := e.Header("Authorization"); got != "" {
+				t.Errorf("the upstream received the client's token: %.20s…", got)
+			}
+			if got := e.Header("X-Auth-Subject"); got != "vera" {
+				t.Errorf("X-Auth-Subject = %q, want the verified subject", got)
+			}
+			e = e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/kept", authz, ""))
+			if got := e.Header("Authorization"); got != authz["Authorization"] {
+				t.Errorf("forward.credential: the upstream got %.20s…, want the token", got)
+			}
+		})
+	}
+}

@@ -53,6 +53,10 @@ type ForwardConfig struct {
 	RolesHeader string `yaml:"roles_header"`
 	// TenantHeader carries the tenant (default X-Auth-Tenant).
 	TenantHeader string `yaml:"tenant_header"`
+	// Credential passes the token on to the upstream. By default the header
+	// that carried it is removed once the token is found active: a backend
+	// behind the proxy does not need the client's credential.
+	Credential bool `yaml:"credential"`
 }
 
 // CacheConfig sizes the result cache.
@@ -196,6 +200,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		f.strip = append(f.strip, *p)
 	}
 	f.fwdSubject, f.fwdRoles, f.fwdTenant = cfg.Forward.SubjectHeader, cfg.Forward.RolesHeader, cfg.Forward.TenantHeader
+	f.fwdCredential = cfg.Forward.Credential
 
 	entries := defaultMaxEntries
 	if cfg.Cache.MaxEntries != nil {

@@ -24,6 +24,7 @@ type Filter struct {
 	roles    *filters.Roles
 
 	fwdSubject, fwdRoles, fwdTenant string
+	fwdCredential                   bool     // keep the token header for the upstream
 	strip                           []string // client copies of the forwarded headers
 
 	cache  *tokencache.Cache[cacheEntry, *cacheEntry]
@@ -118,6 +119,9 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 	}
 	if f.fwdTenant != "" && len(p.tenant) > 0 {
 		ex.SetHeader(f.fwdTenant, p.tenant)
+	}
+	if !f.fwdCredential {
+		ex.DelHeader(f.header)
 	}
 }
 

@@ -66,6 +66,11 @@ type ForwardConfig struct {
 	RolesHeader string `yaml:"roles_header"`
 	// TenantHeader carries the tenant claim (default X-Auth-Tenant).
 	TenantHeader string `yaml:"tenant_header"`
+	// Credential passes the verified token on to the upstream. By default
+	// the header that carried it is removed once the token is verified:
+	// a backend behind the proxy does not need the client's credential,
+	// and one that logs or forwards it would leak it.
+	Credential bool `yaml:"credential"`
 }
 
 // CacheConfig sizes the verified-token cache.
@@ -161,6 +166,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		f.strip = append(f.strip, *p)
 	}
 	f.fwdSubject, f.fwdRoles, f.fwdTenant = cfg.Forward.SubjectHeader, cfg.Forward.RolesHeader, cfg.Forward.TenantHeader
+	f.fwdCredential = cfg.Forward.Credential
 
 	entries := defaultMaxEntries
 	if cfg.Cache.MaxEntries != nil {
