@@ -41,6 +41,17 @@ type Blocker interface {
 	MayBlock() bool
 }
 
+// BodyReader is implemented by filters that look at the request body
+// (JSON validation, a body size check). A chain runs in two parts around
+// reading the body: the filters before the first BodyReader (identity,
+// policy, limits) run on the head alone, so an anonymous or refused client
+// never costs a body read and a 413 names its principal; the rest run
+// once the body is in. The config's order is kept: a filter listed after a
+// BodyReader runs after the body is read.
+type BodyReader interface {
+	ReadsBody() bool
+}
+
 // CredentialReader is implemented by filters that read a credential from
 // request headers (a bearer token, an API key). The pipeline refuses a
 // request that carries one of these headers more than once, before any
@@ -73,6 +84,7 @@ func (v Verdict) Reason() *Reason { return v.reason }
 // loop: the first verdict that is not Continue wins.
 type Chain struct {
 	filters   []Filter
+	head      int // filters[:head] run before the body is read (BodyReader)
 	response  []ResponseFilter
 	finishers []indexedFinisher
 	closers   []io.Closer
@@ -85,8 +97,11 @@ type indexedFinisher struct {
 
 // NewChain compiles fs into a chain, detecting the optional interfaces once.
 func NewChain(fs ...Filter) *Chain {
-	c := &Chain{filters: fs}
+	c := &Chain{filters: fs, head: len(fs)}
 	for i, f := range fs {
+		if br, ok := f.(BodyReader); ok && br.ReadsBody() && i < c.head {
+			c.head = i
+		}
 		if fin, ok := f.(Finisher); ok {
 			c.finishers = append(c.finishers, indexedFinisher{index: i, f: fin})
 		}
@@ -112,8 +127,19 @@ func (c *Chain) SetOwned(owned []Filter) {
 }
 
 // MayBlock reports whether any filter of the chain may wait in Handle.
-func (c *Chain) MayBlock() bool {
-	for _, f := range c.filters {
+func (c *Chain) MayBlock() bool { return mayBlock(c.filters) }
+
+// HeadMayBlock and BodyMayBlock are MayBlock for the chain's two parts.
+func (c *Chain) HeadMayBlock() bool { return mayBlock(c.filters[:c.head]) }
+
+// BodyMayBlock: see HeadMayBlock.
+func (c *Chain) BodyMayBlock() bool { return mayBlock(c.filters[c.head:]) }
+
+// NeedsBody reports whether a filter of the chain reads the body.
+func (c *Chain) NeedsBody() bool { return c.head < len(c.filters) }
+
+func mayBlock(fs []Filter) bool {
+	for _, f := range fs {
 		if b, ok := f.(Blocker); ok && b.MayBlock() {
 			return true
 		}
@@ -131,8 +157,23 @@ func (c *Chain) Filters() []Filter { return c.filters }
 // Run runs the request filters in order and records the deciding filter and
 // reason on ex.
 func (c *Chain) Run(ex *Exchange) Verdict {
-	for i, f := range c.filters {
-		v := f.Handle(ex)
+	if v := c.RunHead(ex); !v.IsContinue() {
+		return v
+	}
+	return c.RunBody(ex)
+}
+
+// RunHead runs the filters before the first BodyReader: what can decide
+// on the head alone. The engine reads the body after it allows the
+// request, then calls RunBody.
+func (c *Chain) RunHead(ex *Exchange) Verdict { return c.run(ex, 0, c.head) }
+
+// RunBody runs the rest of the chain, once the body is read.
+func (c *Chain) RunBody(ex *Exchange) Verdict { return c.run(ex, c.head, len(c.filters)) }
+
+func (c *Chain) run(ex *Exchange, from, to int) Verdict {
+	for i := from; i < to; i++ {
+		v := c.filters[i].Handle(ex)
 		if v.reason != nil {
 			ex.refuse(v.reason, int8(i))
 			return v

@@ -100,12 +100,18 @@ func (s *Server) serve(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		s.writeProblem(ctx, st)
 		return
 	}
+	// Identity and policy first: the body is read only for a request
+	// they allow.
+	if !s.p.FilterHead(r) {
+		s.writeProblem(ctx, st)
+		return
+	}
 	if v := s.readBody(l, ctx, st); v != nil {
 		st.Ex.Refuse(v)
 		s.writeProblem(ctx, st)
 		return
 	}
-	if !s.p.Filter(r) {
+	if !s.p.FilterBody(r) {
 		s.writeProblem(ctx, st)
 		return
 	}

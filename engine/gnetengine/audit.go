@@ -97,7 +97,7 @@ func (cc *clientConn) filtered(req *request) {
 		cc.finish()
 		return
 	}
-	cc.afterFilters(req.allowed)
+	cc.afterPhase(req.phase, req.allowed)
 }
 
 // decided carries on with a strict-mode request once its decision record

@@ -132,7 +132,7 @@ func (cc *clientConn) process() {
 			if !cc.readBody() {
 				return
 			}
-			cc.runChain()
+			cc.runChain(phaseBody)
 		case stUpstream:
 			req := cc.req
 			if req.bodyMode == bmStream && req.bodyLeft > 0 {
@@ -184,7 +184,17 @@ func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 		cc.respond()
 		return
 	}
-	switch {
+	// Identity and policy first: the body is read only for a request
+	// they allow.
+	cc.runChain(phaseHead)
+}
+
+// afterHead goes on with a request the head part of its chain allowed:
+// its body is read (or will be streamed), then the rest of the chain runs.
+func (cc *clientConn) afterHead() {
+	req := cc.req
+	l := cc.lp.l
+	switch cl := req.hdr.ContentLength(); {
 	case cl > 0 && cl <= int(l.cfg.StreamThreshold):
 		req.bodyMode, req.bodyLeft = bmBuffered, int64(cl)
 	case cl > 0:
@@ -198,7 +208,7 @@ func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 		cc.setDeadline(l.cfg.ReadTimeout.D())
 		return
 	}
-	cc.runChain()
+	cc.runChain(phaseBody)
 }
 
 // readBody buffers a Content-Length or chunked body, enforcing the limit.
@@ -243,21 +253,32 @@ func (cc *clientConn) readBody() bool {
 	return true
 }
 
-// runChain runs the route's filters and forwards an allowed request. A
-// chain with a filter that may wait (introspection on a cache miss, a
-// concurrency queue) runs on a goroutine the server owns while the
-// connection waits in stFiltering, so the loop never waits with it; the
-// verdict comes back through the loop's ack queue (audit.go).
-func (cc *clientConn) runChain() {
+// The two parts of a route's chain (filters.Chain.RunHead, RunBody).
+const (
+	phaseHead = iota // before the body is read: identity, policy, limits
+	phaseBody        // once the body is in: validation
+)
+
+// runChain runs one part of the route's filters. A part with a filter
+// that may wait (introspection on a cache miss, a concurrency queue) runs
+// on a goroutine the server owns while the connection waits in
+// stFiltering, so the loop never waits with it; the verdict comes back
+// through the loop's ack queue (audit.go) to afterPhase.
+func (cc *clientConn) runChain(phase uint8) {
 	req := cc.req
 	s := cc.lp.l.s
-	if req.Route.Chain.MayBlock() {
+	mayBlock := req.Route.Chain.HeadMayBlock()
+	if phase == phaseBody {
+		mayBlock = req.Route.Chain.BodyMayBlock()
+	}
+	if mayBlock {
 		req.waiting = waitFilters
+		req.phase = phase
 		cc.state = stFiltering
 		cc.deadline = 0
 		lp := cc.lp
 		if !s.goOffLoop(func() {
-			req.allowed = s.p.Filter(&req.Request)
+			req.allowed = s.filter(req, phase)
 			lp.pushAck(req)
 		}) {
 			// The server is stopping: nothing runs off the loop any more.
@@ -267,7 +288,27 @@ func (cc *clientConn) runChain() {
 		}
 		return
 	}
-	cc.afterFilters(s.p.Filter(&req.Request))
+	cc.afterPhase(phase, s.filter(req, phase))
+}
+
+// filter runs one part of req's chain.
+func (s *Server) filter(req *request, phase uint8) bool {
+	if phase == phaseHead {
+		return s.p.FilterHead(&req.Request)
+	}
+	return s.p.FilterBody(&req.Request)
+}
+
+// afterPhase goes on once a part of the chain decided.
+func (cc *clientConn) afterPhase(phase uint8, allowed bool) {
+	switch {
+	case !allowed:
+		cc.respond()
+	case phase == phaseHead:
+		cc.afterHead()
+	default:
+		cc.afterFilters(true)
+	}
 }
 
 // afterFilters answers a refused request, or records and forwards an

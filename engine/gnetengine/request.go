@@ -70,7 +70,8 @@ type request struct {
 	// kept here, not only in the connection's state, because it outlives a
 	// connection that closes meanwhile.
 	waiting uint8
-	allowed bool // the verdict of a chain run off the loop
+	allowed bool  // the verdict of a chain part run off the loop
+	phase   uint8 // which part (phaseHead, phaseBody)
 	// While waitRecord, the end of the response waits in held.
 	auditErr error // what the loop acts on: the settled failure, if any
 	ackErr   error // set by the audit log's goroutine before it queues the ack
@@ -104,7 +105,7 @@ func releaseRequest(r *request) {
 	r.respChunks.reset()
 	r.dechunk, r.decoded = false, shrink(r.decoded)
 	r.waiting, r.auditErr, r.ackErr, r.held = waitNone, nil, nil, shrink(r.held)
-	r.allowed = false
+	r.allowed, r.phase = false, phaseHead
 	requestPool.Put(r)
 }
 

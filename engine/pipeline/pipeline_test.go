@@ -86,7 +86,7 @@ func (g *rig) roundTrip(tb testing.TB, br *bufio.Reader, src *bytes.Reader) {
 	g.resp.Reset()
 	g.r.Reset()
 	parse(tb, wrkHead, &g.req, br, src)
-	if !g.p.Begin(&g.r, &g.l, &g.req, peer, time.Now()) || !g.p.Filter(&g.r) {
+	if !g.p.Begin(&g.r, &g.l, &g.req, peer, time.Now()) || !g.p.FilterHead(&g.r) || !g.p.FilterBody(&g.r) {
 		tb.Fatalf("refused: %v", g.r.Ex.Reason())
 	}
 	if _, ok := g.p.Admit(&g.r, nil); !ok {
@@ -112,7 +112,7 @@ func TestRoundTripRewritesBothHeads(t *testing.T) {
 	g.req.Reset()
 	g.r.Reset()
 	parse(t, wrkHead, &g.req, br, &src)
-	if !g.p.Begin(&g.r, &g.l, &g.req, peer, time.Now()) || !g.p.Filter(&g.r) {
+	if !g.p.Begin(&g.r, &g.l, &g.req, peer, time.Now()) || !g.p.FilterHead(&g.r) || !g.p.FilterBody(&g.r) {
 		t.Fatalf("refused: %v", g.r.Ex.Reason())
 	}
 	g.p.PrepareUpstream(&g.r)

@@ -108,10 +108,6 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 	if r.Limit <= 0 {
 		r.Limit = l.MaxBodyBytes
 	}
-	if ex.ContentLength > r.Limit {
-		ex.Refuse(filters.ReasonBodyTooLarge)
-		return false
-	}
 	return true
 }
 
@@ -202,19 +198,50 @@ func (r *Request) SetBody(body []byte, n int64) {
 	r.Ex.BytesIn = n
 }
 
-// Filter runs the route's chain behind a recovery boundary: a panicking
-// filter refuses its request with 500 proxy.internal_error (recorded and
-// counted in tollgate_http_panics_total) and every other request goes on.
-// It reports whether the chain allowed the request. It touches only r, so
-// an engine may run it off its event loop when the chain may wait.
-func (p *Pipeline) Filter(r *Request) (allowed bool) {
+// FilterHead runs the filters of the route's chain that decide on the
+// head alone (identity, policy, limits: every filter before the first one
+// that reads the body), then refuses a declared body over the route's
+// limit, so an anonymous client never costs a body read and a 413 names
+// its principal. It reports whether the request may go on: the engine
+// then reads the body and calls FilterBody.
+//
+// Both run behind a recovery boundary: a panicking filter refuses its
+// request with 500 proxy.internal_error (recorded and counted in
+// tollgate_http_panics_total) and every other request goes on. They touch
+// only r, so an engine may run them off its event loop when the part may
+// wait (Chain.HeadMayBlock, BodyMayBlock).
+func (p *Pipeline) FilterHead(r *Request) bool {
+	if !p.runFilters(r, phaseHead) {
+		return false
+	}
+	if r.Ex.ContentLength > r.Limit {
+		r.Ex.Refuse(filters.ReasonBodyTooLarge)
+		return false
+	}
+	return true
+}
+
+// FilterBody runs the rest of the route's chain once the body is read.
+func (p *Pipeline) FilterBody(r *Request) bool { return p.runFilters(r, phaseBody) }
+
+const (
+	phaseHead = iota
+	phaseBody
+)
+
+func (p *Pipeline) runFilters(r *Request, phase int) (allowed bool) {
 	defer func() {
 		if v := recover(); v != nil {
 			p.Panicked(r, "filter", v)
 			allowed = false
 		}
 	}()
-	v := r.Route.Chain.Run(&r.Ex)
+	var v filters.Verdict
+	if phase == phaseHead {
+		v = r.Route.Chain.RunHead(&r.Ex)
+	} else {
+		v = r.Route.Chain.RunBody(&r.Ex)
+	}
 	if v.IsContinue() {
 		return true
 	}

@@ -38,6 +38,10 @@ var _ filters.Filter = (*Filter)(nil)
 // Name implements filters.Filter.
 func (f *Filter) Name() string { return "jsonvalidate" }
 
+// ReadsBody implements filters.BodyReader: the filter runs once the body
+// is read.
+func (f *Filter) ReadsBody() bool { return true }
+
 // paramRule is a compiled query-parameter or header rule.
 type paramRule struct {
 	name      string

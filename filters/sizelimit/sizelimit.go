@@ -34,6 +34,10 @@ var (
 // Name implements filters.Filter.
 func (f *Filter) Name() string { return "sizelimit" }
 
+// ReadsBody implements filters.BodyReader: with a body limit the filter
+// runs once the body is read (a chunked body has no declared length).
+func (f *Filter) ReadsBody() bool { return f.maxBody > 0 }
+
 // Handle implements filters.Filter.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	if f.maxBody > 0 && (ex.ContentLength > f.maxBody || int64(len(ex.Body)) > f.maxBody) {
