@@ -113,8 +113,10 @@ type Runtime struct {
 	// (404, 405, 400, shed), by status class.
 	Unmatched *Route
 	// NotFound is the chain requests no route matches run before their 404
-	// or 405 (config not_found), or nil.
-	NotFound *filters.Chain
+	// or 405 (config not_found), or nil; NotFoundCredentials are the
+	// headers its filters read credentials from.
+	NotFound            *filters.Chain
+	NotFoundCredentials []string
 
 	pools         []*upstream.Pool
 	series        *seriesSet
@@ -224,6 +226,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			_ = chain.Close()
 		default:
 			rt.NotFound = chain
+			rt.NotFoundCredentials = credentialHeaders(chain)
 		}
 	}
 

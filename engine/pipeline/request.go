@@ -17,10 +17,11 @@ var strOne = []byte("1")
 
 // Begin starts a request whose head h the engine has parsed: it fills
 // what every outcome records (method, target, client, request id), checks
-// the head strictly, sheds load, normalizes the path, finds the route and
-// checks a declared body length against the route's limit. It reports
-// whether the request may go on (read its body, then Filter); otherwise
-// r.Ex holds the refusal, and the engine answers it with WriteProblem.
+// the head strictly, sheds load, normalizes the path, finds the route (or
+// runs the not_found chain) and refuses duplicate credentials. It reports
+// whether the request may go on (FilterHead, the body, FilterBody);
+// otherwise r.Ex holds the refusal, and the engine answers it with
+// WriteProblem.
 //
 // h must stay valid and unchanged by the engine until Leave.
 func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, peer netip.Addr, start time.Time) bool {
@@ -98,11 +99,9 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 	route := rt.Routes[id]
 	r.Route = route
 	ex.Route = &route.Info
-	for _, name := range route.CredentialHeaders {
-		if countField(h.RawHeaders(), name) > 1 {
-			ex.Refuse(filters.ReasonDuplicateCredentials)
-			return false
-		}
+	if duplicated(h, route.CredentialHeaders) {
+		ex.Refuse(filters.ReasonDuplicateCredentials)
+		return false
 	}
 	r.Limit = route.MaxBodyBytes
 	if r.Limit <= 0 {
@@ -118,6 +117,10 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 func (p *Pipeline) notFound(r *Request, c *filters.Chain) (answer bool) {
 	if c == nil {
 		return true
+	}
+	if duplicated(r.h, r.RT.NotFoundCredentials) {
+		r.Ex.Refuse(filters.ReasonDuplicateCredentials)
+		return false
 	}
 	defer func() {
 		if v := recover(); v != nil {
@@ -154,6 +157,17 @@ func checkParsed(h *fasthttp.RequestHeader) *filters.Reason {
 		return filters.ReasonAmbiguousFraming
 	}
 	return nil
+}
+
+// duplicated reports whether h carries one of the credential headers
+// names more than once.
+func duplicated(h *fasthttp.RequestHeader, names []string) bool {
+	for _, name := range names {
+		if countField(h.RawHeaders(), name) > 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // countField counts the fields named name (case-insensitively) in a raw

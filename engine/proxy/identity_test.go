@@ -323,6 +323,10 @@ routes:
 			if r.Header.Get("Allow") == "" {
 				t.Error("405 without Allow")
 			}
+			status, text := e2etest.RawRequest(t, p.addr, "GET /admin/secret HTTP/1.1\r\nHost: x\r\nX-Api-Key: demo-viewer-key\r\nX-Api-Key: other\r\n\r\n")
+			if status != 400 || !strings.Contains(text, "authn.duplicate_credentials") {
+				t.Errorf("two keys on an unmatched path: %d\n%s", status, text)
+			}
 			if n := up.Requests() - before; n != 0 {
 				t.Fatalf("the upstream received %d requests", n)
 			}
