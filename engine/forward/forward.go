@@ -285,7 +285,12 @@ func hasPrefixFold(b []byte, prefix string) bool {
 // HasContentLength reports whether raw request headers carry a
 // Content-Length field (fasthttp drops it from the parsed header when the
 // request is chunked, which hides the CL+TE smuggling ambiguity).
-func HasContentLength(raw []byte) bool {
+func HasContentLength(raw []byte) bool { return CountField(raw, "Content-Length") > 0 }
+
+// CountField counts the fields named name (ASCII case-insensitively) in a
+// raw header block, which holds every field as received.
+func CountField(raw []byte, name string) int {
+	n := 0
 	for len(raw) > 0 {
 		line := raw
 		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
@@ -293,9 +298,9 @@ func HasContentLength(raw []byte) bool {
 		} else {
 			raw = nil
 		}
-		if len(line) > len("content-length:") && bytes.EqualFold(line[:len("content-length:")], []byte("content-length:")) {
-			return true
+		if len(line) > len(name) && line[len(name)] == ':' && bytes.EqualFold(line[:len(name)], s2b(name)) {
+			n++
 		}
 	}
-	return false
+	return n
 }

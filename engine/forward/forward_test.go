@@ -123,3 +123,15 @@ func TestRequestIDs(t *testing.T) {
 		t.Fatalf("Set allocates %v times", n)
 	}
 }
+
+func TestCountField(t *testing.T) {
+	raw := []byte("Host: x\r\nAuthorization: Bearer a\r\nX-Api-Key: k1\r\nauthorization: Bearer b\r\nX-Api-Key-Hint: h\r\n\r\n")
+	for name, want := range map[string]int{"Authorization": 2, "X-Api-Key": 1, "Host": 1, "Cookie": 0} {
+		if got := CountField(raw, name); got != want {
+			t.Errorf("CountField(%s) = %d, want %d", name, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { CountField(raw, "Authorization") }); n != 0 {
+		t.Fatalf("CountField allocates %v times", n)
+	}
+}

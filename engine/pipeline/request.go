@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"bytes"
 	"net/netip"
 	"time"
 
@@ -163,46 +162,11 @@ func checkParsed(h *fasthttp.RequestHeader) *filters.Reason {
 // names more than once.
 func duplicated(h *fasthttp.RequestHeader, names []string) bool {
 	for _, name := range names {
-		if countField(h.RawHeaders(), name) > 1 {
+		if forward.CountField(h.RawHeaders(), name) > 1 {
 			return true
 		}
 	}
 	return false
-}
-
-// countField counts the fields named name (case-insensitively) in a raw
-// header block, which holds every field as received.
-func countField(raw []byte, name string) int {
-	n := 0
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
-		if len(line) > len(name) && line[len(name)] == ':' && equalFoldASCII(line[:len(name)], name) {
-			n++
-		}
-	}
-	return n
-}
-
-// equalFoldASCII compares a field name with name, ignoring ASCII case.
-func equalFoldASCII(b []byte, name string) bool {
-	for i := range len(b) {
-		x, y := b[i], name[i]
-		if 'A' <= x && x <= 'Z' {
-			x += 'a' - 'A'
-		}
-		if 'A' <= y && y <= 'Z' {
-			y += 'a' - 'A'
-		}
-		if x != y {
-			return false
-		}
-	}
-	return true
 }
 
 // SetBody records the request body the engine buffered (nil when it is

@@ -94,6 +94,21 @@ func (k *jwtKit) token(t *testing.T, claims map[string]any) string {
 	return signing + "." + b64(sig)
 }
 
+// newJWTKit makes an RSA signing key and writes its JWK Set into dir.
+func newJWTKit(t *testing.T, dir string) (*jwtKit, string) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kit := &jwtKit{key: key, kid: "k1"}
+	jwksFile := filepath.Join(dir, "jwks.json")
+	if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return kit, jwksFile
+}
+
 func claims(sub string, roles []string, exp time.Duration) map[string]any {
 	now := time.Now()
 	return map[string]any{
@@ -111,15 +126,7 @@ func TestIdentityRBACAndAudit(t *testing.T) {
 func identityRBACAndAudit(t *testing.T, engine string) {
 	up := e2etest.StartUpstream(t)
 	dir := t.TempDir()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kit := &jwtKit{key: key, kid: "k1"}
-	jwksFile := filepath.Join(dir, "jwks.json")
-	if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	kit, jwksFile := newJWTKit(t, dir)
 	keyFile, logDir, vkey := auditSetup(t, dir, "tollgate.test/identity")
 	const apiKey = "tg_test_2f9d0c7e41b84a5d"
 	sum := sha256.Sum256([]byte(apiKey))
@@ -234,15 +241,7 @@ func TestDuplicateCredentialsAreRefused(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			up := e2etest.StartUpstream(t)
 			dir := t.TempDir()
-			key, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kit := &jwtKit{key: key, kid: "k1"}
-			jwksFile := filepath.Join(dir, "jwks.json")
-			if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			kit, jwksFile := newJWTKit(t, dir)
 			keyFile, logDir, _ := auditSetup(t, dir, "tollgate.test/duplicates")
 			const apiKey = "tg_test_2f9d0c7e41b84a5d"
 			sum := sha256.Sum256([]byte(apiKey))
@@ -370,15 +369,7 @@ routes:
 		t.Run(engine, func(t *testing.T) {
 			up := e2etest.StartUpstream(t)
 			dir := t.TempDir()
-			key, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kit := &jwtKit{key: key, kid: "k1"}
-			jwksFile := filepath.Join(dir, "jwks.json")
-			if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			kit, jwksFile := newJWTKit(t, dir)
 			p := startProxy(t, onEngine(t, fmt.Sprintf(cfg, up.Addr, jwksFile), engine))
 			authz := map[string]string{"Authorization": "Bearer " + kit.token(t, claims("vera", []string{"viewer"}, time.Hour))}
 			e := e2etest.DecodeEcho(t, e2etest.Do(t, "GET", p.base+"/echo/stripped", authz, ""))
@@ -407,15 +398,7 @@ func TestIdentityBeforeTheBody(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			up := e2etest.StartUpstream(t)
 			dir := t.TempDir()
-			key, err := rsa.GenerateKey(rand.Reader, 2048)
-			if err != nil {
-				t.Fatal(err)
-			}
-			kit := &jwtKit{key: key, kid: "k1"}
-			jwksFile := filepath.Join(dir, "jwks.json")
-			if err := os.WriteFile(jwksFile, kit.jwks(), 0o600); err != nil {
-				t.Fatal(err)
-			}
+			kit, jwksFile := newJWTKit(t, dir)
 			keyFile, logDir, _ := auditSetup(t, dir, "tollgate.test/body")
 			sum := sha256.Sum256([]byte("unused"))
 			cfg := strings.Replace(fmt.Sprintf(identityConfig, up.Addr, logDir, keyFile, jwksFile, hex.EncodeToString(sum[:])),
