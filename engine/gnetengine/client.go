@@ -206,6 +206,11 @@ func (cc *clientConn) afterHead() {
 	if req.bodyMode == bmBuffered || req.bodyMode == bmChunked {
 		cc.state = stReadBody
 		cc.setDeadline(l.cfg.ReadTimeout.D())
+		if !cc.inProcess {
+			// The head part ran off the loop: the body may be in already,
+			// and no new traffic would come to read it.
+			cc.process()
+		}
 		return
 	}
 	cc.runChain(phaseBody)

@@ -96,3 +96,23 @@ func TestGnetRunsFiltersThatWaitOffTheLoop(t *testing.T) {
 		t.Fatalf("%d requests through a limit of 1 took %v: they were not queued", n, d)
 	}
 }
+
+// TestFiltersThatWaitBeforeTheBody: when the head part of a chain waits
+// off the event loop (a concurrency queue), a body the client sent at once
+// is read when the part allows the request, not when more bytes come.
+func TestFiltersThatWaitBeforeTheBody(t *testing.T) {
+	up := e2etest.StartUpstream(t)
+	route := `  - name: queued-orders
+    methods: [POST]
+    path: /echo/queued
+    upstream: demo
+    filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 4, queue_timeout: 5s}}]`
+	p := startProxy(t, fmt.Sprintf(twoEngines, up.Addr, route))
+	for i, a := range p.Addrs() {
+		start := time.Now()
+		status, text := e2etest.RawRequest(t, a.String(), "POST /echo/queued HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello")
+		if status != 200 || !strings.Contains(text, `"body_length":5`) || time.Since(start) > time.Second {
+			t.Fatalf("listener %d: %d after %v\n%s", i, status, time.Since(start), text)
+		}
+	}
+}
