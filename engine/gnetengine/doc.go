@@ -17,9 +17,11 @@
 // Invariants:
 //   - Nothing blocks a loop. Connecting to an upstream runs on a
 //     short-lived goroutine per new connection, which is then enrolled in
-//     the loop. Filters run on the loop, except a chain with a filter that
-//     may wait (introspection on a cache miss, a queueing concurrency
-//     limit), which runs on its own goroutine while its connection waits;
+//     the loop. Filters run on the loop, in two parts around reading the
+//     body (identity and policy on the head, then body filters), except a
+//     part with a filter that may wait (introspection on a cache miss, a
+//     queueing concurrency limit), which runs on its own goroutine while
+//     its connection waits;
 //     audit records are acknowledged asynchronously (audit.go). Whatever
 //     comes back from another goroutine re-enters the loop through its ack
 //     queue. Every such goroutine is started by Server.goOffLoop and
