@@ -131,7 +131,7 @@ type Request struct {
 	target  []byte
 	scratch []byte
 	problem []byte
-	attempt []byte
+	attempt []byte // the request target (and method) as the client sent them
 }
 
 // Reset empties r for the next request, keeping its buffers.

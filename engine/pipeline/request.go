@@ -31,7 +31,10 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 	ex.SetHeaders(&r.hadapt)
 	ex.Method = h.Method()
 	ex.Host = h.Host()
-	ex.RawTarget = h.RequestURI()
+	// A copy: PrepareUpstream rewrites the head's target in place, and the
+	// record, written after forwarding, keeps what the client sent.
+	r.attempt = append(r.attempt[:0], h.RequestURI()...)
+	ex.RawTarget = r.attempt
 	ex.ContentLength = int64(h.ContentLength())
 	r.HTTP10 = !h.IsHTTP11()
 	rt := r.RT
