@@ -11,6 +11,12 @@ mkdir -p data
 if [ ! -f data/audit-dev.key ]; then
 	"$bin" audit keygen --origin tollgate.quickstart/audit --out data/audit-dev >/dev/null
 fi
+# Beside it, the development JWT issuer's key and JWK Set: bin/tollgate token
+# signs with data/jwt-dev.key.
+if [ ! -f data/jwt-dev.key ]; then
+	rm -f data/jwt-dev.jwks.json
+	"$bin" keygen --alg ES256 --kid jwt-dev --out data/jwt-dev >/dev/null
+fi
 
 "$bin" demo-upstream --listen 127.0.0.1:9000 &
 up=$!

@@ -17,6 +17,8 @@ commands:
   audit <subcommand>       read, query, verify and prove the audit log
                            (tail, query, stats, verify, prove, verify-proof,
                            export-tiles, keygen, repair; 'tollgate audit' lists them)
+  keygen --out PREFIX      write a JWT signing key (RS256, ES256, EdDSA) and its JWKS
+  token --sub S [flags]    print a signed JWT for development (quickstart key by default)
   demo-upstream [--listen] serve the bundled demo JSON API
   version                  print the version
 
@@ -43,6 +45,10 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return checkCmd(rest, stdout, stderr)
 	case "audit":
 		return auditCmd(rest, stdout, stderr)
+	case "keygen":
+		return keygenCmd(rest, stdout, stderr)
+	case "token":
+		return tokenCmd(rest, stdout, stderr)
 	case "demo-upstream":
 		return demoUpstreamCmd(rest, stdout, stderr)
 	case "version", "--version":
