@@ -34,13 +34,16 @@ cat <<MSG
 Tollgate is running on http://127.0.0.1:8080 in front of the demo API on 127.0.0.1:9000,
 served by the event-loop engine (engine: auto picks it for a plain-HTTP listener).
 Live dashboard: http://127.0.0.1:9901/   (admin listener: /metrics, /healthz, /readyz, /api/stats)
-Demo API keys: demo-viewer-key (reads), demo-editor-key (+ creates orders), demo-admin-key (anything).
+Demo API keys: demo-viewer-key (reads), demo-editor-key (+ creates orders), demo-admin-key (anything);
+or a development JWT from '$bin token --sub NAME --roles viewer|editor|admin'.
 Try:
   curl -i -H 'X-API-Key: demo-viewer-key' http://127.0.0.1:8080/api/v1/customers/1
   curl -i -H 'X-API-Key: demo-viewer-key' -X DELETE http://127.0.0.1:8080/api/v1/customers/2     # 403 rbac.method_denied
   curl -i -H 'X-API-Key: demo-admin-key'  -X DELETE http://127.0.0.1:8080/api/v1/customers/2     # 204
+  TOKEN=\$($bin token --sub vera --roles viewer)                                # a development JWT, signed with data/jwt-dev.key
+  curl -i -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8080/api/v1/customers/1             # 200, principal vera
   curl -i -H 'X-API-Key: demo-editor-key' -X POST http://127.0.0.1:8080/api/v1/orders -H 'Content-Type: application/json' -d '{"customer":"1","sku":"tea","qty":2}'
-  curl -i http://127.0.0.1:8080/api/v1/customers/1                                              # 401 authn.key_missing
+  curl -i http://127.0.0.1:8080/api/v1/customers/1                                              # 401 authn.required
   curl -i http://127.0.0.1:8080/api/v1/customers/%2e%2e/%2e%2e/admin/stats                       # 400: path tricks are refused
   curl -N -H 'X-API-Key: demo-viewer-key' 'http://127.0.0.1:8080/api/v1/events?n=3'            # Server-Sent Events, streamed
   $bin audit tail -f --dir data/audit                                            # every request, as it is recorded

@@ -378,16 +378,16 @@ func TestQuickstart(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Fatalf("routes\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	// Every route is protected: API key, then the RBAC policy.
+	// Every route is protected: a JWT or an API key, then the RBAC policy.
 	for _, r := range cfg.Routes {
-		if len(r.Filters) < 2 || r.Filters[0].Use != "api-keys" || r.Filters[1].Use != "policy" {
-			t.Errorf("route %s is not protected by api-keys and policy: %+v", r.Name, r.Filters)
+		if len(r.Filters) < 3 || r.Filters[0].Use != "jwt" || r.Filters[1].Use != "api-keys" || r.Filters[2].Use != "policy" {
+			t.Errorf("route %s is not protected by jwt, api-keys and policy: %+v", r.Name, r.Filters)
 		}
 	}
 	if cfg.Audit == nil || cfg.Audit.Dir != "data/audit" {
 		t.Errorf("audit %+v, want the log under data/audit", cfg.Audit)
 	}
-	fs := cfg.Routes[3].Filters[2]
+	fs := cfg.Routes[3].Filters[3]
 	var v struct {
 		MaxBytes ByteSize `yaml:"max_bytes"`
 	}

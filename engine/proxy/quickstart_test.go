@@ -2,9 +2,15 @@ package proxy_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,9 +19,53 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
+// quickstartIssuer is the development JWT issuer of the quickstart.
+const quickstartIssuer = "https://tollgate.quickstart"
+
+// devJWT signs development tokens with an Ed25519 key published in a
+// temp JWK Set, standing in for the key make run creates.
+type devJWT struct {
+	key  ed25519.PrivateKey
+	jwks string
+}
+
+func newDevJWT(t *testing.T) *devJWT {
+	t.Helper()
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwks := filepath.Join(t.TempDir(), "jwt-dev.jwks.json")
+	doc := fmt.Sprintf(`{"keys":[{"kty":"OKP","crv":"Ed25519","kid":"jwt-dev","alg":"EdDSA","use":"sig","x":%q}]}`, base64.RawURLEncoding.EncodeToString(pub))
+	if err := os.WriteFile(jwks, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return &devJWT{key: key, jwks: jwks}
+}
+
+// token returns a bearer header for sub with roles, for the quickstart's
+// issuer and audience.
+func (d *devJWT) token(sub, roles string) map[string]string {
+	enc := base64.RawURLEncoding.EncodeToString
+	now := time.Now().Unix()
+	claims := fmt.Sprintf(`{"iss":%q,"sub":%q,"aud":"quickstart","iat":%d,"exp":%d,"roles":[%s]}`, quickstartIssuer, sub, now, now+300, roles)
+	input := enc([]byte(`{"alg":"EdDSA","typ":"JWT","kid":"jwt-dev"}`)) + "." + enc([]byte(claims))
+	return map[string]string{"Authorization": "Bearer " + input + "." + enc(ed25519.Sign(d.key, []byte(input)))}
+}
+
 // startQuickstart runs the shipped configs/quickstart.yaml on free ports,
-// in front of a demo upstream, with its audit log in a temp dir.
-func startQuickstart(t *testing.T) (p *testProxy, logDir, vkey string) {
+// in front of a demo upstream, with its audit log in a temp dir and a
+// fresh development JWT key.
+func startQuickstart(t *testing.T) (p *testProxy, logDir, vkey string, jwt *devJWT) {
+	t.Helper()
+	jwt = newDevJWT(t)
+	p, logDir, vkey = startQuickstartJWKS(t, jwt.jwks)
+	return p, logDir, vkey, jwt
+}
+
+// startQuickstartJWKS is startQuickstart with the development issuer's
+// JWK Set read from jwks.
+func startQuickstartJWKS(t *testing.T, jwks string) (p *testProxy, logDir, vkey string) {
 	t.Helper()
 	up := e2etest.StartUpstream(t)
 	raw, err := os.ReadFile("../../configs/quickstart.yaml")
@@ -30,14 +80,18 @@ func startQuickstart(t *testing.T) (p *testProxy, logDir, vkey string) {
 		"127.0.0.1:9000", up.Addr,
 		"dir: data/audit", "dir: "+logDir,
 		"signing_key_file: data/audit-dev.key", "signing_key_file: "+keyFile,
+		"jwks_file: data/jwt-dev.jwks.json", "jwks_file: "+jwks,
 	).Replace(string(raw))
+	if !strings.Contains(cfg, "jwks_file: "+jwks) {
+		t.Fatal("configs/quickstart.yaml no longer reads the development JWK Set from data/jwt-dev.jwks.json")
+	}
 	return startProxy(t, cfg), logDir, vkey
 }
 
 // TestQuickstartConfig runs the shipped configs/quickstart.yaml (on free
 // ports, with its audit log in a temp dir) and walks the README's tour.
 func TestQuickstartConfig(t *testing.T) {
-	p, logDir, vkey := startQuickstart(t)
+	p, logDir, vkey, jwt := startQuickstart(t)
 
 	viewer := map[string]string{"X-API-Key": "demo-viewer-key"}
 	editor := map[string]string{"X-API-Key": "demo-editor-key", "Content-Type": "application/json"}
@@ -50,8 +104,19 @@ func TestQuickstartConfig(t *testing.T) {
 	if m := metricsOf(t, p); !strings.Contains(m, `tollgate_listener_info{listener="public",engine="gnet",tls="false"} 1`) {
 		t.Errorf("the quickstart's listener is not on the event-loop engine:\n%s", m)
 	}
-	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.key_missing")
+	// Neither a token nor a key: the policy refuses the anonymous request.
+	e2etest.AssertProblem(t, e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""), 401, "authn.required")
 	e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", viewer, ""), 403, "rbac.method_denied")
+	// A development JWT works as well as a key; a bad one is refused even
+	// with a good key beside it.
+	if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", jwt.token("vera", `"viewer"`), ""); r.Status != 200 {
+		t.Fatalf("viewer token read: %d %s", r.Status, r.Body)
+	}
+	e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", jwt.token("vera", `"viewer"`), ""), 403, "rbac.method_denied")
+	forged := jwt.token("ada", `"admin"`)
+	forged["Authorization"] = forged["Authorization"][:len(forged["Authorization"])-4] + "AAAA"
+	forged["X-API-Key"] = "demo-admin-key"
+	e2etest.AssertProblem(t, e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", forged, ""), 401, "authn.bad_signature")
 	if r := e2etest.Do(t, "DELETE", p.base+"/api/v1/customers/2", admin, ""); r.Status != 204 {
 		t.Fatalf("admin delete: %d %s", r.Status, r.Body)
 	}
@@ -90,8 +155,8 @@ func TestQuickstartConfig(t *testing.T) {
 	if err != nil {
 		t.Fatalf("verify: %v", err)
 	}
-	if res.Records != 39 {
-		t.Fatalf("audit log has %d records, want 39 (every request of the tour)", res.Records)
+	if res.Records != 42 {
+		t.Fatalf("audit log has %d records, want 42 (every request of the tour)", res.Records)
 	}
 }
 
@@ -166,7 +231,7 @@ func TestQuickstartReadmeRateLimit(t *testing.T) {
 		}
 	}
 	example := readmeRateLimitExample(t)
-	p, _, _ := startQuickstart(t)
+	p, _, _, _ := startQuickstart(t)
 	cmd := strings.ReplaceAll(example, "127.0.0.1:8080", p.addr)
 
 	const (
@@ -218,5 +283,103 @@ func TestQuickstartReadmeRateLimit(t *testing.T) {
 			t.Fatalf("the README's rate-limit example printed %s in %v: want 20 × 200 then at least %d × 429", strings.TrimSpace(string(out)), wall, want429)
 		}
 		time.Sleep(refill)
+	}
+}
+
+// readmeTokenExample returns the README tour's development-token lines as
+// printed: in README.md's sh blocks, the one line that assigns
+// TOKEN=$(bin/tollgate token …) and the commands after it that use $TOKEN,
+// each with the status its comment promises.
+func readmeTokenExample(t *testing.T) (lines []string, want []int) {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	status := regexp.MustCompile(`#\s*(\d{3})\b`)
+	inSh, found := false, false
+	for _, l := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			inSh = !inSh && strings.TrimPrefix(l, "```") == "sh"
+		case !inSh:
+		case strings.HasPrefix(l, "TOKEN=$(bin/tollgate token "):
+			if found {
+				t.Fatal("README.md's sh blocks assign TOKEN=$(bin/tollgate token …) twice; want one development-token example")
+			}
+			found = true
+			lines = append(lines, l)
+		case found && len(want) < len(lines) && strings.Contains(l, "$TOKEN"):
+			m := status.FindStringSubmatch(l)
+			if m == nil || !strings.HasPrefix(l, "curl ") {
+				t.Fatalf("README.md: %q uses $TOKEN but is not a curl whose comment names the status", l)
+			}
+			var code int
+			fmt.Sscan(m[1], &code)
+			lines, want = append(lines, l), append(want, code)
+		}
+	}
+	if !found || len(want) == 0 {
+		t.Fatal("README.md's sh blocks have no development-token example: TOKEN=$(bin/tollgate token …) then curl lines with $TOKEN")
+	}
+	return lines, want
+}
+
+// buildTollgate builds the tollgate command into a temp dir.
+func buildTollgate(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "tollgate")
+	if out, err := exec.Command("go", "build", "-o", bin, "../../cmd/tollgate").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestQuickstartReadmeToken runs the README tour's development-token lines
+// exactly as printed, with bash and curl, against the quickstart config:
+// the key made as make run makes it, bin/tollgate replaced by the built
+// command and the address by the test proxy's. Each curl must answer the
+// status its comment names (200 for a viewer's read, 403 for its DELETE).
+func TestQuickstartReadmeToken(t *testing.T) {
+	for _, tool := range []string{"bash", "curl"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is not on PATH: CI must run the README's token example (.ci/run installs curl)", tool)
+			}
+			t.Skipf("%s is not on PATH, so the README's token example cannot run as printed", tool)
+		}
+	}
+	lines, want := readmeTokenExample(t)
+	bin := buildTollgate(t)
+	prefix := filepath.Join(t.TempDir(), "jwt-dev")
+	// As scripts/run-quickstart.sh does.
+	if out, err := exec.Command(bin, "keygen", "--alg", "ES256", "--kid", "jwt-dev", "--out", prefix).CombinedOutput(); err != nil {
+		t.Fatalf("keygen: %v\n%s", err, out)
+	}
+	p, _, _ := startQuickstartJWKS(t, prefix+".jwks.json")
+	script := strings.NewReplacer(
+		"bin/tollgate token ", bin+" token --key "+prefix+".key ",
+		"127.0.0.1:8080", p.addr,
+	).Replace("set -e\n" + strings.Join(lines, "\n") + "\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", "-c", script).Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			t.Fatalf("bash -c %q: %v\n%s", script, err, ee.Stderr)
+		}
+		t.Fatalf("bash -c %q: %v", script, err)
+	}
+	// curl -i prints each status line, right after the previous body
+	// (which need not end in a newline).
+	var got []int
+	for _, m := range regexp.MustCompile(`HTTP/[0-9.]+ (\d{3}) `).FindAllStringSubmatch(string(out), -1) {
+		var code int
+		fmt.Sscan(m[1], &code)
+		got = append(got, code)
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("the README's token example answered %v, want %v:\n%s\n%s", got, want, strings.Join(lines, "\n"), out)
 	}
 }
