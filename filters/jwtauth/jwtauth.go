@@ -19,6 +19,7 @@ type Filter struct {
 	header   string // canonical name of the header carrying the token
 	bearer   bool   // the header is Authorization: require the Bearer scheme
 	optional bool
+	noSub    bool  // accept tokens without sub (allow_no_subject)
 	leeway   int64 // seconds
 	issuers  []*issuer
 	roles    *filters.Roles
@@ -231,6 +232,12 @@ func (f *Filter) check(t *token, raw []byte, now time.Time) (*issuer, *refusal) 
 	if t.hasNbf && sec+f.leeway < t.nbf { // RFC 7519 §4.1.5
 		t.detail = "nbf is in the future"
 		return is, &refusals[refNotYetValid]
+	}
+	if (!t.hasSub || len(t.sub) == 0) && !f.noSub {
+		// RFC 7519 makes sub optional; an access proxy needs a principal
+		// to attribute the request to before it grants the token's roles.
+		t.detail = "sub claim is required"
+		return is, &refusals[refMalformed]
 	}
 	if t.hasIat && sec+f.leeway < t.iat { // RFC 7519 §4.1.6
 		t.detail = "iat is in the future"

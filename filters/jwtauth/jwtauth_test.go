@@ -303,3 +303,26 @@ func TestConcurrentHandle(t *testing.T) {
 		}
 	}
 }
+
+// TestTokenWithoutSubjectIsRefused: a valid token without sub (or with an
+// empty one) would grant roles to a request no record could attribute to a
+// principal; it is refused unless allow_no_subject says otherwise.
+func TestTokenWithoutSubjectIsRefused(t *testing.T) {
+	f := newFileFilter(t, "", "")
+	for name, tok := range map[string]string{
+		"no sub":    mint(t, "RS256", claims(map[string]any{"sub": nil})),
+		"empty sub": mint(t, "RS256", claims(map[string]any{"sub": ""})),
+	} {
+		code, ex, _ := run(t, f, "Bearer "+tok)
+		if code != "authn.token_malformed" || string(ex.Detail()) != "sub claim is required" || ex.Identity.Verified {
+			t.Errorf("%s: %q %q verified=%v", name, code, ex.Detail(), ex.Identity.Verified)
+		}
+	}
+	if code, _, _ := run(t, f, "Bearer "+mint(t, "RS256", claims(nil))); code != "" {
+		t.Fatalf("a token with sub: %q", code)
+	}
+	lax := newFileFilter(t, "", "allow_no_subject: true\n")
+	if code, ex, _ := run(t, lax, "Bearer "+mint(t, "RS256", claims(map[string]any{"sub": nil}))); code != "" || !ex.Identity.Verified {
+		t.Fatalf("allow_no_subject: %q", code)
+	}
+}

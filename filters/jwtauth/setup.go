@@ -21,6 +21,8 @@ type Config struct {
 	Leeway filters.Duration `yaml:"leeway"`
 	// Optional lets requests without a token through as anonymous; a token that is present must still be valid.
 	Optional bool `yaml:"optional"`
+	// AllowNoSubject accepts tokens without a sub claim. By default such a token is refused (401 authn.token_malformed): a request the audit log could attribute to no principal should not be granted roles.
+	AllowNoSubject bool `yaml:"allow_no_subject"`
 	// Header is the request header carrying the token (default Authorization, where the Bearer scheme is required).
 	Header string `yaml:"header"`
 	// Forward names the headers that carry the verified identity upstream; client-sent copies are always removed.
@@ -132,6 +134,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	}
 	f := &Filter{
 		optional: cfg.Optional,
+		noSub:    cfg.AllowNoSubject,
 		leeway:   int64(cfg.Leeway.D() / time.Second),
 		roles:    spec.Roles,
 		now:      o.now,
