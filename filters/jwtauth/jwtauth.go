@@ -21,6 +21,7 @@ type Filter struct {
 	optional bool
 	noSub    bool  // accept tokens without sub (allow_no_subject)
 	leeway   int64 // seconds
+	iatSkew  int64 // seconds an iat may be in the future
 	issuers  []*issuer
 	roles    *filters.Roles
 
@@ -239,7 +240,7 @@ func (f *Filter) check(t *token, raw []byte, now time.Time) (*issuer, *refusal) 
 		t.detail = "sub claim is required"
 		return is, &refusals[refMalformed]
 	}
-	if t.hasIat && sec+f.leeway < t.iat { // RFC 7519 §4.1.6
+	if t.hasIat && sec+f.iatSkew < t.iat { // RFC 7519 §4.1.6
 		t.detail = "iat is in the future"
 		return is, &refusals[refNotYetValid]
 	}

@@ -326,3 +326,19 @@ func TestTokenWithoutSubjectIsRefused(t *testing.T) {
 		t.Fatalf("allow_no_subject: %q", code)
 	}
 }
+
+// TestIatInTheFutureHasItsOwnBound: an iat ahead of the clock is bounded by
+// iat_leeway (5s by default), not by the 30s leeway exp and nbf get.
+func TestIatInTheFutureHasItsOwnBound(t *testing.T) {
+	ahead := mint(t, "RS256", claims(map[string]any{"iat": testNow.Add(10 * time.Second).Unix()}))
+	if code, ex, _ := run(t, newFileFilter(t, "", ""), "Bearer "+ahead); code != "authn.token_not_yet_valid" || string(ex.Detail()) != "iat is in the future" {
+		t.Fatalf("iat 10s ahead: %q %q", code, ex.Detail())
+	}
+	if code, _, _ := run(t, newFileFilter(t, "", "iat_leeway: 30s\n"), "Bearer "+ahead); code != "" {
+		t.Fatalf("iat 10s ahead with iat_leeway 30s: %q", code)
+	}
+	slight := mint(t, "RS256", claims(map[string]any{"iat": testNow.Add(3 * time.Second).Unix()}))
+	if code, _, _ := run(t, newFileFilter(t, "", ""), "Bearer "+slight); code != "" {
+		t.Fatalf("iat 3s ahead: %q", code)
+	}
+}

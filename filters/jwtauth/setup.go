@@ -19,6 +19,8 @@ type Config struct {
 	Issuers []IssuerConfig `yaml:"issuers"`
 	// Leeway is the clock skew allowed when checking exp, nbf and iat (default 30s).
 	Leeway filters.Duration `yaml:"leeway"`
+	// IatLeeway is how far in the future a token's iat may be (default 5s). It is kept apart from leeway: exp and nbf tolerate this proxy's clock drift, while a token issued in the future points at a skewed or forged issuer.
+	IatLeeway filters.Duration `yaml:"iat_leeway"`
 	// Optional lets requests without a token through as anonymous; a token that is present must still be valid.
 	Optional bool `yaml:"optional"`
 	// AllowNoSubject accepts tokens without a sub claim. By default such a token is refused (401 authn.token_malformed): a request the audit log could attribute to no principal should not be granted roles.
@@ -84,6 +86,7 @@ type CacheConfig struct {
 // Defaults.
 const (
 	defaultLeeway      = 30 * time.Second
+	defaultIatLeeway   = 5 * time.Second
 	defaultRefresh     = 5 * time.Minute
 	defaultMinRefetch  = 10 * time.Second
 	defaultMaxEntries  = 10000
@@ -110,8 +113,9 @@ func New(spec filters.Spec) (filters.Filter, error) {
 
 func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	cfg := Config{
-		Leeway: filters.Duration(defaultLeeway),
-		Header: "Authorization",
+		Leeway:    filters.Duration(defaultLeeway),
+		IatLeeway: filters.Duration(defaultIatLeeway),
+		Header:    "Authorization",
 		Forward: ForwardConfig{
 			SubjectHeader: "X-Auth-Subject",
 			RolesHeader:   "X-Auth-Roles",
@@ -136,6 +140,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		optional: cfg.Optional,
 		noSub:    cfg.AllowNoSubject,
 		leeway:   int64(cfg.Leeway.D() / time.Second),
+		iatSkew:  int64(cfg.IatLeeway.D() / time.Second),
 		roles:    spec.Roles,
 		now:      o.now,
 	}
