@@ -20,7 +20,8 @@ func (closing) Name() string                             { return "closing" }
 func (closing) Handle(*filters.Exchange) filters.Verdict { return filters.Continue }
 func (c closing) Close() error                           { c.closed.Add(1); return nil }
 
-func compileText(t *testing.T, reg filters.Registry, text string) (*engine.Runtime, error) {
+// loadText loads a config from text, as `tollgate run` loads a file.
+func loadText(t *testing.T, text string) *config.Config {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "c.yaml")
 	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
@@ -30,7 +31,29 @@ func compileText(t *testing.T, reg filters.Registry, text string) (*engine.Runti
 	if err != nil {
 		t.Fatal(err)
 	}
-	return engine.Compile(cfg, reg, 1, nil, nil)
+	return cfg
+}
+
+func compileText(t *testing.T, reg filters.Registry, text string) (*engine.Runtime, error) {
+	t.Helper()
+	return engine.Compile(loadText(t, text), reg, 1, nil, nil)
+}
+
+// reload compiles text as generation gen after prev, as a SIGHUP does.
+func reload(t *testing.T, text string, prev *engine.Runtime, gen uint64) *engine.Runtime {
+	t.Helper()
+	rt, err := engine.Compile(loadText(t, text), filters.Registry{}, gen, prev, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rt
+}
+
+// metricsPage is the runtime's part of /metrics.
+func metricsPage(rt *engine.Runtime) string {
+	var b strings.Builder
+	rt.WritePrometheus(&b)
+	return b.String()
 }
 
 const sharedConfig = `listeners: [{name: public, listen: 127.0.0.1:0}]
@@ -124,38 +147,17 @@ routes:
   - {name: a, path: /a, upstream: demo}
   - {name: b, path: /b, upstream: demo}
 `
-	compile := func(text string, prev *engine.Runtime, gen uint64) *engine.Runtime {
-		t.Helper()
-		p := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt, err := engine.Compile(cfg, filters.Registry{}, gen, prev, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return rt
-	}
-	page := func(rt *engine.Runtime) string {
-		var b strings.Builder
-		rt.WritePrometheus(&b)
-		return b.String()
-	}
 	var h engine.Holder
-	rt1 := compile(two, nil, 1)
+	rt1 := reload(t, two, nil, 1)
 	h.Swap(rt1)
 	rt1.Routes[0].CountResponse(200, time.Millisecond)
 	rt1.Routes[1].CountResponse(503, time.Millisecond)
 	rt1.Routes[1].UpstreamErrors.Inc()
 
-	rt2 := compile(two, rt1, 2) // SIGHUP, file unchanged
+	rt2 := reload(t, two, rt1, 2) // SIGHUP, file unchanged
 	h.Swap(rt2)
 	rt2.Routes[0].CountResponse(200, time.Millisecond)
-	m := page(rt2)
+	m := metricsPage(rt2)
 	for _, want := range []string{
 		`tollgate_http_requests_total{route="a",class="2xx"} 2`,
 		`tollgate_http_requests_total{route="b",class="5xx"} 1`,
@@ -167,9 +169,9 @@ routes:
 		}
 	}
 
-	rt3 := compile(strings.Replace(two, "  - {name: b, path: /b, upstream: demo}\n", "", 1), rt2, 3)
+	rt3 := reload(t, strings.Replace(two, "  - {name: b, path: /b, upstream: demo}\n", "", 1), rt2, 3)
 	h.Swap(rt3)
-	m = page(rt3)
+	m = metricsPage(rt3)
 	if strings.Contains(m, `route="b"`) || !strings.Contains(m, `tollgate_http_requests_total{route="a",class="2xx"} 2`) {
 		t.Errorf("after removing route b:\n%s", m)
 	}
@@ -187,11 +189,6 @@ upstreams: [{name: demo, targets: [127.0.0.1:9]}]
 routes:
   - {name: a, path: /a, upstream: demo}
 `
-	page := func(rt *engine.Runtime) string {
-		var b strings.Builder
-		rt.WritePrometheus(&b)
-		return b.String()
-	}
 	le := []string{
 		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.0005"} 0`,
 		`tollgate_http_request_duration_seconds_bucket{route="a",le="0.001"} 1`,
@@ -224,21 +221,10 @@ routes:
 		rt1.Routes[0].CountResponse(200, 30*time.Millisecond)
 
 		// A reload to the other kind keeps the first one.
-		p := filepath.Join(t.TempDir(), "c.yaml")
-		if err := os.WriteFile(p, []byte(routes+tc.other), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rt2, err := engine.Compile(cfg, filters.Registry{}, 2, rt1, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		rt2 := reload(t, routes+tc.other, rt1, 2)
 		h.Swap(rt2)
 		rt2.Routes[0].CountResponse(504, 31*time.Second)
-		m := page(rt2)
+		m := metricsPage(rt2)
 		for _, want := range tc.want {
 			if !strings.Contains(m, want) {
 				t.Errorf("%q: /metrics lacks %s:\n%s", tc.setting, want, m)
