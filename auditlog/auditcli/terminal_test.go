@@ -19,16 +19,7 @@ func TestVerifyProgressOnlyOnATerminal(t *testing.T) {
 	if testing.Short() {
 		t.Skip("SKIP: writes 100 000 records")
 	}
-	tmp := t.TempDir()
-	dir, prefix := filepath.Join(tmp, "audit"), filepath.Join(tmp, "dev")
-	if _, se, code := run(t, "keygen", "--origin", "audit.test/progress", "--out", prefix); code != 0 {
-		t.Fatalf("keygen: %d %s", code, se)
-	}
-	skey, _ := os.ReadFile(prefix + ".key")
-	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, dir, prefix := newLog(t, "audit.test/progress")
 	e := auditlog.Entry{Method: []byte("GET"), Path: []byte("/v1/items/1"), Status: 200, Start: 1}
 	for i := 0; i < 100_000; i++ {
 		if _, err := l.Append(&e); err != nil {
@@ -38,7 +29,7 @@ func TestVerifyProgressOnlyOnATerminal(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	file, err := os.Create(filepath.Join(tmp, "stderr.log"))
+	file, err := os.Create(filepath.Join(t.TempDir(), "stderr.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,16 +56,7 @@ func TestVerifyProgressOnlyOnATerminal(t *testing.T) {
 // found by --path-prefix and printed with its control bytes escaped, in
 // the table and in JSON.
 func TestQueryFindsAndEscapesRawTargets(t *testing.T) {
-	tmp := t.TempDir()
-	dir, prefix := filepath.Join(tmp, "audit"), filepath.Join(tmp, "dev")
-	if _, se, code := run(t, "keygen", "--origin", "audit.test/raw", "--out", prefix); code != 0 {
-		t.Fatalf("keygen: %d %s", code, se)
-	}
-	skey, _ := os.ReadFile(prefix + ".key")
-	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l, dir, _ := newLog(t, "audit.test/raw")
 	for _, e := range []auditlog.Entry{
 		{Method: []byte("GET"), Path: []byte("/v1/items/1"), Status: 200, Start: 1},
 		{Method: []byte("GET"), Status: 400, Start: 2, Decision: auditlog.DecisionInvalid, Reason: "request.bad_path",
@@ -93,4 +75,24 @@ func TestQueryFindsAndEscapesRawTargets(t *testing.T) {
 	if !strings.Contains(out, `"raw_target":"/v1/items/%2e%2e/\u001b[2Jadmin"`) || strings.Contains(out, `"ext"`) {
 		t.Fatalf("query --json: %s", out)
 	}
+}
+
+// newLog makes a signing key with `audit keygen` (PREFIX.key, PREFIX.pub)
+// and opens a log signed with it in dir.
+func newLog(t *testing.T, origin string) (l *auditlog.Log, dir, prefix string) {
+	t.Helper()
+	tmp := t.TempDir()
+	dir, prefix = filepath.Join(tmp, "audit"), filepath.Join(tmp, "dev")
+	if _, se, code := run(t, "keygen", "--origin", origin, "--out", prefix); code != 0 {
+		t.Fatalf("keygen: %d %s", code, se)
+	}
+	skey, err := os.ReadFile(prefix + ".key")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err = auditlog.Open(auditlog.Options{Dir: dir, SigningKey: strings.TrimSpace(string(skey))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l, dir, prefix
 }
