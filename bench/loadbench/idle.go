@@ -154,22 +154,12 @@ func idleBench(ctx context.Context, o options, stderr io.Writer) (*idleReport, e
 	mach := describeMachine(o, sel)
 	warnLoad(mach, stderr)
 
-	dir, cleanup, err := workDir(o, stderr)
+	env, err := startEnv(ctx, o, stderr)
 	if err != nil {
 		return nil, err
 	}
-	defer cleanup()
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
-	}()
-	upAddr, _, shutdown, err := startUpstream(ctx, o, dir, &procs)
-	if err != nil {
-		return nil, err
-	}
-	defer shutdown()
+	defer env.close()
+	dir, upAddr := env.dir, env.upAddr
 	fmt.Fprintf(stderr, "loadbench: upstream on %s (%s); %d targets, one at a time, %d idle connections each, held %v\n",
 		upAddr, o.Upstream, len(sel), o.Idle, o.IdleWait)
 
@@ -183,13 +173,13 @@ func idleBench(ctx context.Context, o options, stderr io.Writer) (*idleReport, e
 		}
 		r := &idleRow{target: t}
 		rep.rows = append(rep.rows, r)
-		started := len(procs)
-		rt, err := startTarget(ctx, o, dir, upAddr, t, &procs)
+		started := len(env.procs)
+		rt, err := startTarget(ctx, o, dir, upAddr, t, &env.procs)
 		if err == nil {
 			r.res, err = measureIdle(ctx, o, rt, tick)
 		}
 		// Each target is measured alone: it stops before the next starts.
-		for _, p := range procs[started:] {
+		for _, p := range env.procs[started:] {
 			p.stop()
 		}
 		if err != nil {

@@ -185,23 +185,12 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	mach := describeMachine(o, sel)
 	warnLoad(mach, stderr)
 
-	dir, cleanup, err := workDir(o, stderr)
+	env, err := startEnv(ctx, o, stderr)
 	if err != nil {
 		return err
 	}
-	defer cleanup()
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
-		}
-	}()
-
-	upAddr, upProc, shutdown, err := startUpstream(ctx, o, dir, &procs)
-	if err != nil {
-		return err
-	}
-	defer shutdown()
+	defer env.close()
+	dir, upAddr, upProc := env.dir, env.upAddr, env.upProc
 
 	spec := loadSpec{Wrk: wrkBin, Threads: o.Threads, Connections: o.Connections, Duration: o.Duration, Timeout: o.Timeout}
 	fmt.Fprintf(stderr, "loadbench: upstream on %s (%s); %d targets x %d rounds x (%v warm-up + %v)\n",
@@ -215,7 +204,7 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		}
 		r := &row{target: t}
 		rows = append(rows, r)
-		rt, err := startTarget(ctx, o, dir, upAddr, t, &procs)
+		rt, err := startTarget(ctx, o, dir, upAddr, t, &env.procs)
 		if err != nil {
 			var skip skipError
 			if errors.As(err, &skip) {
@@ -323,6 +312,42 @@ func workDir(o options, stderr io.Writer) (dir string, cleanup func(), err error
 		return dir, func() {}, nil
 	}
 	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// env is what a run sets up before its targets: a work directory, the
+// processes it starts (stopped in reverse order by close) and the demo
+// upstream.
+type env struct {
+	dir      string
+	procs    []*proc
+	upAddr   string
+	upProc   *proc
+	shutdown func() // the in-process upstream's
+	cleanup  func() // the work directory's
+}
+
+// startEnv makes the work directory and starts the demo upstream.
+func startEnv(ctx context.Context, o options, stderr io.Writer) (*env, error) {
+	dir, cleanup, err := workDir(o, stderr)
+	if err != nil {
+		return nil, err
+	}
+	e := &env{dir: dir, cleanup: cleanup, shutdown: func() {}}
+	if e.upAddr, e.upProc, e.shutdown, err = startUpstream(ctx, o, dir, &e.procs); err != nil {
+		e.close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// close stops the in-process upstream, then what the run started, last
+// first, and removes the work directory (unless --keep).
+func (e *env) close() {
+	e.shutdown()
+	for i := len(e.procs) - 1; i >= 0; i-- {
+		e.procs[i].stop()
+	}
+	e.cleanup()
 }
 
 // startUpstream starts the demo upstream as --upstream says (its process
