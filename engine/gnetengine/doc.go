@@ -30,7 +30,7 @@
 //     returns; per-request state lives in a pooled request object, and the
 //     steady-state request path allocates nothing (alloc_test.go).
 //   - HTTP/1.1 parsing is strict (RFC 9112), with the pipeline's checks
-//     (pipeline.CheckRequestLine, CheckHead; Begin for version, fields and
+//     (pipeline.CheckRequestLine before parsing; Begin for version, fields and
 //     framing): the request line is judged as soon as it is in, so an
 //     HTTP/0.9-style line is refused at once; heads over max_header_bytes
 //     get 431 and bodies over the limit 413. Requests on a connection are

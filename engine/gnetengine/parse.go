@@ -60,9 +60,9 @@ func (p *headParser) parseRequest(h *fasthttp.RequestHeader, buf []byte, maxHead
 	if len(head) > maxHead {
 		return 0, filters.ReasonHeaderTooLarge
 	}
-	if !pipeline.CheckHead(head) {
-		return 0, filters.ReasonBadRequest
-	}
+	// The fields are checked on the exact bytes fasthttp keeps
+	// (RawHeaders) by the pipeline's Begin, as for every engine: checking
+	// them here too would scan a kilobyte-long bearer token twice.
 	p.src.Reset(head)
 	p.br.Reset(&p.src)
 	if err := h.Read(p.br); err != nil {

@@ -141,11 +141,11 @@ func (p *Pipeline) notFound(r *Request, c *filters.Chain) (answer bool) {
 	return false
 }
 
-// checkParsed holds a parsed head to what CheckRequestLine and CheckFields
-// demand of raw bytes, for parsers more lenient than RFC 9112 (fasthttp
-// reads bare LF, obs-fold and non-token names; the event loop refuses
-// them before parsing, so for it this is a second look at the same
-// bytes), plus the version and framing rules.
+// checkParsed holds a parsed head to what CheckFields demands of the raw
+// field bytes, for fasthttp's parser, more lenient than RFC 9112 (it reads
+// bare LF, obs-fold and non-token names), on both engines (the event loop
+// checks only the request line before parsing), plus the version and
+// framing rules.
 func checkParsed(h *fasthttp.RequestHeader) *filters.Reason {
 	if reason := CheckVersion(h.Protocol()); reason != nil {
 		return reason
