@@ -15,31 +15,6 @@ import (
 // and control bytes. A well-formed version other than HTTP/1.0 and 1.1 is
 // answered 505 (RFC 9110 §15.6.6).
 
-// tokenByte marks the bytes allowed in a field name (RFC 9110 §5.6.2).
-var tokenByte = func() (t [256]bool) {
-	for c := '0'; c <= '9'; c++ {
-		t[c] = true
-	}
-	for c := 'a'; c <= 'z'; c++ {
-		t[c] = true
-		t[c-'a'+'A'] = true
-	}
-	for _, c := range []byte("!#$%&'*+-.^_`|~") {
-		t[c] = true
-	}
-	return t
-}()
-
-// IsToken reports whether b is a non-empty token.
-func IsToken(b []byte) bool {
-	for _, c := range b {
-		if !tokenByte[c] {
-			return false
-		}
-	}
-	return len(b) > 0
-}
-
 // CheckRequestLine checks a request line (without its line end): method
 // SP request-target SP version, with no control bytes. The version is
 // checked for its shape only (HTTP/d.d); which versions are served is
@@ -52,7 +27,7 @@ func CheckRequestLine(line []byte) bool {
 		}
 	}
 	sp := bytes.IndexByte(line, ' ')
-	if sp < 1 || !IsToken(line[:sp]) {
+	if sp < 1 || !filters.IsToken(filters.B2S(line[:sp])) {
 		return false
 	}
 	rest := line[sp+1:]
@@ -107,7 +82,7 @@ func CheckFields(fields []byte) bool {
 			return len(fields) == 0
 		}
 		colon := bytes.IndexByte(line, ':')
-		if colon < 1 || !IsToken(line[:colon]) {
+		if colon < 1 || !filters.IsToken(filters.B2S(line[:colon])) {
 			return false // obs-fold lines start with whitespace and have no name
 		}
 		if !validValue(line[colon+1:]) {

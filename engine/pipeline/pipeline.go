@@ -79,15 +79,8 @@ func New(opts Options) (*Pipeline, error) {
 // InFlight returns the number of requests begun and not yet left.
 func (p *Pipeline) InFlight() int64 { return p.inFlight.Load() }
 
-// Recorder returns the recorder, or nil.
-func (p *Pipeline) Recorder() *engine.Recorder { return p.recorder }
-
 // Warn logs a rare failure, at most once per interval.
 func (p *Pipeline) Warn(msg string, args ...any) { p.throttled.Warn(msg, args...) }
-
-// Throttled returns the pipeline's throttled logger, for engine libraries'
-// own messages.
-func (p *Pipeline) Throttled() *engine.ThrottledLogger { return p.throttled }
 
 // Listener is what the pipeline needs to know of the listener a request
 // arrived on. Engines build one per listener at start-up.
