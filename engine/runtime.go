@@ -108,6 +108,8 @@ type Runtime struct {
 	Metrics *metrics.Set
 	// Roles is the role table shared by this generation's filters.
 	Roles *filters.Roles
+	// Scopes is the OAuth scope table shared by this generation's filters.
+	Scopes *filters.Roles
 
 	// Unmatched counts the answers given before a route was known
 	// (404, 405, 400, shed), by status class.
@@ -143,6 +145,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		Config:     cfg,
 		Listeners:  make(map[string]*Listener, len(cfg.Listeners)),
 		Roles:      filters.NewRoles(),
+		Scopes:     filters.NewRoles(),
 		log:        log,
 	}
 	var errs []error
@@ -172,7 +175,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		rt.pools = append(rt.pools, p)
 	}
 
-	shared, sharedErrs := compileShared(cfg, reg, rt.Roles)
+	shared, sharedErrs := compileShared(cfg, reg, names{rt.Roles, rt.Scopes})
 	errs = append(errs, sharedErrs...)
 	sharedList := make([]filters.Filter, 0, len(shared))
 	for _, fc := range cfg.Filters {
@@ -206,7 +209,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 			key := []byte(textproto.CanonicalMIMEHeaderKey(name))
 			r.SetHeaders = append(r.SetHeaders, HeaderValue{Name: name, Key: key, Value: []byte(uc.SetHeaders[name])})
 		}
-		chain, err := compileChain(rc, reg, rt.Roles, shared)
+		chain, err := compileChain(rc, reg, names{rt.Roles, rt.Scopes}, shared)
 		if err != nil {
 			errs = append(errs, err)
 		}
@@ -217,7 +220,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 	}
 	rt.Unmatched = &Route{Info: filters.Route{Name: "", Index: -1}}
 	if nf := cfg.NotFound; nf != nil && len(nf.Filters) > 0 {
-		chain, err := compileChain(config.Route{Name: "not_found", Filters: nf.Filters}, reg, rt.Roles, shared)
+		chain, err := compileChain(config.Route{Name: "not_found", Filters: nf.Filters}, reg, names{rt.Roles, rt.Scopes}, shared)
 		switch {
 		case err != nil:
 			errs = append(errs, err)
@@ -302,7 +305,7 @@ func (rt *Runtime) WritePrometheus(w io.Writer) {
 // error. `tollgate check` uses it to report filter settings even when the
 // rest of the file has errors that stop a full Compile.
 func CheckFilters(cfg *config.Config, reg filters.Registry) error {
-	roles := filters.NewRoles()
+	roles := names{filters.NewRoles(), filters.NewRoles()}
 	var errs []error
 	var built []filters.Filter
 	try := func(fsc *config.FilterSpec, where, route string) {
@@ -330,7 +333,7 @@ func CheckFilters(cfg *config.Config, reg filters.Registry) error {
 
 // compileShared builds the top-level named filter instances once; routes
 // that use one share the same Filter value.
-func compileShared(cfg *config.Config, reg filters.Registry, roles *filters.Roles) (map[string]filters.Filter, []error) {
+func compileShared(cfg *config.Config, reg filters.Registry, roles names) (map[string]filters.Filter, []error) {
 	var errs []error
 	shared := make(map[string]filters.Filter, len(cfg.Filters))
 	for i := range cfg.Filters {
@@ -345,7 +348,7 @@ func compileShared(cfg *config.Config, reg filters.Registry, roles *filters.Role
 	return shared, errs
 }
 
-func compileChain(rc config.Route, reg filters.Registry, roles *filters.Roles, shared map[string]filters.Filter) (*filters.Chain, error) {
+func compileChain(rc config.Route, reg filters.Registry, roles names, shared map[string]filters.Filter) (*filters.Chain, error) {
 	var errs []error
 	fs := make([]filters.Filter, 0, len(rc.Filters))
 	var owned []filters.Filter
@@ -375,12 +378,15 @@ func compileChain(rc config.Route, reg filters.Registry, roles *filters.Roles, s
 	return c, nil
 }
 
-func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry, roles *filters.Roles) (filters.Filter, error) {
+// names are the name tables one configuration generation's filters share.
+type names struct{ roles, scopes *filters.Roles }
+
+func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry, roles names) (filters.Filter, error) {
 	regn, ok := reg.Lookup(fsc.Name)
 	if !ok {
 		return nil, fmt.Errorf("%s: %s: unknown filter %q (known: %s)", fsc.Pos, where, fsc.Name, strings.Join(reg.Names(), ", "))
 	}
-	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles, Decode: fsc.Decode}
+	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles.roles, Scopes: roles.scopes, Decode: fsc.Decode}
 	return regn.New(spec)
 }
 

@@ -117,6 +117,9 @@ type Identity struct {
 	KeyID []byte
 	// Roles is the principal's role set.
 	Roles RoleSet
+	// Scopes is the set of OAuth scopes the credential grants, as bits of
+	// the configuration's scope table (Spec.Scopes).
+	Scopes RoleSet
 	// Method is how the identity was established.
 	Method AuthMethod
 	// Verified is false when the fields are hints presented by a client
@@ -130,6 +133,7 @@ func (id *Identity) reset() {
 	id.Issuer = id.Issuer[:0]
 	id.KeyID = id.KeyID[:0]
 	id.Roles = 0
+	id.Scopes = 0
 	id.Method = AuthNone
 	id.Verified = false
 }

@@ -225,6 +225,13 @@ type Spec struct {
 	Pos string
 	// Roles is the configuration's shared role table.
 	Roles *Roles
+	// Scopes is the configuration's shared table of OAuth scope names
+	// (the `scope`/`scp` claim, an introspection response's `scope`):
+	// authentication filters set Identity.Scopes bits with Lookup,
+	// authorization rules intern the scopes they require. It is a name
+	// table of the same kind as Roles, kept apart so that a scope and a
+	// role of the same name never stand for each other.
+	Scopes *Roles
 	// Decode strictly decodes the entry's config block into v. Unknown keys
 	// and wrong types are errors carrying their own file:line positions. It
 	// leaves v untouched when the entry has no config block.

@@ -15,16 +15,18 @@ import (
 // Spec returns a spec for filter name on route whose Decode strictly
 // decodes the YAML src (unknown keys are errors; an empty src leaves the
 // target untouched), positioned at "test.yaml:1:1". roles is the shared
-// role table; nil makes a fresh one.
+// role table; nil makes a fresh one. The scope table is always fresh; set
+// the result's Scopes to share one.
 func Spec(name, route, src string, roles *filters.Roles) filters.Spec {
 	if roles == nil {
 		roles = filters.NewRoles()
 	}
 	return filters.Spec{
-		Name:  name,
-		Route: route,
-		Pos:   "test.yaml:1:1",
-		Roles: roles,
+		Name:   name,
+		Route:  route,
+		Pos:    "test.yaml:1:1",
+		Roles:  roles,
+		Scopes: filters.NewRoles(),
 		Decode: func(v any) error {
 			d := yaml.NewDecoder(strings.NewReader(src))
 			d.KnownFields(true)
