@@ -12,7 +12,8 @@ import (
 func TestZeroAllocs(t *testing.T) {
 	f := newFileFilter(t, "    tenant_claim: tid\n", "")
 	opt := newFileFilter(t, "", "optional: true\n")
-	tok := []byte("Bearer " + mint(t, "ES256", claims(map[string]any{"tid": "acme", "roles": []string{"viewer", "admin"}})))
+	f.scopes.Intern("orders:read")
+	tok := []byte("Bearer " + mint(t, "ES256", claims(map[string]any{"tid": "acme", "roles": []string{"viewer", "admin"}, "scope": "orders:read other"})))
 	expired := []byte("Bearer " + mint(t, "ES256", claims(map[string]any{"exp": testNow.Unix() - 3600})))
 	chain := filters.NewChain(f)
 
@@ -39,7 +40,7 @@ func TestZeroAllocs(t *testing.T) {
 
 	filtertest.AssertZeroAllocs(t, "Handle, cache hit", func() {
 		request(tok)
-		if v := f.Handle(ex); !v.IsContinue() || h.Get("X-Auth-Subject") != "alice" {
+		if v := f.Handle(ex); !v.IsContinue() || h.Get("X-Auth-Subject") != "alice" || ex.Identity.Scopes != 1 {
 			t.Fatal("refused")
 		}
 	})

@@ -13,6 +13,7 @@ type principal struct {
 	kid         []byte
 	rolesHeader []byte // role names joined with ","
 	roles       filters.RoleSet
+	scopes      filters.RoleSet // bits of the configuration's scope table
 }
 
 // cacheEntry is one verified token in the filter's tokencache. It is

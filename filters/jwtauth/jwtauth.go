@@ -24,6 +24,8 @@ type Filter struct {
 	iatSkew  int64 // seconds an iat may be in the future
 	issuers  []*issuer
 	roles    *filters.Roles
+	scopes   *filters.Roles // the configuration's scope table, read at verification
+	require  []claimReq     // require_claims, sorted by claim name
 
 	fwdSubject, fwdRoles, fwdTenant string
 	fwdCredential                   bool     // keep the token header for the upstream
@@ -111,6 +113,7 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 	id.Issuer = append(id.Issuer[:0], p.issuer...)
 	id.KeyID = append(id.KeyID[:0], p.kid...)
 	id.Roles = p.roles
+	id.Scopes = p.scopes
 	id.Method = filters.AuthJWT
 	id.Verified = true
 	if f.fwdSubject != "" && len(p.subject) > 0 {
@@ -248,6 +251,13 @@ func (f *Filter) check(t *token, raw []byte, now time.Time) (*issuer, *refusal) 
 	if !t.hasAud || !audMatches(t.aud, is.audiences, scratch[:0]) { // RFC 7519 §4.1.3
 		return is, &refusals[refWrongAudience]
 	}
+	if r := checkClaims(f.require, t.payload); r != nil {
+		t.detail = r.mismatch
+		if v := lookupPath(t.payload, r.path); len(v) == 0 || v[0] == 'n' {
+			t.detail = r.missing
+		}
+		return is, &refusals[refClaimRequired]
+	}
 	return is, nil
 }
 
@@ -313,6 +323,7 @@ func (f *Filter) entry(t *token, is *issuer, h1, h2 uint64) (*cacheEntry, *refus
 	e.p.issuer = cut(is.nameB)
 	e.p.kid = cut(t.kid)
 	e.p.roles = roles
+	e.p.scopes = f.claimedScopes(t.payload)
 	start := len(buf)
 	for i := 0; i < filters.MaxRoles; i++ {
 		if roles.Has(i) {
@@ -398,7 +409,7 @@ func (f *Filter) hints(ex *filters.Exchange, t *token) {
 	id := &ex.Identity
 	id.Method = filters.AuthJWT
 	id.Verified = false
-	id.Roles = 0
+	id.Roles, id.Scopes = 0, 0
 	id.Subject, id.Tenant = id.Subject[:0], id.Tenant[:0]
 	id.Issuer = appendCapped(id.Issuer[:0], t.iss, maxHintIssuer)
 	id.KeyID = appendCapped(id.KeyID[:0], t.kid, maxHintKID)

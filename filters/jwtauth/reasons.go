@@ -21,6 +21,7 @@ const (
 	refAlgNotAllowed
 	refHeaderNotAllowed
 	refKeysUnavailable
+	refClaimRequired
 	numRefusals
 )
 
@@ -38,6 +39,7 @@ var refusals = [numRefusals]refusal{
 	refUnknownKey:       bearer(refUnknownKey, "authn.unknown_key", 401, "the token signing key is unknown", true),
 	refAlgNotAllowed:    bearer(refAlgNotAllowed, "authn.alg_not_allowed", 401, "the token signing algorithm is not allowed", true),
 	refHeaderNotAllowed: bearer(refHeaderNotAllowed, "authn.header_not_allowed", 401, "the token header carries a refused parameter", true),
+	refClaimRequired:    bearer(refClaimRequired, "authn.claim_required", 401, "the token lacks a claim value this route requires", true),
 	refKeysUnavailable: {
 		idx:    refKeysUnavailable,
 		reason: filters.NewReason("authn.keys_unavailable", 503, filters.DecisionUpstreamError, "the token issuer's signing keys are unavailable"),

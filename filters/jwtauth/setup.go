@@ -25,6 +25,8 @@ type Config struct {
 	Optional bool `yaml:"optional"`
 	// AllowNoSubject accepts tokens without a sub claim. By default such a token is refused (401 authn.token_malformed): a request the audit log could attribute to no principal should not be granted roles.
 	AllowNoSubject bool `yaml:"allow_no_subject"`
+	// RequireClaims lists claims every token must carry, by dotted claim path: "present" asks for any non-null value; a string, boolean or number asks for that exact value; a list accepts any one of its values. A claim holding an array passes when one of its elements matches. A token that fails is refused with 401 authn.claim_required naming the claim.
+	RequireClaims map[string]any `yaml:"require_claims"`
 	// Header is the request header carrying the token (default Authorization, where the Bearer scheme is required).
 	Header string `yaml:"header"`
 	// Forward names the headers that carry the verified identity upstream; client-sent copies are always removed.
@@ -142,6 +144,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		leeway:   int64(cfg.Leeway.D() / time.Second),
 		iatSkew:  int64(cfg.IatLeeway.D() / time.Second),
 		roles:    spec.Roles,
+		scopes:   spec.Scopes,
 		now:      o.now,
 	}
 	f.tokens.New = func() any { return new(token) }
@@ -175,6 +178,12 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	}
 	f.fwdSubject, f.fwdRoles, f.fwdTenant = cfg.Forward.SubjectHeader, cfg.Forward.RolesHeader, cfg.Forward.TenantHeader
 	f.fwdCredential = cfg.Forward.Credential
+
+	var reqMsgs []string
+	f.require, reqMsgs = compileClaims(cfg.RequireClaims)
+	for _, m := range reqMsgs {
+		bad(m)
+	}
 
 	entries := defaultMaxEntries
 	if cfg.Cache.MaxEntries != nil {

@@ -1,0 +1,215 @@
+package jwtauth
+
+import (
+	"math"
+	"sort"
+	"strconv"
+
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// claimPresent is the require_claims value that asks only for presence.
+const claimPresent = "present"
+
+// claimReq is one compiled require_claims entry: a claim path and either
+// "present" or the values of which the claim must hold one.
+type claimReq struct {
+	name     string
+	path     [][]byte
+	present  bool // any non-null value will do
+	want     []claimValue
+	missing  string // problem detail when the claim is absent
+	mismatch string // problem detail when it holds no wanted value
+}
+
+// claimValue is one accepted value: a string, a boolean or a number.
+type claimValue struct {
+	kind byte // 's', 'b' or 'n'
+	s    []byte
+	b    bool
+	n    float64
+}
+
+// compileClaims turns the require_claims map into checks, sorted by claim
+// name so the first refusal of a token with several bad claims is always
+// the same one. Messages are relative to the filter entry.
+func compileClaims(m map[string]any) ([]claimReq, []string) {
+	names := make([]string, 0, len(m))
+	for n := range m {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var out []claimReq
+	var msgs []string
+	for _, name := range names {
+		at := "require_claims." + name
+		path, ok := claimPath(name)
+		if !ok {
+			msgs = append(msgs, at+": "+quote(name)+" is not a dotted claim path")
+			continue
+		}
+		r := claimReq{name: name, path: path,
+			missing:  "claim " + quote(name) + " is required",
+			mismatch: "claim " + quote(name) + " does not hold a required value",
+		}
+		add := func(v any) bool {
+			switch x := v.(type) {
+			case string:
+				r.want = append(r.want, claimValue{kind: 's', s: []byte(x)})
+			case bool:
+				r.want = append(r.want, claimValue{kind: 'b', b: x})
+			case int:
+				r.want = append(r.want, claimValue{kind: 'n', n: float64(x)})
+			case float64:
+				r.want = append(r.want, claimValue{kind: 'n', n: x})
+			default:
+				return false
+			}
+			return true
+		}
+		switch v := m[name].(type) {
+		case string:
+			if v == claimPresent {
+				r.present = true
+			} else {
+				add(v)
+			}
+		case []any:
+			if len(v) == 0 {
+				msgs = append(msgs, at+": list at least one accepted value")
+			}
+			for _, x := range v {
+				if !add(x) {
+					msgs = append(msgs, at+": want strings, booleans or numbers in the list")
+					break
+				}
+			}
+		default:
+			if !add(v) {
+				msgs = append(msgs, at+`: want "present", a string, a boolean, a number or a list of them`)
+			}
+		}
+		out = append(out, r)
+	}
+	return out, msgs
+}
+
+// checkClaims reports the first require_claims entry the claims set
+// fails, or nil. It does not allocate for claims of usual size.
+func checkClaims(reqs []claimReq, payload []byte) *claimReq {
+	for i := range reqs {
+		r := &reqs[i]
+		v := lookupPath(payload, r.path)
+		if len(v) == 0 || v[0] == 'n' { // absent or null
+			return r
+		}
+		if !r.present && !r.holds(v) {
+			return r
+		}
+	}
+	return nil
+}
+
+// holds reports whether the JSON value v is one of the wanted values, or
+// an array holding one (a groups or amr claim).
+func (r *claimReq) holds(v []byte) bool {
+	if v[0] != '[' {
+		return r.matches(v)
+	}
+	e := newElements(v)
+	for {
+		x, ok := e.next()
+		if !ok {
+			return false
+		}
+		if r.matches(x) {
+			return true
+		}
+	}
+}
+
+func (r *claimReq) matches(v []byte) bool {
+	var scratch [256]byte
+	for _, w := range r.want {
+		switch w.kind {
+		case 's':
+			if s, _, ok := stringValue(v, scratch[:0]); ok && string(s) == string(w.s) {
+				return true
+			}
+		case 'b':
+			if (w.b && string(v) == "true") || (!w.b && string(v) == "false") {
+				return true
+			}
+		case 'n':
+			if v[0] == '-' || ('0' <= v[0] && v[0] <= '9') {
+				if f, err := strconv.ParseFloat(filters.B2S(v), 64); err == nil && f == w.n && !math.IsInf(f, 0) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// claimedScopes maps the token's OAuth scopes — the space-separated scope
+// claim (RFC 8693 §4.2) and the scp claim, an array or a string, as some
+// issuers write it — to bits of the configuration's scope table. Names no
+// rule uses are ignored. It runs when a token is verified, after every
+// filter of the configuration was built, so the table is complete whatever
+// the order in which filters were constructed.
+func (f *Filter) claimedScopes(payload []byte) filters.RoleSet {
+	if f.scopes == nil {
+		return 0
+	}
+	var set filters.RoleSet
+	add := func(name []byte) {
+		if i, ok := f.scopes.Lookup(name); ok {
+			set |= 1 << uint(i)
+		}
+	}
+	var scratch [256]byte
+	addAll := func(v []byte) {
+		switch {
+		case len(v) == 0:
+		case v[0] == '"':
+			s, _, _ := stringValue(v, scratch[:0])
+			eachName(s, add)
+		case v[0] == '[':
+			e := newElements(v)
+			for {
+				x, ok := e.next()
+				if !ok {
+					break
+				}
+				if s, _, ok := stringValue(x, scratch[:0]); ok {
+					add(s)
+				}
+			}
+		}
+	}
+	addAll(lookupPath(payload, scopePath))
+	addAll(lookupPath(payload, scpPath))
+	return set
+}
+
+var (
+	scopePath = [][]byte{[]byte("scope")}
+	scpPath   = [][]byte{[]byte("scp")}
+)
+
+// eachName calls fn for every non-empty name of a space-separated list.
+func eachName(s []byte, fn func([]byte)) {
+	for len(s) > 0 {
+		i := 0
+		for i < len(s) && s[i] != ' ' {
+			i++
+		}
+		if i > 0 {
+			fn(s[:i])
+		}
+		if i == len(s) {
+			return
+		}
+		s = s[i+1:]
+	}
+}
