@@ -13,6 +13,7 @@ type principal struct {
 	keyID       []byte // token fingerprint: hex of the first bytes of SHA-256(token)
 	rolesHeader []byte // recognised role names joined with ","
 	roles       filters.RoleSet
+	scopes      filters.RoleSet // bits of the configuration's scope table
 }
 
 // entry is one introspection outcome: an accepted principal (ref == nil)
@@ -22,6 +23,7 @@ type entry struct {
 	h1, h2   uint64 // two independently seeded hashes of the raw token
 	deadline int64  // unix nanoseconds: the entry is good while now < deadline
 	ref      *refusal
+	detail   string    // problem detail of a refusal, or ""
 	p        principal // for a refusal, only keyID is set (the audit hint)
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +35,8 @@ type Filter struct {
 	rolesPath  []string
 	tenantPath []string
 	roles      *filters.Roles
+	scopes     *filters.Roles // the configuration's scope table, read when a token is judged
+	require    []claimReq     // require_claims, sorted by claim name
 
 	maxTTL, negativeTTL int64 // nanoseconds
 
@@ -132,7 +135,7 @@ func (f *Filter) flightHash(raw []byte) (uint64, uint64) {
 func (f *Filter) answer(ex *filters.Exchange, e *entry, cached bool) filters.Verdict {
 	if e.ref != nil {
 		hint(ex, e.p.keyID)
-		return f.refuse(ex, e.ref, "")
+		return f.refuse(ex, e.ref, e.detail)
 	}
 	f.apply(ex, &e.p)
 	if cached {
@@ -242,6 +245,10 @@ func (f *Filter) judge(r *response, raw []byte, k flightKey, now int64) (*entry,
 	if r.hasNbf && sec+f.leeway < r.nbf { // RFC 7519 §4.1.5
 		return refuse(refNotYetValid)
 	}
+	if d := checkClaims(f.require, r.members); d != "" {
+		e.detail = d
+		return refuse(refClaimRequired)
+	}
 	subject := r.sub
 	if subject == "" {
 		subject = r.clientID // a client-credentials token names its client
@@ -270,6 +277,7 @@ func (f *Filter) judge(r *response, raw []byte, k flightKey, now int64) (*entry,
 			rolesHeader = append(rolesHeader, f.roles.Name(i)...)
 		}
 	}
+	e.p.scopes = f.scopeSet(r.scope)
 	e.p.subject = []byte(subject)
 	e.p.tenant = []byte(r.tenant)
 	e.p.issuer = iss
@@ -282,6 +290,24 @@ func (f *Filter) judge(r *response, raw []byte, k flightKey, now int64) (*entry,
 		e.deadline = r.exp * int64(time.Second)
 	}
 	return e, true
+}
+
+// scopeSet maps the response's scope member (space-separated, RFC 7662
+// §2.2) to bits of the configuration's scope table; names no rule uses
+// are ignored. It runs when a token is judged, after every filter of the
+// configuration was built, so the table is complete whatever the order in
+// which filters were constructed.
+func (f *Filter) scopeSet(scope string) filters.RoleSet {
+	if f.scopes == nil {
+		return 0
+	}
+	var set filters.RoleSet
+	for _, name := range strings.Fields(scope) {
+		if i, ok := f.scopes.Lookup([]byte(name)); ok {
+			set |= 1 << uint(i)
+		}
+	}
+	return set
 }
 
 func audienceMatches(got, want []string) bool {
@@ -361,6 +387,7 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 	id.Issuer = append(id.Issuer[:0], p.issuer...)
 	id.KeyID = append(id.KeyID[:0], p.keyID...)
 	id.Roles = p.roles
+	id.Scopes = p.scopes
 	id.Method = filters.AuthIntrospection
 	id.Verified = true
 	if f.fwdSubject != "" && len(p.subject) > 0 {
@@ -383,7 +410,7 @@ func hint(ex *filters.Exchange, keyID []byte) {
 	id := &ex.Identity
 	id.Subject, id.Tenant, id.Issuer = id.Subject[:0], id.Tenant[:0], id.Issuer[:0]
 	id.KeyID = append(id.KeyID[:0], keyID...)
-	id.Roles = 0
+	id.Roles, id.Scopes = 0, 0
 	id.Method = filters.AuthIntrospection
 	id.Verified = false
 }

@@ -19,6 +19,7 @@ const (
 	refWrongIssuer
 	refWrongAudience
 	refUnavailable
+	refClaimRequired
 	numRefusals
 )
 
@@ -39,6 +40,7 @@ var refusals = [numRefusals]refusal{
 	refNotYetValid:   bearer(refNotYetValid, "authn.token_not_yet_valid", "the token is not valid yet", true),
 	refWrongIssuer:   bearer(refWrongIssuer, "authn.wrong_issuer", "the token issuer is not trusted", true),
 	refWrongAudience: bearer(refWrongAudience, "authn.wrong_audience", "the token is not meant for this audience", true),
+	refClaimRequired: bearer(refClaimRequired, "authn.claim_required", "the token lacks a claim value this route requires", true),
 	refUnavailable: {
 		idx:        refUnavailable,
 		reason:     filters.NewReason("authn.introspection_unavailable", 503, filters.DecisionUpstreamError, "the token introspection service is unavailable"),

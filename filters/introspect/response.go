@@ -28,6 +28,8 @@ type response struct {
 	roles     []string // names found at the roles claim path
 	tenant    string
 	hasTenant bool
+
+	members map[string]json.RawMessage // every top-level member, for require_claims
 }
 
 // Response errors. They are never shown to clients (a bad response is a
@@ -51,7 +53,7 @@ func parseResponse(body []byte, rolesPath, tenantPath []string) (*response, erro
 	if err != nil {
 		return nil, err
 	}
-	r := &response{}
+	r := &response{members: members}
 	switch v := string(bytes.TrimSpace(members["active"])); v {
 	case "true":
 		r.active = true

@@ -32,6 +32,8 @@ type Config struct {
 	RolesClaim string `yaml:"roles_claim"`
 	// TenantClaim is the dotted path of the response member holding the tenant, if any.
 	TenantClaim string `yaml:"tenant_claim"`
+	// RequireClaims lists members an active token's response must carry, by dotted path: "present" asks for any non-null value; a string, boolean or number asks for that exact value; a list accepts any one of its values. A member holding an array passes when one of its elements matches. A response that fails is refused with 401 authn.claim_required naming the claim.
+	RequireClaims map[string]any `yaml:"require_claims"`
 	// Leeway is the clock skew allowed when checking exp and nbf (default 30s).
 	Leeway filters.Duration `yaml:"leeway"`
 	// Optional lets requests without a token through as anonymous; a token that is present must still be active.
@@ -118,6 +120,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		optional: cfg.Optional,
 		leeway:   int64(cfg.Leeway.D() / time.Second),
 		roles:    spec.Roles,
+		scopes:   spec.Scopes,
 		now:      o.now,
 		issuer:   cfg.Issuer,
 	}
@@ -172,6 +175,11 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		if f.tenantPath, ok = claimPath(cfg.TenantClaim); !ok {
 			bad("tenant_claim: " + strconv.Quote(cfg.TenantClaim) + " is not a dotted claim path")
 		}
+	}
+	var reqMsgs []string
+	f.require, reqMsgs = compileClaims(cfg.RequireClaims)
+	for _, m := range reqMsgs {
+		bad(m)
 	}
 
 	if !filters.IsPlainHeaderName(cfg.Header) {
