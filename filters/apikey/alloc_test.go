@@ -25,8 +25,9 @@ func TestZeroAllocs(t *testing.T) {
 		{"invalid", req, newBenchRequest(false, "X-Api-Key", wrongKey), "authn.key_invalid"},
 		{"missing", req, newBenchRequest(false), "authn.key_missing"},
 		{"anonymous", opt, newBenchRequest(false, "Authorization", "Bearer x"), ""},
-		{"after jwt optional", opt, newBenchRequest(true, "X-Api-Key", ciKey), ""},
-		{"after jwt required", req, newBenchRequest(true, "X-Api-Key", ciKey), ""},
+		{"after jwt optional", opt, newBenchRequest(true), ""},
+		{"after jwt, conflicting key", req, newBenchRequest(true, "X-Api-Key", ciKey), "authn.conflicting_credentials"},
+		{"after jwt, second factor", config("second_factor: true\n"), newBenchRequest(true, "X-Api-Key", ciKey), ""},
 	}
 	ex := filters.AcquireExchange()
 	defer filters.ReleaseExchange(ex)

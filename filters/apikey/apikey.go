@@ -16,7 +16,8 @@ type Filter struct {
 	header    string // canonical name of the key header
 	auth      bool   // also accept Authorization: ApiKey <key>
 	optional  bool
-	strip     bool
+	strip     bool // remove the key before the request goes upstream (not forward.credential)
+	second    bool // second_factor: the key may name another principal than an earlier identity
 	challenge []byte // WWW-Authenticate value of a 401
 
 	keys  []key
@@ -52,7 +53,9 @@ var (
 
 // Reasons lists the refusal reasons this filter can return, for
 // documentation and `tollgate explain`.
-func Reasons() []*filters.Reason { return []*filters.Reason{ReasonMissing, ReasonInvalid} }
+func Reasons() []*filters.Reason {
+	return []*filters.Reason{ReasonMissing, ReasonInvalid, filters.ReasonConflictingCredentials}
+}
 
 // FingerprintLen is the length in bytes of the key-hash prefix recorded,
 // hex-encoded, as the KeyID of a refused key.
@@ -76,16 +79,10 @@ func (f *Filter) Metrics() *metrics.Set { return f.m.set }
 // found entry is then confirmed with crypto/subtle, so the accept decision
 // itself never branches on secret bytes.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	// An earlier filter (jwtauth with optional: true) already verified the
-	// request: an optional key adds nothing. The earlier filter owns the
-	// identity and its forwarded headers; a key sent along is still
-	// removed.
+	// An earlier filter (jwtauth with optional: true) may already have
+	// verified the request: it owns the identity and its forwarded
+	// headers.
 	prior := ex.Identity.Verified
-	if prior && f.optional {
-		f.stripCredential(ex, ex.Header(f.header) != nil, f.hasAuthorizationKey(ex))
-		f.m.skipped.Inc()
-		return filters.Continue
-	}
 	if !prior {
 		// Identity headers are set only by the proxy: remove client
 		// copies first, whatever the outcome.
@@ -96,6 +93,10 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	presented, fromHeader, fromAuth := f.credential(ex)
 	if presented == nil {
 		f.stripCredential(ex, fromHeader, fromAuth)
+		if prior && f.optional {
+			f.m.skipped.Inc()
+			return filters.Continue
+		}
 		if f.optional {
 			f.m.anonymous.Inc()
 			return filters.Continue
@@ -110,27 +111,36 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 
 	i, ok := f.index[string(sum[:])] // the compiler does not allocate for this lookup
 	if !ok || subtle.ConstantTimeCompare(f.keys[i].hash[:], sum[:]) != 1 {
-		if !prior {
-			hint(ex, &sum)
-		}
+		// A key that is present must be valid, even beside a verified
+		// token: the refusal is recorded with the key's fingerprint, not
+		// with the token's principal.
+		hint(ex, &sum)
 		ex.AddResponseHeader("WWW-Authenticate", f.challenge)
 		f.m.invalid.Inc()
 		return filters.Respond(ReasonInvalid)
 	}
 	k := &f.keys[i]
-	f.m.accepted[i].Inc()
 	if prior {
-		// A required key after an identity verified by an earlier filter
-		// is an extra gate: both credentials were needed, and the first
+		// Two valid credentials. They must name the same principal,
+		// unless the route makes the key a second factor on purpose (an
+		// application key beside a user's token); either way the first
 		// identity stays.
+		if !f.second && !samePrincipal(&ex.Identity, k) {
+			unattributed(ex)
+			f.m.conflict.Inc()
+			return filters.Respond(filters.ReasonConflictingCredentials)
+		}
+		f.m.accepted[i].Inc()
 		return filters.Continue
 	}
+	f.m.accepted[i].Inc()
 	id := &ex.Identity
 	id.Subject = append(id.Subject[:0], k.subject...)
 	id.Tenant = append(id.Tenant[:0], k.tenant...)
 	id.Issuer = id.Issuer[:0]
 	id.KeyID = append(id.KeyID[:0], k.id...)
 	id.Roles = k.roles
+	id.Scopes = 0
 	id.Method = filters.AuthAPIKey
 	id.Verified = true
 	if f.fwdSubject != "" {
@@ -145,6 +155,24 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	return filters.Continue
 }
 
+// samePrincipal reports whether key k names the principal of the identity
+// an earlier filter verified: the same subject and the same tenant (both
+// empty counts as the same).
+func samePrincipal(id *filters.Identity, k *key) bool {
+	return string(id.Subject) == string(k.subject) && string(id.Tenant) == string(k.tenant)
+}
+
+// unattributed clears the identity of a request refused for conflicting
+// credentials: it is recorded with no principal and no hint, like a
+// request carrying a credential header twice.
+func unattributed(ex *filters.Exchange) {
+	id := &ex.Identity
+	id.Subject, id.Tenant, id.Issuer, id.KeyID = id.Subject[:0], id.Tenant[:0], id.Issuer[:0], id.KeyID[:0]
+	id.Roles, id.Scopes = 0, 0
+	id.Method = filters.AuthNone
+	id.Verified = false
+}
+
 // hint records a refused key on the exchange, flagged unverified: a
 // fingerprint of its hash (the first FingerprintLen bytes, hex — the same
 // digits that start the sha256 of a configured key), never the key.
@@ -152,7 +180,7 @@ func hint(ex *filters.Exchange, sum *[sha256.Size]byte) {
 	id := &ex.Identity
 	id.Subject, id.Tenant, id.Issuer = id.Subject[:0], id.Tenant[:0], id.Issuer[:0]
 	id.KeyID = hex.AppendEncode(id.KeyID[:0], sum[:FingerprintLen])
-	id.Roles = 0
+	id.Roles, id.Scopes = 0, 0
 	id.Method = filters.AuthAPIKey
 	id.Verified = false
 }
@@ -179,16 +207,6 @@ func (f *Filter) credential(ex *filters.Exchange) (k []byte, fromHeader, fromAut
 		k = nil
 	}
 	return k, fromHeader, fromAuth
-}
-
-// hasAuthorizationKey reports whether Authorization carries the ApiKey
-// scheme.
-func (f *Filter) hasAuthorizationKey(ex *filters.Exchange) bool {
-	if !f.auth {
-		return false
-	}
-	_, ok := parseAuthorization(ex.Header("Authorization"))
-	return ok
 }
 
 // stripCredential removes the headers that carried a key, so the upstream

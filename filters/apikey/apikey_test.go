@@ -219,50 +219,71 @@ func verifiedByJWT(ex *filters.Exchange) {
 	id.Verified = true
 }
 
+// aliceKey is a key for the principal verifiedByJWT sets.
+const aliceKey = "tg_alice_5d1c0b9a8f7e6d5c4b3a29180716f5e4"
+
+// TestAfterVerifiedIdentity: a key presented beside an identity an earlier
+// filter verified must be valid, and must name the same principal (subject
+// and tenant) unless second_factor says it is a second credential on
+// purpose; a conflict is 400 authn.conflicting_credentials, attributed to
+// no one. The key never reaches the upstream, and the earlier filter's
+// identity and headers stay when the request passes.
 func TestAfterVerifiedIdentity(t *testing.T) {
-	t.Run("optional does nothing", func(t *testing.T) {
-		f, _ := newTestFilter(t, config("optional: true\n"))
-		for _, key := range []string{"", ciKey, wrongKey} {
+	const (
+		keep     = "keep"     // passes, the JWT identity stays
+		conflict = "conflict" // 400, no identity at all
+		refused  = "refused"  // 401 with the key's unverified fingerprint
+	)
+	cases := []struct {
+		mode string
+		want map[string]string // key → outcome; "" is no key
+	}{
+		{"optional: true\n", map[string]string{"": keep, aliceKey: keep, ciKey: conflict, wrongKey: refused}},
+		{"", map[string]string{"": "authn.key_missing", aliceKey: keep, ciKey: conflict, wrongKey: refused}},
+		{"second_factor: true\n", map[string]string{"": "authn.key_missing", aliceKey: keep, ciKey: keep, wrongKey: refused}},
+		{"optional: true\nsecond_factor: true\n", map[string]string{"": keep, aliceKey: keep, ciKey: keep, wrongKey: refused}},
+	}
+	for _, c := range cases {
+		mode := c.mode
+		f, _ := newTestFilter(t, config("  - {id: alice, sha256: \""+hashOf(aliceKey)+"\"}\n"+mode))
+		for key, want := range c.want {
 			h := headers("X-Auth-Subject", "alice")
 			if key != "" {
 				h.Set("X-Api-Key", []byte(key))
 			}
 			code, ex := run(t, f, h, verifiedByJWT)
-			if code != "" || ex.Identity.Method != filters.AuthJWT || string(ex.Identity.Subject) != "alice" || string(ex.Identity.KeyID) != "kid-1" {
-				t.Errorf("key %q: got %q, %+v", key, code, ex.Identity)
+			id := &ex.Identity
+			name := strings.TrimSpace(mode) + " key " + key
+			if h.Peek("X-Api-Key") != nil {
+				t.Errorf("%s: the key would reach the upstream", name)
 			}
-			if got := h.String(); got != "X-Auth-Subject: alice\n" {
-				t.Errorf("key %q: upstream headers %q: the earlier filter's headers must stay and the key must go", key, got)
-			}
-		}
-	})
-	t.Run("required is an extra gate", func(t *testing.T) {
-		f, _ := newTestFilter(t, config(""))
-		fn := func(key, want string) {
-			t.Helper()
-			h := headers("X-Auth-Subject", "alice")
-			if key != "" {
-				h.Set("X-Api-Key", []byte(key))
-			}
-			code, ex := run(t, f, h, verifiedByJWT)
-			if code != want {
-				t.Errorf("key %q: got %q, want %q", key, code, want)
-			}
-			if !ex.Identity.Verified || string(ex.Identity.Subject) != "alice" || ex.Identity.Method != filters.AuthJWT {
-				t.Errorf("key %q: the verified identity changed: %+v", key, ex.Identity)
-			}
-			if h.Peek("X-Auth-Subject") == nil {
-				t.Errorf("key %q: the earlier filter's header was removed", key)
+			switch want {
+			case keep:
+				if code != "" || !id.Verified || string(id.Subject) != "alice" || id.Method != filters.AuthJWT || h.Peek("X-Auth-Subject") == nil {
+					t.Errorf("%s: got %q, %+v; want the JWT identity kept", name, code, id)
+				}
+			case conflict:
+				if code != "authn.conflicting_credentials" || id.Verified || len(id.Subject)+len(id.KeyID)+len(id.Issuer) != 0 || id.Method != filters.AuthNone || id.Roles != 0 {
+					t.Errorf("%s: got %q, %+v; want an unattributed conflict", name, code, id)
+				}
+			case refused:
+				if code != "authn.key_invalid" || id.Verified || len(id.Subject) != 0 || id.Method != filters.AuthAPIKey || len(id.KeyID) != 2*FingerprintLen {
+					t.Errorf("%s: got %q, %+v; want a refusal with the key's fingerprint", name, code, id)
+				}
+			default:
+				if code != want {
+					t.Errorf("%s: got %q, want %q", name, code, want)
+				}
 			}
 		}
-		fn(ciKey, "")
-		fn("", "authn.key_missing")
-		fn(wrongKey, "authn.key_invalid")
-	})
+	}
+	if r := filters.ReasonConflictingCredentials; r.Status != 400 || r.Decision != filters.DecisionInvalid {
+		t.Errorf("conflict reason: %d %v", r.Status, r.Decision)
+	}
 }
 
 func TestStripAndSourcesConfigurable(t *testing.T) {
-	f, _ := newTestFilter(t, config("strip: false\nauthorization: false\nheader: x-client-key\nforward: {roles_header: \"\", tenant_header: X-Tenant}\n"))
+	f, _ := newTestFilter(t, config("forward: {credential: true, roles_header: \"\", tenant_header: X-Tenant}\nauthorization: false\nheader: x-client-key\n"))
 	h := headers("X-Client-Key", ciKey)
 	if code, _ := run(t, f, h); code != "" {
 		t.Fatalf("got %q", code)
@@ -324,6 +345,7 @@ func TestMetrics(t *testing.T) {
 	run(t, f, headers("X-Api-Key", ciKey))
 	run(t, f, headers("X-Api-Key", wrongKey))
 	run(t, f, headers())
+	run(t, f, headers(), verifiedByJWT)
 	run(t, f, headers("X-Api-Key", ciKey), verifiedByJWT)
 	var b strings.Builder
 	f.Metrics().WritePrometheus(&b)
@@ -332,6 +354,7 @@ func TestMetrics(t *testing.T) {
 		`tollgate_apikey_accepted_total{route="r",key="ops"} 0`,
 		`tollgate_apikey_refused_total{route="r",reason="authn.key_invalid"} 1`,
 		`tollgate_apikey_refused_total{route="r",reason="authn.key_missing"} 0`,
+		`tollgate_apikey_refused_total{route="r",reason="authn.conflicting_credentials"} 1`,
 		`tollgate_apikey_anonymous_total{route="r"} 1`,
 		`tollgate_apikey_skipped_total{route="r"} 1`,
 	} {
@@ -375,5 +398,41 @@ func TestConcurrentUse(t *testing.T) {
 		if msg := <-done; msg != "" {
 			t.Error(msg)
 		}
+	}
+}
+
+// TestKeyNeverForwarded: whatever the outcome — accepted, refused, an
+// empty key on an optional route — the headers that carried a key are
+// removed before anything goes upstream, unless forward.credential keeps
+// it; the strip key of old configs is an error that names its successor.
+func TestKeyNeverForwarded(t *testing.T) {
+	req, _ := newTestFilter(t, config(""))
+	opt, _ := newTestFilter(t, config("optional: true\n"))
+	keep, _ := newTestFilter(t, config("forward: {credential: true}\n"))
+	for _, c := range []struct {
+		name   string
+		f      *Filter
+		kv     []string
+		want   string
+		header string // the credential header that must be gone, or kept
+		kept   bool
+	}{
+		{"accepted", req, []string{"X-Api-Key", ciKey}, "", "X-Api-Key", false},
+		{"accepted in Authorization", req, []string{"Authorization", "ApiKey " + ciKey}, "", "Authorization", false},
+		{"invalid", req, []string{"X-Api-Key", wrongKey}, "authn.key_invalid", "X-Api-Key", false},
+		{"empty", req, []string{"X-Api-Key", " "}, "authn.key_missing", "X-Api-Key", false},
+		{"empty, optional", opt, []string{"X-Api-Key", ""}, "", "X-Api-Key", false},
+		{"invalid, optional", opt, []string{"Authorization", "apikey " + wrongKey}, "authn.key_invalid", "Authorization", false},
+		{"forward.credential", keep, []string{"X-Api-Key", ciKey}, "", "X-Api-Key", true},
+	} {
+		h := headers(c.kv...)
+		code, _ := run(t, c.f, h)
+		if code != c.want || (h.Peek(c.header) != nil) != c.kept {
+			t.Errorf("%s: %q, %s kept %v; want %q, kept %v", c.name, code, c.header, h.Peek(c.header) != nil, c.want, c.kept)
+		}
+	}
+	_, err := build(testSpec(config("strip: false\n"), filters.NewRoles()))
+	if err == nil || !strings.Contains(err.Error(), "forward.credential") {
+		t.Errorf("strip: %v", err)
 	}
 }

@@ -47,6 +47,7 @@ func BenchmarkHandle(b *testing.B) {
 		{"invalid", "", newBenchRequest(false, "X-Api-Key", wrongKey), "authn.key_invalid"},
 		{"missing", "", newBenchRequest(false), "authn.key_missing"},
 		{"optional-after-jwt", "optional: true\n", newBenchRequest(true), ""},
+		{"conflicting-after-jwt", "", newBenchRequest(true, "X-Api-Key", ciKey), "authn.conflicting_credentials"},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

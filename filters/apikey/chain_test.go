@@ -72,7 +72,8 @@ roles:
 		return h
 	}
 	f("DELETE", "/admin/x", hdr("Authorization", "Bearer good-admin"), "")
-	f("DELETE", "/admin/x", hdr("Authorization", "Bearer good-admin", "X-Api-Key", wrongKey), "")
+	f("DELETE", "/admin/x", hdr("Authorization", "Bearer good-admin", "X-Api-Key", wrongKey), "authn.key_invalid")
+	f("DELETE", "/admin/x", hdr("Authorization", "Bearer good-admin", "X-Api-Key", ciKey), "authn.conflicting_credentials")
 	f("GET", "/api/x", hdr("Authorization", "Bearer forged"), "authn.bad_signature")
 	f("GET", "/api/x", hdr("Authorization", "Bearer forged", "X-Api-Key", ciKey), "authn.bad_signature")
 	f("POST", "/api/orders", hdr("X-Api-Key", ciKey), "")

@@ -30,10 +30,13 @@
 //
 // Chaining "JWT or API key": list jwtauth with optional: true, then apikey
 // with optional: true, then rbac. A request with a valid bearer token is
-// verified by jwtauth and apikey leaves it alone; one without a token may
-// present a key instead; one with neither reaches rbac unauthenticated and
-// is answered 401 authn.required. A bad token is refused by jwtauth, and a
-// bad key without a token by apikey; a key sent along with a valid token is
-// not checked, only stripped. A required apikey (optional: false) after a verified identity is an extra gate instead: both
-// credentials are needed, and the first identity is kept.
+// verified by jwtauth; one without a token may present a key instead; one
+// with neither reaches rbac unauthenticated and is answered 401
+// authn.required. A key sent along with a verified token is still checked
+// and must name the same principal (subject and tenant): two valid
+// credentials naming different principals are refused with 400
+// authn.conflicting_credentials and recorded with no principal, because
+// which one the request acts for would be the client's choice. A route
+// whose key is a second credential on purpose (an application key beside
+// a user's token) sets second_factor: true; the token's identity is kept.
 package apikey

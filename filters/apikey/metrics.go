@@ -4,6 +4,8 @@ import (
 	"strings"
 
 	"github.com/VictoriaMetrics/metrics"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // filterMetrics are the filter's counters, built once per filter in a
@@ -16,6 +18,7 @@ type filterMetrics struct {
 	accepted  []*metrics.Counter // by key index
 	missing   *metrics.Counter
 	invalid   *metrics.Counter
+	conflict  *metrics.Counter
 	anonymous *metrics.Counter
 	skipped   *metrics.Counter
 }
@@ -30,6 +33,7 @@ func newFilterMetrics(route string, ids []string) *filterMetrics {
 	}
 	m.missing = m.set.NewCounter(`tollgate_apikey_refused_total{` + r + `,reason="` + ReasonMissing.Code + `"}`)
 	m.invalid = m.set.NewCounter(`tollgate_apikey_refused_total{` + r + `,reason="` + ReasonInvalid.Code + `"}`)
+	m.conflict = m.set.NewCounter(`tollgate_apikey_refused_total{` + r + `,reason="` + filters.ReasonConflictingCredentials.Code + `"}`)
 	m.anonymous = m.set.NewCounter(`tollgate_apikey_anonymous_total{` + r + `}`)
 	m.skipped = m.set.NewCounter(`tollgate_apikey_skipped_total{` + r + `}`)
 	return m

@@ -19,9 +19,11 @@ type Config struct {
 	Header string `yaml:"header"`
 	// Authorization also accepts the key as "Authorization: ApiKey <key>", the scheme matched case-insensitively (default true).
 	Authorization *bool `yaml:"authorization"`
-	// Optional lets requests without a key through unauthenticated, and does nothing when an earlier filter already verified the request; a key that is present must still be valid.
+	// Optional lets requests without a key through unauthenticated, and lets a request an earlier filter verified through without one; a key that is present must still be valid.
 	Optional bool `yaml:"optional"`
-	// Strip removes the key from the request before it goes upstream (default true).
+	// SecondFactor makes the key a second credential on purpose: after an identity verified by an earlier filter, the key must be valid but may name another principal (an application key beside a user's token), and the first identity is kept. By default the two must name the same subject and tenant, else the request is refused with 400 authn.conflicting_credentials.
+	SecondFactor bool `yaml:"second_factor"`
+	// Strip is replaced by forward.credential; setting it is an error that says so.
 	Strip *bool `yaml:"strip"`
 	// Realm is the realm named in the WWW-Authenticate challenge of a 401 (default tollgate).
 	Realm string `yaml:"realm"`
@@ -52,6 +54,8 @@ type ForwardConfig struct {
 	RolesHeader string `yaml:"roles_header"`
 	// TenantHeader carries the key's tenant (default X-Auth-Tenant).
 	TenantHeader string `yaml:"tenant_header"`
+	// Credential passes the key on to the upstream. By default the headers that carried it are removed, whether the request is accepted, refused or let through anonymous: a backend behind the proxy does not need the client's key, and one that logs or forwards it would leak it.
+	Credential bool `yaml:"credential"`
 }
 
 // emptyKeyHash is the SHA-256 of the empty string: a key no request can
@@ -91,8 +95,12 @@ func build(spec filters.Spec) (*Filter, error) {
 	f := &Filter{
 		optional: cfg.Optional,
 		auth:     cfg.Authorization == nil || *cfg.Authorization,
-		strip:    cfg.Strip == nil || *cfg.Strip,
+		strip:    !cfg.Forward.Credential,
+		second:   cfg.SecondFactor,
 		index:    make(map[string]int, len(cfg.Keys)),
+	}
+	if cfg.Strip != nil {
+		bad("strip: replaced by forward.credential (the key is removed unless forward.credential is true)")
 	}
 	if !filters.IsToken(cfg.Header) {
 		bad("header: %q is not a valid header name", cfg.Header)
