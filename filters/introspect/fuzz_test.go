@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -40,6 +41,15 @@ func FuzzParseResponse(f *testing.F) {
 		}
 		if !r.active {
 			return
+		}
+		// require_claims never panics, and presence of a top-level member
+		// agrees with encoding/json.
+		name := strings.Join(p, ".")
+		present, _ := compileClaims(map[string]any{name: "present"})
+		values, _ := compileClaims(map[string]any{name: []any{"a", true, 3}})
+		checkClaims(values, r.members)
+		if failed := checkClaims(present, r.members) != ""; len(p) == 1 && failed == (m[name] != nil) {
+			t.Fatalf("require_claims %q: failed %v, encoding/json has %v", name, failed, m[name])
 		}
 		if s, isStr := m["sub"].(string); (isStr && s != r.sub) || (!isStr && r.sub != "") {
 			t.Fatalf("sub: parser %q, encoding/json %v", r.sub, m["sub"])

@@ -75,3 +75,18 @@ func TestZeroAllocs(t *testing.T) {
 		}
 	})
 }
+
+// TestClaimsAndScopesDoNotAllocate: require_claims and the scope claims,
+// checked once per verified token, allocate nothing either.
+func TestClaimsAndScopesDoNotAllocate(t *testing.T) {
+	scopes := filters.NewRoles()
+	scopes.Intern("orders:read")
+	f := &Filter{scopes: scopes}
+	reqs, _ := compileClaims(map[string]any{"email_verified": true, "tenant": []any{"acme", "globex"}, "level": 3})
+	payload := []byte(`{"email_verified":true,"tenant":"globex","level":3,"scope":"orders:read x","scp":"orders:read"}`)
+	filtertest.AssertZeroAllocs(t, "checkClaims and claimedScopes", func() {
+		if checkClaims(reqs, payload) != nil || f.claimedScopes(payload) != 1 {
+			t.Fatal("wrong result")
+		}
+	})
+}

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // FuzzParse feeds arbitrary compact serializations to the JWS parser. It
@@ -44,8 +46,13 @@ func FuzzClaims(f *testing.F) {
 	f.Add([]byte(`{"scope":"a b  c","aud":"x","exp":0}`), "scope")
 	f.Add([]byte(` { "groups" : [ "a" , 1 , {"b":[]} ] , "exp" : 1e3 } `), "groups")
 	f.Add([]byte(`{"sub":"\ud800x","exp":1}`), "sub")
+	f.Add([]byte(`{"scp":["a",2,"b"],"scope":"b c","tenant":["x",true,3],"exp":1}`), "tenant")
 	roles := testRoles()
-	ff := &Filter{roles: roles}
+	scopes := filters.NewRoles()
+	for _, n := range []string{"a", "b", "c"} {
+		scopes.Intern(n)
+	}
+	ff := &Filter{roles: roles, scopes: scopes}
 	var t token
 	f.Fuzz(func(tt *testing.T, payload []byte, path string) {
 		t.reset()
@@ -79,6 +86,21 @@ func FuzzClaims(f *testing.F) {
 			tt.Fatalf("lookup returned invalid JSON %q", v)
 		}
 		ff.claimedRoles(&t, is)
+		ff.claimedScopes(payload)
+		// require_claims: presence agrees with encoding/json on a
+		// top-level member, and a value check never panics.
+		reqs, _ := compileClaims(map[string]any{path: claimPresent})
+		vals, _ := compileClaims(map[string]any{path: []any{"a", true, 3}})
+		failed := checkClaims(reqs, payload) != nil
+		checkClaims(vals, payload)
+		if ok && len(p) == 1 {
+			var m map[string]any
+			if json.Unmarshal(payload, &m) == nil {
+				if present := m[path] != nil; present == failed {
+					tt.Fatalf("require_claims %q: present per encoding/json %v, check failed %v", path, present, failed)
+				}
+			}
+		}
 		if ok && t.hasAud {
 			var scratch [64]byte
 			audMatches(t.aud, is.audiences, scratch[:0])
