@@ -20,7 +20,7 @@ import (
 func Registry() filters.Registry {
 	return filters.Registry{
 		{Name: "jwtauth", New: jwtauth.New, Doc: "verify bearer JWTs (JWKS file or URL, OIDC discovery, HS secret) into the request identity (401/503)"},
-		{Name: "apikey", New: apikey.New, Doc: "authenticate by API key (SHA-256 hashes in config); 401 authn.key_missing / authn.key_invalid"},
+		{Name: "apikey", New: apikey.New, Doc: "authenticate by API key (SHA-256 hashes in config); 401 authn.key_missing / authn.key_invalid, 400 authn.conflicting_credentials"},
 		{Name: "introspect", New: introspect.New, Doc: "authenticate opaque bearer tokens by RFC 7662 introspection (cached, shared calls); 401 authn.token_inactive, 503 authn.introspection_unavailable"},
 		{Name: "mtlsauth", New: mtlsauth.New, Doc: "map a verified client certificate (CN, DNS or URI SAN) to a principal and roles (403)"},
 		{Name: "rbac", New: rbac.New, Doc: "role-based access control over the verified identity; 401 authn.required, 403 rbac.*"},
