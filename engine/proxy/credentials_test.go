@@ -15,8 +15,9 @@ import (
 )
 
 // credentialsConfig: an optional JWT then an optional API key on /echo/,
-// the same plus a scope check on /scoped/, a second-factor key on
-// /second/, a key kept for the upstream on /keep/.
+// the same plus a scope check on /scoped/, the key before the JWT on
+// /keyfirst/, a second-factor key on /second/, a key kept for the
+// upstream on /keep/.
 const credentialsConfig = `
 log: {level: warn}
 admin: {listen: 127.0.0.1:0}
@@ -48,6 +49,7 @@ routes:
     filters:
       - {use: jwt}
       - {name: apikey, config: {second_factor: true, keys: [{id: ci-bot, sha256: "%[6]s", subject: ci-bot}]}}
+  - {name: keyfirst, path: "/echo/keyfirst/{x}", upstream: demo, filters: [{use: keys}, {use: jwt}]}
   - name: keep
     path: "/echo/keep/{x}"
     upstream: demo
@@ -139,6 +141,8 @@ func credentialHardening(t *testing.T, engine string) {
 		{"api key has no scopes", "/echo/scoped/1", map[string]string{"X-API-Key": veraKey}, 403, "test.scope_missing", "", nil},
 		{"token and key disagree", "/echo/plain/1", map[string]string{"Authorization": vera, "X-API-Key": ciKey}, 400, "authn.conflicting_credentials", "", nil},
 		{"token and key disagree on tenant", "/echo/plain/1", map[string]string{"Authorization": tok(map[string]any{"tenant": "globex"}), "X-API-Key": veraKey}, 400, "authn.conflicting_credentials", "", nil},
+		{"key first, token disagrees", "/echo/keyfirst/1", map[string]string{"Authorization": vera, "X-API-Key": ciKey}, 400, "authn.conflicting_credentials", "", nil},
+		{"key first, token agrees", "/echo/keyfirst/1", map[string]string{"Authorization": vera, "X-API-Key": veraKey}, 200, "", "", with(gone, "X-Auth-Subject", "vera", "X-Auth-Tenant", "acme")},
 		{"token and bad key", "/echo/plain/1", map[string]string{"Authorization": vera, "X-API-Key": "tg_wrong"}, 401, "authn.key_invalid", "", nil},
 		{"token and key agree", "/echo/plain/1", map[string]string{"Authorization": vera, "X-API-Key": veraKey}, 200, "", "", with(gone, "X-Auth-Subject", "vera", "X-Auth-Tenant", "acme")},
 		{"key as a second factor", "/echo/second/1", map[string]string{"Authorization": vera, "X-API-Key": ciKey}, 200, "", "", with(gone, "X-Auth-Subject", "vera")},
@@ -191,14 +195,14 @@ func credentialHardening(t *testing.T, engine string) {
 			if len(rec.Principal) != 0 || !rec.Unverified || len(rec.HintKeyFP) == 0 {
 				return fmt.Errorf("%s: recorded as %q unverified=%v fp=%q", name, rec.Principal, rec.Unverified, rec.HintKeyFP)
 			}
-		case name == "token and key agree" || name == "key as a second factor":
+		case name == "token and key agree" || name == "key as a second factor" || name == "key first, token agrees":
 			if string(rec.Principal) != "vera" || string(rec.AuthMethod) != "jwt" {
 				return fmt.Errorf("%s: recorded as %q by %q", name, rec.Principal, rec.AuthMethod)
 			}
 		}
 		return nil
 	})
-	if conflicts != 2 {
-		t.Fatalf("%d conflicting-credential refusals recorded, want 2", conflicts)
+	if conflicts != 3 {
+		t.Fatalf("%d conflicting-credential refusals recorded, want 3", conflicts)
 	}
 }

@@ -126,7 +126,7 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		// application key beside a user's token); either way the first
 		// identity stays.
 		if !f.second && !samePrincipal(&ex.Identity, k) {
-			unattributed(ex)
+			filters.Unattributed(&ex.Identity)
 			f.m.conflict.Inc()
 			return filters.Respond(filters.ReasonConflictingCredentials)
 		}
@@ -160,17 +160,6 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 // empty counts as the same).
 func samePrincipal(id *filters.Identity, k *key) bool {
 	return string(id.Subject) == string(k.subject) && string(id.Tenant) == string(k.tenant)
-}
-
-// unattributed clears the identity of a request refused for conflicting
-// credentials: it is recorded with no principal and no hint, like a
-// request carrying a credential header twice.
-func unattributed(ex *filters.Exchange) {
-	id := &ex.Identity
-	id.Subject, id.Tenant, id.Issuer, id.KeyID = id.Subject[:0], id.Tenant[:0], id.Issuer[:0], id.KeyID[:0]
-	id.Roles, id.Scopes = 0, 0
-	id.Method = filters.AuthNone
-	id.Verified = false
 }
 
 // hint records a refused key on the exchange, flagged unverified: a

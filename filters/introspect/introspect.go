@@ -137,7 +137,9 @@ func (f *Filter) answer(ex *filters.Exchange, e *entry, cached bool) filters.Ver
 		hint(ex, e.p.keyID)
 		return f.refuse(ex, e.ref, e.detail)
 	}
-	f.apply(ex, &e.p)
+	if v := f.apply(ex, &e.p); !v.IsContinue() {
+		return v
+	}
 	if cached {
 		f.m.acceptedHit.Inc()
 	} else {
@@ -379,9 +381,15 @@ func validToken(raw []byte) bool {
 	return true
 }
 
-// apply records an accepted principal on ex and forwards it upstream.
-func (f *Filter) apply(ex *filters.Exchange, p *principal) {
+// apply records an accepted principal on ex and forwards it upstream, or
+// refuses the request when an API key an earlier filter verified names
+// another principal.
+func (f *Filter) apply(ex *filters.Exchange, p *principal) filters.Verdict {
 	id := &ex.Identity
+	if filters.ConflictsWithKey(id, p.subject, p.tenant) {
+		filters.Unattributed(id)
+		return f.refuse(ex, &refusals[refConflict], "")
+	}
 	id.Subject = append(id.Subject[:0], p.subject...)
 	id.Tenant = append(id.Tenant[:0], p.tenant...)
 	id.Issuer = append(id.Issuer[:0], p.issuer...)
@@ -402,6 +410,7 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 	if !f.fwdCredential {
 		ex.DelHeader(f.header)
 	}
+	return filters.Continue
 }
 
 // hint records a refused token on the exchange, flagged unverified: its

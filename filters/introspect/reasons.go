@@ -20,6 +20,7 @@ const (
 	refWrongAudience
 	refUnavailable
 	refClaimRequired
+	refConflict
 	numRefusals
 )
 
@@ -41,6 +42,7 @@ var refusals = [numRefusals]refusal{
 	refWrongIssuer:   bearer(refWrongIssuer, "authn.wrong_issuer", "the token issuer is not trusted", true),
 	refWrongAudience: bearer(refWrongAudience, "authn.wrong_audience", "the token is not meant for this audience", true),
 	refClaimRequired: bearer(refClaimRequired, "authn.claim_required", "the token lacks a claim value this route requires", true),
+	refConflict:      {idx: refConflict, reason: filters.ReasonConflictingCredentials},
 	refUnavailable: {
 		idx:        refUnavailable,
 		reason:     filters.NewReason("authn.introspection_unavailable", 503, filters.DecisionUpstreamError, "the token introspection service is unavailable"),

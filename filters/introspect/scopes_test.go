@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // TestScopesBecomeIdentityBits: the response's scope member sets the bits
@@ -64,6 +65,33 @@ func TestRequireClaims(t *testing.T) {
 			}
 			if tc.detail != "" && (code != "authn.claim_required" || string(ex.Detail()) != tc.detail || ex.Identity.Verified) {
 				t.Errorf("%s round %d: %q %q, want authn.claim_required %q", tc.name, round, code, ex.Detail(), tc.detail)
+			}
+		}
+	}
+}
+
+// TestKeyVerifiedFirstThenToken: an API key verified by an earlier filter
+// and an active token naming another principal are refused 400
+// authn.conflicting_credentials, attributed to no one; the same principal
+// passes. On the call and on the cache hit.
+func TestKeyVerifiedFirstThenToken(t *testing.T) {
+	p := newIDP(t)
+	c := newClock()
+	f := newTestFilter(t, p, "", c)
+	p.set("tok-alice", active("alice", c.unix()+3600, ``))
+	for _, tc := range []struct{ subject, want string }{{"alice", ""}, {"bob", "authn.conflicting_credentials"}} {
+		for round := 0; round < 2; round++ {
+			ex := exchange(filtertest.NewStaticHeaders("Authorization", "Bearer tok-alice"))
+			t.Cleanup(func() { filters.ReleaseExchange(ex) })
+			id := &ex.Identity
+			id.Subject = append(id.Subject[:0], tc.subject...)
+			id.Method, id.Verified = filters.AuthAPIKey, true
+			got := ""
+			if v := f.Handle(ex); !v.IsContinue() {
+				got = v.Reason().Code
+			}
+			if got != tc.want || (tc.want != "" && (id.Verified || len(id.Subject) != 0 || id.Method != filters.AuthNone)) {
+				t.Errorf("key for %s, round %d: %q %+v", tc.subject, round, got, id)
 			}
 		}
 	}

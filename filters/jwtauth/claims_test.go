@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // TestScopesBecomeIdentityBits: the scope claim (space-separated) and the
@@ -145,4 +146,50 @@ func BenchmarkClaimsAndScopes(b *testing.B) {
 		}
 		sink += n
 	})
+}
+
+// TestKeyVerifiedFirstThenToken: with the API key filter listed before
+// jwtauth, a token naming another principal than the key is refused 400
+// authn.conflicting_credentials and the request is attributed to no one;
+// one naming the same principal (subject and tenant) is accepted. Both on
+// the verification and on the cache hit.
+func TestKeyVerifiedFirstThenToken(t *testing.T) {
+	f := newFileFilter(t, "    tenant_claim: tid\n", "")
+	byKey := func(subject, tenant string) func(*filters.Exchange) {
+		return func(ex *filters.Exchange) {
+			id := &ex.Identity
+			id.Subject = append(id.Subject[:0], subject...)
+			id.Tenant = append(id.Tenant[:0], tenant...)
+			id.KeyID = append(id.KeyID[:0], "key-1"...)
+			id.Method, id.Verified = filters.AuthAPIKey, true
+		}
+	}
+	tok := "Bearer " + mint(t, "ES256", claims(map[string]any{"sub": "alice", "tid": "acme"}))
+	for _, c := range []struct {
+		name   string
+		prior  func(*filters.Exchange)
+		want   string
+		method filters.AuthMethod
+	}{
+		{"same principal", byKey("alice", "acme"), "", filters.AuthJWT},
+		{"other subject", byKey("bob", "acme"), "authn.conflicting_credentials", filters.AuthNone},
+		{"other tenant", byKey("alice", "globex"), "authn.conflicting_credentials", filters.AuthNone},
+		{"key without tenant", byKey("alice", ""), "authn.conflicting_credentials", filters.AuthNone},
+		{"no key", func(*filters.Exchange) {}, "", filters.AuthJWT},
+	} {
+		for round := 0; round < 2; round++ {
+			h := filtertest.NewStaticHeaders("Authorization", tok)
+			ex := exchange(h)
+			c.prior(ex)
+			code := ""
+			if v := f.Handle(ex); !v.IsContinue() {
+				code = v.Reason().Code
+			}
+			id := &ex.Identity
+			if code != c.want || id.Method != c.method || (c.want != "" && (id.Verified || len(id.Subject)+len(id.KeyID) != 0 || respHeader(ex, "WWW-Authenticate") != "")) {
+				t.Errorf("%s round %d: %q %+v", c.name, round, code, id)
+			}
+			filters.ReleaseExchange(ex)
+		}
+	}
 }

@@ -93,9 +93,8 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		// issuer still publishes.
 		h1, h2 = f.cache.Hash(raw)
 		if e := f.cache.Get(h1, h2); e != nil && now.Unix() < e.deadline && e.epoch == f.issuers[e.issuer].epoch() {
-			f.apply(ex, &e.p)
 			f.m.hits.Inc()
-			return filters.Continue
+			return f.apply(ex, &e.p)
 		}
 	}
 	return f.verify(ex, raw, now, h1, h2)
@@ -105,9 +104,15 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 // when there is none.
 func (f *Filter) credential(v []byte) []byte { return filters.BearerToken(v, f.bearer) }
 
-// apply records a verified principal on ex and forwards it upstream.
-func (f *Filter) apply(ex *filters.Exchange, p *principal) {
+// apply records a verified principal on ex and forwards it upstream, or
+// refuses the request when an API key an earlier filter verified names
+// another principal.
+func (f *Filter) apply(ex *filters.Exchange, p *principal) filters.Verdict {
 	id := &ex.Identity
+	if filters.ConflictsWithKey(id, p.subject, p.tenant) {
+		filters.Unattributed(id)
+		return f.refuse(ex, &refusals[refConflict], "")
+	}
 	id.Subject = append(id.Subject[:0], p.subject...)
 	id.Tenant = append(id.Tenant[:0], p.tenant...)
 	id.Issuer = append(id.Issuer[:0], p.issuer...)
@@ -128,6 +133,7 @@ func (f *Filter) apply(ex *filters.Exchange, p *principal) {
 	if !f.fwdCredential {
 		ex.DelHeader(f.header)
 	}
+	return filters.Continue
 }
 
 // refuse answers with r: an RFC 6750 challenge, optional detail, a metric.
@@ -164,9 +170,8 @@ func (f *Filter) verify(ex *filters.Exchange, raw []byte, now time.Time, h1, h2 
 	if f.cache != nil {
 		f.cache.Put(e, now.Unix())
 	}
-	f.apply(ex, &e.p)
 	f.m.misses.Inc()
-	return filters.Continue
+	return f.apply(ex, &e.p)
 }
 
 // check runs every test a token must pass, in an order that never tells

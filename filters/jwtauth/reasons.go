@@ -22,6 +22,7 @@ const (
 	refHeaderNotAllowed
 	refKeysUnavailable
 	refClaimRequired
+	refConflict
 	numRefusals
 )
 
@@ -40,6 +41,7 @@ var refusals = [numRefusals]refusal{
 	refAlgNotAllowed:    bearer(refAlgNotAllowed, "authn.alg_not_allowed", 401, "the token signing algorithm is not allowed", true),
 	refHeaderNotAllowed: bearer(refHeaderNotAllowed, "authn.header_not_allowed", 401, "the token header carries a refused parameter", true),
 	refClaimRequired:    bearer(refClaimRequired, "authn.claim_required", 401, "the token lacks a claim value this route requires", true),
+	refConflict:         {idx: refConflict, reason: filters.ReasonConflictingCredentials},
 	refKeysUnavailable: {
 		idx:    refKeysUnavailable,
 		reason: filters.NewReason("authn.keys_unavailable", 503, filters.DecisionUpstreamError, "the token issuer's signing keys are unavailable"),
