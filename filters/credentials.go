@@ -6,6 +6,12 @@ package filters
 // client's choice, so it is refused with ReasonConflictingCredentials and
 // attributed to neither, whatever the order of the filters that read them.
 
+// ReasonConflictingCredentials refuses a request whose credentials (a
+// bearer token and an API key) are both valid but name different
+// principals. It is 400 like ReasonDuplicateCredentials, for the same
+// reason: the request is ambiguous, not unauthenticated.
+var ReasonConflictingCredentials = NewReason("authn.conflicting_credentials", 400, DecisionInvalid, "the request's credentials name different principals")
+
 // ConflictsWithKey reports whether id holds an API key's principal,
 // verified by an earlier filter, other than the one named by subject and
 // tenant: the same subject and the same tenant (both empty counts as the

@@ -175,10 +175,5 @@ var (
 	// header its route reads a credential from, before any filter runs: it
 	// is attributed to no one.
 	ReasonDuplicateCredentials = NewReason("authn.duplicate_credentials", 400, DecisionInvalid, "the request carries a credential header more than once")
-	// ReasonConflictingCredentials refuses a request whose credentials
-	// (a bearer token and an API key) are both valid but name different
-	// principals: which one the request acts for is the attacker's choice
-	// again, so it is attributed to neither.
-	ReasonConflictingCredentials = NewReason("authn.conflicting_credentials", 400, DecisionInvalid, "the request's credentials name different principals")
 	ReasonUpstreamBroken       = NewReason("upstream.stream_broken", 502, DecisionUpstreamError, "upstream failed while the response was streamed")
 )

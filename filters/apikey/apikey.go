@@ -16,8 +16,8 @@ type Filter struct {
 	header    string // canonical name of the key header
 	auth      bool   // also accept Authorization: ApiKey <key>
 	optional  bool
-	strip     bool // remove the key before the request goes upstream (not forward.credential)
-	second    bool // second_factor: the key may name another principal than an earlier identity
+	strip     bool   // remove the key before the request goes upstream (not forward.credential)
+	second    bool   // second_factor: the key may name another principal than an earlier identity
 	challenge []byte // WWW-Authenticate value of a 401
 
 	keys  []key
