@@ -28,7 +28,16 @@
 //     from the token.
 //   - Claims: iss selects one of the configured issuers; aud must name one
 //     of its audiences; exp is required; exp, nbf and iat are checked with
-//     a configurable leeway (RFC 7519 §4.1).
+//     a configurable leeway (RFC 7519 §4.1); sub is required unless
+//     allow_no_subject; require_claims adds presence, exact-value and
+//     one-of checks on any claim, each refusal naming its claim.
+//   - Scopes (scope, RFC 8693 §4.2, and scp) become Identity.Scopes bits,
+//     looked up in the configuration's scope table when a token is
+//     verified — after every filter is built, so filter order does not
+//     matter — and cached with the token.
+//   - A token naming another principal than an API key verified by an
+//     earlier filter is refused (400 authn.conflicting_credentials) and
+//     attributed to no one.
 //
 // Invariants:
 //
