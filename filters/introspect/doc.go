@@ -57,6 +57,13 @@
 //     introspection, flagged verified; its KeyID is a fingerprint of the
 //     token (a SHA-256 prefix), never the token. A refusal records only
 //     that fingerprint, flagged unverified.
+//   - The response's scope member also sets Identity.Scopes bits, looked
+//     up when the token is judged (after every filter is built, whatever
+//     their order) and cached with it; require_claims checks members as
+//     jwtauth checks claims (401 authn.claim_required naming the member).
+//   - A token naming another principal than an API key verified by an
+//     earlier filter is refused (400 authn.conflicting_credentials) and
+//     attributed to no one.
 //   - The filter starts no goroutines; Close releases idle connections.
 //
 // Missing credentials get 401 with a bare "WWW-Authenticate: Bearer"
