@@ -153,8 +153,7 @@ const NoIndex = ^uint64(0)
 // slot carries one record from Append to the sequencer. Slots are reused,
 // so a steady stream of appends allocates nothing.
 type slot struct {
-	rec      []byte // uvarint(len) ‖ leaf ‖ uvarint(len) ‖ side, inside buf
-	buf      []byte // rec's backing array, with room before it; see encode
+	rec      []byte // uvarint(len) ‖ leaf ‖ uvarint(len) ‖ side
 	leafHash tlog.Hash
 	start    int64
 	idx      uint64
@@ -162,6 +161,7 @@ type slot struct {
 	done     chan struct{}
 	notify   func(idx uint64, err error) // AppendFunc's callback, instead of done
 	sealer   *sealer
+	leaf     []byte // 0x00 ‖ leaf
 	c        commitments
 }
 
@@ -545,7 +545,7 @@ func (st *slotStack) pop() *slot {
 }
 
 func newSlot() *slot {
-	return &slot{done: make(chan struct{}, 1), sealer: newSealer(), buf: make([]byte, 0, 512)}
+	return &slot{done: make(chan struct{}, 1), sealer: newSealer(), rec: make([]byte, 0, 256), leaf: make([]byte, 0, 256)}
 }
 
 func (st *slotStack) push(s *slot) {
@@ -554,32 +554,31 @@ func (st *slotStack) push(s *slot) {
 	st.mu.Unlock()
 }
 
-// encode turns e into the slot's record bytes and leaf hash. The leaf is
-// written once, in place: buf holds room for its length, then the 0x00 of
-// the RFC 6962 leaf hash input and the leaf, so the hash runs over buf
-// without a copy; the length (a uvarint of at most 3 bytes) is then written
-// just before the leaf, over the 0x00, and rec starts where it starts.
+// encode turns e into the slot's record bytes and leaf hash.
 func (s *slot) encode(e *Entry, k *saltKeys) {
 	s.sealer.commitments(&s.c, e, k)
-	b := append(s.buf[:0], 0, 0, 0, 0) // length room, then the leaf hash's 0x00
-	b = appendLeaf(b, e, &s.c)
-	s.leafHash = sha256.Sum256(b[leafAt-1:])
-	var lb [binary.MaxVarintLen32]byte
-	m := binary.PutUvarint(lb[:], uint64(len(b)-leafAt))
-	at := leafAt - m
-	copy(b[at:], lb[:m])
-	b = binary.AppendUvarint(b, uint64(sideLen(e)))
-	b = s.sealer.appendSide(b, e, k, &s.c)
-	s.buf = b
-	s.rec = b[at:]
+	// s.leaf is 0x00 ‖ leaf: the RFC 6962 leaf hash input, hashed in one call.
+	s.leaf = appendLeaf(append(s.leaf[:0], 0), e, &s.c)
+	s.leafHash = sha256.Sum256(s.leaf)
+	leaf := s.leaf[1:]
+	s.rec = binary.AppendUvarint(s.rec[:0], uint64(len(leaf)))
+	s.rec = append(s.rec, leaf...)
+	sideAt := len(s.rec)
+	s.rec = append(s.rec, 0, 0) // room for the side length (≤ 2 bytes)
+	s.rec = s.sealer.appendSide(s.rec, e, k, &s.c)
+	n := len(s.rec) - sideAt - 2
+	var lb [2]byte
+	m := binary.PutUvarint(lb[:], uint64(n))
+	if m == 1 {
+		s.rec[sideAt] = lb[0]
+		copy(s.rec[sideAt+1:], s.rec[sideAt+2:])
+		s.rec = s.rec[:len(s.rec)-1]
+	} else {
+		s.rec[sideAt], s.rec[sideAt+1] = lb[0], lb[1]
+	}
 	s.start = e.Start
 	s.err = nil
 }
-
-// leafAt is where encode writes the leaf in slot.buf: after room for its
-// uvarint length (at most 3 bytes, since MaxRecordSize < 1<<21) and the
-// leaf hash's 0x00 prefix.
-const leafAt = 4
 
 // Close flushes queued records, syncs, signs a final checkpoint and
 // releases the directory.

@@ -92,30 +92,6 @@ func (s *sealer) commitments(c *commitments, e *Entry, k *saltKeys) {
 	}
 }
 
-// sideLen returns the length of e's side data as appendSide writes it, so
-// the record's length prefix is written before the data rather than moved.
-func sideLen(e *Entry) int {
-	p := min(len(e.Principal), MaxPrincipal)
-	n := uvarintLen(uint64(p)) + p + 1
-	if e.ClientIP.IsValid() {
-		if e.ClientIP.Is4() {
-			n += 4
-		} else {
-			n += 16
-		}
-	}
-	return n
-}
-
-func uvarintLen(v uint64) int {
-	n := 1
-	for v >= 0x80 {
-		v >>= 7
-		n++
-	}
-	return n
-}
-
 // appendSide appends the encrypted side data of e: the personal values the
 // leaf commits to. Each value is encrypted with AES-256-CTR whose counter
 // block starts with the value's own commitment (a keyed hash of the value,
