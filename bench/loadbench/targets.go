@@ -98,6 +98,7 @@ var targets = []target{
 	{Name: "tollgate-audit-process", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
 	{Name: "tollgate-audit-disk", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
 	{Name: "tollgate-audit-async", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
+	{Name: "tollgate-fasthttp-audit-process", AuditOff: "tollgate-fasthttp", Kind: kindTollgate, Config: onEngine("fasthttp", tollgateAudit("process")), Prepare: prepareAudit},
 	{Name: "tollgate-gnet-audit-process", AuditOff: "tollgate-gnet", Kind: kindTollgate, Config: onEngine("gnet", tollgateAudit("process")), Prepare: prepareAudit},
 	{Name: "nginx", Kind: kindNginx, Default: true, Peer: "nginx"},
 	{Name: "nginx-post", Kind: kindNginx, Request: orderRequest, Peer: "nginx"},
@@ -119,7 +120,7 @@ var presets = map[string][]string{
 	// audit: the audit log's cost in its default mode on each engine, each
 	// row beside the same engine with the audit log off (the "× audit off"
 	// columns).
-	"audit": {"tollgate", "tollgate-audit-process", "tollgate-gnet", "tollgate-gnet-audit-process"},
+	"audit": {"tollgate-fasthttp", "tollgate-fasthttp-audit-process", "tollgate-gnet", "tollgate-gnet-audit-process"},
 	// idle: the rows of the idle keep-alive measurement (--idle N, whose
 	// default selection this is): both engines against nginx and HAProxy.
 	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},
