@@ -3,6 +3,8 @@ package auditlog
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"testing"
@@ -56,11 +58,77 @@ func TestRFC6962Vectors(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.encode(&e, k)
-		if s.leafHash != tlog.RecordHash(s.leaf[1:]) {
+		leaf, _ := splitRec(t, s.rec)
+		if s.leafHash != tlog.RecordHash(leaf) {
 			t.Fatalf("record %d: leaf hash differs from tlog.RecordHash", i)
 		}
 	}
 	_ = sha256.Size
+}
+
+// splitRec parses a slot record, uvarint(len) ‖ leaf ‖ uvarint(len) ‖ side,
+// failing on anything else.
+func splitRec(t *testing.T, rec []byte) (leaf, side []byte) {
+	t.Helper()
+	n, m := binary.Uvarint(rec)
+	if m <= 0 || uint64(len(rec)-m) < n {
+		t.Fatalf("bad leaf length in record %x", rec)
+	}
+	leaf, rec = rec[m:m+int(n)], rec[m+int(n):]
+	n, m = binary.Uvarint(rec)
+	if m <= 0 || uint64(len(rec)-m) != n {
+		t.Fatalf("bad side length in record %x", rec)
+	}
+	return leaf, rec[m:]
+}
+
+// TestSlotEncodeFraming checks the writer's record against one built step
+// by step from appendLeaf and appendSide, across the sizes where
+// the length prefixes change width (leaf and side data past 127 bytes), up
+// to the largest extension list, with and without principal and address.
+func TestSlotEncodeFraming(t *testing.T) {
+	dir := t.TempDir()
+	ss := newSaltStore(dir, int64(DefaultSaltPeriod), true)
+	if err := mkdirs(dir); err != nil {
+		t.Fatal(err)
+	}
+	long := bytes.Repeat([]byte("p"), MaxPrincipal+10)
+	tests := []struct {
+		name string
+		edit func(e *Entry)
+	}{
+		{"plain", func(e *Entry) {}},
+		{"no principal, no address", func(e *Entry) { e.Principal = e.Principal[:0]; e.ClientIP = netip.Addr{} }},
+		{"IPv6", func(e *Entry) { e.ClientIP = netip.MustParseAddr("2001:db8::1") }},
+		{"long principal (2-byte side length)", func(e *Entry) { e.Principal = append(e.Principal[:0], long...) }},
+	}
+	s := &slot{sealer: newSealer()}
+	ref := newSealer()
+	for _, tt := range tests {
+		// Grow the extensions so the leaf crosses 128 bytes on the way.
+		for _, pathLen := range []int{0, 1, 20, 60, 100, 400, 1000, 2040} {
+			var e Entry
+			testEntry(&e, pathLen)
+			tt.edit(&e)
+			e.Ext = AppendExt(e.Ext[:0], ExtRawTarget, bytes.Repeat([]byte("/x"), pathLen))
+			k, err := ss.get(ss.epochOf(e.Start))
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.encode(&e, k)
+			var c commitments
+			ref.commitments(&c, &e, k)
+			wantLeaf := appendLeaf(nil, &e, &c)
+			wantSide := ref.appendSide(nil, &e, k, &c)
+			leaf, side := splitRec(t, s.rec)
+			if !bytes.Equal(leaf, wantLeaf) || !bytes.Equal(side, wantSide) {
+				t.Fatalf("%s, path %d: record differs from appendLeaf/appendSide", tt.name, pathLen)
+			}
+			if s.leafHash != tlog.RecordHash(wantLeaf) {
+				t.Fatalf("%s, path %d: leaf hash differs from tlog.RecordHash", tt.name, pathLen)
+			}
+		}
+	}
 }
 
 // hashReader serves x/mod stored hashes from memory.

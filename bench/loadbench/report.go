@@ -111,6 +111,13 @@ var ratioColumns = []ratioColumn{
 	{"CPU ×HAProxy-full", "haproxy-full", summary.proxyCPU},
 }
 
+// auditOffColumns divide a figure of an audit row by the same figure of
+// its AuditOff row (same engine, audit log off) in the same run.
+var auditOffColumns = []ratioColumn{
+	{header: "req/s ×audit off", figure: summary.reqPerSec},
+	{header: "CPU ×audit off", figure: summary.proxyCPU},
+}
+
 func (s summary) reqPerSec() float64  { return s.rps }
 func (s summary) proxyCPU() float64   { return s.cpuPerReq }
 func (s summary) p99Latency() float64 { return s.p99 }
@@ -119,6 +126,9 @@ func (s summary) p99Latency() float64 { return s.p99 }
 var columns = func() []string {
 	c := slices.Clone(baseColumns)
 	for _, r := range ratioColumns {
+		c = append(c, r.header)
+	}
+	for _, r := range auditOffColumns {
 		c = append(c, r.header)
 	}
 	return c
@@ -130,10 +140,12 @@ type peerKey struct{ peer, method string }
 // cells returns the table's rows as text cells.
 func (rep *report) cells() [][]string {
 	peers := map[peerKey]summary{}
+	byName := map[string]summary{}
 	for _, r := range rep.rows {
 		if r.Peer != "" {
 			peers[peerKey{r.Peer, r.Request.method()}] = r.summarize()
 		}
+		byName[r.Name] = r.summarize()
 	}
 	var out [][]string
 	for _, r := range rep.rows {
@@ -177,6 +189,10 @@ func (rep *report) cells() [][]string {
 		for _, rc := range ratioColumns {
 			p := peers[peerKey{rc.peer, r.Request.method()}]
 			line = append(line, ratio(rc.figure(s), rc.figure(p), p.ok))
+		}
+		for _, rc := range auditOffColumns {
+			off, ok := byName[r.AuditOff] // the zero summary when AuditOff is "" or did not run
+			line = append(line, ratio(rc.figure(s), rc.figure(off), ok && off.ok))
 		}
 		out = append(out, line)
 	}
@@ -251,7 +267,7 @@ func (rep *report) markdown() []byte {
 		where = "inside loadbench (upstream CPU/req is then loadbench's own CPU time)"
 	}
 	fmt.Fprintf(&b, "- Every target forwards to the same demo upstream, run in %s; rows send `GET /bench` (a fixed 100-byte JSON body) unless their name ends in `-post`: those send `POST %s` with a %d-byte JSON order (`Content-Type: application/json`), answered 201 with the order echoed. \"direct\" is wrk against the upstream itself.\n", where, orderPath, len(benchOrder))
-	b.WriteString("- Ratio columns divide a row's figure by its peer's in the same run, GET rows by the GET peer (direct, nginx, haproxy-full-get) and POST rows by the POST peer (direct-post, nginx-post, haproxy-full-post); \"-\" when the peer did not run.\n")
+	b.WriteString("- Ratio columns divide a row's figure by its peer's in the same run, GET rows by the GET peer (direct, nginx, haproxy-full-get) and POST rows by the POST peer (direct-post, nginx-post, haproxy-full-post); \"-\" when the peer did not run. The ×audit off columns divide an audit row by the same engine's row with the audit log off (tollgate, tollgate-gnet), when it ran.\n")
 	if slices.ContainsFunc(rep.rows, func(r *row) bool { return strings.Contains(r.Name, "-full") }) {
 		b.WriteString("- Full pipeline: Tollgate verifies an RS256 JWT (one token: the verified-token cache answers), checks RBAC, a per-principal rate limit that never triggers, the JSON body against a schema, and writes the audit log (`durability: process`). HAProxy-full runs `jwt_verify` on every request (it has no cache) with iss/aud/exp checks, method/path ACLs, a stick-table rate limit and one log line per request to a file; it cannot validate JSON.\n")
 	}

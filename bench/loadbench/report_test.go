@@ -81,6 +81,11 @@ func testReport() *report {
 				fakeRun(25000, 900, 4000, 4*time.Second, time.Second), fakeRun(25000, 900, 4000, 4*time.Second, time.Second)}},
 			{target: target{Name: "haproxy-full-post", Kind: kindHAProxy, Request: orderRequest, Peer: "haproxy-full"}, runs: []runResult{
 				fakeRun(10000, 2000, 12000, 5*time.Second, time.Second), fakeRun(10000, 2000, 12000, 5*time.Second, time.Second)}},
+			// An audit row beside its audit-off row; the gnet one's base did not run.
+			{target: target{Name: "tollgate-audit-process", Kind: kindTollgate, AuditOff: "tollgate"}, runs: []runResult{
+				fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second), fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second)}},
+			{target: target{Name: "tollgate-gnet-audit-process", Kind: kindTollgate, AuditOff: "tollgate-gnet"}, runs: []runResult{
+				fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second), fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second)}},
 			{target: target{Name: "caddy", Kind: kindCaddy}, status: "skipped: caddy is not installed"},
 			{target: target{Name: "haproxy", Kind: kindHAProxy}, status: "failed: cannot start: exited\nlog line"},
 		},
@@ -147,6 +152,12 @@ func TestReportCells(t *testing.T) {
 	f("nginx-post", "req/s ×nginx", "1.00")
 	f("haproxy-full-post", "req/s ×HAProxy-full", "1.00")
 	f("haproxy-full-post", "req/s ×nginx", "0.40")
+	// The audit-off columns: only audit rows whose audit-off row ran.
+	f("tollgate-audit-process", "req/s ×audit off", "0.80")
+	f("tollgate-audit-process", "CPU ×audit off", "1.20")
+	f("tollgate-gnet-audit-process", "req/s ×audit off", "-")
+	f("tollgate", "CPU ×audit off", "-")
+	f("nginx", "req/s ×audit off", "-")
 	f("caddy", "req/s", "skipped: caddy is not installed")
 	f("haproxy", "req/s", "failed: cannot start: exited …")
 }

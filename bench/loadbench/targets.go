@@ -61,6 +61,10 @@ type target struct {
 	// name it ("direct", "nginx", "haproxy-full"): every row of the same
 	// request method is divided by it. One row per peer and method.
 	Peer string
+	// AuditOff, if set, names the row that is this one with the audit log
+	// off on the same engine: the "× audit off" columns divide by it, so
+	// the audit log's cost comes out of one run.
+	AuditOff string
 	// Prepare, if set, writes the row's key material into its directory
 	// before the config is rendered, and adds to what wrk sends.
 	Prepare func(dir string, req *request) error
@@ -91,10 +95,11 @@ var targets = []target{
 	{Name: "tollgate-jwt-rbac-nocache", Kind: kindTollgate, Config: tollgateJWTRBACNoCache, Prepare: prepareJWTs(2000), Default: true},
 	{Name: "haproxy-jwt", Kind: kindHAProxy, Config: haproxyJWT, Prepare: prepareJWTs(2000), Default: true},
 	{Name: "tollgate-apikey-rbac", Kind: kindTollgate, Config: tollgateAPIKeyRBAC, Prepare: prepareAPIKey, Default: true},
-	{Name: "tollgate-audit-process", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
-	{Name: "tollgate-audit-disk", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
-	{Name: "tollgate-audit-async", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
-	{Name: "tollgate-gnet-audit-process", Kind: kindTollgate, Config: onEngine("gnet", tollgateAudit("process")), Prepare: prepareAudit},
+	{Name: "tollgate-audit-process", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("process"), Prepare: prepareAudit, Default: true},
+	{Name: "tollgate-audit-disk", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("disk"), Prepare: prepareAudit},
+	{Name: "tollgate-audit-async", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
+	{Name: "tollgate-fasthttp-audit-process", AuditOff: "tollgate-fasthttp", Kind: kindTollgate, Config: onEngine("fasthttp", tollgateAudit("process")), Prepare: prepareAudit},
+	{Name: "tollgate-gnet-audit-process", AuditOff: "tollgate-gnet", Kind: kindTollgate, Config: onEngine("gnet", tollgateAudit("process")), Prepare: prepareAudit},
 	{Name: "nginx", Kind: kindNginx, Default: true, Peer: "nginx"},
 	{Name: "nginx-post", Kind: kindNginx, Request: orderRequest, Peer: "nginx"},
 	{Name: "haproxy", Kind: kindHAProxy, Default: true},
@@ -112,6 +117,10 @@ var presets = map[string][]string{
 		"tollgate-fasthttp", "tollgate-gnet", "tollgate-fasthttp-full-get", "tollgate-gnet-full-get", "nginx", "haproxy-full-get",
 		"tollgate-fasthttp-post", "tollgate-gnet-post", "tollgate-fasthttp-full-post", "tollgate-gnet-full-post", "nginx-post", "haproxy-full-post",
 	},
+	// audit: the audit log's cost in its default mode on each engine, each
+	// row beside the same engine with the audit log off (the "× audit off"
+	// columns).
+	"audit": {"tollgate-fasthttp", "tollgate-fasthttp-audit-process", "tollgate-gnet", "tollgate-gnet-audit-process"},
 	// idle: the rows of the idle keep-alive measurement (--idle N, whose
 	// default selection this is): both engines against nginx and HAProxy.
 	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},

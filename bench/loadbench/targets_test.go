@@ -274,3 +274,59 @@ func TestOnEngine(t *testing.T) {
 	}()
 	onEngine("gnet", "listeners: []\n")
 }
+
+// TestAuditOffRows keeps the audit rows' bases honest: each names a row
+// that exists, sends the same request and renders the same config without
+// the audit log (so it runs on the same engine), and the audit preset
+// holds each audit row with its base.
+func TestAuditOffRows(t *testing.T) {
+	byName := map[string]target{}
+	for _, tg := range targets {
+		byName[tg.Name] = tg
+	}
+	n := 0
+	for _, tg := range targets {
+		if tg.AuditOff == "" {
+			if strings.Contains(tg.Name, "audit") {
+				t.Errorf("row %s has no audit-off row", tg.Name)
+			}
+			continue
+		}
+		n++
+		off, ok := byName[tg.AuditOff]
+		if !ok {
+			t.Fatalf("row %s: audit-off row %q does not exist", tg.Name, tg.AuditOff)
+		}
+		if off.Kind != tg.Kind || off.Request.method() != tg.Request.method() || off.Request.Path != tg.Request.Path {
+			t.Errorf("row %s sends another request than its audit-off row %s", tg.Name, off.Name)
+		}
+		if strings.Contains(off.Config, "audit:") || !strings.Contains(tg.Config, "audit:") {
+			t.Errorf("row %s / %s: the audit log is not what tells them apart", tg.Name, off.Name)
+		}
+		// Without its audit line and comment, the audit row is its base.
+		var kept []string
+		for _, line := range strings.Split(tg.Config, "\n") {
+			if !strings.HasPrefix(line, "audit:") && !strings.HasPrefix(line, "#") {
+				kept = append(kept, line)
+			}
+		}
+		var base []string
+		for _, line := range strings.Split(off.Config, "\n") {
+			if !strings.HasPrefix(line, "#") {
+				base = append(base, line)
+			}
+		}
+		if strings.Join(kept, "\n") != strings.Join(base, "\n") {
+			t.Errorf("row %s is not row %s with the audit log on", tg.Name, off.Name)
+		}
+	}
+	if n == 0 {
+		t.Fatal("no audit rows")
+	}
+	preset := presets["audit"]
+	for i := 0; i+1 < len(preset); i += 2 {
+		if byName[preset[i+1]].AuditOff != preset[i] {
+			t.Errorf("audit preset: %s is not followed by its audit row (got %s)", preset[i], preset[i+1])
+		}
+	}
+}
