@@ -86,16 +86,16 @@ func TestCheckWarnings(t *testing.T) {
 	t.Setenv("TG_AUDIT", filepath.Join(dir, "audit"))
 	f := "../../engine/lint/testdata/check/w-unused-role.yaml"
 	out, errOut, code := runBinary(t, "check", "-c", f)
-	if code != 0 || strings.Count(errOut, ": warning: ") != 2 || !strings.Contains(out, "2 warnings") {
-		t.Errorf("check: exit %d, want 0 with two warnings\n%s%s", code, out, errOut)
+	if code != 0 || strings.Count(errOut, ": warning: ") != 3 || !strings.Contains(out, "3 warnings") {
+		t.Errorf("check: exit %d, want 0 with three warnings\n%s%s", code, out, errOut)
 	}
-	if _, errOut, code := runBinary(t, "check", "--strict", "-c", f); code != 1 || strings.Count(errOut, "[unused-role]") != 2 {
-		t.Errorf("check --strict: exit %d, want 1 with two warnings\n%s", code, errOut)
+	if _, errOut, code := runBinary(t, "check", "--strict", "-c", f); code != 1 || strings.Count(errOut, "[unused-role]") != 3 {
+		t.Errorf("check --strict: exit %d, want 1 with three warnings\n%s", code, errOut)
 	}
 	out, _, code = runBinary(t, "check", "--format", "json", "-c", f)
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if code != 0 || len(lines) != 2 {
-		t.Fatalf("check --format json: exit %d, want 2 lines\n%s", code, out)
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("check --format json: exit %d, want 3 lines\n%s", code, out)
 	}
 	for _, l := range lines {
 		var v struct {

@@ -29,9 +29,12 @@ const (
 	// and requires no scope it does not.
 	KindShadowedRule = "shadowed-rule"
 	// KindUnusedRole: a role defined in an rbac policy that no permission
-	// is granted to, directly or by inheritance; or a role an API key
+	// is granted to, directly or by inheritance; a role an API key
 	// carries that no rbac permission in the config is granted to (in a
-	// config with at least one rbac filter).
+	// config with at least one rbac filter); or, where it is knowable —
+	// every route using the policy authenticates with API keys only — a
+	// role with permissions that neither it nor any role inheriting it is
+	// carried by a key or the policy's subjects map.
 	KindUnusedRole = "unused-role"
 	// KindUnusedFilter: a top-level filter that no route (and not
 	// not_found) uses.
@@ -56,6 +59,11 @@ type policy struct {
 	f     *rbac.Filter
 	spec  *config.FilterSpec
 	rules []rbac.Rule
+	// keys are the apikey entries of the routes using the policy; unknown
+	// is set when one of those routes authenticates some other way (a
+	// token's roles cannot be known ahead of time).
+	keys    []*config.FilterSpec
+	unknown bool
 }
 
 // warnings looks for policy problems in a config that compiled.
@@ -92,15 +100,30 @@ func (c *checker) warnings(rt *engine.Runtime) {
 	for i, rc := range cfg.Routes {
 		chain := rt.Routes[i].Chain.Filters()
 		authenticated := false
+		var keys []*config.FilterSpec
+		unknown := false
+		var routePolicies []*policy
 		for j := range rc.Filters {
 			if j >= len(chain) {
 				break
 			}
 			spec := specOf(&cfg.Routes[i].Filters[j])
 			addPolicy(chain[j], spec, rc.Name)
+			if p := byFilter[chain[j]]; p != nil {
+				routePolicies = append(routePolicies, p)
+			}
 			if slices.Contains(authFilters, chain[j].Name()) {
 				authenticated = true
+				if chain[j].Name() == "apikey" {
+					keys = append(keys, spec)
+				} else {
+					unknown = true
+				}
 			}
+		}
+		for _, p := range routePolicies {
+			p.keys = append(p.keys, keys...)
+			p.unknown = p.unknown || unknown
 		}
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
@@ -130,6 +153,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		c.broadWrites(p)
 		c.shadowed(p)
 		c.unusedRoles(p)
+		c.uncarriable(p)
 	}
 	if len(policies) > 0 {
 		// Without any rbac filter, roles may serve the upstream (or
@@ -222,6 +246,54 @@ func (c *checker) unusedRoles(p *policy) {
 		if !held[name.Value] {
 			c.warn(p.spec.NodePosition(name), KindUnusedRole, "%s: role %q is granted no permission, directly or by inheritance", p.label, name.Value)
 		}
+	}
+}
+
+// uncarriable reports roles of p whose permissions no credential can
+// reach: when every route using p authenticates with API keys only, the
+// roles a principal can have are the keys' roles plus those p's subjects
+// map gives; a role none of whose holders is among them grants nothing to
+// anyone.
+func (c *checker) uncarriable(p *policy) {
+	if p.unknown || len(p.keys) == 0 {
+		return
+	}
+	carried := map[string]bool{}
+	for _, fs := range p.keys {
+		if keys := child(&fs.Config, "keys"); keys != nil && keys.Kind == yaml.SequenceNode {
+			for _, k := range keys.Content {
+				if roles := child(k, "roles"); roles != nil && roles.Kind == yaml.SequenceNode {
+					for _, r := range roles.Content {
+						carried[r.Value] = true
+					}
+				}
+			}
+		}
+	}
+	if subj := child(&p.spec.Config, "subjects"); subj != nil && subj.Kind == yaml.MappingNode {
+		for k := 1; k < len(subj.Content); k += 2 {
+			for _, r := range subj.Content[k].Content {
+				carried[r.Value] = true
+			}
+		}
+	}
+	roles := child(&p.spec.Config, "roles")
+	if roles == nil || roles.Kind != yaml.MappingNode {
+		return
+	}
+	for k := 0; k+1 < len(roles.Content); k += 2 {
+		name := roles.Content[k]
+		var holders []string
+		for _, r := range p.rules {
+			if r.Role == name.Value {
+				holders = r.Holders
+				break
+			}
+		}
+		if len(holders) == 0 || slices.ContainsFunc(holders, func(h string) bool { return carried[h] }) {
+			continue
+		}
+		c.warn(p.spec.NodePosition(name), KindUnusedRole, "%s: role %q grants permissions no credential can reach: the routes using it authenticate API keys only, and no key (nor subjects entry) carries %s", p.label, name.Value, strings.Join(holders, " or "))
 	}
 }
 
