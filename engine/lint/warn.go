@@ -48,6 +48,11 @@ const (
 	// no authentication filter, or param:NAME on a route whose path has no
 	// {NAME} — so every request shares one counter instead of one each.
 	KindRateLimitKey = "ratelimit-key"
+	// KindPublicRoute: a route marked public: true whose chain refuses
+	// every request without a credential anyway — an rbac filter (401 to
+	// anyone unverified) or a jwtauth, apikey or introspect filter that is
+	// not optional — so the marker says the opposite of what it does.
+	KindPublicRoute = "public-route"
 )
 
 // authFilters are the filters that establish an identity.
@@ -124,6 +129,9 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		for _, p := range routePolicies {
 			p.keys = append(p.keys, keys...)
 			p.unknown = p.unknown || unknown
+		}
+		if rc.Public {
+			c.publicRoute(i, rc, chain, specOf)
 		}
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
@@ -326,6 +334,26 @@ func (c *checker) apiKeyRoles(granted map[string]bool) {
 	for i := range c.cfg.Routes {
 		for j := range c.cfg.Routes[i].Filters {
 			each(&c.cfg.Routes[i].Filters[j])
+		}
+	}
+}
+
+// publicRoute reports a public route whose chain needs a credential.
+func (c *checker) publicRoute(i int, rc config.Route, chain []filters.Filter, specOf func(*config.FilterSpec) *config.FilterSpec) {
+	for j := range rc.Filters {
+		if j >= len(chain) {
+			return
+		}
+		name := chain[j].Name()
+		fs := specOf(&rc.Filters[j])
+		required := name == "rbac"
+		if name == "jwtauth" || name == "apikey" || name == "introspect" {
+			opt := child(&fs.Config, "optional")
+			required = opt == nil || opt.Value != "true"
+		}
+		if required {
+			c.warn(rc.Pos, KindPublicRoute, "routes[%d] (%s) is marked public: true, but its %s filter (%s) refuses every request without a credential", i, rc.Name, name, fs.Pos)
+			return
 		}
 	}
 }
