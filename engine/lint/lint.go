@@ -189,8 +189,35 @@ func (c *checker) errs(err error) {
 				msg = "routes[" + m[1] + "] (" + c.cfg.Routes[i].Name + "): " + msg[len(m[0]):]
 			}
 		}
+		if _, line, _ := splitPos(pos); line == 0 && c.cfg != nil {
+			pos = c.settingPos(msg, pos)
+		}
 		c.add(pos, SeverityError, "config", msg)
 	}
+}
+
+var (
+	upstreamErr = regexp.MustCompile(`^upstream "([^"]*)": `)
+	settingErr  = regexp.MustCompile(`^([a-z_]+(?:\.[a-z_]+|\[\d+\])*): `)
+)
+
+// settingPos positions an error that names its setting but carries no
+// line (the runtime compiler's): an upstream by name, or a setting path
+// such as "not_found.filters"; else it keeps pos.
+func (c *checker) settingPos(msg, pos string) string {
+	if m := upstreamErr.FindStringSubmatch(msg); m != nil {
+		for i, u := range c.cfg.Upstreams {
+			if u.Name == m[1] {
+				return c.cfg.Position("upstreams[" + strconv.Itoa(i) + "]")
+			}
+		}
+	}
+	if m := settingErr.FindStringSubmatch(msg); m != nil {
+		if p := c.cfg.Position(m[1]); p != c.cfg.Path {
+			return p
+		}
+	}
+	return pos
 }
 
 // sorted returns the findings ordered by position, errors first on a tie.
