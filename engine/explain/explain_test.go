@@ -30,7 +30,7 @@ func workdir(t *testing.T) (*keytest.JWT, string) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []string{"../../configs/quickstart.yaml", "testdata/scopes.yaml"} {
+	for _, c := range []string{"../../configs/quickstart.yaml", "../../configs/full.yaml", "testdata/scopes.yaml"} {
 		raw, err := os.ReadFile(c)
 		if err != nil {
 			t.Fatal(err)
@@ -79,6 +79,9 @@ func TestGolden(t *testing.T) {
 		{"scope-only", Options{Path: "testdata/scopes.yaml", Method: "DELETE", Target: "/api/orders/9", Scopes: []string{"orders:write", "orders:delete"}}, false},
 		{"not-found-chain", Options{Path: "testdata/scopes.yaml", Method: "GET", Target: "/nowhere"}, false},
 		{"not-found-chain-passed", Options{Path: "testdata/scopes.yaml", Method: "GET", Target: "/nowhere", APIKey: "k1"}, false},
+		{"full-host-route", Options{Path: "configs/full.yaml", Method: "GET", Target: "/api/v1/orders/7", Host: "api.example.com", APIKey: "demo-editor-key"}, false},
+		{"full-other-host", Options{Path: "configs/full.yaml", Method: "GET", Target: "/api/v1/orders/7", Host: "evil.example.com", APIKey: "demo-editor-key"}, false},
+		{"full-public-route", Options{Path: "configs/full.yaml", Method: "GET", Target: "/reports/q3.pdf"}, false},
 		{"public", Options{Path: "testdata/scopes.yaml", Method: "GET", Target: "/docs/intro"}, false},
 	}
 	for _, tc := range tests {
