@@ -307,6 +307,9 @@ func (l *loaded) run(f filters.Filter, ex *filters.Exchange, st *Step) {
 		} else {
 			st.Note = "closest rule " + st.Note
 		}
+		if d.Subject {
+			st.Note += " (the subjects map adds roles to this subject)"
+		}
 	} else if isRBAC && !v.IsContinue() && v.Reason() == rbac.ReasonPathDenied {
 		st.Note = "no rule of the principal's roles grants this path"
 	}
