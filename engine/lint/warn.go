@@ -19,8 +19,9 @@ import (
 const (
 	// KindBroadWrite: a permission grants a write method (POST, PUT,
 	// PATCH, DELETE or "*") on "/**", or on an admin-looking path (a
-	// pattern whose first segment is admin) to a role whose name does not
-	// say admin. Least privilege wants writes named path by path.
+	// pattern with a literal segment "admin", any case) to a role whose
+	// name does not say admin. Least privilege wants writes named path by
+	// path.
 	KindBroadWrite = "broad-write"
 	// KindShadowedRule: an rbac permission can never decide a request
 	// because an earlier one in check order admits everything it admits:
@@ -205,10 +206,14 @@ func writesOf(methods []string) []string {
 	return out
 }
 
-// adminLooking reports whether a pattern's first segment is admin.
+// adminLooking reports whether a pattern has a literal segment admin.
 func adminLooking(pat string) bool {
-	first, _, _ := strings.Cut(strings.TrimPrefix(pat, "/"), "/")
-	return strings.EqualFold(first, "admin")
+	for _, seg := range strings.Split(pat, "/") {
+		if strings.EqualFold(seg, "admin") {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *checker) shadowed(p *policy) {
