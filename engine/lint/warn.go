@@ -45,9 +45,11 @@ const (
 	// public: true.
 	KindUnauthenticated = "unauthenticated-route"
 	// KindRateLimitKey: a ratelimit policy keyed on something the route
-	// can never supply — principal, tenant or credential on a route with
-	// no authentication filter, or param:NAME on a route whose path has no
-	// {NAME} — so every request shares one counter instead of one each.
+	// can never supply — principal, tenant or credential where no
+	// authentication filter runs before the limiter (the chain runs in
+	// order, so the identity is not there yet), or param:NAME on a route
+	// whose path has no {NAME} — so every request shares one counter
+	// instead of one each.
 	KindRateLimitKey = "ratelimit-key"
 	// KindPublicRoute: a route marked public: true whose chain refuses
 	// every request without a credential anyway — an rbac filter (401 to
@@ -137,7 +139,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
 		}
-		c.rateLimitKeys(i, rc, authenticated, specOf)
+		c.rateLimitKeys(i, rc, chain, specOf)
 	}
 	if nf := cfg.NotFound; nf != nil {
 		for j := range nf.Filters {
@@ -363,9 +365,15 @@ func (c *checker) publicRoute(i int, rc config.Route, chain []filters.Filter, sp
 	}
 }
 
-// rateLimitKeys reports ratelimit keys route i can never supply.
-func (c *checker) rateLimitKeys(i int, rc config.Route, authenticated bool, specOf func(*config.FilterSpec) *config.FilterSpec) {
+// rateLimitKeys reports ratelimit keys route i can never supply: an
+// identity key where no authentication filter runs before the limiter,
+// a parameter the route's path does not capture.
+func (c *checker) rateLimitKeys(i int, rc config.Route, chain []filters.Filter, specOf func(*config.FilterSpec) *config.FilterSpec) {
+	authenticated := false
 	for j := range rc.Filters {
+		if j < len(chain) && slices.Contains(authFilters, chain[j].Name()) {
+			authenticated = true
+		}
 		fs := specOf(&rc.Filters[j])
 		if fs == nil || fs.Name != "ratelimit" {
 			continue
@@ -382,7 +390,7 @@ func (c *checker) rateLimitKeys(i int, rc config.Route, authenticated bool, spec
 			for _, k := range key.Content {
 				switch v := k.Value; {
 				case (v == "principal" || v == "tenant" || v == "credential") && !authenticated:
-					c.warn(fs.NodePosition(k), KindRateLimitKey, "ratelimit: key %s on routes[%d] (%s), which authenticates no one: every request shares one counter", v, i, rc.Name)
+					c.warn(fs.NodePosition(k), KindRateLimitKey, "ratelimit: key %s on routes[%d] (%s), where no authentication filter runs before it: every request shares one counter", v, i, rc.Name)
 				case strings.HasPrefix(v, "param:") && !hasParam(rc.Path, strings.TrimPrefix(v, "param:")):
 					c.warn(fs.NodePosition(k), KindRateLimitKey, "ratelimit: key %s on routes[%d] (%s), whose path %s has no such parameter: every request shares one counter", v, i, rc.Name, rc.Path)
 				}
