@@ -56,6 +56,10 @@ const (
 	// anyone unverified) or a jwtauth, apikey or introspect filter that is
 	// not optional — so the marker says the opposite of what it does.
 	KindPublicRoute = "public-route"
+	// KindFilterOrder: an rbac filter that runs before the route's
+	// authentication filters (the chain runs in config order), so it never
+	// sees an identity and answers every request 401.
+	KindFilterOrder = "filter-order"
 )
 
 // authFilters are the filters that establish an identity.
@@ -136,6 +140,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		if rc.Public {
 			c.publicRoute(i, rc, chain, specOf)
 		}
+		c.order(i, rc, chain)
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
 		}
@@ -342,6 +347,23 @@ func (c *checker) apiKeyRoles(granted map[string]bool) {
 		for j := range c.cfg.Routes[i].Filters {
 			each(&c.cfg.Routes[i].Filters[j])
 		}
+	}
+}
+
+// order reports an rbac filter placed before the route's first
+// authentication filter.
+func (c *checker) order(i int, rc config.Route, chain []filters.Filter) {
+	firstRBAC, firstAuth := -1, -1
+	for j, f := range chain {
+		switch {
+		case f.Name() == "rbac" && firstRBAC < 0:
+			firstRBAC = j
+		case slices.Contains(authFilters, f.Name()) && firstAuth < 0:
+			firstAuth = j
+		}
+	}
+	if firstRBAC >= 0 && firstAuth > firstRBAC && firstRBAC < len(rc.Filters) {
+		c.warn(rc.Filters[firstRBAC].Pos, KindFilterOrder, "routes[%d] (%s): the rbac filter runs before the %s filter, so it never sees an identity and answers every request 401; list authentication first", i, rc.Name, chain[firstAuth].Name())
 	}
 }
 
