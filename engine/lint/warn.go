@@ -96,7 +96,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		byFilter[f] = p
 		policies = append(policies, p)
 	}
-	// Top-level instances, in file order, then each route's own.
+	// Policies are gathered route by route, each instance once.
 	shared := map[string]*config.FilterSpec{}
 	for i := range cfg.Filters {
 		shared[cfg.Filters[i].ID] = &cfg.Filters[i]
