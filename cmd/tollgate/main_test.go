@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/internal/keytest"
 )
 
 var binary string
@@ -47,21 +50,60 @@ func runBinary(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 func TestCheckBundledConfigs(t *testing.T) {
-	// The quickstart reads the JWK Set make run creates: check a copy
-	// pointing at one made here.
-	raw, err := os.ReadFile("../../configs/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
+	// The bundled configs read key material that make run (or an
+	// operator) creates: check copies pointing at material made here.
+	dir := t.TempDir()
+	audit := keytest.AuditKey(t, dir)
+	jwt := keytest.NewJWT(t, dir)
+	cert, key := keytest.TLS(t, dir)
+	rewrites := map[string]*strings.Replacer{
+		"quickstart.yaml": strings.NewReplacer("data/audit-dev.key", audit, "data/jwt-dev.jwks.json", jwt.JWKSFile),
+		"full.yaml": strings.NewReplacer("/etc/tollgate/audit.key", audit, "configs/tls/server.crt", cert,
+			"configs/tls/server.key", key, "configs/tls/clients-ca.crt", cert),
 	}
-	jwks := keygen(t, "ES256", "jwt-dev") + ".jwks.json"
-	quickstart := filepath.Join(t.TempDir(), "quickstart.yaml")
-	if err := os.WriteFile(quickstart, []byte(strings.ReplaceAll(string(raw), "data/jwt-dev.jwks.json", jwks)), 0o600); err != nil {
-		t.Fatal(err)
+	for name, rw := range rewrites {
+		raw, err := os.ReadFile("../../configs/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := filepath.Join(dir, name)
+		if err := os.WriteFile(f, []byte(rw.Replace(string(raw))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, errOut, code := runBinary(t, "check", "--strict", "-c", f)
+		if code != 0 || !strings.Contains(out, "ok") || !strings.Contains(out, "0 warnings") || errOut != "" {
+			t.Errorf("check --strict %s: exit %d\n%s%s", f, code, out, errOut)
+		}
 	}
-	for _, f := range []string{quickstart, "../../configs/full.yaml"} {
-		out, errOut, code := runBinary(t, "check", "-c", f)
-		if code != 0 || !strings.Contains(out, "ok") {
-			t.Errorf("check %s: exit %d\n%s%s", f, code, out, errOut)
+}
+
+// TestCheckWarnings: warnings leave the exit status 0 unless --strict, and
+// --format json prints one object per finding.
+func TestCheckWarnings(t *testing.T) {
+	dir := t.TempDir()
+	keytest.AuditKey(t, dir)
+	t.Setenv("TG_KEYS", dir)
+	t.Setenv("TG_AUDIT", filepath.Join(dir, "audit"))
+	f := "../../engine/lint/testdata/check/w-unused-role.yaml"
+	out, errOut, code := runBinary(t, "check", "-c", f)
+	if code != 0 || strings.Count(errOut, ": warning: ") != 3 || !strings.Contains(out, "3 warnings") {
+		t.Errorf("check: exit %d, want 0 with three warnings\n%s%s", code, out, errOut)
+	}
+	if _, errOut, code := runBinary(t, "check", "--strict", "-c", f); code != 1 || strings.Count(errOut, "[unused-role]") != 3 {
+		t.Errorf("check --strict: exit %d, want 1 with three warnings\n%s", code, errOut)
+	}
+	out, _, code = runBinary(t, "check", "--format", "json", "-c", f)
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if code != 0 || len(lines) != 3 {
+		t.Fatalf("check --format json: exit %d, want 3 lines\n%s", code, out)
+	}
+	for _, l := range lines {
+		var v struct {
+			File, Severity, Kind, Message string
+			Line, Col                     int
+		}
+		if err := json.Unmarshal([]byte(l), &v); err != nil || v.File != f || v.Line == 0 || v.Col == 0 || v.Severity != "warning" || v.Kind != "unused-role" || v.Message == "" {
+			t.Errorf("finding %s: %+v %v", l, v, err)
 		}
 	}
 }

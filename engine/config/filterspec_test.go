@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -154,5 +155,25 @@ func TestFilterSpecDecodeAliasCycle(t *testing.T) {
 	want := `c.yaml:10:30: routes[0].filters[0].sub[0].sub[0]: alias *t refers to a node that contains it`
 	if err == nil || err.Error() != want {
 		t.Fatalf("got %v\nwant %s", err, want)
+	}
+}
+
+// TestNotFoundFilterPositions: the not_found chain's entries are
+// positioned like a route's, so their settings' errors name their line.
+func TestNotFoundFilterPositions(t *testing.T) {
+	text := base + "not_found:\n  filters:\n    - name: limit\n      config:\n        burts: 1\n"
+	cfg, err := Parse("c.yaml", []byte(text), env("EMPTY", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := &cfg.NotFound.Filters[0]
+	line := strings.Count(base, "\n") + 3
+	if want := "c.yaml:" + strconv.Itoa(line) + ":7"; fs.Pos != want {
+		t.Errorf("Pos = %q, want %q", fs.Pos, want)
+	}
+	var v limitConfig
+	err = fs.Decode(&v)
+	if want := "c.yaml:" + strconv.Itoa(line+2) + ":9: not_found.filters[0]: unknown key \"burts\""; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("Decode: %v, want %q", err, want)
 	}
 }

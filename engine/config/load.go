@@ -102,6 +102,15 @@ func parse(file string, data []byte, lookup LookupFunc) (cfg *Config, err error)
 			f.path = fp
 		}
 	}
+	if cfg.NotFound != nil {
+		for j := range cfg.NotFound.Filters {
+			f := &cfg.NotFound.Filters[j]
+			fp := indexPath("not_found.filters", j)
+			f.Pos = formatPos(file, o.lookup(fp).line, o.lookup(fp).col)
+			f.origin = o
+			f.path = fp
+		}
+	}
 	for j := range cfg.Filters {
 		f := &cfg.Filters[j]
 		fp := indexPath("filters", j)

@@ -150,6 +150,8 @@ type Route struct {
 	MaxBodyBytes ByteSize `yaml:"max_body_bytes"`
 	// Timeout overrides the upstream's timeout for this route; zero keeps the upstream's.
 	Timeout Duration `yaml:"timeout"`
+	// Public marks a route meant to be reached without a credential, so tollgate check does not warn that it has no authentication filter.
+	Public bool `yaml:"public"`
 	// Filters run in order for every request on the route.
 	Filters []FilterSpec `yaml:"filters"`
 

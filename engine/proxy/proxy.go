@@ -66,8 +66,9 @@ type Proxy struct {
 	failures *metrics.Counter
 }
 
-// Load reads and compiles a config file without starting anything; it is
-// what `tollgate check` runs. Every error is returned, joined.
+// Load reads and compiles a config file without starting anything, as
+// `tollgate check` does (engine/lint also reads the files only Start
+// reads and lints the policy). Every error is returned, joined.
 func Load(path string, reg filters.Registry) (*config.Config, *engine.Runtime, error) {
 	if reg == nil {
 		reg = all.Registry()

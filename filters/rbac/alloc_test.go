@@ -34,8 +34,27 @@ func TestZeroAllocs(t *testing.T) {
 		{"custom method", newRequest(t, roles, admin, "PROPFIND", "/x"), allow},
 		{"override stripped", override, allow},
 	}
+	sf, sroles := newTestFilter(t, scopePolicy)
+	scoped := newRequest(t, sroles, principal{verified: true, subject: "svc"}, "DELETE", "/api/orders/7")
+	scoped.scopes = 3 // orders:write and orders:delete, the only scopes the policy interns
+	scopeless := newRequest(t, sroles, principal{verified: true, subject: "svc"}, "DELETE", "/api/orders/7")
 	ex := filters.AcquireExchange()
 	defer filters.ReleaseExchange(ex)
+	for _, c := range []struct {
+		name string
+		r    *request
+		want string
+	}{{"scope-only allowed", scoped, allow}, {"scope missing", scopeless, "403 rbac.scope_missing"}} {
+		if got := decide(sf, c.r); got != c.want {
+			t.Fatalf("%s: got %q, want %q", c.name, got, c.want)
+		}
+		c.r.fill(ex)
+		sf.Handle(ex)
+		filtertest.AssertZeroAllocs(t, c.name, func() {
+			c.r.fill(ex)
+			sink = sf.Handle(ex)
+		})
+	}
 	for _, c := range cases {
 		if got := decide(f, c.r); got != c.want {
 			t.Fatalf("%s: got %q, want %q", c.name, got, c.want)

@@ -18,6 +18,14 @@
 // compiled, so a check is a scan of flat rules: a mask test, a method bit
 // test and a segment walk, with no allocation.
 //
+// Scopes narrow a permission: one that lists OAuth scopes applies only
+// when the credential holds all of them (ex.Identity.Scopes, bits of the
+// configuration's scope table), and a top-level allow list grants
+// permissions by scopes alone, to any verified principal. Conjunction,
+// not "any of", because a scope is the delegating user's consent to one
+// kind of action, and a permission that needs two consents must not be
+// reached with one.
+//
 // Invariants: default deny — a request passes only if some permission
 // admits it; a request with no verified identity is answered 401
 // authn.required (RFC 9110 §15.5.2, a missing credential is not a 403);
@@ -26,7 +34,8 @@
 // requests unless the config asks to authorize them too; the path is the engine's
 // normalized path, so no spelling of a path reaches the upstream that was
 // not the one authorized. Refusals name the closest miss: a failed
-// condition (rbac.condition_failed), else a role that grants the path with
+// condition (rbac.condition_failed), else a missing scope
+// (rbac.scope_missing), else a role that grants the path with
 // other methods (rbac.method_denied), else rbac.path_denied. The filter is
 // rebuilt with each configuration generation, so roles and rules reload
 // with the config.

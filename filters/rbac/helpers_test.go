@@ -39,6 +39,7 @@ type request struct {
 	subject      []byte
 	tenant       []byte
 	roles        filters.RoleSet
+	scopes       filters.RoleSet
 	verified     bool
 	params       [][2][]byte
 	headers      *filtertest.StaticHeaders
@@ -82,6 +83,7 @@ func (r *request) fill(ex *filters.Exchange) {
 	id.Subject = append(id.Subject, r.subject...)
 	id.Tenant = append(id.Tenant, r.tenant...)
 	id.Roles = r.roles
+	id.Scopes = r.scopes
 	id.Verified = r.verified
 	if r.verified {
 		id.Method = filters.AuthJWT

@@ -16,17 +16,21 @@ type Filter struct {
 	subjects  map[string]filters.RoleSet // static subject -> extra roles
 	challenge []byte                     // WWW-Authenticate value on 401
 	override  bool                       // authorize method overrides instead of stripping them
+	scopeOnly bool                       // some rule is granted by scopes alone
 	m         *filterMetrics
 }
 
 // rule is one permission on one path pattern, flattened for the scan.
 type rule struct {
 	roles       filters.RoleSet // roles holding it: the declaring role and its heirs
+	anyRole     bool            // a scope-only permission: every verified principal holds it
+	scopes      filters.RoleSet // scopes the principal must all hold (bits of the scope table)
 	methods     uint64
 	pat         *pattern
 	tenantParam string // condition: this parameter must equal the tenant
 	capture     int    // segment of pat holding tenantParam, or -1
-	role        string // declaring role, for Rules
+	role        string // declaring role ("" for scope-only), for Rules
+	line, col   int    // position of the path pattern in the config, for Rules
 }
 
 // Interface guard.
@@ -42,6 +46,10 @@ var (
 	ReasonMethodDenied = filters.NewReason("rbac.method_denied", 403, filters.DecisionDenied, "the principal's roles do not allow this method on this path")
 	// ReasonPathDenied: no role of the principal grants the path.
 	ReasonPathDenied = filters.NewReason("rbac.path_denied", 403, filters.DecisionDenied, "the principal's roles do not allow this path")
+	// ReasonScopeMissing: a permission matches the method and path but
+	// the credential lacks one of the OAuth scopes it requires (RFC 6750
+	// §3.1 insufficient_scope is a 403).
+	ReasonScopeMissing = filters.NewReason("rbac.scope_missing", 403, filters.DecisionDenied, "the credential lacks a scope the matching permission requires")
 	// ReasonConditionFailed: a permission matches the method and path but
 	// its condition (such as the tenant) does not hold.
 	ReasonConditionFailed = filters.NewReason("rbac.condition_failed", 403, filters.DecisionDenied, "a condition of the matching permission does not hold")
@@ -50,7 +58,7 @@ var (
 // Reasons lists the refusal reasons this filter can return, for
 // documentation and `tollgate explain`.
 func Reasons() []*filters.Reason {
-	return []*filters.Reason{ReasonRequired, ReasonMethodDenied, ReasonPathDenied, ReasonConditionFailed}
+	return []*filters.Reason{ReasonRequired, ReasonMethodDenied, ReasonPathDenied, ReasonScopeMissing, ReasonConditionFailed}
 }
 
 // outcome of a check, ordered by how close the request came to being
@@ -60,6 +68,7 @@ type outcome uint8
 const (
 	outPath outcome = iota
 	outMethod
+	outScope
 	outCondition
 	outAllowed
 	outRequired
@@ -69,6 +78,7 @@ const (
 var outcomeReasons = [numOutcomes]*filters.Reason{
 	outPath:      ReasonPathDenied,
 	outMethod:    ReasonMethodDenied,
+	outScope:     ReasonScopeMissing,
 	outCondition: ReasonConditionFailed,
 	outRequired:  ReasonRequired,
 }
@@ -85,7 +95,7 @@ func (f *Filter) Metrics() *metrics.Set { return f.m.set }
 // path (and its conditions hold), and refuses it otherwise. Default deny.
 // It does not allocate.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	o := f.check(ex, ex.Method)
+	o, _ := f.check(ex, ex.Method)
 	if o == outAllowed {
 		o = f.overrides(ex)
 	}
@@ -118,7 +128,7 @@ func (f *Filter) overrides(ex *filters.Exchange) outcome {
 			ex.DelHeader(h)
 			continue
 		}
-		if o := f.check(ex, v); o != outAllowed {
+		if o, _ := f.check(ex, v); o != outAllowed {
 			return o
 		}
 	}
@@ -126,34 +136,36 @@ func (f *Filter) overrides(ex *filters.Exchange) outcome {
 }
 
 // check decides the request for method; the path is the normalized one
-// (ex.Path).
-func (f *Filter) check(ex *filters.Exchange, method []byte) outcome {
+// (ex.Path). It also returns the index of the rule that decided: the one
+// that allowed, or the one behind the closest miss (-1 when none came
+// close).
+func (f *Filter) check(ex *filters.Exchange, method []byte) (outcome, int) {
 	id := &ex.Identity
 	if !id.Verified {
-		return outRequired
+		return outRequired, -1
 	}
 	roles := id.Roles
 	if f.subjects != nil && len(id.Subject) > 0 {
 		roles |= f.subjects[string(id.Subject)] // the compiler does not allocate for this lookup
 	}
-	if roles == 0 {
-		return outPath
+	if roles == 0 && !f.scopeOnly {
+		return outPath, -1
 	}
 	bit := f.methods.Bit(method)
 	if bit == 0 {
 		bit = filters.MethodOther // only a "*" grant covers it
 	}
-	best := outPath
+	best, at := outPath, -1
 	for i := range f.rules {
 		r := &f.rules[i]
-		if r.roles&roles == 0 {
+		if r.roles&roles == 0 && !r.anyRole {
 			continue
 		}
 		if r.methods&bit == 0 {
 			// Only worth a path match if it can change the answer.
 			if best == outPath {
 				if _, ok := r.pat.match(ex.Path, -1); ok {
-					best = outMethod
+					best, at = outMethod, i
 				}
 			}
 			continue
@@ -162,13 +174,19 @@ func (f *Filter) check(ex *filters.Exchange, method []byte) outcome {
 		if !ok {
 			continue
 		}
-		if r.tenantParam != "" && !tenantMatches(ex, r, val) {
-			best = outCondition
+		if r.scopes&id.Scopes != r.scopes {
+			if best < outScope {
+				best, at = outScope, i
+			}
 			continue
 		}
-		return outAllowed
+		if r.tenantParam != "" && !tenantMatches(ex, r, val) {
+			best, at = outCondition, i
+			continue
+		}
+		return outAllowed, i
 	}
-	return best
+	return best, at
 }
 
 // tenantMatches checks the tenant condition: the parameter's value (from
@@ -180,40 +198,6 @@ func tenantMatches(ex *filters.Exchange, r *rule, val []byte) bool {
 	}
 	t := ex.Identity.Tenant
 	return len(t) > 0 && len(val) > 0 && bytes.Equal(val, t)
-}
-
-// Rule describes one compiled permission, for `tollgate explain` and
-// `tollgate check`.
-type Rule struct {
-	// Role is the role that declares the permission.
-	Role string
-	// Holders lists every role holding it: Role and the roles inheriting it.
-	Holders []string
-	// Methods lists the methods granted ("*" for all); HEAD appears when GET does.
-	Methods []string
-	// Pattern is the path pattern as written.
-	Pattern string
-	// TenantParam is the tenant condition's parameter, or "".
-	TenantParam string
-}
-
-// Rules lists the filter's permissions in check order, resolving role bits
-// against roles (the configuration's table). It allocates; call it from
-// tools, not per request.
-func (f *Filter) Rules(roles *filters.Roles) []Rule {
-	out := make([]Rule, len(f.rules))
-	for i, r := range f.rules {
-		out[i] = Rule{
-			Role:        r.role,
-			Methods:     methodNames(&f.methods, r.methods),
-			Pattern:     r.pat.raw,
-			TenantParam: r.tenantParam,
-		}
-		if roles != nil {
-			out[i].Holders = roles.Names(r.roles)
-		}
-	}
-	return out
 }
 
 // allMethods is the mask of a "*" grant: every method, known or not.

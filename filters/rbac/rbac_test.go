@@ -183,7 +183,7 @@ roles:
 	fn("e", "/a", pathDeny)
 
 	// Holders as tools see them.
-	for _, r := range f.Rules(roles) {
+	for _, r := range f.Rules(roles, nil) {
 		if r.Pattern == "/a" && strings.Join(r.Holders, ",") != "a,b,c,d" {
 			t.Errorf("holders of /a = %v, want a,b,c,d", r.Holders)
 		}

@@ -16,7 +16,7 @@ func TestReadmeExamples(t *testing.T) {
 			t.Errorf("example %d: %v\n%s", i, err, src)
 		}
 	}
-	if len(configs) < 2 {
-		t.Fatalf("found %d rbac examples, want at least 2", len(configs))
+	if len(configs) < 3 {
+		t.Fatalf("found %d rbac examples, want at least 3", len(configs))
 	}
 }

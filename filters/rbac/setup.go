@@ -16,6 +16,8 @@ import (
 type Config struct {
 	// Roles maps each role name to the permissions it grants and the roles it inherits.
 	Roles map[string]RoleConfig `yaml:"roles"`
+	// Allow lists permissions granted to any verified principal by OAuth scopes alone, whatever its roles; each must list scopes.
+	Allow []PermissionConfig `yaml:"allow"`
 	// Subjects maps a verified subject to extra role names, added to those its credential carries.
 	Subjects map[string][]Word `yaml:"subjects"`
 	// MethodOverride is what to do with X-HTTP-Method-Override and similar headers: strip them (default) or authorize their methods too.
@@ -38,6 +40,8 @@ type PermissionConfig struct {
 	Methods []Word `yaml:"methods"`
 	// Paths lists the path patterns granted: literal segments, {param} segments and a final *, {name...} or **.
 	Paths []Word `yaml:"paths"`
+	// Scopes lists OAuth scopes the principal must all hold for this permission to apply.
+	Scopes []Word `yaml:"scopes"`
 	// Conditions are extra checks a request must pass for this permission to apply.
 	Conditions *ConditionsConfig `yaml:"conditions"`
 }
@@ -89,7 +93,11 @@ func build(spec filters.Spec) (*Filter, error) {
 	if roles == nil {
 		roles = filters.NewRoles()
 	}
-	c := compiler{spec: spec, roles: roles, cfg: &cfg}
+	scopes := spec.Scopes
+	if scopes == nil {
+		scopes = filters.NewRoles()
+	}
+	c := compiler{spec: spec, roles: roles, scopes: scopes, cfg: &cfg}
 	f := c.compile()
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
@@ -100,10 +108,11 @@ func build(spec filters.Spec) (*Filter, error) {
 
 // compiler turns a Config into a Filter, collecting every error.
 type compiler struct {
-	spec  filters.Spec
-	roles *filters.Roles
-	cfg   *Config
-	errs  []error
+	spec   filters.Spec
+	roles  *filters.Roles
+	scopes *filters.Roles
+	cfg    *Config
+	errs   []error
 
 	names []string       // role names, sorted
 	bits  map[string]int // role name -> bit in the shared table
@@ -122,8 +131,8 @@ func (c *compiler) compile() *Filter {
 	default:
 		c.errs = append(c.errs, c.spec.Errorf("method_override: want strip or authorize, got %q", c.cfg.MethodOverride))
 	}
-	if len(c.cfg.Roles) == 0 {
-		c.errs = append(c.errs, c.spec.Errorf("roles: at least one role is required (the filter denies by default)"))
+	if len(c.cfg.Roles) == 0 && len(c.cfg.Allow) == 0 {
+		c.errs = append(c.errs, c.spec.Errorf("roles: at least one role or scope permission is required (the filter denies by default)"))
 		return f
 	}
 	if strings.TrimSpace(c.cfg.Challenge) == "" || strings.ContainsAny(c.cfg.Challenge, "\r\n\x00") {
@@ -166,8 +175,17 @@ func (c *compiler) compile() *Filter {
 	for _, name := range c.names {
 		rc := c.cfg.Roles[name]
 		for i, pc := range rc.Allow {
-			c.permission(f, name, i, pc, holders[name])
+			c.permission(f, "roles."+name+".allow["+strconv.Itoa(i)+"]", name, pc, holders[name])
 		}
+	}
+	// Scope-only permissions come last: a role's own grant decides first.
+	for i, pc := range c.cfg.Allow {
+		where := "allow[" + strconv.Itoa(i) + "]"
+		if len(pc.Scopes) == 0 {
+			c.errs = append(c.errs, c.spec.Errorf("%s.scopes: a permission outside roles must list the scopes it requires (it would grant every verified principal)", where))
+			continue
+		}
+		c.permission(f, where, "", pc, 0)
 	}
 
 	if len(c.cfg.Subjects) > 0 {
@@ -245,9 +263,10 @@ func (c *compiler) inheritance() map[string]map[string]bool {
 	return closure
 }
 
-// permission compiles one allow entry of role into rules, one per path.
-func (c *compiler) permission(f *Filter, role string, idx int, pc PermissionConfig, holders filters.RoleSet) {
-	where := "roles." + role + ".allow[" + strconv.Itoa(idx) + "]"
+// permission compiles one allow entry into rules, one per path. role is
+// the declaring role, or "" for a scope-only permission, which any
+// verified principal holding its scopes is granted.
+func (c *compiler) permission(f *Filter, where, role string, pc PermissionConfig, holders filters.RoleSet) {
 	if len(pc.Methods) == 0 {
 		c.errs = append(c.errs, c.spec.Errorf("%s.methods: list at least one method (\"*\" for every method)", where))
 	}
@@ -270,6 +289,19 @@ func (c *compiler) permission(f *Filter, role string, idx int, pc PermissionConf
 	if methods&filters.MethodGET != 0 {
 		methods |= filters.MethodHEAD // RFC 9110 §9.3.2: HEAD is GET without the content
 	}
+	var scopes filters.RoleSet
+	for _, w := range pc.Scopes {
+		if !validScope(w.Value) {
+			c.fail(w, "%s.scopes: want a scope token (RFC 6749 §3.3), got %q", where, w.Value)
+			continue
+		}
+		bit, err := c.scopes.Intern(w.Value)
+		if err != nil {
+			c.fail(w, "%s.scopes: %v", where, err)
+			continue
+		}
+		scopes |= 1 << uint(bit)
+	}
 	var tenant string
 	if pc.Conditions != nil {
 		tenant = pc.Conditions.TenantParam
@@ -283,13 +315,30 @@ func (c *compiler) permission(f *Filter, role string, idx int, pc PermissionConf
 			c.fail(w, "%s.paths: cannot use pattern %q: %v", where, w.Value, err)
 			continue
 		}
-		r := rule{roles: holders, methods: methods, pat: p, capture: -1, role: role}
+		r := rule{roles: holders, anyRole: role == "", scopes: scopes, methods: methods, pat: p, capture: -1, role: role, line: w.Line, col: w.Column}
 		if tenant != "" {
 			r.tenantParam = tenant
 			r.capture = p.param(tenant)
 		}
 		f.rules = append(f.rules, r)
+		f.scopeOnly = f.scopeOnly || r.anyRole
 	}
+}
+
+// validScope reports whether s is a scope token: RFC 6749 §3.3 allows
+// %x21 / %x23-5B / %x5D-7E, that is printable ASCII without space, '"' or
+// '\\'.
+func validScope(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // errorAt returns a config error positioned at w when its position is

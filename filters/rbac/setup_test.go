@@ -103,7 +103,7 @@ func TestSharedRoleTable(t *testing.T) {
 func TestRulesDescribePolicy(t *testing.T) {
 	f, roles := newTestFilter(t, policy)
 	var got []string
-	for _, r := range f.Rules(roles) {
+	for _, r := range f.Rules(roles, nil) {
 		got = append(got, r.Role+" "+strings.Join(r.Methods, ",")+" "+r.Pattern+" ["+strings.Join(r.Holders, ",")+"]"+r.TenantParam)
 	}
 	want := []string{
