@@ -29,7 +29,7 @@ else
   tat = tat + granted * T
 end
 if tat > now then
-  -- numbers are written with %.0f: tostring would round them to 14 digits
+  -- the TAT is written as a whole number (%.0f), never in exponent form
   redis.call('SET', KEYS[1], string.format('%.0f', tat), 'PX', math.ceil((tat - now) / 1000))
 else
   redis.call('DEL', KEYS[1])
