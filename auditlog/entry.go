@@ -508,6 +508,18 @@ func (r *Record) RawTarget() []byte {
 	return v
 }
 
+// Fallback returns the record's ExtFallback (the filter that decided by its
+// fail mode), or nil when it has none.
+func (r *Record) Fallback() []byte {
+	var v []byte
+	RangeExt(r.Ext, func(tag uint64, value []byte) {
+		if tag == ExtFallback {
+			v = value
+		}
+	})
+	return v
+}
+
 // RangeExt calls fn for each extension field of a record's Ext bytes.
 func RangeExt(ext []byte, fn func(tag uint64, value []byte)) {
 	d := decoder{b: ext}
