@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,69 @@ func TestSharedMetrics(t *testing.T) {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("metrics lack %q:\n%s", w, b.String())
 		}
+	}
+}
+
+// TestLeaseBound drives three instances of a lease policy in a tight loop
+// for a while, so that they hold leases, and checks the README's bound on
+// every window of the run: at most burst + W·rate/per + I·(lease +
+// ⌊lease/2⌋) admissions in any window W, and for mode exact the same
+// without the lease term.
+func TestLeaseBound(t *testing.T) {
+	srv := testredis.Start(t)
+	const (
+		rate, burst, lease, instances = 200, 10, 4, 3
+		run                           = 1200 * time.Millisecond
+	)
+	for _, mode := range []string{"exact", "lease"} {
+		t.Run(mode, func(t *testing.T) {
+			src := `
+redis: {addresses: [` + srv.Addr + `], timeout: 1s}
+policies:
+  - {name: bound-` + mode + `, rate: ` + strconv.Itoa(rate) + `, per: 1s, burst: ` + strconv.Itoa(burst) + `, store: redis, mode: ` + mode + `, on_store_error: deny`
+			if mode == "lease" {
+				src += `, lease: ` + strconv.Itoa(lease) + `, lease_ttl: 10s`
+			}
+			src += "}\n"
+			var fs []*Filter
+			for i := 0; i < instances; i++ {
+				fs = append(fs, newSharedFilter(t, src))
+			}
+			req := newRequest(0, "", "192.0.2.1")
+			var times []time.Duration
+			start := time.Now()
+			for i := 0; i < 20_000_000 && time.Since(start) < run; i++ { // bounded both ways
+				ex, v := handle(fs[i%instances], req)
+				if v.IsContinue() {
+					times = append(times, time.Since(start))
+				} else if v.Reason() != reasonExceeded {
+					t.Fatalf("request %d: %s", i, v.Reason().Code)
+				}
+				filters.ReleaseExchange(ex)
+			}
+			extra := 0
+			if mode == "lease" {
+				extra = instances * (lease + lease/2)
+			}
+			slack := 5 * time.Millisecond // the proxy's clock against Redis's: one round trip
+			for _, w := range []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond} {
+				bound := burst + int((w+slack)*rate/time.Second) + extra
+				worst := 0
+				for i, j := 0, 0; i < len(times); i++ { // times[j..i] within w
+					for times[i]-times[j] > w {
+						j++
+					}
+					worst = max(worst, i-j+1)
+				}
+				t.Logf("%s: window %v: at most %d admitted, bound %d", mode, w, worst, bound)
+				if worst > bound {
+					t.Fatalf("%s: %d admitted within %v, bound %d", mode, worst, w, bound)
+				}
+			}
+			// The limit did bite, and not far below its rate.
+			if total, want := len(times), int(run*rate/time.Second); total < want*8/10 || total > burst+want+extra+5 {
+				t.Fatalf("%s: %d admitted in %v, want about %d", mode, total, run, want)
+			}
+		})
 	}
 }
