@@ -30,8 +30,25 @@ type Server struct {
 	Port int
 	dir  string
 	args []string
+	cli  []string // redis-cli arguments besides host and port (auth, TLS)
 	cmd  *exec.Cmd
 	done chan error // the Wait of cmd
+}
+
+// Options are extra settings for StartWith.
+type Options struct {
+	// Conf, if set, is written to redis.conf in the server's directory and
+	// given as the config file (Sentinel needs a writable one).
+	Conf string
+	// Args are extra redis-server arguments; "{port}" in any of them, and
+	// in Conf, is replaced by the server's port.
+	Args []string
+	// CLI are extra redis-cli arguments (-a, --user, --tls, --cacert) for
+	// the readiness PING and CLI.
+	CLI []string
+	// TLS serves TLS on the port (the arguments must name the
+	// certificates); the plain port is closed.
+	TLS bool
 }
 
 // Need skips t, or fails it when CI is set, unless redis-server and
@@ -54,6 +71,12 @@ func Need(t testing.TB) {
 // It is stopped when the test ends.
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return StartWith(t, Options{Args: extra})
+}
+
+// StartWith is Start with a config file, redis-cli arguments or TLS.
+func StartWith(t testing.TB, o Options) *Server {
+	t.Helper()
 	Need(t)
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -65,12 +88,27 @@ func Start(t testing.TB, extra ...string) *Server {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		args := append([]string{
-			"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		p := strconv.Itoa(port)
+		var args []string
+		if o.Conf != "" {
+			conf := filepath.Join(dir, "redis.conf")
+			if err := os.WriteFile(conf, []byte(strings.ReplaceAll(o.Conf, "{port}", p)), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			args = append(args, conf)
+		}
+		if o.TLS {
+			args = append(args, "--port", "0", "--tls-port", p)
+		} else {
+			args = append(args, "--port", p)
+		}
+		args = append(args, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
 			"--dir", dir, "--daemonize", "no", "--protected-mode", "yes", "--loglevel", "warning",
-			"--logfile", filepath.Join(dir, "redis.log"),
-		}, extra...)
-		s := &Server{t: t, Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, dir: dir, args: args}
+			"--logfile", filepath.Join(dir, "redis.log"))
+		for _, a := range o.Args {
+			args = append(args, strings.ReplaceAll(a, "{port}", p))
+		}
+		s := &Server{t: t, Addr: "127.0.0.1:" + p, Port: port, dir: dir, args: args, cli: o.CLI}
 		if lastErr = s.start(); lastErr == nil {
 			t.Cleanup(s.Kill)
 			return s
@@ -144,7 +182,8 @@ func (s *Server) Restart() {
 
 // CLI runs redis-cli against the server and returns its output.
 func (s *Server) CLI(args ...string) (string, error) {
-	cmd := exec.Command("redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, args...)...)
+	a := append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port), "--no-auth-warning"}, s.cli...)
+	cmd := exec.Command("redis-cli", append(a, args...)...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
