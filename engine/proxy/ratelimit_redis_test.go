@@ -2,7 +2,9 @@ package proxy_test
 
 import (
 	"fmt"
+	"net/http"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -220,6 +222,71 @@ func TestSharedLimitOnRedisCluster(t *testing.T) {
 			for i, node := range c.Nodes {
 				if len(node.Keys("tollgate:rl:*")) == 0 {
 					t.Errorf("cluster node %d holds no rate-limit keys", i)
+				}
+			}
+		})
+	}
+}
+
+// TestStalledRedisDoesNotBlockTheEventLoop freezes Redis (SIGSTOP) while
+// requests of a shared-limit route wait for it, and wants a route without
+// the limit answered at once on both engines: the filter declares that it
+// may block, so the gnet engine runs its chain off the event loop.
+func TestStalledRedisDoesNotBlockTheEventLoop(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, srv.Addr, "on_store_error: allow", "", 100)
+			cfg = strings.Replace(strings.Replace(cfg, "timeout: 500ms", "timeout: 3s", 1), "dial_timeout: 200ms", "dial_timeout: 3s", 1) + `  - {name: plain, methods: [GET], path: /api/v1/customers, upstream: demo}
+`
+			p := startProxy(t, cfg)
+			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Client": "warm"}, ""); r.Status != 200 {
+				t.Fatalf("warm-up: %d", r.Status)
+			}
+			if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			resumed := false
+			resume := func() {
+				if !resumed {
+					resumed = true
+					_ = syscall.Kill(srv.PID(), syscall.SIGCONT)
+				}
+			}
+			defer resume()
+			// More waiting requests than the engine has event loops.
+			const waiting = 8
+			done := make(chan int, waiting)
+			for i := 0; i < waiting; i++ {
+				go func() {
+					c := &http.Client{Timeout: 10 * time.Second}
+					req, _ := http.NewRequest("GET", p.base+"/api/v1/customers/1", nil)
+					req.Header.Set("X-Client", fmt.Sprint("stalled-", i))
+					resp, err := c.Do(req)
+					if err != nil {
+						done <- -1
+						return
+					}
+					resp.Body.Close()
+					done <- resp.StatusCode
+				}()
+			}
+			time.Sleep(200 * time.Millisecond) // they are waiting for Redis now
+			start := time.Now()
+			r := e2etest.Do(t, "GET", p.base+"/api/v1/customers", nil, "")
+			if took := time.Since(start); r.Status != 200 || took > time.Second {
+				t.Fatalf("plain route while Redis is frozen: %d after %v", r.Status, took)
+			}
+			resume()
+			for i := 0; i < waiting; i++ {
+				select {
+				case st := <-done:
+					if st != 200 {
+						t.Fatalf("waiting request ended with %d", st)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("waiting requests did not finish after Redis resumed")
 				}
 			}
 		})

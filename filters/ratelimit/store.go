@@ -31,7 +31,7 @@ type RedisConfig struct {
 	TLS *RedisTLS `yaml:"tls"`
 	// KeyPrefix starts every key the filter writes (default tollgate:rl), so several deployments can share one Redis.
 	KeyPrefix string `yaml:"key_prefix"`
-	// DialTimeout bounds connecting to Redis (default 1s).
+	// DialTimeout bounds connecting to Redis, and how long a connection may go unanswered (a keep-alive PING) before it is dropped (default 1s).
 	DialTimeout filters.Duration `yaml:"dial_timeout"`
 	// Timeout bounds one decision in Redis; past it the request gets the policy's on_store_error (default 50ms).
 	Timeout filters.Duration `yaml:"timeout"`

@@ -39,7 +39,9 @@ type Options struct {
 	Username, Password string
 	// TLS, when set, is used for every connection.
 	TLS TLSConfig
-	// DialTimeout bounds connecting (default 1s).
+	// DialTimeout bounds connecting, and how long a connection may go
+	// unanswered (the client's keep-alive PING) before it is dropped and
+	// its calls fail (default 1s).
 	DialTimeout time.Duration
 	// Timeout bounds one decision, queueing included (default 50ms).
 	Timeout time.Duration
