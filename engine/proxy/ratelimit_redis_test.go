@@ -292,3 +292,51 @@ func TestStalledRedisDoesNotBlockTheEventLoop(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadClosesTheRedisClient reloads a proxy with a shared limit five
+// times, a request each time, and wants Redis to see no more client
+// connections than one generation holds: each retired generation closes
+// its filter's client (and stops its lease workers).
+func TestReloadClosesTheRedisClient(t *testing.T) {
+	srv := testredis.Start(t)
+	up := e2etest.StartUpstream(t)
+	cfg := fmt.Sprintf(sharedLimitConfig, "fasthttp", up.Addr, srv.Addr, "mode: lease, on_store_error: deny", "", 1000)
+	p := startProxy(t, cfg)
+	clients := func() int {
+		out, err := srv.CLI("INFO", "clients")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), "connected_clients:"); ok {
+				var n int
+				fmt.Sscan(v, &n)
+				return n - 1 // not redis-cli's own
+			}
+		}
+		t.Fatalf("no connected_clients in %q", out)
+		return 0
+	}
+	get := func() {
+		if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Client": "reload"}, ""); r.Status != 200 {
+			t.Fatalf("%d %s", r.Status, r.Body)
+		}
+	}
+	get()
+	one := clients()
+	if one < 1 {
+		t.Fatalf("Redis sees %d clients after a request", one)
+	}
+	for i := 0; i < 5; i++ {
+		p.rewriteConfig(t, cfg+fmt.Sprintf("# generation %d\n", i+2))
+		if err := p.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		get()
+	}
+	for deadline := time.Now().Add(5 * time.Second); clients() > one; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Redis sees %d clients after five reloads, %d with one generation: retired clients are not closed", clients(), one)
+		}
+	}
+}
