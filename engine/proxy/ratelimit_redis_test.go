@@ -1,8 +1,10 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -339,4 +341,24 @@ func TestReloadClosesTheRedisClient(t *testing.T) {
 			t.Fatalf("Redis sees %d clients after five reloads, %d with one generation: retired clients are not closed", clients(), one)
 		}
 	}
+	// Shutdown stops the last generation's lease workers and client.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var left []string
+	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		left = left[:0]
+		buf := make([]byte, 1<<20)
+		for _, g := range strings.Split(string(buf[:runtime.Stack(buf, true)]), "\n\n") {
+			if strings.Contains(g, "tollgate/filters/ratelimit") || strings.Contains(g, "redis/rueidis") {
+				left = append(left, g)
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+	}
+	t.Fatalf("%d rate-limit or Redis client goroutines left after shutdown:\n%s", len(left), strings.Join(left, "\n\n"))
 }
