@@ -75,6 +75,7 @@ type shared struct {
 	leaseTTL  int64 // µs
 	onError   failMode
 	keyPrefix string // `<key_prefix>:{<policy>:`; the key ends with `}`
+	owner     string // the filter instance: its route, or filters.<id> when shared
 	leases    *leaseTable
 
 	duration  *metrics.Histogram
@@ -154,6 +155,7 @@ func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p 
 		prefix = rc.KeyPrefix
 	}
 	sh.keyPrefix = prefix + ":{" + pc.Name + ":"
+	sh.owner = spec.Route
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
@@ -330,14 +332,15 @@ func (f *Filter) unavailable(ex *filters.Exchange, p *policy) filters.Verdict {
 var retryAfterOne = []byte("1")
 
 // storeKey is the policy's Redis key for ex: the same facts the local key
-// hashes (route when scope is route, then each component), written with
+// hashes (the filter instance, whose table the local key lives in; the
+// matched route when scope is route; then each component), written with
 // their kinds and lengths so that boundaries cannot shift, and hashed with
 // SHA-256 — the same on every instance, unlike the local key's random
 // seed, and collision-resistant, since clients choose the inputs. The
 // whole identity is one hash tag, so a key lives in one Cluster slot.
 func (p *policy) storeKey(ex *filters.Exchange) string {
 	var stack [512]byte
-	b := stack[:0]
+	b := appendField(stack[:0], 0xff, []byte(p.shared.owner))
 	if p.perRoute {
 		name := ""
 		if ex.Route != nil {

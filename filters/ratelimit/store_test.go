@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 	"github.com/tollgate-proxy/tollgate/internal/testredis"
 )
 
@@ -336,5 +337,55 @@ policies:
 				t.Fatalf("%s: %d admitted in %v, want about %d", mode, total, run, want)
 			}
 		})
+	}
+}
+
+// TestStoreKeys pins what makes two requests share a Redis key: the same
+// filter instance, policy, route (scope: route) and key components — as
+// the local table, where each filter instance has its own.
+func TestStoreKeys(t *testing.T) {
+	src := func(scope string) string {
+		return `
+redis: {addresses: ["127.0.0.1:1"]}
+policies: [{name: p, rate: 1, key: [principal, client_ip], scope: ` + scope + `, store: redis, on_store_error: allow}]`
+	}
+	build := func(route, scope string) *Filter {
+		f, err := New(filtertest.Spec("ratelimit", route, src(scope), nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.(*Filter).Close() })
+		return f.(*Filter)
+	}
+	key := func(f *Filter, r *request) string {
+		ex := filters.AcquireExchange()
+		defer filters.ReleaseExchange(ex)
+		r.fill(ex)
+		return f.policies[0].storeKey(ex)
+	}
+	a, a2, b := build("orders", "route"), build("orders", "route"), build("users", "route")
+	alice := newRequest(0, "alice", "192.0.2.1")
+	if k := key(a, alice); !strings.HasPrefix(k, "tollgate:rl:{p:") || !strings.HasSuffix(k, "}") || len(k) != len("tollgate:rl:{p:}")+22 {
+		t.Fatalf("key %q", k)
+	}
+	if key(a, alice) != key(a2, alice) {
+		t.Fatal("two instances of the same config name different keys")
+	}
+	if key(a, alice) == key(b, alice) {
+		t.Fatal("filters of two routes share a key")
+	}
+	for _, other := range []*request{newRequest(0, "bob", "192.0.2.1"), newRequest(0, "alice", "192.0.2.2"), newRequest(0, "alice\x00", "192.0.2.1")} {
+		if key(a, alice) == key(a, other) {
+			t.Fatalf("%q and %q share a key", alice.subject, other.subject)
+		}
+	}
+	routeB := newRequest(1, "alice", "192.0.2.1")
+	routeB.route = &filters.Route{Name: "other", Index: 1}
+	if key(a, alice) == key(a, routeB) {
+		t.Fatal("scope route: two routes of one filter share a key")
+	}
+	g := build("filters.quota", "filter")
+	if key(g, alice) != key(g, routeB) {
+		t.Fatal("scope filter: two routes of one filter have different keys")
 	}
 }
