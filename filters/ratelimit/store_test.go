@@ -389,3 +389,42 @@ policies: [{name: p, rate: 1, key: [principal, client_ip], scope: ` + scope + `,
 		t.Fatal("scope filter: two routes of one filter have different keys")
 	}
 }
+
+// TestSharedRefund: a request that a later local policy refuses gives its
+// shared quota back, so refusals elsewhere do not drain the cluster
+// budget.
+func TestSharedRefund(t *testing.T) {
+	srv := testredis.Start(t)
+	for _, mode := range []string{"exact", "lease, lease: 1"} {
+		t.Run(mode, func(t *testing.T) {
+			shared := `{name: s, rate: 3, per: 60s, key: [principal], store: redis, mode: ` + mode + `, on_store_error: deny}`
+			a := newSharedFilter(t, "redis: {addresses: ["+srv.Addr+"]}\npolicies:\n  - "+shared+"\n  - {name: l, rate: 1, per: 60s, key: [principal]}\n")
+			b := newSharedFilter(t, "redis: {addresses: ["+srv.Addr+"]}\npolicies:\n  - "+shared+"\n")
+			req := newRequest(0, "refund-"+mode, "192.0.2.1")
+			for i := 0; i < 5; i++ {
+				ex, v := handle(a, req)
+				if want := i == 0; v.IsContinue() != want {
+					t.Fatalf("instance a, request %d: admitted %v", i, v.IsContinue())
+				}
+				filters.ReleaseExchange(ex)
+			}
+			admitted := 0
+			for i := 0; i < 5; i++ {
+				ex, v := handle(b, req)
+				if v.IsContinue() {
+					admitted++
+				}
+				filters.ReleaseExchange(ex)
+			}
+			// Exact: the 2 left of 3. Lease: a's give-backs go to its lease,
+			// which may hold up to lease + ⌊lease/2⌋ = 1 of them unspent.
+			low := 2
+			if mode != "exact" {
+				low = 1
+			}
+			if admitted < low || admitted > 2 {
+				t.Fatalf("instance b admitted %d, want %d to 2 of the 3: refused requests must give their shared quota back", admitted, low)
+			}
+		})
+	}
+}
