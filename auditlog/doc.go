@@ -25,7 +25,8 @@
 // Extension tags in use: 1, ExtRawTarget, the path the client sent
 // (without its query) where it differs from the recorded path, so a
 // refused request shows what it attempted (`audit query --path-prefix`
-// finds it; readers escape its control bytes).
+// finds it; readers escape its control bytes). 2, ExtFallback, the filter
+// that decided by its fail mode because its store was unreachable.
 //
 // # Privacy: salted commitments (decided before v1)
 //

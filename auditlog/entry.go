@@ -187,6 +187,11 @@ const (
 	// what a request the parser refused carried. At most MaxRawTarget
 	// bytes; control bytes are kept as they came and escaped by readers.
 	ExtRawTarget = 1
+	// ExtFallback names the filter that decided the request by its fail
+	// mode because a store it consults was unreachable (a shared
+	// rate-limit store: the request was allowed, or limited locally,
+	// without the cluster-wide count).
+	ExtFallback = 2
 )
 
 // MaxRawTarget caps ExtRawTarget.
@@ -497,6 +502,18 @@ func (r *Record) RawTarget() []byte {
 	var v []byte
 	RangeExt(r.Ext, func(tag uint64, value []byte) {
 		if tag == ExtRawTarget {
+			v = value
+		}
+	})
+	return v
+}
+
+// Fallback returns the record's ExtFallback (the filter that decided by its
+// fail mode), or nil when it has none.
+func (r *Record) Fallback() []byte {
+	var v []byte
+	RangeExt(r.Ext, func(tag uint64, value []byte) {
+		if tag == ExtFallback {
 			v = value
 		}
 	})

@@ -92,6 +92,13 @@ func TestEntryRoundTrip(t *testing.T) {
 			string(r.AuthMethod) == "jwt" && r.HasPrincipal && r.HasClientIP && r.PrincipalCommit[0] == 1 &&
 			string(r.Upstream) == "orders" && r.ConfigGeneration == 3 && !r.Truncated
 	})
+	f("fallback", func(e *Entry) {
+		e.Ext = AppendExt(AppendExt(e.Ext[:0], ExtRawTarget, []byte("/v1/orders/./12")), ExtFallback, []byte("ratelimit"))
+	}, func(r *Record) bool {
+		js := string(r.AppendJSON(nil, 0))
+		return string(r.Fallback()) == "ratelimit" && string(r.RawTarget()) == "/v1/orders/./12" &&
+			strings.Contains(js, `"fallback":"ratelimit"`) && !strings.Contains(js, `"ext"`)
+	})
 	f("empty", func(e *Entry) { e.Reset() }, func(r *Record) bool {
 		return !r.HasPrincipal && !r.HasClientIP && len(r.Path) == 0 && r.Kind == KindCompletion
 	})

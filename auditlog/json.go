@@ -70,9 +70,12 @@ func (rec *Record) AppendJSON(dst []byte, index uint64) []byte {
 	}
 	unknown := false
 	RangeExt(rec.Ext, func(tag uint64, value []byte) {
-		if tag == ExtRawTarget {
+		switch tag {
+		case ExtRawTarget:
 			dst = appendKVb(dst, "raw_target", value)
-		} else {
+		case ExtFallback:
+			dst = appendKVb(dst, "fallback", value)
+		default:
 			unknown = true
 		}
 	})

@@ -278,6 +278,9 @@ func fillEntry(e *auditlog.Entry, ex *filters.Exchange, roles *filters.Roles, en
 		// attempt behind a bad_path refusal, or a dot segment resolved.
 		e.Ext = auditlog.AppendExt(e.Ext, auditlog.ExtRawTarget, raw[:min(len(raw), auditlog.MaxRawTarget)])
 	}
+	if ex.Fallback != "" {
+		e.Ext = auditlog.AppendExt(e.Ext, auditlog.ExtFallback, []byte(ex.Fallback)) // rare: only while a store is down
+	}
 	if ex.Route != nil {
 		e.Route = append(e.Route[:0], ex.Route.Pattern...)
 		e.Upstream = ex.Route.Upstream

@@ -192,6 +192,10 @@ type Exchange struct {
 	BytesIn, BytesOut int64
 	// Generation is the config generation serving the request.
 	Generation uint64
+	// Fallback names the filter that decided the request by its fail mode
+	// because a store it normally consults (a shared rate-limit store)
+	// could not be reached; empty otherwise. The audit record keeps it.
+	Fallback string
 
 	headers     Headers
 	reason      *Reason
@@ -233,6 +237,7 @@ func (ex *Exchange) Reset() {
 	ex.Status = 0
 	ex.BytesIn, ex.BytesOut = 0, 0
 	ex.Generation = 0
+	ex.Fallback = ""
 	ex.headers = nil
 	ex.reason = nil
 	ex.filterIndex = -1

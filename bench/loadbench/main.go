@@ -412,6 +412,11 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	if o.Idle > 0 {
 		env.MaxClients = o.Idle + idleHeadroom
 	}
+	if t.Redis {
+		if env.Redis, err = startRedis(ctx, t.Name, tdir, procs); err != nil {
+			return nil, err
+		}
+	}
 	if t.Prepare != nil {
 		req := t.Request
 		req.Headers = append([]string(nil), t.Request.Headers...)

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -257,4 +258,39 @@ func selfCPU(tick time.Duration) (time.Duration, error) {
 		return 0, fmt.Errorf("cannot read own CPU time: %w", err)
 	}
 	return time.Duration(st.ticks) * tick, nil
+}
+
+// startRedis starts a redis-server for row name in dir, on a free loopback
+// port, without persistence, and waits until it accepts connections. It
+// joins procs, so it is stopped with the other processes.
+func startRedis(ctx context.Context, name, dir string, procs *[]*proc) (string, error) {
+	path, err := lookBin("redis-server")
+	if err != nil {
+		return "", skipError{"redis-server is not installed (apt-get install redis-server)"}
+	}
+	addr, err := freePort()
+	if err != nil {
+		return "", err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	p, err := startProc(name+"-redis", dir, nil, path, "--port", port, "--bind", "127.0.0.1", "--protected-mode", "yes",
+		"--save", "", "--appendonly", "no", "--dir", dir)
+	if err != nil {
+		return "", err
+	}
+	*procs = append(*procs, p)
+	for i := 0; i < 250; i++ { // bounded: 5s
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if c, err := net.DialTimeout("tcp", addr, 100*time.Millisecond); err == nil {
+			c.Close()
+			return addr, nil
+		}
+		if !p.running() {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("redis-server for %s did not start on %s: %s", name, addr, p.logTail(10))
 }

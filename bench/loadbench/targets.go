@@ -68,6 +68,10 @@ type target struct {
 	// Prepare, if set, writes the row's key material into its directory
 	// before the config is rendered, and adds to what wrk sends.
 	Prepare func(dir string, req *request) error
+	// Redis, if set, gives the row a redis-server of its own, started in
+	// its directory on a free loopback port (configEnv.Redis) and stopped
+	// with the row; its CPU is not counted in the row's proxy CPU/req.
+	Redis bool
 }
 
 // targets is the table of known rows, in display order. Add a Tollgate row
@@ -89,6 +93,12 @@ var targets = []target{
 	{Name: "tollgate-gnet-full-get", Kind: kindTollgate, Config: onEngine("gnet", tollgateFull), Prepare: prepareFull},
 	{Name: "tollgate-fasthttp-full-post", Kind: kindTollgate, Config: onEngine("fasthttp", tollgateFull), Prepare: prepareFull, Request: orderRequest},
 	{Name: "tollgate-gnet-full-post", Kind: kindTollgate, Config: onEngine("gnet", tollgateFull), Prepare: prepareFull, Request: orderRequest},
+	// The full pipeline with its rate limit counted locally, then in
+	// Redis (mode exact: one round trip per request; mode lease: batches
+	// refilled ahead): what a cluster-wide limit costs.
+	{Name: "tollgate-gnet-full-local", Kind: kindTollgate, Config: onEngine("gnet", tollgateFull), Prepare: prepareFull},
+	{Name: "tollgate-gnet-full-redis-exact", Kind: kindTollgate, Config: onEngine("gnet", tollgateFullRedis("exact")), Prepare: prepareFull, Redis: true},
+	{Name: "tollgate-gnet-full-redis-lease", Kind: kindTollgate, Config: onEngine("gnet", tollgateFullRedis("lease, lease: 100")), Prepare: prepareFull, Redis: true},
 	{Name: "haproxy-full-get", Kind: kindHAProxy, Config: haproxyFull, Prepare: prepareJWT, Peer: "haproxy-full"},
 	{Name: "haproxy-full-post", Kind: kindHAProxy, Config: haproxyFull, Prepare: prepareJWT, Request: orderRequest, Peer: "haproxy-full"},
 	{Name: "tollgate-jwt-rbac", Kind: kindTollgate, Config: tollgateJWTRBAC, Prepare: prepareJWT, Default: true},
@@ -121,6 +131,9 @@ var presets = map[string][]string{
 	// row beside the same engine with the audit log off (the "× audit off"
 	// columns).
 	"audit": {"tollgate-fasthttp", "tollgate-fasthttp-audit-process", "tollgate-gnet", "tollgate-gnet-audit-process"},
+	// ratelimit: the full pipeline with a local rate limit against the
+	// same limit counted in Redis, exact and leased.
+	"ratelimit": {"tollgate-gnet-full-local", "tollgate-gnet-full-redis-exact", "tollgate-gnet-full-redis-lease"},
 	// idle: the rows of the idle keep-alive measurement (--idle N, whose
 	// default selection this is): both engines against nginx and HAProxy.
 	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},
@@ -150,6 +163,7 @@ type configEnv struct {
 	Listen   string // 127.0.0.1:PORT the target listens on
 	Admin    string // 127.0.0.1:PORT for an admin listener, if any
 	Upstream string // 127.0.0.1:PORT of the demo upstream
+	Redis    string // 127.0.0.1:PORT of the row's redis-server (Redis rows)
 	Root     bool   // running as root (nginx needs "user root")
 	// MaxClients is how many client connections the target must hold at
 	// once: 0 in load runs (wrk's few connections fit every row's own
@@ -310,6 +324,23 @@ var tollgateFull = "# Tollgate, full pipeline: JWT + RBAC + rate limit + JSON va
           note: {type: string, maxLength: 200}
           tags: {type: array, maxItems: 8, items: {type: string, maxLength: 16}}
 ` + tollgateRoutes("jwt", "policy", "limit", "validate")
+
+// tollgateFullRedis is tollgateFull with its rate limit counted in the
+// row's Redis in mode (with its keys), denying while Redis is down so a
+// failing store shows as errors instead of flattering the row. The call
+// timeout is 1s, not the 50ms default: the row measures what a decision
+// costs, and on a shared bench machine a stalled redis-server would
+// otherwise open the breaker and measure the fail mode instead.
+func tollgateFullRedis(mode string) string {
+	const local = `policies: [{name: per-principal, rate: 1000000, burst: 1000000, key: [principal]}]`
+	if strings.Count(tollgateFull, local) != 1 {
+		panic("tollgateFullRedis: tollgateFull's rate limit changed")
+	}
+	shared := `redis: {addresses: ["{{.Redis}}"], timeout: 1s}
+      policies: [{name: per-principal, rate: 1000000, burst: 1000000, key: [principal], store: redis, mode: ` + mode + `, on_store_error: deny}]`
+	return strings.Replace(strings.Replace(tollgateFull, local, shared, 1),
+		"rate limit + JSON validation", "rate limit in Redis (mode "+mode+") + JSON validation", 1)
+}
 
 // haproxy returns an HAProxy config: two threads, server connections
 // always reused, and the frontend's own lines (request rules, logging)

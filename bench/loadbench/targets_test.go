@@ -15,6 +15,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/router"
 	"github.com/tollgate-proxy/tollgate/filters"
 	"github.com/tollgate-proxy/tollgate/filters/filtertest"
+	"github.com/tollgate-proxy/tollgate/internal/testredis"
 )
 
 func testEnv(t *testing.T) configEnv {
@@ -68,6 +69,9 @@ func TestTollgateConfigsValidate(t *testing.T) {
 		}
 		t.Run(tg.Name, func(t *testing.T) {
 			e := testEnv(t)
+			if tg.Redis {
+				e.Redis = testredis.Start(t).Addr
+			}
 			path, req := writeConfig(t, tg, e)
 			// proxy.Load is "tollgate check": strict decoding, defaults,
 			// validation, and every filter built from its config.

@@ -26,6 +26,23 @@
 //     counter; they are hashed with a random seed per policy, so clients
 //     cannot aim at each other's slots.
 //
+// Shared policies (store: redis). A local table limits one instance;
+// behind a load balancer, I instances admit I times the rate. A policy
+// with store: redis is counted in Redis instead, by package redisstore: the
+// same GCRA in one atomic script per decision, on Redis's clock. Its key is
+// built from the same facts as the local key but hashed with SHA-256, not
+// the local random seed, because every instance must name the same key.
+// In lease mode an instance takes small batches of the budget and spends
+// them locally, refilled ahead of need by workers the filter owns (stopped
+// by Close, with the Redis client): over a window W, with I instances, a
+// key admits at most burst + W·rate/per + I·(lease + ⌊lease/2⌋), since an
+// instance never holds more than lease + ⌊lease/2⌋ of a key. Because
+// Handle may then wait on the network, the filter implements
+// filters.Blocker and the gnet engine runs its chain off the event loop.
+// When Redis cannot be reached each policy applies its explicit
+// on_store_error (allow, deny, or its local limiter), behind a circuit
+// breaker, and marks the exchange (Exchange.Fallback) for the audit record.
+//
 // Refusals are 429 (RFC 6585 §4) with an RFC 9457 problem body, a
 // Retry-After in whole seconds, rounded up and never 0 (RFC 9110 §10.2.3),
 // and the RateLimit and RateLimit-Policy fields of

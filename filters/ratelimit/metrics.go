@@ -43,6 +43,9 @@ func newMetrics(route string, f *Filter) *metrics.Set {
 		set.NewGauge(`tollgate_ratelimit_keys_live`+l, func() float64 { return float64(lim.Live(f.clock())) })
 		set.NewGauge(`tollgate_ratelimit_evictions_total`+l, func() float64 { return float64(lim.Evicted()) })
 		set.NewGauge(`tollgate_ratelimit_limited_total`+l, func() float64 { return float64(lim.Limited()) })
+		if f.policies[i].shared != nil {
+			newStoreMetrics(set, l, &f.policies[i])
+		}
 	}
 	return set
 }

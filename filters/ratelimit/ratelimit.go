@@ -2,13 +2,16 @@ package ratelimit
 
 import (
 	"hash/maphash"
+	"io"
 	"math/bits"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/ratelimit/redisstore"
 )
 
 // Response header names.
@@ -30,10 +33,23 @@ type Filter struct {
 	headers      bool
 	clock        func() int64 // µs, monotonic
 	metrics      *metrics.Set
+	route        string
+
+	// Shared policies (store: redis); nil store when there are none.
+	store     *redisstore.Store
+	refills   chan refill
+	stop      chan struct{}
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Interface guard.
-var _ filters.Filter = (*Filter)(nil)
+var (
+	_ filters.Filter  = (*Filter)(nil)
+	_ filters.Blocker = (*Filter)(nil)
+	_ io.Closer       = (*Filter)(nil)
+)
 
 type keyKind uint8
 
@@ -62,6 +78,7 @@ type policy struct {
 	policyItem  []byte // `"name";q=<burst>;w=<burst×per/rate, s>`, e.g. `"name";q=20;w=2`
 	limitPrefix []byte // `"name";r=`
 	detail      string
+	shared      *shared // nil: counted by lim alone
 }
 
 // Name implements filters.Filter.
@@ -74,19 +91,34 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	now := f.clock()
 	var hs [MaxPolicies]uint64
 	var rs [MaxPolicies]Result
+	var by [MaxPolicies]decidedBy
 	first := -1 // first refusing policy
 	for i := range f.policies {
 		p := &f.policies[i]
 		hs[i] = p.hash(ex)
-		// After a refusal, later policies are only asked what they would
-		// decide (for the Retry-After), never charged.
-		rs[i] = p.lim.Take(hs[i], now, first < 0)
+		switch {
+		case p.shared == nil:
+			// After a refusal, later policies are only asked what they
+			// would decide (for the Retry-After), never charged.
+			rs[i] = p.lim.Take(hs[i], now, first < 0)
+		case first >= 0:
+			// A shared policy is not asked once the request is refused:
+			// that would be a round trip for a Retry-After.
+			rs[i], by[i] = Result{Allowed: true}, byNone
+		default:
+			var deny bool
+			rs[i], by[i], deny = f.takeShared(ex, p, hs[i], now)
+			if deny {
+				f.giveBack(ex, i, &hs, &by)
+				return f.unavailable(ex, p)
+			}
+		}
 		if first < 0 && !rs[i].Allowed {
 			first = i
 		}
 	}
 	if first >= 0 {
-		return f.refuse(ex, first, &hs, &rs)
+		return f.refuse(ex, first, &hs, &rs, &by)
 	}
 	if f.headers {
 		f.addAllowedHeaders(ex, &rs)
@@ -97,10 +129,8 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 // refuse gives back the quota of the policies that admitted, then reports
 // the refusing policy with the longest wait: the client cannot succeed
 // before it.
-func (f *Filter) refuse(ex *filters.Exchange, first int, hs *[MaxPolicies]uint64, rs *[MaxPolicies]Result) filters.Verdict {
-	for i := 0; i < first; i++ {
-		f.policies[i].lim.Refund(hs[i])
-	}
+func (f *Filter) refuse(ex *filters.Exchange, first int, hs *[MaxPolicies]uint64, rs *[MaxPolicies]Result, by *[MaxPolicies]decidedBy) filters.Verdict {
+	f.giveBack(ex, first, hs, by)
 	worst, wait := first, time.Duration(0)
 	for i := first; i < len(f.policies); i++ {
 		if w := f.policies[i].lim.RetryAfter(rs[i]); !rs[i].Allowed && w > wait {

@@ -11,8 +11,13 @@ import (
 func TestReadmeExamples(t *testing.T) {
 	configs := filtertest.ReadmeConfigs(t, "README.md", "ratelimit", "Syntax", "Examples")
 	for i, src := range configs {
-		if _, err := New(testSpec(src)); err != nil {
+		f, err := New(testSpec(src))
+		if err != nil {
 			t.Errorf("example %d: %v\n%s", i, err, src)
+			continue
+		}
+		if err := f.(*Filter).Close(); err != nil { // a shared policy's store and workers
+			t.Errorf("example %d: close: %v", i, err)
 		}
 	}
 	if len(configs) < 3 {

@@ -1,6 +1,7 @@
 package ratelimit
 
 import (
+	"errors"
 	"fmt"
 	"hash/maphash"
 	"net/textproto"
@@ -17,6 +18,8 @@ type Config struct {
 	Policies []PolicyConfig `yaml:"policies"`
 	// Headers adds RateLimit and RateLimit-Policy to allowed responses too; refusals always carry them.
 	Headers bool `yaml:"headers"`
+	// Redis is the shared store of the policies that set store: redis, so that every instance with the same config counts against one limit.
+	Redis *RedisConfig `yaml:"redis"`
 }
 
 // PolicyConfig is one limit.
@@ -37,6 +40,16 @@ type PolicyConfig struct {
 	IPv6Prefix int `yaml:"ipv6_prefix"`
 	// MaxKeys caps the keys tracked, rounded up to a power of two (default 65536; 8 bytes each, allocated up front).
 	MaxKeys int `yaml:"max_keys"`
+	// Store is local (default: this instance counts alone) or redis (the filter's redis store counts for every instance).
+	Store string `yaml:"store"`
+	// Mode is exact (default: one Redis round trip per request) or lease (each instance takes small batches of the budget and spends them locally); store: redis only.
+	Mode string `yaml:"mode"`
+	// Lease is how many requests one lease takes from the shared budget (default burst/20, at least 1); mode: lease only.
+	Lease int64 `yaml:"lease"`
+	// LeaseTTL is how long leased requests may be spent before they are dropped (default 1s); mode: lease only.
+	LeaseTTL filters.Duration `yaml:"lease_ttl"`
+	// OnStoreError is what a request gets while the store cannot be reached: allow, deny (503) or local (this instance's own limiter); required with store: redis.
+	OnStoreError string `yaml:"on_store_error"`
 }
 
 const (
@@ -71,13 +84,18 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 	if len(cfg.Policies) > MaxPolicies {
 		return nil, spec.Errorf("at most %d policies per filter, got %d", MaxPolicies, len(cfg.Policies))
 	}
-	f := &Filter{headers: cfg.Headers, clock: clock}
+	f := &Filter{headers: cfg.Headers, clock: clock, route: spec.Route}
 	seen := map[string]bool{}
 	var policyHeader []byte
+	var errs []error
 	for i, pc := range cfg.Policies {
 		p, err := buildPolicy(spec, i, pc)
 		if err != nil {
 			return nil, err
+		}
+		if err := sharedPolicy(spec, i, pc, cfg.Redis, &p); err != nil {
+			errs = append(errs, err)
+			continue
 		}
 		if seen[pc.Name] {
 			return nil, spec.Errorf("policies[%d]: duplicate name %q", i, pc.Name)
@@ -89,8 +107,19 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 		policyHeader = append(policyHeader, p.policyItem...)
 		f.policies = append(f.policies, p)
 	}
+	if cfg.Redis != nil && !f.anyShared() {
+		errs = append(errs, spec.Errorf("redis: no policy sets store: redis"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
 	f.policyHeader = policyHeader
 	f.metrics = newMetrics(spec.Route, f)
+	if f.anyShared() {
+		if err := f.openStore(spec, cfg.Redis); err != nil {
+			return nil, err
+		}
+	}
 	return f, nil
 }
 
