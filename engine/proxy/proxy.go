@@ -17,6 +17,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/admin"
 	"github.com/tollgate-proxy/tollgate/engine/config"
@@ -53,6 +54,7 @@ type Proxy struct {
 	pipe    *pipeline.Pipeline
 	admin   *admin.Server
 	rec     *engine.Recorder
+	ship    *pgship.Shipper // nil unless audit.ship.postgres is set
 	stats   *insight.Stats
 	process *metrics.Set
 
@@ -124,6 +126,12 @@ func Start(opts Options) (*Proxy, error) {
 		p.holder.Close()
 		return nil, err
 	}
+	if p.ship, err = startShipper(cfg.Audit, p.rec, log, p.process); err != nil {
+		_ = p.stats.Close()
+		_ = p.rec.Close()
+		p.holder.Close()
+		return nil, err
+	}
 	if p.pipe, err = pipeline.New(pipeline.Options{Holder: &p.holder, Recorder: p.rec, Log: log, Metrics: p.process}); err != nil {
 		p.closeAll()
 		return nil, err
@@ -191,6 +199,11 @@ func (p *Proxy) closeAll() error {
 	if cerr := p.rec.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("cannot close audit log: %w", cerr))
 	}
+	if p.ship != nil {
+		// After the log's final checkpoint, so the shipper's last
+		// attempt carries it.
+		err = errors.Join(err, p.ship.Close())
+	}
 	return err
 }
 
@@ -200,6 +213,9 @@ func (p *Proxy) notReady() string {
 	}
 	if !p.rec.Healthy() {
 		return "audit log unavailable"
+	}
+	if p.ship != nil && p.ship.Behind() {
+		return "audit shipping behind"
 	}
 	return ""
 }
