@@ -21,7 +21,7 @@ type testLog struct {
 	n                       int
 }
 
-func newTestLog(t *testing.T, origin string) *testLog {
+func newTestLog(t testing.TB, origin string) *testLog {
 	t.Helper()
 	skey, vkey, err := auditlog.GenerateKey(origin)
 	if err != nil {
@@ -33,7 +33,7 @@ func newTestLog(t *testing.T, origin string) *testLog {
 	return tl
 }
 
-func (tl *testLog) open(t *testing.T) {
+func (tl *testLog) open(t testing.TB) {
 	t.Helper()
 	l, err := auditlog.Open(auditlog.Options{Dir: tl.dir, SigningKey: tl.skey, QueueSize: 1024,
 		SegmentMaxBytes: 64 << 10, CheckpointEvery: 100, CheckpointInterval: 50 * time.Millisecond})
@@ -43,7 +43,7 @@ func (tl *testLog) open(t *testing.T) {
 	tl.log = l
 }
 
-func (tl *testLog) close(t *testing.T) {
+func (tl *testLog) close(t testing.TB) {
 	t.Helper()
 	if tl.log != nil {
 		if err := tl.log.Close(); err != nil {
@@ -54,7 +54,7 @@ func (tl *testLog) close(t *testing.T) {
 }
 
 // append writes n records; every fifth is denied and anonymous.
-func (tl *testLog) append(t *testing.T, n int) {
+func (tl *testLog) append(t testing.TB, n int) {
 	t.Helper()
 	var e auditlog.Entry
 	for range n {
@@ -115,7 +115,7 @@ func waitShipped(t *testing.T, url, origin string, n int) {
 	}
 }
 
-func withConn(t *testing.T, url string, fn func(c *pgx.Conn) error) error {
+func withConn(t testing.TB, url string, fn func(c *pgx.Conn) error) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -127,7 +127,7 @@ func withConn(t *testing.T, url string, fn func(c *pgx.Conn) error) error {
 	return fn(c)
 }
 
-func mustExec(t *testing.T, url, sql string, args ...any) {
+func mustExec(t testing.TB, url, sql string, args ...any) {
 	t.Helper()
 	if err := withConn(t, url, func(c *pgx.Conn) error {
 		_, err := c.Exec(context.Background(), sql, args...)
@@ -138,7 +138,7 @@ func mustExec(t *testing.T, url, sql string, args ...any) {
 }
 
 // dbURL returns the URL of a new database on the server.
-func dbURL(t *testing.T, pg *testpg.Server, name, template string) string {
+func dbURL(t testing.TB, pg *testpg.Server, name, template string) string {
 	t.Helper()
 	sql := "CREATE DATABASE " + name
 	if template != "" {
@@ -174,4 +174,13 @@ func verifyOK(t *testing.T, url string, vkeys ...string) VerifyResult {
 		t.Errorf("verify: %s", p)
 	}
 	return res
+}
+
+// newBenchLog is a closed log of n records.
+func newBenchLog(b *testing.B, origin string, n int) *testLog {
+	b.Helper()
+	tl := newTestLog(b, origin)
+	tl.append(b, n)
+	tl.close(b)
+	return tl
 }
