@@ -66,7 +66,7 @@ type Shipper struct {
 	lag         atomic.Uint64
 	connected   atomic.Bool
 
-	records, checkpoints, failures *metrics.Counter
+	records, checkpoints, failures, lost *metrics.Counter
 
 	// Owned by the run goroutine.
 	conn    *pgx.Conn
@@ -75,7 +75,8 @@ type Shipper struct {
 	cpSize  int64 // largest checkpoint size the database holds, -1 for none
 	rows    [][]any
 	cps     []auditlog.Checkpoint
-	down    bool // the last attempt failed: log the recovery
+	down    bool   // the last attempt failed: log the recovery
+	skipped uint64 // records the follower skipped, as last counted
 	lastErr string
 }
 
@@ -117,6 +118,7 @@ func New(opts Options) (*Shipper, error) {
 	s.records = set.NewCounter(`tollgate_audit_ship_records_total`)
 	s.checkpoints = set.NewCounter(`tollgate_audit_ship_checkpoints_total`)
 	s.failures = set.NewCounter(`tollgate_audit_ship_failures_total`)
+	s.lost = set.NewCounter(`tollgate_audit_ship_lost_records_total`)
 	_ = set.NewGauge(`tollgate_audit_ship_lag_records`, func() float64 { return float64(s.lag.Load()) })
 	_ = set.NewGauge(`tollgate_audit_ship_connected`, func() float64 {
 		if s.connected.Load() {
@@ -324,7 +326,14 @@ func (s *Shipper) ship(toEnd bool) error {
 		if err != nil {
 			return fmt.Errorf("cannot read the audit log: %w", err)
 		}
-		end := s.shippedNext.Load() + uint64(n)
+		// The follower's position, not shipped+n: records retention
+		// deleted before they could be read are skipped (and counted).
+		end := s.fol.Next()
+		if sk := s.fol.Skipped(); sk > s.skipped {
+			s.lost.Add(int(sk - s.skipped))
+			s.log.Error("audit records were deleted by retention before they were shipped; the database will have a gap", "records", sk-s.skipped, "resumed_at", end-uint64(n))
+			s.skipped = sk
+		}
 		if err := s.collectCheckpoints(end); err != nil {
 			return err
 		}

@@ -1,10 +1,13 @@
 package pgship
 
 import (
+	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
 
@@ -119,5 +122,47 @@ func TestShipperOptions(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not mention %q", err, want)
 		}
+	}
+}
+
+// TestShipAfterRetention: records retention deleted before they were
+// shipped are counted as lost, the rest ship, and Verify reports the gap
+// by origin and index rather than passing.
+func TestShipAfterRetention(t *testing.T) {
+	pg := testpg.New(t)
+	skey, vkey, err := auditlog.GenerateKey("audit.test/pruned")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: skey, Durability: auditlog.DurabilityAsync,
+		SegmentMaxBytes: 1 << 20, RetainSegments: 1, CheckpointEvery: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := &testLog{origin: "audit.test/pruned", dir: dir, log: l}
+	tl.append(t, 40000)
+	tl.close(t)
+	r, err := auditlog.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := r.First()
+	r.Close()
+	if first == 0 {
+		t.Fatal("retention deleted nothing: the test needs a pruned log")
+	}
+	s := startShipper(t, pg.URL(), tl)
+	waitShippedTo(t, pg.URL(), tl.origin, 40000-int(first), 40000)
+	if got := s.lost.Get(); got != first {
+		t.Fatalf("lost %d records, want %d", got, first)
+	}
+	res, err := Verify(context.Background(), pg.URL(), []string{vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`origin "audit.test/pruned" index 0: records 0 to %d are missing`, first-1)
+	if len(res.Problems) == 0 || res.Problems[0].String() != want {
+		t.Fatalf("problems %v, want first %q", res.Problems, want)
 	}
 }

@@ -118,6 +118,7 @@ type originVerifier struct {
 	cps     []cpRow
 	cpAfter int64 // the size the next checkpoint page starts after
 	cpDone  bool
+	gapTo   uint64 // the largest checkpoint size past the records seen
 }
 
 func (ov *originVerifier) problem(idx int64, format string, args ...any) {
@@ -167,7 +168,9 @@ func (ov *originVerifier) checkpoint(c *cpRow) {
 		ov.problem(-1, "checkpoint at size %d: its size and root columns disagree with its signed note (size %d)", c.size, cp.Size)
 	}
 	if c.size > ov.next {
-		ov.problem(int64(ov.next), "records %d to %d are missing: the checkpoint at size %d covers them", ov.next, c.size-1, c.size)
+		// Records it covers are missing: named once, by the record that
+		// follows the gap or, at the end, by the largest such checkpoint.
+		ov.gapTo = max(ov.gapTo, c.size)
 		ov.broken = true
 		return
 	}
@@ -285,6 +288,9 @@ func verifyOrigin(ctx context.Context, conn *pgx.Conn, origin string, v note.Ver
 	// Checkpoints past the last record cover records that are not there.
 	if err := checkpointsUpTo(1<<62 - 1); err != nil {
 		return ov.res, nil, err
+	}
+	if ov.gapTo > ov.next {
+		ov.problem(int64(ov.next), "records %d to %d are missing: the checkpoint at size %d covers them", ov.next, ov.gapTo-1, ov.gapTo)
 	}
 	if ov.res.Checkpoints == 0 && ov.res.Records > 0 {
 		ov.problem(-1, "no signed checkpoint covers its %d records", ov.res.Records)
