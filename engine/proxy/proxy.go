@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -240,7 +241,7 @@ func (p *Proxy) Reload() error {
 		rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log)
 		if err == nil {
 			warnStatic(p.log, prev.Config, cfg)
-			if fmt.Sprint(prev.Config.Audit) != fmt.Sprint(cfg.Audit) {
+			if !reflect.DeepEqual(prev.Config.Audit, cfg.Audit) { // by value: Ship is a pointer
 				p.log.Warn("audit settings changed; they take effect on restart")
 			}
 			p.gen++

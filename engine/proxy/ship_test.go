@@ -259,6 +259,13 @@ func TestAuditShippingFailClosed(t *testing.T) {
 			if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
 				t.Fatalf("readyz after catching up: %d %s", r.Status, r.Body)
 			}
+			// A reload of the same file changes no audit setting.
+			if err := p.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(p.logBuf.String(), "audit settings changed") {
+				t.Errorf("a reload of the same config warns that audit settings changed:\n%s", p.logBuf)
+			}
 		})
 	}
 }
