@@ -82,6 +82,14 @@ func (f *Follower) refresh() error {
 	}
 	s := f.r.set
 	if len(segs) == 0 || len(s.segs) == 0 || segs[len(segs)-1].first != s.segs[len(s.segs)-1].first || ps.first != f.r.pruned.first {
+		if len(segs) > 0 && !headerWritten(segs[len(segs)-1].path) {
+			// The writer has created the next segment but not yet
+			// written its header: take it in at the next look.
+			if len(s.segs) == 0 {
+				return nil
+			}
+			return f.extend()
+		}
 		r, err := OpenReader(f.dir)
 		if err != nil {
 			return err
@@ -91,6 +99,22 @@ func (f *Follower) refresh() error {
 		return nil
 	}
 	return f.extend()
+}
+
+// headerWritten reports whether the segment file at path starts with a
+// valid header.
+func headerWritten(path string) bool {
+	file, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer file.Close()
+	var hb [segHeaderSize]byte
+	if _, err := io.ReadFull(file, hb[:]); err != nil {
+		return false
+	}
+	_, err = parseSegHeader(hb[:])
+	return err == nil
 }
 
 // extend scans the block headers of the active segment past the end the
