@@ -295,6 +295,12 @@ func (s *Shipper) connect() error {
 	}
 	// Resume from what the database holds, whatever was read before.
 	s.fol.Seek(uint64(next))
+	if size := s.localSize.Load(); uint64(next) > size && size > 0 {
+		// A log started again under the same key: its indices are taken
+		// in the database, and ON CONFLICT would drop its records.
+		s.log.Error("the database holds more audit records of this origin than the local log; give a new log its own key (origin)",
+			"origin", s.opts.Origin, "database", next, "local", size)
+	}
 	if cpSize < s.cpSize {
 		s.cpOff = 0 // the database lost checkpoints: read the log's again
 	}
