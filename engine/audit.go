@@ -36,6 +36,11 @@ type Recorder struct {
 
 	failures   *metrics.Counter // records that could not be written
 	unrecorded *metrics.Counter // requests served without a record (fail-open)
+
+	// behind, when set, refuses requests as an unwritable log does: a
+	// copy of the log the operator made mandatory (fail-closed shipping)
+	// has fallen too far behind. Set before serving; read-only after.
+	behind func() bool
 }
 
 // ReasonAuditUnavailable refuses requests while the audit log cannot be
@@ -107,8 +112,17 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 func (r *Recorder) Audits() bool { return r.log != nil }
 
 // Refuse reports whether requests must be refused before they are served:
-// the log is unwritable and the policy is fail-closed.
-func (r *Recorder) Refuse() bool { return r.log != nil && !r.failOpen && !r.log.Healthy() }
+// the log is unwritable and the policy is fail-closed, or a mandatory copy
+// is behind (SetBehind).
+func (r *Recorder) Refuse() bool {
+	return r.log != nil && (!r.failOpen && !r.log.Healthy() || r.behind != nil && r.behind())
+}
+
+// SetBehind adds a condition under which requests are refused with 503
+// audit.unavailable, whatever the failure policy: fail-closed shipping
+// whose copy has fallen too far behind. It must be called before the
+// recorder serves; behind must be cheap and safe for concurrent use.
+func (r *Recorder) SetBehind(behind func() bool) { r.behind = behind }
 
 // Healthy reports whether the audit log (if any) is being written.
 func (r *Recorder) Healthy() bool { return r.log == nil || r.log.Healthy() }

@@ -4,6 +4,7 @@
 # Arguments go to loadbench, for example:
 #   scripts/bench.sh --duration 30s --rounds 3 --markdown bench.md
 #   scripts/bench.sh --targets direct,tollgate,nginx
+#   scripts/bench.sh --targets ship    # audit shipping to PostgreSQL on vs off (starts its own server)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

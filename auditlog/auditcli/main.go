@@ -6,6 +6,7 @@ package auditcli
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,8 +36,10 @@ const usage = `usage: audit <command> [flags]
 commands:
   tail [-f] [--from INDEX|TIME] [filters] [--json]   print the newest records, follow with -f
   query [--since T] [--until T] [filters] [--limit N] [--json]
+  query --pg URL [--origin O] [filters]              the same across every origin shipped to PostgreSQL
   stats [--since T] [--until T]                      counts by decision, principal and route
   verify [--pub KEY] [--trusted-checkpoint FILE]     check the whole log offline
+  verify --pg URL --key VKEY...                      check every shipped origin against its signed checkpoints
   prove --index N | --request-id ID [-o FILE]        write a C2SP tlog-proof
   verify-proof --pub KEY FILE                        check a proof with only the public key
   export-tiles DIR                                   write a C2SP tlog-tiles tree
@@ -189,6 +192,10 @@ type printer struct {
 	json bool
 	buf  []byte
 	rows int
+	// origins adds an ORIGIN column (an "origin" key in JSON): records
+	// read from a database hold several logs, each with its own indices.
+	origins bool
+	origin  string
 }
 
 func newPrinter(w io.Writer, json bool) *printer {
@@ -199,14 +206,38 @@ func newPrinter(w io.Writer, json bool) *printer {
 	return p
 }
 
+// recordOf prints a record of one of several logs.
+func (p *printer) recordOf(origin string, idx uint64, rec *auditlog.Record) {
+	p.origin = origin
+	p.record(idx, rec)
+}
+
 func (p *printer) record(idx uint64, rec *auditlog.Record) {
 	if p.json {
-		p.buf = append(rec.AppendJSON(p.buf[:0], idx), '\n')
+		p.buf = p.buf[:0]
+		if p.origins {
+			// {"origin":"…", then the record's own object without its brace.
+			q, _ := json.Marshal(p.origin)
+			p.buf = append(append(append(p.buf, `{"origin":`...), q...), ',')
+			mark := len(p.buf)
+			p.buf = rec.AppendJSON(p.buf, idx)
+			p.buf = append(p.buf[:mark], p.buf[mark+1:]...)
+		} else {
+			p.buf = rec.AppendJSON(p.buf, idx)
+		}
+		p.buf = append(p.buf, '\n')
 		p.w.Write(p.buf)
 		return
 	}
 	if p.rows == 0 {
+		if p.origins {
+			fmt.Fprint(p.tw, "ORIGIN\t")
+		}
 		fmt.Fprintln(p.tw, "INDEX\tTIME\tPRINCIPAL\tCLIENT\tMETHOD\tPATH\tSTATUS\tDECISION\tREASON\tDURATION\tREQUEST ID")
+	}
+	if p.origins {
+		q := strconv.QuoteToASCII(p.origin)
+		fmt.Fprintf(p.tw, "%s\t", q[1:len(q)-1])
 	}
 	p.rows++
 	principal := "-"
@@ -243,12 +274,20 @@ func (p *printer) flush() {
 func (c *cmd) query(args []string) int {
 	fs := c.flags(true)
 	fs.IntVar(&c.filter.limit, "limit", 0, "stop after this many records (0: all)")
+	pg := fs.String("pg", "", "query the PostgreSQL database the proxies ship to (a URL) instead of --dir: every origin")
+	origin := fs.String("origin", "", "with --pg, only this log origin")
 	if _, ok := c.parse(args); !ok {
 		return exitUsage
 	}
 	flt, err := c.buildFilter()
 	if err != nil {
 		return c.usageErr("%v", err)
+	}
+	if *pg != "" {
+		return c.pgQuery(*pg, *origin, &flt)
+	}
+	if *origin != "" {
+		return c.usageErr("--origin needs --pg")
 	}
 	r, err := auditlog.OpenReader(c.dir)
 	if err != nil {
@@ -462,8 +501,20 @@ func (c *cmd) verify(args []string) int {
 	pub := fs.String("pub", "", "verifier key, inline or a file (pins the signer)")
 	trusted := fs.String("trusted-checkpoint", "", "a checkpoint saved earlier: detects rollback and forks")
 	quiet := fs.Bool("q", false, "no progress bar")
+	pg := fs.String("pg", "", "verify the PostgreSQL database the proxies ship to (a URL) instead of --dir: every origin")
+	var keys keyList
+	fs.Var(&keys, "key", "with --pg, a verifier key, inline or a file of keys one per line; repeat for each origin")
 	if _, ok := c.parse(args); !ok {
 		return exitUsage
+	}
+	if *pg != "" {
+		if *pub != "" {
+			keys = append(keys, *pub)
+		}
+		return c.pgVerify(*pg, keys)
+	}
+	if len(keys) > 0 {
+		return c.usageErr("--key needs --pg (use --pub for a log directory)")
 	}
 	opts := auditlog.VerifyOptions{Dir: c.dir}
 	if *pub != "" {

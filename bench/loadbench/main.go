@@ -13,12 +13,14 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/bench/upstream"
+	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
 
 // options are loadbench's flags.
@@ -39,6 +41,9 @@ type options struct {
 	HAProxy     string
 	Caddy       string
 	Command     string // the command line shown in the report
+	// postgres is the URL of the PostgreSQL server run started for the
+	// Postgres rows, empty when none is selected or none is installed.
+	postgres string
 	// Idle > 0 selects the idle mode: hold Idle keep-alive connections to
 	// each target and measure its RSS (idle.go) instead of driving load.
 	Idle     int
@@ -191,6 +196,19 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 	}
 	defer env.close()
 	dir, upAddr, upProc := env.dir, env.upAddr, env.upProc
+
+	if slices.ContainsFunc(sel, func(t target) bool { return t.Postgres }) {
+		pg, err := testpg.Start()
+		switch {
+		case err == nil:
+			defer pg.Close()
+			o.postgres = pg.URL()
+			fmt.Fprintf(stderr, "loadbench: PostgreSQL on %s (pid %d) for the shipping rows\n", pg.Addr(), pg.PID())
+		case errors.Is(err, testpg.ErrNoPostgres):
+		default:
+			return fmt.Errorf("cannot start PostgreSQL: %w", err)
+		}
+	}
 
 	spec := loadSpec{Wrk: wrkBin, Threads: o.Threads, Connections: o.Connections, Duration: o.Duration, Timeout: o.Timeout}
 	fmt.Fprintf(stderr, "loadbench: upstream on %s (%s); %d targets x %d rounds x (%v warm-up + %v)\n",
@@ -408,7 +426,10 @@ func startTarget(ctx context.Context, o options, dir, upAddr string, t target, p
 	if err != nil {
 		return nil, err
 	}
-	env := configEnv{Dir: tdir, Listen: listen, Admin: admin, Upstream: upAddr, Root: isRoot()}
+	if t.Postgres && o.postgres == "" {
+		return nil, skipError{"PostgreSQL is not installed (apt-get install postgresql)"}
+	}
+	env := configEnv{Dir: tdir, Listen: listen, Admin: admin, Upstream: upAddr, Root: isRoot(), Postgres: o.postgres}
 	if o.Idle > 0 {
 		env.MaxClients = o.Idle + idleHeadroom
 	}

@@ -116,6 +116,16 @@ func prepareAudit(dir string, _ *request) error {
 	return os.WriteFile(filepath.Join(dir, "audit.key"), []byte(skey), 0o600)
 }
 
+// prepareAuditShip writes an audit signing key whose origin names the
+// row's directory: rows shipping to one database must not share an origin.
+func prepareAuditShip(dir string, _ *request) error {
+	skey, _, err := auditlog.GenerateKey("tollgate.bench/" + filepath.Base(dir))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "audit.key"), []byte(skey), 0o600)
+}
+
 // prepareFull prepares the full-pipeline rows: the JWT keys and token,
 // and the audit signing key.
 func prepareFull(dir string, req *request) error {

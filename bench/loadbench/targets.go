@@ -72,6 +72,9 @@ type target struct {
 	// its directory on a free loopback port (configEnv.Redis) and stopped
 	// with the row; its CPU is not counted in the row's proxy CPU/req.
 	Redis bool
+	// Postgres rows need the PostgreSQL server loadbench starts for them
+	// (configEnv.Postgres); without one installed they are skipped.
+	Postgres bool
 }
 
 // targets is the table of known rows, in display order. Add a Tollgate row
@@ -110,6 +113,8 @@ var targets = []target{
 	{Name: "tollgate-audit-async", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
 	{Name: "tollgate-fasthttp-audit-process", AuditOff: "tollgate-fasthttp", Kind: kindTollgate, Config: onEngine("fasthttp", tollgateAudit("process")), Prepare: prepareAudit},
 	{Name: "tollgate-gnet-audit-process", AuditOff: "tollgate-gnet", Kind: kindTollgate, Config: onEngine("gnet", tollgateAudit("process")), Prepare: prepareAudit},
+	{Name: "tollgate-audit-ship", Kind: kindTollgate, Config: tollgateAuditShip, Prepare: prepareAuditShip, Postgres: true},
+	{Name: "tollgate-gnet-audit-ship", Kind: kindTollgate, Config: onEngine("gnet", tollgateAuditShip), Prepare: prepareAuditShip, Postgres: true},
 	{Name: "nginx", Kind: kindNginx, Default: true, Peer: "nginx"},
 	{Name: "nginx-post", Kind: kindNginx, Request: orderRequest, Peer: "nginx"},
 	{Name: "haproxy", Kind: kindHAProxy, Default: true},
@@ -137,6 +142,9 @@ var presets = map[string][]string{
 	// idle: the rows of the idle keep-alive measurement (--idle N, whose
 	// default selection this is): both engines against nginx and HAProxy.
 	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},
+	// ship: the audit log with and without shipping to PostgreSQL, on
+	// both engines (the database's own CPU is not counted: it runs apart).
+	"ship": {"tollgate-audit-process", "tollgate-audit-ship", "tollgate-gnet-audit-process", "tollgate-gnet-audit-ship"},
 }
 
 // orderPath is where the POST rows send their order: the demo upstream
@@ -164,6 +172,7 @@ type configEnv struct {
 	Admin    string // 127.0.0.1:PORT for an admin listener, if any
 	Upstream string // 127.0.0.1:PORT of the demo upstream
 	Redis    string // 127.0.0.1:PORT of the row's redis-server (Redis rows)
+	Postgres string // URL of the PostgreSQL server loadbench started, for Postgres rows
 	Root     bool   // running as root (nginx needs "user root")
 	// MaxClients is how many client connections the target must hold at
 	// once: 0 in load runs (wrk's few connections fit every row's own
@@ -297,6 +306,12 @@ func tollgateAudit(durability string) string {
 	return "# Tollgate, plain forwarding with the audit log in " + durability + " mode.\n" +
 		tollgateHead + tollgateAuditLog(durability) + tollgateRoutes()
 }
+
+// tollgateAuditShip is tollgateAudit("process") shipping the log to
+// PostgreSQL, each row under its own origin (prepareAuditShip).
+var tollgateAuditShip = "# Tollgate, plain forwarding with the audit log in process mode, shipped to PostgreSQL.\n" +
+	tollgateHead + `audit: {dir: "{{.Dir}}/audit", signing_key_file: "{{.Dir}}/audit.key", durability: process, ship: {postgres: {url: "{{.Postgres}}"}}}
+` + tollgateRoutes()
 
 // tollgateFull is the whole pipeline, on both routes: the RS256 JWT of
 // tollgateJWTRBAC (one token, so the verified-token cache answers), RBAC,

@@ -24,6 +24,7 @@ func testEnv(t *testing.T) configEnv {
 		Listen:   "127.0.0.1:18080",
 		Admin:    "127.0.0.1:18081",
 		Upstream: "127.0.0.1:19000",
+		Postgres: "postgres://postgres@127.0.0.1:15432/postgres?sslmode=disable",
 		Root:     isRoot(),
 	}
 }

@@ -338,6 +338,8 @@ func TestExamples(t *testing.T) {
 	f(`listeners: [{name: l, listen: ":0", max_body_bytes: 10 MiBs}]`)
 	f(`listeners: [{name: l, listen: ":0", tls: {cert: c}}]`)
 	f(`listeners: [{name: l, listen: ":0", max_connections: -1}]`)
+	f(base + "audit: {dir: d, signing_key_file: k, ship: {postgres: {max_lag: 1}}}\n")
+	f(base + "audit: {dir: d, signing_key_file: k, ship: {postgres: {url: 'mysql://db/x'}}}\n")
 	f(base + "routes: [{name: r, path: /, upstream: u, filters: [{config: {}}]}]\n")
 }
 

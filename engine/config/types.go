@@ -218,6 +218,22 @@ type Audit struct {
 	RetainAge Duration `yaml:"retain_age"`
 	// Strict writes a decision record before a request is forwarded upstream, and the usual completion record after; with durability disk the decision is on disk before the upstream sees the request.
 	Strict bool `yaml:"strict"`
+	// Ship copies the records and signed checkpoints to a database as they are written, so several instances can be searched and verified in one place; the local log stays the source of truth.
+	Ship *AuditShip `yaml:"ship"`
+}
+
+// AuditShip configures where the audit log is shipped.
+type AuditShip struct {
+	// Postgres ships to PostgreSQL, exactly once per record (origin and index), resuming after a restart from the last record the database holds.
+	Postgres *AuditShipPostgres `yaml:"postgres"`
+}
+
+// AuditShipPostgres configures shipping the audit log to PostgreSQL.
+type AuditShipPostgres struct {
+	// URL is the PostgreSQL connection URL, such as postgres://tollgate@db.internal:5432/audit (write a password as ${ENV_VAR}); it is required.
+	URL string `yaml:"url"`
+	// MaxLag turns on fail-closed shipping: while more than this many records wait to be shipped, /readyz reports not ready and requests are refused with 503 audit.unavailable. Zero, the default, keeps serving whatever the lag; the records wait in the local log either way.
+	MaxLag int `yaml:"max_lag"`
 }
 
 // Engines a listener can be served by.

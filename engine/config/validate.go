@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -253,6 +254,16 @@ func (v *validator) audit(a *Audit) {
 	v.nonNegative("audit.retain_age", int64(a.RetainAge))
 	if a.SinkURL != "" && !strings.HasPrefix(a.SinkURL, "http://") && !strings.HasPrefix(a.SinkURL, "https://") {
 		v.errorf("audit.sink_url", "invalid sink URL %q: want http:// or https://", a.SinkURL)
+	}
+	if sh := a.Ship; sh != nil && sh.Postgres != nil {
+		pg := sh.Postgres
+		switch u, err := url.Parse(pg.URL); {
+		case pg.URL == "":
+			v.errorf("audit.ship.postgres.url", "url is required")
+		case err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "":
+			v.errorf("audit.ship.postgres.url", "invalid PostgreSQL URL: want postgres://user@host:port/database")
+		}
+		v.nonNegative("audit.ship.postgres.max_lag", int64(pg.MaxLag))
 	}
 }
 

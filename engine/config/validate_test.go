@@ -141,3 +141,25 @@ func TestEditDistance(t *testing.T) {
 	f("x", "listeners", 3)
 	f("", "ab", 2)
 }
+
+// Audit shipping settings are checked with the rest, each at its position.
+func TestValidateAuditShip(t *testing.T) {
+	text := "listeners: [{name: l, listen: ':0'}]\naudit:\n  dir: d\n  signing_key_file: k\n  ship:\n    postgres: {url: 'mysql://db/x', max_lag: -1}\n"
+	_, err := Parse("c.yaml", []byte(text), env())
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`c.yaml:6:21: audit.ship.postgres.url: invalid PostgreSQL URL`,
+		`c.yaml:6:46: audit.ship.postgres.max_lag: must not be negative`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("got\n%v\nwant a line with %q", err, want)
+		}
+	}
+	ok := strings.Replace(text, "{url: 'mysql://db/x', max_lag: -1}", "{url: 'postgres://tollgate@db:5432/audit', max_lag: 1000}", 1)
+	cfg, err := Parse("c.yaml", []byte(ok), env())
+	if err != nil || cfg.Audit.Ship.Postgres.MaxLag != 1000 {
+		t.Fatalf("%v", err)
+	}
+}

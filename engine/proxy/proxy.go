@@ -12,11 +12,13 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/admin"
 	"github.com/tollgate-proxy/tollgate/engine/config"
@@ -53,6 +55,7 @@ type Proxy struct {
 	pipe    *pipeline.Pipeline
 	admin   *admin.Server
 	rec     *engine.Recorder
+	ship    *pgship.Shipper // nil unless audit.ship.postgres is set
 	stats   *insight.Stats
 	process *metrics.Set
 
@@ -125,6 +128,12 @@ func Start(opts Options) (*Proxy, error) {
 		p.holder.Close()
 		return nil, err
 	}
+	if p.ship, err = startShipper(cfg.Audit, p.rec, log, p.process); err != nil {
+		_ = p.stats.Close()
+		_ = p.rec.Close()
+		p.holder.Close()
+		return nil, err
+	}
 	if p.pipe, err = pipeline.New(pipeline.Options{Holder: &p.holder, Recorder: p.rec, Log: log, Metrics: p.process}); err != nil {
 		p.closeAll()
 		return nil, err
@@ -192,6 +201,11 @@ func (p *Proxy) closeAll() error {
 	if cerr := p.rec.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("cannot close audit log: %w", cerr))
 	}
+	if p.ship != nil {
+		// After the log's final checkpoint, so the shipper's last
+		// attempt carries it.
+		err = errors.Join(err, p.ship.Close())
+	}
 	return err
 }
 
@@ -201,6 +215,9 @@ func (p *Proxy) notReady() string {
 	}
 	if !p.rec.Healthy() {
 		return "audit log unavailable"
+	}
+	if p.ship != nil && p.ship.Behind() {
+		return "audit shipping behind"
 	}
 	return ""
 }
@@ -225,7 +242,7 @@ func (p *Proxy) Reload() error {
 		rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log)
 		if err == nil {
 			warnStatic(p.log, prev.Config, cfg)
-			if fmt.Sprint(prev.Config.Audit) != fmt.Sprint(cfg.Audit) {
+			if !reflect.DeepEqual(prev.Config.Audit, cfg.Audit) { // by value: Ship is a pointer
 				p.log.Warn("audit settings changed; they take effect on restart")
 			}
 			p.gen++
