@@ -1,9 +1,13 @@
 package pgship
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
 )
@@ -47,6 +51,19 @@ CREATE TABLE IF NOT EXISTS ` + CheckpointsTable + ` (
 	note   text   NOT NULL,
 	PRIMARY KEY (origin, size)
 );`
+
+// makeSchema creates the tables if missing. Instances of a cluster connect
+// at the same moment on its first start, and CREATE ... IF NOT EXISTS is
+// not safe against a concurrent copy of itself (the loser fails on a
+// duplicate catalog row), so the statements run in one transaction under
+// a transaction-scoped advisory lock: the first instance makes the tables,
+// the others wait and find them.
+func makeSchema(ctx context.Context, conn *pgx.Conn) error {
+	if _, err := conn.Exec(ctx, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('"+RecordsTable+"'));"+schemaSQL+"; COMMIT"); err != nil {
+		return fmt.Errorf("cannot create audit tables: %w", err)
+	}
+	return nil
+}
 
 // stageSQL makes the per-connection staging table COPY writes into.
 const stageSQL = `CREATE TEMP TABLE IF NOT EXISTS ` + stageTable + ` (LIKE ` + RecordsTable + `) ON COMMIT DELETE ROWS`

@@ -268,9 +268,9 @@ func (s *Shipper) connect() error {
 	if err != nil {
 		return fmt.Errorf("cannot connect to PostgreSQL: %w", err)
 	}
-	if _, err := conn.Exec(ctx, schemaSQL); err != nil {
+	if err := makeSchema(ctx, conn); err != nil {
 		_ = conn.Close(ctx)
-		return fmt.Errorf("cannot create audit tables: %w", err)
+		return err
 	}
 	if _, err := conn.Exec(ctx, stageSQL); err != nil {
 		_ = conn.Close(ctx)

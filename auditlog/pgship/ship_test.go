@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
@@ -164,5 +166,32 @@ func TestShipAfterRetention(t *testing.T) {
 	want := fmt.Sprintf(`origin "audit.test/pruned" index 0: records 0 to %d are missing`, first-1)
 	if len(res.Problems) == 0 || res.Problems[0].String() != want {
 		t.Fatalf("problems %v, want first %q", res.Problems, want)
+	}
+}
+
+// TestSchemaMadeByManyAtOnce starts several instances' first connections to
+// an empty database at the same moment, as a cluster's first start does:
+// PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against itself, so
+// without serialization one of them fails with a duplicate pg_type row.
+func TestSchemaMadeByManyAtOnce(t *testing.T) {
+	pg := testpg.New(t)
+	for round := range 3 {
+		url := dbURL(t, pg, fmt.Sprintf("schema%d", round), "")
+		errs := make(chan error, 8)
+		start := make(chan struct{})
+		for range cap(errs) {
+			go func() {
+				<-start
+				errs <- withConn(t, url, func(c *pgx.Conn) error {
+					return makeSchema(context.Background(), c)
+				})
+			}()
+		}
+		close(start)
+		for range cap(errs) {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

@@ -28,6 +28,7 @@ func shipConfig(t *testing.T, upAddr, logDir, keyFile, engine, url, extra string
 		"  checkpoint_interval: 50ms\n  ship:\n    postgres:\n      url: "+url+"\n"+extra, 1)
 }
 
+// shipMetric reads one unlabelled series from the proxy's /metrics.
 func shipMetric(t *testing.T, p *testProxy, name string) float64 {
 	t.Helper()
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(metricsOf(t, p))
