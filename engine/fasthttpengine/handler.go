@@ -18,6 +18,9 @@ type reqState struct {
 	pipeline.Request
 	reqBody []byte      // buffered request bodies
 	closing *idleStream // a body relayed delimited by the close (relayClosing)
+	// bodyRead reports that the request's body, if any, was read to its
+	// end, so the connection's next read starts the next request.
+	bodyRead bool
 }
 
 // stream returns the response's streamed body, if any.
@@ -32,6 +35,7 @@ func (st *reqState) stream(ctx *fasthttp.RequestCtx) *idleStream {
 func (st *reqState) reset() {
 	st.Request.Reset()
 	st.closing = nil
+	st.bodyRead = false
 	if cap(st.reqBody) > 1<<20 {
 		st.reqBody = nil // do not pin a large upload's buffer in the pool
 	}
@@ -52,6 +56,15 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	}
 	s.serveSafely(l, ctx, st)
 	s.end(ctx, st)
+	if lc := lineConnOf(ctx.Conn()); lc != nil {
+		if cl := st.Ex.ContentLength; cl == 0 || cl == -2 || st.bodyRead {
+			lc.served()
+		} else {
+			// fasthttp drains what the handler left of the body: those
+			// reads do not start a request.
+			lc.state = lineUnknown
+		}
+	}
 }
 
 // end accounts for the request once its response is built, before
@@ -96,6 +109,14 @@ func (s *Server) serveSafely(l *listener, ctx *fasthttp.RequestCtx, st *reqState
 // serve runs one request through the pipeline and forwards it.
 func (s *Server) serve(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 	r := &st.Request
+	if lc := lineConnOf(ctx.Conn()); lc != nil && lc.badLine() {
+		// fasthttp read the head, but its request line is not one the
+		// event loop would read: refused the same way, at once.
+		s.p.Malformed(r, &l.info, peerAddr(ctx), ctx.Time(), filters.ReasonBadRequest)
+		s.writeProblem(ctx, st)
+		ctx.SetConnectionClose()
+		return
+	}
 	if !s.p.Begin(r, &l.info, &ctx.Request.Header, peerAddr(ctx), ctx.Time()) {
 		s.writeProblem(ctx, st)
 		return
@@ -142,6 +163,7 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState) *
 	if !req.IsBodyStream() {
 		body := req.Body()
 		st.SetBody(body, int64(len(body)))
+		st.bodyRead = true
 		return nil
 	}
 	if cl >= 0 && cl > int64(l.cfg.StreamThreshold) {
@@ -161,6 +183,7 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState) *
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			st.bodyRead = true
 			break
 		}
 		if err != nil {
@@ -273,9 +296,17 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 		start = time.Now()
 	}
 	// fasthttp answers a missing method or target with defaults ("GET",
-	// "/") and keeps no raw bytes, so a head it could not read is recorded
-	// without a method or target rather than with invented ones.
+	// "/") and keeps no raw bytes: the method and target recorded come
+	// from the connection's copy of the request line, as on the event
+	// loop, or are left out rather than invented.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
+	if lc := lineConnOf(ctx.Conn()); lc != nil && reason != filters.ReasonRequestTimeout {
+		// A head that did not arrive in time is recorded without its
+		// line, as on the event loop.
+		if m, t := lc.attempted(); m != nil {
+			st.Attempted(m, t)
+		}
+	}
 	s.writeProblem(ctx, st)
 	ctx.SetConnectionClose()
 	s.end(ctx, st)

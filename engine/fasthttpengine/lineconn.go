@@ -1,0 +1,179 @@
+package fasthttpengine
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"net"
+
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
+)
+
+// Why a connection wrapper: fasthttp parses the request head from its own
+// bufio.Reader and, when it refuses one (431, a framing it cannot read, a
+// read timeout), hands the error handler a reset header: no method, no
+// target, not even a view of the bytes. The event loop parses from bytes
+// it holds and records what was attempted. To record the same thing, each
+// connection keeps the first bytes of every request it reads, up to the
+// end of the request line and at most lineCapacity of them, in a fixed
+// buffer of its own; the engine resets it once a request is served.
+//
+// It also lets the request line be checked as soon as it is in, as the
+// event loop does: fasthttp reads a head of bare-LF lines as unfinished
+// and would wait for header_timeout (408) where the event loop answers 400
+// at once. A line that fails the check makes the read fail with
+// errBadRequestLine, so fasthttp stops waiting and the error handler
+// refuses it.
+
+// lineCapacity bounds the bytes kept per connection: leading empty lines,
+// a method of up to 32 bytes, a target of up to 2 KiB (what the audit
+// record keeps, auditlog.MaxRawTarget) and the version. A longer line is
+// not kept, so its refusal is recorded without it.
+const lineCapacity = 64 + 32 + 2048 + 16
+
+// errBadRequestLine fails the read of a request whose line is not
+// "method SP target SP HTTP/d.d CRLF" (RFC 9112 §3).
+var errBadRequestLine = errors.New("fasthttpengine: malformed request line")
+
+// Capture states of a lineConn.
+const (
+	// lineAwait: a request was served (or the connection is new); the next
+	// read decides whether the capture starts at the next request's first
+	// byte.
+	lineAwait = iota
+	// lineCapturing: bytes read so far are the start of the request being
+	// read, and its line is not complete yet.
+	lineCapturing
+	// lineDone: the request line is in and was checked (lineOK says how).
+	lineDone
+	// lineUnknown: the capture cannot be trusted to start at the request's
+	// first byte (the client pipelined it behind the previous one, so
+	// fasthttp's reader held its start), or the line was too long to keep.
+	lineUnknown
+)
+
+// lineConn is a net.Conn that keeps the start of the request being read.
+// Its methods are called by the one goroutine serving the connection.
+type lineConn struct {
+	net.Conn
+	// readerSize is fasthttp's read buffer size: a read of exactly that
+	// many bytes is the read of a reader holding nothing, so what it
+	// returns starts a request.
+	readerSize int
+	state      uint8
+	lineOK     bool
+	n          int
+	buf        [lineCapacity]byte
+}
+
+// tlsLineConn is a lineConn over a TLS connection: fasthttp learns the
+// connection is TLS, and the handler reads its peer certificate, through
+// these methods.
+type tlsLineConn struct{ lineConn }
+
+func (c *tlsLineConn) Handshake() error { return c.Conn.(*tls.Conn).Handshake() }
+
+func (c *tlsLineConn) ConnectionState() tls.ConnectionState {
+	return c.Conn.(*tls.Conn).ConnectionState()
+}
+
+// Read reads from the connection and keeps what starts a request.
+func (c *lineConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n <= 0 {
+		return n, err
+	}
+	switch c.state {
+	case lineAwait:
+		if len(p) != c.readerSize {
+			// fasthttp's reader still held bytes of the next request.
+			c.state = lineUnknown
+			return n, err
+		}
+		c.state, c.n = lineCapturing, 0
+	case lineCapturing:
+	default:
+		return n, err
+	}
+	c.n += copy(c.buf[c.n:], p[:n])
+	switch ok, done := checkLine(c.buf[:c.n]); {
+	case done:
+		c.state, c.lineOK = lineDone, ok
+		if !ok && err == nil {
+			err = errBadRequestLine
+		}
+	case c.n == len(c.buf):
+		c.state = lineUnknown
+	}
+	return n, err
+}
+
+// served marks the end of a request: the next read may start another.
+func (c *lineConn) served() { c.state, c.n, c.lineOK = lineAwait, 0, false }
+
+// badLine reports whether the request being read has a request line that
+// failed the check.
+func (c *lineConn) badLine() bool { return c.state == lineDone && !c.lineOK }
+
+// attempted returns the method and target of the request being read, if
+// its line is in and well-formed; nil otherwise. Valid until the next read.
+func (c *lineConn) attempted() (method, target []byte) {
+	if c.state != lineDone || !c.lineOK {
+		return nil, nil
+	}
+	return pipeline.SplitRequestLine(skipEmptyLines(c.buf[:c.n]))
+}
+
+// checkLine checks the request line at the start of head, after the empty
+// lines RFC 9112 §2.2 lets a server ignore: done reports that the line is
+// complete (or can no longer be), ok that it is well-formed.
+func checkLine(head []byte) (ok, done bool) {
+	head = skipEmptyLines(head)
+	nl := bytes.IndexByte(head, '\n')
+	if nl < 0 {
+		return false, false
+	}
+	return nl >= 1 && head[nl-1] == '\r' && pipeline.CheckRequestLine(head[:nl-1]), true
+}
+
+// skipEmptyLines drops the CRLF pairs before a request line, as the event
+// loop's parser does.
+func skipEmptyLines(b []byte) []byte {
+	for len(b) >= 2 && b[0] == '\r' && b[1] == '\n' {
+		b = b[2:]
+	}
+	return b
+}
+
+// lineListener wraps every accepted connection in a lineConn.
+type lineListener struct {
+	net.Listener
+	readerSize int
+}
+
+func (l lineListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return wrapConn(c, l.readerSize), nil
+}
+
+func wrapConn(c net.Conn, readerSize int) net.Conn {
+	if _, ok := c.(*tls.Conn); ok {
+		tc := &tlsLineConn{lineConn{Conn: c, readerSize: readerSize}}
+		return tc
+	}
+	return &lineConn{Conn: c, readerSize: readerSize}
+}
+
+// lineConnOf returns the lineConn under a request's connection, or nil.
+func lineConnOf(c net.Conn) *lineConn {
+	switch lc := c.(type) {
+	case *lineConn:
+		return lc
+	case *tlsLineConn:
+		return &lc.lineConn
+	}
+	return nil
+}
