@@ -73,6 +73,12 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 // unrecorded.
 func (s *Server) end(ctx *fasthttp.RequestCtx, st *reqState) {
 	st.Ex.Status = ctx.Response.StatusCode()
+	if st.Ex.Reason() == nil && st.stream(ctx) == nil {
+		if lc := lineConnOf(ctx.Conn()); lc != nil && lc.peerClosed() {
+			st.Ex.Refuse(filters.ReasonClientAborted)
+			st.Ex.Status = filters.ReasonClientAborted.Status
+		}
+	}
 	if _, err := s.p.End(&st.Request, time.Now(), nil); err != nil {
 		ctx.Response.Reset() // closes a streamed upstream body
 		if is := st.closing; is != nil {
@@ -188,6 +194,9 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState) *
 		}
 		if err != nil {
 			st.reqBody = buf
+			if isTimeout(err) {
+				return filters.ReasonRequestTimeout
+			}
 			return filters.ReasonBadRequest
 		}
 	}

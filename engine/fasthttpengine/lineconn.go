@@ -5,6 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
@@ -64,6 +68,46 @@ type lineConn struct {
 	lineOK     bool
 	n          int
 	buf        [lineCapacity]byte
+
+	// The socket, to ask whether the client has gone (peerClosed); nil
+	// for a connection that is not a socket. peek is the bound method
+	// handed to it, made once so asking allocates nothing.
+	raw     syscall.RawConn
+	peek    func(fd uintptr) bool
+	peekRet uintptr
+	peekErr unix.Errno
+	peekBuf [1]byte
+}
+
+// peerClosed reports whether the client has closed the connection (or
+// reset it): fasthttp writes a response after the handler returns, so a
+// client that went away while its request was served is found here, for
+// the record to say 499 client.aborted as on the event loop, instead of
+// the status of an answer nobody read. It peeks (MSG_PEEK, non-blocking),
+// so it consumes nothing. A client that only shut down its sending side
+// counts as gone, as on the event loop, which closes on end of input.
+func (c *lineConn) peerClosed() bool {
+	if c.raw == nil {
+		return false
+	}
+	if err := c.raw.Read(c.peek); err != nil {
+		return true
+	}
+	switch c.peekErr {
+	case 0:
+		return c.peekRet == 0 // end of input
+	case unix.EAGAIN, unix.EINTR:
+		return false // nothing to read: still there
+	default:
+		return true // reset
+	}
+}
+
+// peekOnce is recv(2) with MSG_PEEK|MSG_DONTWAIT into one byte, called
+// directly: unix.Recvfrom builds a source address for every call.
+func (c *lineConn) peekOnce(fd uintptr) bool {
+	c.peekRet, _, c.peekErr = unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
+	return true
 }
 
 // tlsLineConn is a lineConn over a TLS connection: fasthttp learns the
@@ -160,11 +204,22 @@ func (l lineListener) Accept() (net.Conn, error) {
 }
 
 func wrapConn(c net.Conn, readerSize int) net.Conn {
-	if _, ok := c.(*tls.Conn); ok {
+	sock := c
+	var lc *lineConn
+	var out net.Conn
+	if t, ok := c.(*tls.Conn); ok {
 		tc := &tlsLineConn{lineConn{Conn: c, readerSize: readerSize}}
-		return tc
+		lc, out, sock = &tc.lineConn, tc, t.NetConn()
+	} else {
+		lc = &lineConn{Conn: c, readerSize: readerSize}
+		out = lc
 	}
-	return &lineConn{Conn: c, readerSize: readerSize}
+	if sc, ok := sock.(syscall.Conn); ok {
+		if raw, err := sc.SyscallConn(); err == nil {
+			lc.raw, lc.peek = raw, lc.peekOnce
+		}
+	}
+	return out
 }
 
 // lineConnOf returns the lineConn under a request's connection, or nil.
