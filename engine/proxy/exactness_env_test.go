@@ -34,6 +34,7 @@ type exactEnv struct {
 	keyFile, logDir, jwks string
 	kit, forger, stranger *jwtKit
 	addr                  string
+	p                     *testProxy
 }
 
 func newExactEnv(t *testing.T, engine string) *exactEnv {
@@ -194,72 +195,98 @@ func driveSlowSmallBody(t *testing.T, env *exactEnv) (string, time.Time, time.Ti
 func driveAbort(t *testing.T, env *exactEnv) (string, time.Time, time.Time) {
 	const id = "exactness-abort-1"
 	from := time.Now()
+	before := env.up.PathRequests("/slow")
 	c, err := net.DialTimeout("tcp", env.addr, 2*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := io.WriteString(c, "GET /slow?delay=250ms HTTP/1.1\r\nHost: x\r\nX-Request-Id: "+id+"\r\n\r\n"); err != nil {
+	if _, err := io.WriteString(c, "GET /slow?delay=300ms HTTP/1.1\r\nHost: x\r\nX-Request-Id: "+id+"\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(50 * time.Millisecond)
+	atUpstream(t, env, before, 1)
 	c.Close()
-	// The upstream answers at 250ms; the proxy then finds the client gone.
-	time.Sleep(450 * time.Millisecond)
+	// The upstream answers 300ms after it got the request; the proxy then
+	// finds the client gone.
+	time.Sleep(700 * time.Millisecond)
 	return id, from, time.Now()
 }
 
-// occupy sends n requests that each hold the queued route's only slot
-// (or its queue) for hold, and returns a wait for their statuses.
-func occupy(t *testing.T, env *exactEnv, host string, n int, hold time.Duration) func() []int {
-	statuses := make([]int, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.DialTimeout("tcp", env.addr, 2*time.Second)
-			if err != nil {
-				return
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-			if _, err := io.WriteString(c, "GET /slow?delay="+hold.String()+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
-				return
-			}
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
-				statuses[i] = resp.StatusCode
-				resp.Body.Close()
-			}
-		}()
-		time.Sleep(30 * time.Millisecond) // in order: the slot, then the queue
-	}
-	return func() []int { wg.Wait(); return statuses }
+// hold sends a request to /slow on host that the upstream answers after
+// d, and returns a wait for its status.
+func hold(t *testing.T, env *exactEnv, host string, d time.Duration) func() int {
+	done := make(chan int, 1)
+	go func() {
+		status := 0
+		defer func() { done <- status }()
+		c, err := net.DialTimeout("tcp", env.addr, 2*time.Second)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(c, "GET /slow?delay="+d.String()+" HTTP/1.1\r\nHost: "+host+"\r\n\r\n"); err != nil {
+			return
+		}
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			status = resp.StatusCode
+			resp.Body.Close()
+		}
+	}()
+	return func() int { return <-done }
 }
+
+// waitFor polls cond until it holds, for at most 3 seconds.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// atUpstream waits until the upstream has received n more /slow requests
+// than before: they hold their slots.
+func atUpstream(t *testing.T, env *exactEnv, before uint64, n int) {
+	t.Helper()
+	waitFor(t, "requests at the upstream", func() bool { return env.up.PathRequests("/slow") >= before+uint64(n) })
+}
+
+const holdFor = 800 * time.Millisecond // within the demo upstream's 1s timeout
 
 // driveQueueFull: one request holds the slot, one waits in the queue, a
 // third finds the queue full.
 func driveQueueFull(t *testing.T, env *exactEnv) (string, time.Time, time.Time) {
-	wait := occupy(t, env, "cc", 2, 250*time.Millisecond)
+	before := env.up.PathRequests("/slow")
+	first := hold(t, env, "cc", holdFor)
+	atUpstream(t, env, before, 1)
+	second := hold(t, env, "cc", time.Millisecond)
+	waitFor(t, "a queued request", func() bool {
+		return strings.Contains(metricsOf(t, env.p), `tollgate_concurrency_queue_depth{route="queued"} 1`+"\n")
+	})
 	from := time.Now()
 	status, id := dialAnswer(t, env.addr, "GET /slow?delay=1ms HTTP/1.1\r\nHost: cc\r\n\r\n")
 	to := time.Now()
 	mustStatus(t, "queue full", status, 503)
-	if got := wait(); got[0] != 200 {
-		t.Fatalf("the request holding the slot got %v", got)
+	if got := first(); got != 200 {
+		t.Fatalf("the request holding the slot got %d", got)
 	}
+	second()
 	return id, from, to
 }
 
 // driveQueueTimeout: one request holds the slot longer than the queue
 // waits.
 func driveQueueTimeout(t *testing.T, env *exactEnv) (string, time.Time, time.Time) {
-	wait := occupy(t, env, "cc", 1, 250*time.Millisecond)
+	before := env.up.PathRequests("/slow")
+	first := hold(t, env, "cc", holdFor)
+	atUpstream(t, env, before, 1)
 	from := time.Now()
 	status, id := dialAnswer(t, env.addr, "GET /slow?delay=1ms HTTP/1.1\r\nHost: cc\r\n\r\n")
 	to := time.Now()
 	mustStatus(t, "queue timeout", status, 503)
-	if got := wait(); got[0] != 200 {
-		t.Fatalf("the request holding the slot got %v", got)
+	if got := first(); got != 200 {
+		t.Fatalf("the request holding the slot got %d", got)
 	}
 	return id, from, to
 }
@@ -267,13 +294,20 @@ func driveQueueTimeout(t *testing.T, env *exactEnv) (string, time.Time, time.Tim
 // driveShed holds max_in_flight (3) requests in flight, then sends one
 // more.
 func driveShed(t *testing.T, env *exactEnv) (string, time.Time, time.Time) {
-	wait := occupy(t, env, "x", 3, 250*time.Millisecond)
+	before := env.up.PathRequests("/slow")
+	var waits []func() int
+	for range 3 {
+		waits = append(waits, hold(t, env, "x", holdFor))
+	}
+	atUpstream(t, env, before, 3)
 	from := time.Now()
 	status, id := dialAnswer(t, env.addr, "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\n"+viewer+"\r\n")
 	to := time.Now()
 	mustStatus(t, "shed", status, 503)
-	if got := wait(); got[0] != 200 || got[1] != 200 || got[2] != 200 {
-		t.Fatalf("the requests in flight got %v", got)
+	for _, w := range waits {
+		if got := w(); got != 200 {
+			t.Fatalf("a request in flight got %d", got)
+		}
 	}
 	return id, from, to
 }

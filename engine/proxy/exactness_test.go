@@ -20,7 +20,7 @@ admin: {listen: 127.0.0.1:0}
 listeners: [{name: public, listen: 127.0.0.1:0, engine: {engine}, header_timeout: 400ms, read_timeout: 400ms, trust_request_id: true}]
 limits: {max_in_flight: 3}
 upstreams:
-  - {name: demo, targets: [{live}], timeout: 300ms}
+  - {name: demo, targets: [{live}], timeout: 1s}
   - {name: dead, targets: [{dead}]}
   - {name: garbage, targets: [{garbage}]}
 audit: {dir: {logdir}, signing_key_file: {keyfile}}
@@ -54,7 +54,7 @@ routes:
     filters: [{use: keys}, {use: policy}, {name: jsonvalidate, config: {max_bytes: 128B, schema: {type: object, properties: {qty: {type: integer, maximum: 1000}}}}}]
   - {name: down, methods: [GET], path: /api/v1/down, upstream: dead, filters: [{use: keys}, {use: policy}]}
   - {name: slow, methods: [GET], path: /slow, upstream: demo}
-  - {name: queued, host: cc, methods: [GET], path: /slow, upstream: demo, filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 1, queue_timeout: 150ms}}]}
+  - {name: queued, host: cc, methods: [GET], path: /slow, upstream: demo, filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 1, queue_timeout: 400ms}}]}
   - {name: jwt, methods: [GET], path: "/echo/jwt/{id}", upstream: demo, filters: [{use: jwt}, {use: policy}]}
   - {name: introspected, methods: [GET], path: /echo/introspect, upstream: demo, filters: [{name: introspect, config: {endpoint: "{introspect}", client_id: tollgate, client_secret: s3cret, roles_claim: scope}}]}
   - {name: introspect-down, methods: [GET], path: /echo/introspect-down, upstream: demo, filters: [{name: introspect, config: {endpoint: "http://{dead}/introspect", client_id: tollgate, client_secret: s3cret, timeout: 200ms}}]}
@@ -185,7 +185,7 @@ func TestEveryRecordSaysWhatHappened(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			env := newExactEnv(t, engine)
 			p := startProxyWith(t, env.config(), reg)
-			env.addr = p.addr
+			env.addr, env.p = p.addr, p
 			// The rate limit admits one request per minute: spend it.
 			if status, _ := e2etest.RawRequest(t, p.addr, "GET /api/v1/customers HTTP/1.1\r\nHost: x\r\n"+viewer+"\r\n"); status != 200 {
 				t.Fatalf("first limited request: %d", status)
