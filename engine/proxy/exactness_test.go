@@ -51,7 +51,7 @@ routes:
     path: /api/v1/orders
     upstream: demo
     max_body_bytes: 1KiB
-    filters: [{use: keys}, {use: policy}, {name: jsonvalidate, config: {max_bytes: 128B, schema: {type: object, properties: {qty: {type: integer, maximum: 1000}}}}}]
+    filters: [{use: keys}, {use: policy}, {name: jsonvalidate, config: {max_bytes: 128B, decode: [gzip], schema: {type: object, properties: {qty: {type: integer, maximum: 1000}}}}}]
   - {name: down, methods: [GET], path: /api/v1/down, upstream: dead, filters: [{use: keys}, {use: policy}]}
   - {name: slow, methods: [GET], path: /slow, upstream: demo}
   - {name: queued, host: cc, methods: [GET], path: /slow, upstream: demo, filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 1, queue_timeout: 400ms}}]}
@@ -123,6 +123,7 @@ func exactRows(env *exactEnv) []exactRow {
 		{name: "415 media type, principal named", raw: post("/api/v1/orders", "Content-Type: text/json\r\n"+editor, `{"qty":5}`), want: exactWant{415, "validate.unsupported_media_type", "eddie", "", "POST", "/api/v1/orders", ""}},
 		{name: "415 encoding, principal named", raw: post("/api/v1/orders", asJSON+"Content-Encoding: br\r\n"+editor, `{"qty":5}`), want: exactWant{415, "validate.unsupported_encoding", "eddie", "", "POST", "/api/v1/orders", ""}},
 		{name: "over the validation limit", raw: post("/api/v1/orders", asJSON+editor, `{"qty":5`+strings.Repeat(" ", 200)+`}`), want: exactWant{413, "validate.body_too_large", "eddie", "", "POST", "/api/v1/orders", ""}},
+		{name: "gzip bomb, principal named", raw: post("/api/v1/orders", asJSON+"Content-Encoding: gzip\r\n"+editor, string(gzipBytes(env.t, []byte(`{"qty":1`+strings.Repeat(" ", 512<<10)+`}`)))), want: exactWant{413, "validate.body_too_large", "eddie", "", "POST", "/api/v1/orders", ""}},
 		{name: "413 declared, principal named", raw: post("/api/v1/orders", asJSON+editor, strings.Repeat(" ", 2000)), want: exactWant{413, "request.body_too_large", "eddie", "", "POST", "/api/v1/orders", ""}},
 		{name: "413 chunked, principal named", raw: "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n" + asJSON + editor + "\r\n7d0\r\n" + strings.Repeat(" ", 2000) + "\r\n0\r\n\r\n", want: exactWant{413, "request.body_too_large", "eddie", "", "POST", "/api/v1/orders", ""}},
 		{name: "query rule", raw: get("/echo/ruled?page=x", "X-Tenant: acme\r\n"), want: exactWant{400, "validate.query_invalid", "", "", "GET", "/echo/ruled", ""}},
