@@ -1,0 +1,130 @@
+package fasthttpengine
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
+)
+
+// chunkConn is a net.Conn whose reads return data in the given chunks.
+type chunkConn struct {
+	net.Conn
+	chunks [][]byte
+}
+
+func (c *chunkConn) Read(p []byte) (int, error) {
+	if len(c.chunks) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.chunks[0])
+	if c.chunks[0] = c.chunks[0][n:]; len(c.chunks[0]) == 0 {
+		c.chunks = c.chunks[1:]
+	}
+	return n, nil
+}
+
+const testReader = 64
+
+// readAll reads through lc the way fasthttp's reader does: full-size
+// reads into an empty buffer.
+func readAll(lc *lineConn) error {
+	buf := make([]byte, testReader)
+	for {
+		if _, err := lc.Read(buf); err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+func TestLineConn(t *testing.T) {
+	f := func(chunks []string, method, target string, bad bool) {
+		t.Helper()
+		cc := &chunkConn{}
+		for _, c := range chunks {
+			cc.chunks = append(cc.chunks, []byte(c))
+		}
+		lc := &lineConn{Conn: cc, readerSize: testReader}
+		err := readAll(lc)
+		if got := errors.Is(err, errBadRequestLine); got != bad || (err != nil && !bad) {
+			t.Errorf("%q: read error %v, want bad line %v", chunks, err, bad)
+		}
+		m, tg := lc.attempted()
+		if string(m) != method || string(tg) != target || lc.badLine() != bad {
+			t.Errorf("%q: attempted %q %q bad %v, want %q %q %v", chunks, m, tg, lc.badLine(), method, target, bad)
+		}
+	}
+	f([]string{"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"}, "GET", "/a", false)
+	f([]string{"GE", "T /a?q=1 HT", "TP/1.1\r", "\nHost: x\r\n\r\n"}, "GET", "/a?q=1", false)
+	f([]string{"\r\n\r\nPOST /o HTTP/1.0\r\n\r\n"}, "POST", "/o", false)
+	f([]string{"GET /a HTTP/1.1\nHost: x\r\n\r\n"}, "", "", true)
+	f([]string{"\nGET /a HTTP/1.1\r\n"}, "", "", true)
+	f([]string{"GET /a\r\n\r\n"}, "", "", true)
+	f([]string{"GET  /a HTTP/1.1\r\n"}, "", "", true)
+	f([]string{"GET /a HTTP/1.1"}, "", "", false) // not complete: nothing yet
+	f([]string{"GET /" + string(bytes.Repeat([]byte("a"), lineCapacity)) + " HTTP/1.1\r\n"}, "", "", false)
+}
+
+// TestLineConnStartsAtARequest: a read into a reader that still held
+// bytes (a short read) does not start a capture, and neither do the reads
+// of a body the handler left behind.
+func TestLineConnStartsAtARequest(t *testing.T) {
+	cc := &chunkConn{chunks: [][]byte{[]byte("GET /first HTTP/1.1\r\n\r\n"), []byte("GET /second HTTP/1.1\r\n\r\n")}}
+	lc := &lineConn{Conn: cc, readerSize: testReader}
+	buf := make([]byte, testReader)
+	if _, err := lc.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if m, tg := lc.attempted(); string(m) != "GET" || string(tg) != "/first" {
+		t.Fatalf("first: %q %q", m, tg)
+	}
+	lc.served()
+	if _, err := lc.Read(buf[:testReader-5]); err != nil { // the reader held 5 bytes
+		t.Fatal(err)
+	}
+	if m, _ := lc.attempted(); m != nil || lc.state != lineUnknown {
+		t.Fatalf("after a short read: %q, state %d", m, lc.state)
+	}
+}
+
+// FuzzLineConn splits a stream into reads anywhere: the capture never
+// reads past its bound, never panics, and agrees with the pipeline's own
+// reading of the request line.
+func FuzzLineConn(f *testing.F) {
+	f.Add([]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n"), uint8(3))
+	f.Add([]byte("\r\n\r\nPOST /o HTTP/1.0\r\n\r\n"), uint8(1))
+	f.Add([]byte("GET /a HTTP/1.1\nHost: x\n\n"), uint8(7))
+	f.Fuzz(func(t *testing.T, data []byte, step uint8) {
+		size := int(step%16) + 1
+		cc := &chunkConn{}
+		for rest := data; len(rest) > 0; {
+			n := min(size, len(rest))
+			cc.chunks = append(cc.chunks, rest[:n])
+			rest = rest[n:]
+		}
+		lc := &lineConn{Conn: cc, readerSize: testReader}
+		err := readAll(lc)
+		if lc.n > len(lc.buf) {
+			t.Fatalf("kept %d bytes", lc.n)
+		}
+		m, tg := lc.attempted()
+		head := skipEmptyLines(data)
+		wm, wt := pipeline.SplitRequestLine(head)
+		nl := bytes.IndexByte(head, '\n')
+		fits := nl >= 0 && len(data)-len(head)+nl < lineCapacity
+		switch {
+		case fits && (string(m) != string(wm) || string(tg) != string(wt)):
+			t.Fatalf("%q: attempted %q %q, pipeline %q %q", data, m, tg, wm, wt)
+		case fits && (wm == nil) != errors.Is(err, errBadRequestLine):
+			t.Fatalf("%q: read error %v for a line the pipeline reads as %q", data, err, wm)
+		case !fits && (m != nil || err != nil):
+			t.Fatalf("%q: a line that is not in (or too long) gave %q %v", data, m, err)
+		}
+	})
+}
