@@ -36,6 +36,10 @@ filters:
     name: jwtauth
     config:
       issuers: [{issuer: "https://idp.test", audiences: [orders-api], jwks_file: {jwks}}]
+  - id: jwt-keyless
+    name: jwtauth
+    config:
+      issuers: [{issuer: "https://idp-down.test", audiences: [orders-api], jwks_url: "https://{dead}/jwks.json"}]
   - id: policy
     name: rbac
     config:
@@ -56,6 +60,7 @@ routes:
   - {name: slow, methods: [GET], path: /slow, upstream: demo}
   - {name: queued, host: cc, methods: [GET], path: /slow, upstream: demo, filters: [{name: concurrency, config: {max_concurrent: 1, max_queue: 1, queue_timeout: 400ms}}]}
   - {name: jwt, methods: [GET], path: "/echo/jwt/{id}", upstream: demo, filters: [{use: jwt}, {use: policy}]}
+  - {name: jwt-keyless, methods: [GET], path: /echo/jwt-keyless, upstream: demo, filters: [{use: jwt-keyless}, {use: policy}]}
   - {name: introspected, methods: [GET], path: /echo/introspect, upstream: demo, filters: [{name: introspect, config: {endpoint: "{introspect}", client_id: tollgate, client_secret: s3cret, roles_claim: scope}}]}
   - {name: introspect-down, methods: [GET], path: /echo/introspect-down, upstream: demo, filters: [{name: introspect, config: {endpoint: "http://{dead}/introspect", client_id: tollgate, client_secret: s3cret, timeout: 200ms}}]}
   - {name: sized, methods: [GET, POST], path: /echo/size, upstream: demo, filters: [{use: keys}, {use: policy}, {name: sizelimit, config: {max_bytes: 16B, max_query_bytes: 16B}}]}
@@ -154,6 +159,7 @@ func exactRows(env *exactEnv) []exactRow {
 		{name: "token from another issuer", raw: get(jwtPath, bearer(env.kit.token(env.t, tokenClaims("https://evil.test", "orders-api", time.Hour, 0)))), want: exactWant{401, "authn.wrong_issuer", "", "https://evil.test", "GET", jwtPath, ""}},
 		{name: "token alg none", raw: get(jwtPath, bearer(unsignedToken(map[string]any{"alg": "none", "kid": "k1"}))), want: exactWant{401, "authn.alg_not_allowed", "", "https://idp.test", "GET", jwtPath, ""}},
 		{name: "token with crit", raw: get(jwtPath, bearer(unsignedToken(map[string]any{"alg": "RS256", "kid": "k1", "crit": []string{"exp"}}))), want: exactWant{401, "authn.header_not_allowed", "", "https://idp.test", "GET", jwtPath, ""}},
+		{name: "issuer's keys unavailable", raw: get("/echo/jwt-keyless", bearer(env.kit.token(env.t, tokenClaims("https://idp-down.test", "orders-api", time.Hour, 0)))), want: exactWant{503, "authn.keys_unavailable", "", "https://idp-down.test", "GET", "/echo/jwt-keyless", ""}},
 		{name: "introspection: inactive", raw: get("/echo/introspect", bearer("revoked-token")), want: exactWant{401, "authn.token_inactive", "", "", "GET", "/echo/introspect", ""}},
 		{name: "introspection: active", raw: get("/echo/introspect", bearer("live-token")), want: exactWant{200, "", "ivan", "", "GET", "/echo/introspect", ""}},
 		{name: "introspection server down", raw: get("/echo/introspect-down", bearer("live-token")), want: exactWant{503, "authn.introspection_unavailable", "", "", "GET", "/echo/introspect-down", ""}},
