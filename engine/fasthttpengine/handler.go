@@ -57,9 +57,12 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	s.serveSafely(l, ctx, st)
 	s.end(ctx, st)
 	if lc := lineConnOf(ctx.Conn()); lc != nil {
-		if cl := st.Ex.ContentLength; cl == 0 || cl == -2 || st.bodyRead {
-			lc.served()
-		} else {
+		switch cl := st.Ex.ContentLength; {
+		case cl == 0 || cl == -2:
+			lc.served(0)
+		case st.bodyRead:
+			lc.served(cl) // -1 for a chunked body: its length on the wire is not known
+		default:
 			// fasthttp drains what the handler left of the body: those
 			// reads do not start a request.
 			lc.state = lineUnknown

@@ -18,9 +18,12 @@ import (
 // read timeout), hands the error handler a reset header: no method, no
 // target, not even a view of the bytes. The event loop parses from bytes
 // it holds and records what was attempted. To record the same thing, each
-// connection keeps the first bytes of every request it reads, up to the
-// end of the request line and at most lineCapacity of them, in a fixed
-// buffer of its own; the engine resets it once a request is served.
+// connection keeps the first bytes of every request it reads, at most
+// lineCapacity of them, in a fixed buffer of its own. When a request is
+// served whose head and body the copy holds whole, what follows is the
+// start of the next (pipelined) request; otherwise the copy starts again
+// only with a read into fasthttp's empty reader, never in the middle of a
+// request, so a line is recorded rightly or not at all.
 //
 // It also lets the request line be checked as soon as it is in, as the
 // event loop does: fasthttp reads a head of bare-LF lines as unfinished
@@ -29,11 +32,12 @@ import (
 // errBadRequestLine, so fasthttp stops waiting and the error handler
 // refuses it.
 
-// lineCapacity bounds the bytes kept per connection: leading empty lines,
-// a method of up to 32 bytes, a target of up to 2 KiB (what the audit
-// record keeps, auditlog.MaxRawTarget) and the version. A longer line is
-// not kept, so its refusal is recorded without it.
-const lineCapacity = 64 + 32 + 2048 + 16
+// lineCapacity bounds the bytes kept per connection: a request line with
+// a target of 2 KiB (what the audit record keeps, auditlog.MaxRawTarget)
+// and then some, and the whole of most heads, so that a request pipelined
+// behind a short one is found where it starts. A longer line is not kept,
+// so its refusal is recorded without it.
+const lineCapacity = 4096
 
 // errBadRequestLine fails the read of a request whose line is not
 // "method SP target SP HTTP/d.d CRLF" (RFC 9112 §3).
@@ -66,6 +70,7 @@ type lineConn struct {
 	readerSize int
 	state      uint8
 	lineOK     bool
+	frozen     bool // bytes were read past the copy's end: it takes no more
 	n          int
 	buf        [lineCapacity]byte
 
@@ -134,26 +139,64 @@ func (c *lineConn) Read(p []byte) (int, error) {
 			c.state = lineUnknown
 			return n, err
 		}
-		c.state, c.n = lineCapturing, 0
-	case lineCapturing:
-	default:
+		c.state, c.n, c.frozen = lineCapturing, 0, false
+	case lineUnknown:
 		return n, err
 	}
-	c.n += copy(c.buf[c.n:], p[:n])
-	switch ok, done := checkLine(c.buf[:c.n]); {
-	case done:
-		c.state, c.lineOK = lineDone, ok
-		if !ok && err == nil {
-			err = errBadRequestLine
-		}
-	case c.n == len(c.buf):
-		c.state = lineUnknown
+	if !c.frozen {
+		k := copy(c.buf[c.n:], p[:n])
+		c.n += k
+		c.frozen = k < n // what follows is not kept: the copy ends here
+	}
+	c.check()
+	if c.state == lineDone && !c.lineOK && err == nil {
+		err = errBadRequestLine
 	}
 	return n, err
 }
 
-// served marks the end of a request: the next read may start another.
-func (c *lineConn) served() { c.state, c.n, c.lineOK = lineAwait, 0, false }
+// check checks the request line once it is in.
+func (c *lineConn) check() {
+	if c.state != lineCapturing {
+		return
+	}
+	switch ok, done := checkLine(c.buf[:c.n]); {
+	case done:
+		c.state, c.lineOK = lineDone, ok
+	case c.frozen:
+		c.state = lineUnknown // a line longer than the copy
+	}
+}
+
+// served marks the end of a request whose body, bodyLen bytes (-1: not
+// known, as for a chunked body), was read to its end. When the copy holds
+// the whole request, what follows it is the start of the next one (a
+// client that pipelines sends it with the first), so the copy moves on to
+// it; otherwise the next read that finds fasthttp's reader empty starts
+// the next copy.
+func (c *lineConn) served(bodyLen int64) {
+	if c.state == lineDone && c.lineOK && bodyLen >= 0 {
+		head := skipEmptyLines(c.buf[:c.n])
+		// The pipeline let this head through, so its fields end with CRLF
+		// lines and the head with the first empty one.
+		if i := bytes.Index(head, strCRLFCRLF); i >= 0 {
+			if end := int64(c.n-len(head)) + int64(i) + 4 + bodyLen; end <= int64(c.n) {
+				c.n = copy(c.buf[:], c.buf[end:c.n])
+				c.state, c.lineOK = lineCapturing, false
+				if c.n == 0 && !c.frozen {
+					c.state = lineAwait // nothing read ahead
+					return
+				}
+				c.check()
+				if c.n == 0 {
+					c.state = lineUnknown // read ahead, but not kept
+				}
+				return
+			}
+		}
+	}
+	c.state, c.n, c.lineOK, c.frozen = lineAwait, 0, false, false
+}
 
 // badLine reports whether the request being read has a request line that
 // failed the check.

@@ -71,23 +71,56 @@ func TestLineConn(t *testing.T) {
 	f([]string{"GET /" + string(bytes.Repeat([]byte("a"), lineCapacity)) + " HTTP/1.1\r\n"}, "", "", false)
 }
 
-// TestLineConnStartsAtARequest: a read into a reader that still held
-// bytes (a short read) does not start a capture, and neither do the reads
-// of a body the handler left behind.
+// TestLineConnStartsAtARequest: the copy follows requests along the
+// stream when it holds them whole (a pipelined request is found where it
+// starts), and otherwise starts again only with a read into an empty
+// reader: a short read means fasthttp's reader held bytes it did not see.
 func TestLineConnStartsAtARequest(t *testing.T) {
-	cc := &chunkConn{chunks: [][]byte{[]byte("GET /first HTTP/1.1\r\n\r\n"), []byte("GET /second HTTP/1.1\r\n\r\n")}}
-	lc := &lineConn{Conn: cc, readerSize: testReader}
-	buf := make([]byte, testReader)
-	if _, err := lc.Read(buf); err != nil {
-		t.Fatal(err)
+	buf := make([]byte, 256)
+	want := func(lc *lineConn, what, method, target string) {
+		t.Helper()
+		if m, tg := lc.attempted(); string(m) != method || string(tg) != target {
+			t.Fatalf("%s: attempted %q %q, want %q %q (state %d)", what, m, tg, method, target, lc.state)
+		}
 	}
-	if m, tg := lc.attempted(); string(m) != "GET" || string(tg) != "/first" {
-		t.Fatalf("first: %q %q", m, tg)
+	read := func(lc *lineConn, n int) {
+		t.Helper()
+		if _, err := lc.Read(buf[:n]); err != nil && !errors.Is(err, errBadRequestLine) {
+			t.Fatal(err)
+		}
 	}
-	lc.served()
-	if _, err := lc.Read(buf[:testReader-5]); err != nil { // the reader held 5 bytes
-		t.Fatal(err)
+
+	// Two requests, the first with a body, in one read.
+	lc := &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("POST /first HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /second HTTP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	read(lc, len(buf))
+	want(lc, "first", "POST", "/first")
+	lc.served(3)
+	want(lc, "pipelined", "GET", "/second")
+	lc.served(0)
+	if lc.state != lineAwait {
+		t.Fatalf("after the last request read: state %d", lc.state)
 	}
+
+	// The second request's line comes in a later, short read.
+	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /a HTTP/1.1\r\n\r\nGET /b HT"), []byte("TP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	read(lc, len(buf))
+	lc.served(0)
+	read(lc, len(buf)-9)
+	want(lc, "completed later", "GET", "/b")
+
+	// A pipelined request with a bad line is flagged for the handler.
+	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n")}}, readerSize: len(buf)}
+	read(lc, len(buf))
+	lc.served(0)
+	if !lc.badLine() {
+		t.Fatalf("pipelined bad line not flagged (state %d)", lc.state)
+	}
+
+	// A body of unknown length: the next copy waits for an empty reader.
+	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /first HTTP/1.1\r\n\r\n"), []byte("GET /second HTTP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	read(lc, len(buf))
+	lc.served(-1)
+	read(lc, len(buf)-5) // the reader held 5 bytes
 	if m, _ := lc.attempted(); m != nil || lc.state != lineUnknown {
 		t.Fatalf("after a short read: %q, state %d", m, lc.state)
 	}
