@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
@@ -158,6 +160,50 @@ func FuzzLineConn(f *testing.F) {
 			t.Fatalf("%q: read error %v for a line the pipeline reads as %q", data, err, wm)
 		case !fits && (m != nil || err != nil):
 			t.Fatalf("%q: a line that is not in (or too long) gave %q %v", data, m, err)
+		}
+	})
+}
+
+// FuzzLineConnPipelined reads a served request (with a body) and whatever
+// follows it, in reads of any size, then marks the first served: the copy
+// then shows the second request's line exactly when it holds it, as the
+// pipeline reads it, and never a line from anywhere else.
+func FuzzLineConnPipelined(f *testing.F) {
+	f.Add("/a", []byte("{}"), []byte("GET /b HTTP/1.1\r\n\r\n"), uint8(5))
+	f.Add("/a", []byte(""), []byte("\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n"), uint8(1))
+	f.Fuzz(func(t *testing.T, target string, body, second []byte, step uint8) {
+		target = "/" + strings.Map(func(r rune) rune {
+			if r > ' ' && r < 0x7f {
+				return r
+			}
+			return -1
+		}, target)
+		first := "POST " + target + " HTTP/1.1\r\nContent-Length: " + strconv.Itoa(len(body)) + "\r\n\r\n" + string(body)
+		data := append([]byte(first), second...)
+		size := int(step%32) + 1
+		cc := &chunkConn{}
+		for rest := data; len(rest) > 0; {
+			n := min(size, len(rest))
+			cc.chunks = append(cc.chunks, rest[:n])
+			rest = rest[n:]
+		}
+		lc := &lineConn{Conn: cc, readerSize: 64 << 10}
+		buf := make([]byte, 64<<10)
+		// fasthttp's reader: one full-size read, then reads for the rest.
+		for {
+			if _, err := lc.Read(buf); err != nil {
+				break
+			}
+		}
+		lc.served(int64(len(body)))
+		m, tg := lc.attempted()
+		if m == nil {
+			return // not kept: never wrong
+		}
+		head := skipEmptyLines(second)
+		wm, wt := pipeline.SplitRequestLine(head)
+		if string(m) != string(wm) || string(tg) != string(wt) {
+			t.Fatalf("%q: attempted %q %q, the second request's line is %q %q", data, m, tg, wm, wt)
 		}
 	})
 }
