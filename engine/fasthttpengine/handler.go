@@ -1,6 +1,8 @@
 package fasthttpengine
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/netip"
@@ -307,12 +309,16 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	if start.IsZero() {
 		start = time.Now()
 	}
+	lc := lineConnOf(ctx.Conn())
+	if head := lc.head(); head != nil && reason == filters.ReasonRequestTimeout && s.bodyTimedOut(l, ctx, st, head, start) {
+		return
+	}
 	// fasthttp answers a missing method or target with defaults ("GET",
 	// "/") and keeps no raw bytes: the method and target recorded come
 	// from the connection's copy of the request line, as on the event
 	// loop, or are left out rather than invented.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
-	if lc := lineConnOf(ctx.Conn()); lc != nil && reason != filters.ReasonRequestTimeout {
+	if lc != nil && reason != filters.ReasonRequestTimeout {
 		// A head that did not arrive in time is recorded without its
 		// line, as on the event loop.
 		if m, t := lc.attempted(); m != nil {
@@ -322,6 +328,31 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	s.writeProblem(ctx, st)
 	ctx.SetConnectionClose()
 	s.end(ctx, st)
+}
+
+// bodyTimedOut answers a request whose head fasthttp read but whose body
+// did not arrive in time within the bytes fasthttp reads ahead of the
+// handler (up to 8 KiB). The event loop reads a body only once the head
+// part of the chain allowed the request; so here the head, parsed again
+// from the connection's copy, goes through Begin and that part of the
+// chain, and the 408 is recorded with its route and principal (or the
+// head's own refusal is answered, as the event loop would have at once).
+// It reports false when the copy does not parse.
+func (s *Server) bodyTimedOut(l *listener, ctx *fasthttp.RequestCtx, st *reqState, head []byte, start time.Time) bool {
+	h := &ctx.Request.Header
+	h.Reset()
+	if err := h.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
+		h.Reset()
+		return false
+	}
+	r := &st.Request
+	if s.p.Begin(r, &l.info, h, peerAddr(ctx), start) && s.p.FilterHead(r) {
+		st.Ex.Refuse(filters.ReasonRequestTimeout)
+	}
+	s.writeProblem(ctx, st)
+	ctx.SetConnectionClose()
+	s.end(ctx, st)
+	return true
 }
 
 func isTimeout(err error) bool {

@@ -198,6 +198,20 @@ func (c *lineConn) served(bodyLen int64) {
 	c.state, c.n, c.lineOK, c.frozen = lineAwait, 0, false, false
 }
 
+// head returns the head of the request being read (request line to the
+// empty line), if the copy holds it whole and its line is well-formed;
+// nil otherwise. Valid until the next read. Safe on a nil lineConn.
+func (c *lineConn) head() []byte {
+	if c == nil || c.state != lineDone || !c.lineOK {
+		return nil
+	}
+	h := skipEmptyLines(c.buf[:c.n])
+	if i := bytes.Index(h, strCRLFCRLF); i >= 0 {
+		return h[:i+4]
+	}
+	return nil
+}
+
 // badLine reports whether the request being read has a request line that
 // failed the check.
 func (c *lineConn) badLine() bool { return c.state == lineDone && !c.lineOK }
