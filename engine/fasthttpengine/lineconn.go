@@ -78,7 +78,7 @@ type lineConn struct {
 	// for a connection that is not a socket. peek is the bound method
 	// handed to it, made once so asking allocates nothing.
 	raw     syscall.RawConn
-	peek    func(fd uintptr) bool
+	peek    func(fd uintptr)
 	peekRet uintptr
 	peekErr unix.Errno
 	peekBuf [1]byte
@@ -95,8 +95,11 @@ func (c *lineConn) peerClosed() bool {
 	if c.raw == nil {
 		return false
 	}
-	if err := c.raw.Read(c.peek); err != nil {
-		return true
+	// Control, not Read: Read first checks the read deadline, which
+	// fasthttp set for the body and may have passed while the upstream
+	// answered; the peek itself never blocks.
+	if err := c.raw.Control(c.peek); err != nil {
+		return false // closed by the server: nothing to say about the client
 	}
 	switch c.peekErr {
 	case 0:
@@ -110,9 +113,8 @@ func (c *lineConn) peerClosed() bool {
 
 // peekOnce is recv(2) with MSG_PEEK|MSG_DONTWAIT into one byte, called
 // directly: unix.Recvfrom builds a source address for every call.
-func (c *lineConn) peekOnce(fd uintptr) bool {
+func (c *lineConn) peekOnce(fd uintptr) {
 	c.peekRet, _, c.peekErr = unix.Syscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&c.peekBuf[0])), 1, unix.MSG_PEEK|unix.MSG_DONTWAIT, 0, 0)
-	return true
 }
 
 // tlsLineConn is a lineConn over a TLS connection: fasthttp learns the

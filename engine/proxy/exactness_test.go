@@ -141,6 +141,7 @@ func exactRows(env *exactEnv) []exactRow {
 		{name: "431 header too large", raw: get("/api/v1/customers/1", "X-Big: "+strings.Repeat("a", 20<<10)+"\r\n"), want: exactWant{431, "request.header_too_large", "", "", "GET", "", "/api/v1/customers/1"}},
 		{name: "version", raw: "GET /api/v1/customers/1 HTTP/3.0\r\nHost: x\r\n\r\n", want: exactWant{505, "request.version_not_supported", "", "", "GET", "", "/api/v1/customers/1"}},
 		{name: "upstream down", raw: get("/api/v1/down", viewer), want: exactWant{502, "upstream.unavailable", "vera", "", "GET", "/api/v1/down", ""}},
+		{name: "allowed, slower than read_timeout", raw: get("/slow?delay=600ms", ""), want: exactWant{200, "", "", "", "GET", "/slow", ""}},
 		{name: "upstream timeout", raw: get("/slow?delay=2s", ""), want: exactWant{504, "upstream.timeout", "", "", "GET", "/slow", ""}},
 		{name: "upstream garbage", raw: get("/echo/garbled", ""), want: exactWant{502, "upstream.bad_response", "", "", "GET", "/echo/garbled", ""}},
 		{name: "500 filter panic", raw: get("/echo/broken", ""), want: exactWant{500, "proxy.internal_error", "", "", "GET", "/echo/broken", ""}},
