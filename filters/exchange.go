@@ -21,6 +21,13 @@ type Headers interface {
 	Del(name string)
 }
 
+// HeaderCounter is implemented by Headers adapters that can count a
+// header's fields as received; Exchange.HeaderCount uses it.
+type HeaderCounter interface {
+	// Count returns how many fields named name the request carries.
+	Count(name string) int
+}
+
 // Route is what filters know about the route a request matched.
 type Route struct {
 	// Name is the route's config name.
@@ -256,6 +263,23 @@ func (ex *Exchange) Header(name string) []byte {
 		return nil
 	}
 	return ex.headers.Peek(name)
+}
+
+// HeaderCount returns how many fields of the named header the request
+// carries, so a filter can refuse a header sent twice that an upstream
+// might read differently. An adapter that cannot count answers 0 or 1,
+// by Peek.
+func (ex *Exchange) HeaderCount(name string) int {
+	if ex.headers == nil {
+		return 0
+	}
+	if c, ok := ex.headers.(HeaderCounter); ok {
+		return c.Count(name)
+	}
+	if ex.headers.Peek(name) != nil {
+		return 1
+	}
+	return 0
 }
 
 // SetHeader replaces a request header sent upstream.

@@ -9,4 +9,10 @@
 // listener's stream threshold, chunked responses and Server-Sent Events are
 // streamed through as they arrive, bounded by idle timeouts rather than an
 // absolute deadline.
+//
+// fasthttp keeps no raw bytes of a head it refuses, so every connection is
+// wrapped (lineconn.go) to keep a bounded copy of each request's line: a
+// parser refusal is recorded with its method and target as on the event
+// loop, a malformed request line is refused as soon as it is in, and a
+// client that hung up before its answer is recorded as such.
 package fasthttpengine

@@ -1,6 +1,8 @@
 package fasthttpengine
 
 import (
+	"bufio"
+	"bytes"
 	"errors"
 	"io"
 	"net/netip"
@@ -18,6 +20,9 @@ type reqState struct {
 	pipeline.Request
 	reqBody []byte      // buffered request bodies
 	closing *idleStream // a body relayed delimited by the close (relayClosing)
+	// bodyRead reports that the request's body, if any, was read to its
+	// end, so the connection's next read starts the next request.
+	bodyRead bool
 }
 
 // stream returns the response's streamed body, if any.
@@ -32,6 +37,7 @@ func (st *reqState) stream(ctx *fasthttp.RequestCtx) *idleStream {
 func (st *reqState) reset() {
 	st.Request.Reset()
 	st.closing = nil
+	st.bodyRead = false
 	if cap(st.reqBody) > 1<<20 {
 		st.reqBody = nil // do not pin a large upload's buffer in the pool
 	}
@@ -52,6 +58,18 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	}
 	s.serveSafely(l, ctx, st)
 	s.end(ctx, st)
+	if lc := lineConnOf(ctx.Conn()); lc != nil {
+		switch cl := st.Ex.ContentLength; {
+		case cl == 0 || cl == -2:
+			lc.served(0)
+		case st.bodyRead:
+			lc.served(cl) // -1 for a chunked body: its length on the wire is not known
+		default:
+			// fasthttp drains what the handler left of the body: those
+			// reads do not start a request.
+			lc.state = lineUnknown
+		}
+	}
 }
 
 // end accounts for the request once its response is built, before
@@ -60,6 +78,12 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 // unrecorded.
 func (s *Server) end(ctx *fasthttp.RequestCtx, st *reqState) {
 	st.Ex.Status = ctx.Response.StatusCode()
+	if st.Ex.Reason() == nil && st.stream(ctx) == nil {
+		if lc := lineConnOf(ctx.Conn()); lc != nil && lc.peerClosed() {
+			st.Ex.Refuse(filters.ReasonClientAborted)
+			st.Ex.Status = filters.ReasonClientAborted.Status
+		}
+	}
 	if _, err := s.p.End(&st.Request, time.Now(), nil); err != nil {
 		ctx.Response.Reset() // closes a streamed upstream body
 		if is := st.closing; is != nil {
@@ -96,6 +120,14 @@ func (s *Server) serveSafely(l *listener, ctx *fasthttp.RequestCtx, st *reqState
 // serve runs one request through the pipeline and forwards it.
 func (s *Server) serve(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 	r := &st.Request
+	if lc := lineConnOf(ctx.Conn()); lc != nil && lc.badLine() {
+		// fasthttp read the head, but its request line is not one the
+		// event loop would read: refused the same way, at once.
+		s.p.Malformed(r, &l.info, peerAddr(ctx), ctx.Time(), filters.ReasonBadRequest)
+		s.writeProblem(ctx, st)
+		ctx.SetConnectionClose()
+		return
+	}
 	if !s.p.Begin(r, &l.info, &ctx.Request.Header, peerAddr(ctx), ctx.Time()) {
 		s.writeProblem(ctx, st)
 		return
@@ -142,6 +174,7 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState) *
 	if !req.IsBodyStream() {
 		body := req.Body()
 		st.SetBody(body, int64(len(body)))
+		st.bodyRead = true
 		return nil
 	}
 	if cl >= 0 && cl > int64(l.cfg.StreamThreshold) {
@@ -161,10 +194,14 @@ func (s *Server) readBody(l *listener, ctx *fasthttp.RequestCtx, st *reqState) *
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if err == io.EOF {
+			st.bodyRead = true
 			break
 		}
 		if err != nil {
 			st.reqBody = buf
+			if isTimeout(err) {
+				return filters.ReasonRequestTimeout
+			}
 			return filters.ReasonBadRequest
 		}
 	}
@@ -272,13 +309,50 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	if start.IsZero() {
 		start = time.Now()
 	}
+	lc := lineConnOf(ctx.Conn())
+	if head := lc.head(); head != nil && reason == filters.ReasonRequestTimeout && s.bodyTimedOut(l, ctx, st, head, start) {
+		return
+	}
 	// fasthttp answers a missing method or target with defaults ("GET",
-	// "/") and keeps no raw bytes, so a head it could not read is recorded
-	// without a method or target rather than with invented ones.
+	// "/") and keeps no raw bytes: the method and target recorded come
+	// from the connection's copy of the request line, as on the event
+	// loop, or are left out rather than invented.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
+	if lc != nil && reason != filters.ReasonRequestTimeout {
+		// A head that did not arrive in time is recorded without its
+		// line, as on the event loop.
+		if m, t := lc.attempted(); m != nil {
+			st.Attempted(m, t)
+		}
+	}
 	s.writeProblem(ctx, st)
 	ctx.SetConnectionClose()
 	s.end(ctx, st)
+}
+
+// bodyTimedOut answers a request whose head fasthttp read but whose body
+// did not arrive in time within the bytes fasthttp reads ahead of the
+// handler (up to 8 KiB). The event loop reads a body only once the head
+// part of the chain allowed the request; so here the head, parsed again
+// from the connection's copy, goes through Begin and that part of the
+// chain, and the 408 is recorded with its route and principal (or the
+// head's own refusal is answered, as the event loop would have at once).
+// It reports false when the copy does not parse.
+func (s *Server) bodyTimedOut(l *listener, ctx *fasthttp.RequestCtx, st *reqState, head []byte, start time.Time) bool {
+	h := &ctx.Request.Header
+	h.Reset()
+	if err := h.Read(bufio.NewReader(bytes.NewReader(head))); err != nil {
+		h.Reset()
+		return false
+	}
+	r := &st.Request
+	if s.p.Begin(r, &l.info, h, peerAddr(ctx), start) && s.p.FilterHead(r) {
+		st.Ex.Refuse(filters.ReasonRequestTimeout)
+	}
+	s.writeProblem(ctx, st)
+	ctx.SetConnectionClose()
+	s.end(ctx, st)
+	return true
 }
 
 func isTimeout(err error) bool {

@@ -117,7 +117,7 @@ func (s *Server) Start() error {
 			l.tls = true
 			l.mtls = tc.ClientCAs != nil
 		}
-		l.ln = ln
+		l.ln = lineListener{Listener: ln, readerSize: readerSize(l.srv.ReadBufferSize)}
 	}
 	for _, l := range s.listeners {
 		go func(l *listener) {
@@ -193,4 +193,14 @@ type fastLogger struct{ p *pipeline.Pipeline }
 
 func (l fastLogger) Printf(format string, args ...any) {
 	l.p.Warn("fasthttp", "msg", fmt.Sprintf(format, args...))
+}
+
+// readerSize is the size of the bufio.Reader fasthttp reads a connection
+// with, for a configured ReadBufferSize (fasthttp's default 4096 for 0,
+// bufio's minimum 16).
+func readerSize(n int) int {
+	if n <= 0 {
+		return 4096
+	}
+	return max(n, 16)
 }

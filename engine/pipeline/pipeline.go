@@ -175,6 +175,9 @@ func (a *reqHeaders) Peek(name string) []byte       { return a.h.Peek(name) }
 func (a *reqHeaders) Set(name string, value []byte) { a.h.SetBytesV(name, value) }
 func (a *reqHeaders) Del(name string)               { a.h.Del(name) }
 
+// Count implements filters.HeaderCounter on the fields as received.
+func (a *reqHeaders) Count(name string) int { return forward.CountField(a.h.RawHeaders(), name) }
+
 // enter counts a request in flight and takes the current runtime.
 func (p *Pipeline) enter(r *Request, l *Listener, peer netip.Addr, start time.Time) int64 {
 	n := p.inFlight.Add(1)

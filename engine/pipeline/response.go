@@ -1,6 +1,9 @@
 package pipeline
 
 import (
+	"errors"
+	"io"
+	"net"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -189,8 +192,11 @@ type (
 // (throttled).
 func (p *Pipeline) UpstreamError(r *Request, err error) {
 	reason := filters.ReasonUpstreamDown
-	if upstream.IsTimeout(err) {
+	switch {
+	case upstream.IsTimeout(err):
 		reason = filters.ReasonUpstreamTimeout
+	case answeredBadly(err):
+		reason = filters.ReasonUpstreamBad
 	}
 	p.UpstreamFailed(r, reason)
 	p.throttled.Warn("upstream request failed", "route", r.Route.Info.Name, "upstream", r.Route.Info.Upstream, "err", err)
@@ -208,4 +214,16 @@ func (p *Pipeline) UpstreamFailed(r *Request, reason *filters.Reason) {
 		}
 	}
 	r.Ex.Refuse(reason)
+}
+
+// answeredBadly reports whether an upstream error is the upstream's
+// answer itself (a head that is not HTTP, a bad chunk, a body over its
+// limit) rather than the network failing under it (no connection, a
+// reset, a close before any answer, a timeout): 502 upstream.bad_response,
+// as the event loop classifies a response its parser refuses, rather than
+// upstream.unavailable.
+func answeredBadly(err error) bool {
+	var ne net.Error
+	return !errors.As(err, &ne) && !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+		!errors.Is(err, fasthttp.ErrConnectionClosed) && !errors.Is(err, fasthttp.ErrNoFreeConns) && !upstream.IsDialError(err)
 }

@@ -579,15 +579,6 @@ func TestSmugglingAndMalformedFramingRefused(t *testing.T) {
 			{"bare LF", "POST /echo/x HTTP/1.1\nHost: x\nContent-Length: 3\n\nabc", 400},
 		}
 		for _, c := range cases {
-			if c.name == "bare LF" && strings.HasSuffix(t.Name(), "/fasthttp") {
-				// Known difference: fasthttp reads a head of bare-LF lines
-				// as unfinished and gives no view of the request line's
-				// bytes, so the goroutine engine refuses it at
-				// header_timeout (408), the event loop at once (400). The
-				// upstream sees neither. Under engine: auto the goroutine
-				// engine serves TLS listeners only.
-				c.status = 408
-			}
 			t.Run(c.name, func(t *testing.T) {
 				status, text := e2etest.RawRequest(t, p.addr, c.raw)
 				if status != c.status || !strings.Contains(text, "application/problem+json") {

@@ -14,7 +14,7 @@ import (
 // enum) and every refusal allocates nothing once the pooled buffers have
 // grown.
 func TestZeroAllocs(t *testing.T) {
-	f := newTestFilter(t, "schema_file: testdata/order.schema.json\nquery: {page: {pattern: '^[0-9]+$', max_length: 6}}\nheaders: {X-Tenant: {required: true, pattern: '^[a-z]+$'}}\n")
+	f := newTestFilter(t, "schema_file: testdata/order.schema.json\ndecode: [gzip, zstd]\nquery: {page: {pattern: '^[0-9]+$', max_length: 6}}\nheaders: {X-Tenant: {required: true, pattern: '^[a-z]+$'}}\n")
 	ok := func(ex *filters.Exchange) bool { return f.Handle(ex).IsContinue() }
 	cases := []struct {
 		name  string
@@ -30,6 +30,8 @@ func TestZeroAllocs(t *testing.T) {
 		{"malformed", `{"id":"x",}`, "application/json", false},
 		{"duplicate key", `{"id":"x","id":"y"}`, "application/json", false},
 		{"media type", `{}`, "text/plain", false},
+		{"+json with a quoted charset", benchSmall, `application/merge-patch+json; charset="UTF-8"`, true},
+		{"two charsets", benchSmall, "application/json; charset=utf-8; charset=utf-8", false},
 	}
 	ex := filters.AcquireExchange()
 	defer filters.ReleaseExchange(ex)
@@ -42,6 +44,27 @@ func TestZeroAllocs(t *testing.T) {
 		}
 		filtertest.AssertZeroAllocs(t, c.name, func() {
 			fillExchange(ex, h, body)
+			sink = f.Handle(ex)
+		})
+	}
+	// Encoded bodies: decoded into the pooled buffer by pooled decoders;
+	// a coding the route refuses costs nothing either.
+	for _, c := range []struct {
+		name, coding string
+		body         []byte
+		allow        bool
+	}{
+		{"gzip", "gzip", gzipped(t, []byte(benchSmall)), true},
+		{"zstd", "zstd", zstded(t, []byte(benchSmall)), true},
+		{"unsupported coding", "br", []byte(benchSmall), false},
+	} {
+		h := filtertest.NewStaticHeaders("Content-Type", "application/json", "Content-Encoding", c.coding, "X-Tenant", "acme")
+		fillExchange(ex, h, c.body)
+		if got := ok(ex); got != c.allow {
+			t.Fatalf("%s: allowed=%v, want %v (%s)", c.name, got, c.allow, ex.Detail())
+		}
+		filtertest.AssertZeroAllocs(t, c.name, func() {
+			fillExchange(ex, h, c.body)
 			sink = f.Handle(ex)
 		})
 	}

@@ -23,6 +23,12 @@
 // once its buffers have grown to a route's documents, validating a valid
 // body allocates nothing.
 //
+// What is validated is what the upstream will read: the body is JSON only
+// under exactly one Content-Type naming an allowed media type (media.go),
+// and a Content-Encoding is decoded, within max_bytes of output, only on
+// a route that opts in; any other coding is refused before the body is
+// looked at (decode.go).
+//
 // The validator implements the same callbacks as sonic's ast.Visitor, and
 // the package's tests drive it with github.com/bytedance/sonic's
 // ast.Preorder too; the measurements that decided for the hand-written

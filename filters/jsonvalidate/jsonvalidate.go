@@ -14,7 +14,8 @@ var (
 	reasonMalformed = filters.NewReason("validate.json_malformed", 400, filters.DecisionInvalid, "request body is not well-formed JSON")
 	reasonQuery     = filters.NewReason("validate.query_invalid", 400, filters.DecisionInvalid, "query parameter is missing or invalid")
 	reasonHeader    = filters.NewReason("validate.header_invalid", 400, filters.DecisionInvalid, "request header is missing or invalid")
-	reasonMedia     = filters.NewReason("validate.unsupported_media_type", 415, filters.DecisionInvalid, "request body must be JSON (application/json or a +json type)")
+	reasonMedia     = filters.NewReason("validate.unsupported_media_type", 415, filters.DecisionInvalid, "request body must be JSON, with one Content-Type naming a media type the route accepts")
+	reasonEncoding  = filters.NewReason("validate.unsupported_encoding", 415, filters.DecisionInvalid, "request body has a Content-Encoding the route does not decode")
 	reasonTooLarge  = filters.NewReason("validate.body_too_large", 413, filters.DecisionInvalid, "request body exceeds the route's validation limit")
 )
 
@@ -26,6 +27,9 @@ type Filter struct {
 	maxBytes int64
 	maxDepth int
 	methods  []string // methods that must carry a JSON body
+	media    []mediaType
+	codings  int    // coding bits the route decodes (decode)
+	accepted string // the refusal detail naming what is accepted
 	query    []paramRule
 	headers  []paramRule
 	pool     sync.Pool
@@ -65,6 +69,7 @@ func (f *Filter) acquire() *validator {
 
 func (f *Filter) release(v *validator) {
 	v.reset()
+	v.dec.release()
 	f.pool.Put(v)
 }
 
@@ -97,12 +102,27 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		// validated, so it does not go upstream.
 		return f.refuse(ex, reasonTooLarge, "the body was not buffered, so it cannot be validated; lower max_bytes or raise the listener's stream_threshold")
 	}
-	if !isJSONMediaType(ex.Header("Content-Type")) {
+	if ex.HeaderCount("Content-Type") != 1 || !allows(f.media, ex.Header("Content-Type")) {
 		return f.refuse(ex, reasonMedia, "")
 	}
+	body := ex.Body
+	bit := coding(ex.Header("Content-Encoding"))
+	if ex.HeaderCount("Content-Encoding") > 1 || bit < 0 || bit&f.codings != bit {
+		return f.refuse(ex, reasonEncoding, f.accepted)
+	}
 	v := f.acquire()
-	ok := v.run(b2s(ex.Body))
-	f.m.bodyBytes.Add(len(ex.Body))
+	if bit != 0 {
+		var err error
+		if body, err = v.dec.decode(body, bit, f.maxBytes); err != nil {
+			f.release(v)
+			if err == errTooLarge {
+				return f.refuse(ex, reasonTooLarge, "the decoded body exceeds the route's validation limit")
+			}
+			return f.refuse(ex, reasonMalformed, "the body cannot be decoded as its Content-Encoding says")
+		}
+	}
+	ok := v.run(b2s(body))
+	f.m.bodyBytes.Add(len(body))
 	if ok {
 		f.release(v)
 		f.m.allowed.Inc()
@@ -139,60 +159,6 @@ func (f *Filter) wantsBody(ex *filters.Exchange) bool {
 		}
 	}
 	return false
-}
-
-// isJSONMediaType accepts application/json and any type with the +json
-// structured syntax suffix (RFC 6839 §3.1), with parameters; a charset
-// parameter, if any, must be utf-8 (RFC 8259 §8.1).
-func isJSONMediaType(ct []byte) bool {
-	end := len(ct)
-	for i, c := range ct {
-		if c == ';' {
-			end = i
-			break
-		}
-	}
-	mt := trimOWS(ct[:end])
-	slash := -1
-	for i, c := range mt {
-		if c == '/' {
-			slash = i
-			break
-		}
-	}
-	if slash <= 0 {
-		return false
-	}
-	typ, sub := mt[:slash], mt[slash+1:]
-	switch {
-	case equalFold(typ, "application") && equalFold(sub, "json"):
-	case len(sub) > 5 && equalFold(sub[len(sub)-5:], "+json"):
-	default:
-		return false
-	}
-	// Parameters: only charset matters.
-	for rest := ct[end:]; len(rest) > 0; {
-		rest = rest[1:] // ';'
-		next := len(rest)
-		for i, c := range rest {
-			if c == ';' {
-				next = i
-				break
-			}
-		}
-		p := trimOWS(rest[:next])
-		rest = rest[next:]
-		if len(p) > 8 && equalFold(p[:8], "charset=") {
-			val := p[8:]
-			if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
-				val = val[1 : len(val)-1]
-			}
-			if !equalFold(val, "utf-8") && !equalFold(val, "utf8") {
-				return false
-			}
-		}
-	}
-	return true
 }
 
 func trimOWS(b []byte) []byte {

@@ -21,7 +21,7 @@ type filterMetrics struct {
 
 var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
-var allReasons = []*filters.Reason{reasonBody, reasonMalformed, reasonQuery, reasonHeader, reasonMedia, reasonTooLarge}
+var allReasons = []*filters.Reason{reasonBody, reasonMalformed, reasonQuery, reasonHeader, reasonMedia, reasonEncoding, reasonTooLarge}
 
 func newFilterMetrics(route string) *filterMetrics {
 	m := &filterMetrics{set: metrics.NewSet()}

@@ -28,6 +28,10 @@ type Config struct {
 	MaxDepth int `yaml:"max_depth"`
 	// Methods lists the methods whose requests must carry a JSON body (default POST, PUT and PATCH); a body sent with any other method is validated too.
 	Methods []string `yaml:"methods"`
+	// MediaTypes lists the Content-Types a body may have, as type/subtype or type/*+json (default application/json and application/*+json); a charset parameter must say utf-8.
+	MediaTypes []string `yaml:"media_types"`
+	// Decode lists the Content-Encodings the filter decodes before validating (gzip, zstd); the decoded size counts against max_bytes, and a body with any other coding is refused with 415.
+	Decode []string `yaml:"decode"`
 	// Query maps query parameter names to the rules their values must follow.
 	Query map[string]ParamConfig `yaml:"query"`
 	// Headers maps request header names to the rules their values must follow.
@@ -108,6 +112,29 @@ func build(spec filters.Spec) (*Filter, error) {
 			continue
 		}
 		f.methods = append(f.methods, m)
+	}
+	media := cfg.MediaTypes
+	if media == nil {
+		media = DefaultMediaTypes
+	}
+	if len(media) == 0 {
+		errs = append(errs, spec.Errorf("media_types must not be empty"))
+	}
+	var err error
+	if f.media, err = compileMediaTypes(media); err != nil {
+		errs = append(errs, spec.Errorf("%v", err))
+	}
+	f.accepted = "accepted Content-Encoding: identity"
+	for _, name := range cfg.Decode {
+		bit := coding([]byte(name))
+		if bit <= 0 || name != strings.ToLower(name) {
+			errs = append(errs, spec.Errorf("decode: unknown coding %q (gzip or zstd)", name))
+			continue
+		}
+		if f.codings&bit == 0 {
+			f.accepted += ", " + name
+		}
+		f.codings |= bit
 	}
 	if len(cfg.Query) > maxQueryRules {
 		errs = append(errs, spec.Errorf("query: at most %d parameters can have rules", maxQueryRules))

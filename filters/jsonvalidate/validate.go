@@ -41,6 +41,7 @@ type frame struct {
 // through the schema's pool: its slices keep their capacity, so once they
 // have grown to a route's typical document, validating allocates nothing.
 type validator struct {
+	dec      decoder // bodies with a Content-Encoding the route decodes
 	root     *schema
 	h        hasher
 	maxDepth int

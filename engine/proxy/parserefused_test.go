@@ -1,0 +1,132 @@
+package proxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+)
+
+// sequential sends each raw request on one connection after the answer to
+// the one before, and returns the answers.
+func sequential(t *testing.T, addr string, raws ...string) []e2etest.Response {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	var out []e2etest.Response
+	for _, raw := range raws {
+		if _, err := io.WriteString(c, raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("answer to %q: %v", raw, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out = append(out, e2etest.Response{Status: resp.StatusCode, Header: resp.Header, Body: string(b)})
+	}
+	return out
+}
+
+// TestParserRefusalsRecordTheRequestLine holds both engines to one record
+// for a head their parser refuses: the method and raw target of its
+// request line when the line itself is well-formed, nothing when it is
+// not, on the first request of a connection or a later one; and a request
+// line ended by a bare LF is refused at once (400), whatever follows.
+func TestParserRefusalsRecordTheRequestLine(t *testing.T) {
+	const good = "GET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\n\r\n"
+	dupLength := "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab"
+	postGood := "POST /api/v1/orders HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+	tooLarge := "GET /api/v1/customers/2 HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"
+	cases := []struct {
+		name   string
+		raws   []string // sent one after the other on one connection
+		status int      // of the last answer
+		// pipelined sends raws in one write instead.
+		pipelined bool
+		// gnet and fasthttp: what the last request's record shows.
+		gnet, fasthttp [2]string
+	}{
+		{name: "bare LF after the request line", raws: []string{"GET /api/v1/customers/1 HTTP/1.1\nHost: x\r\n\r\n"}, status: 400},
+		{name: "bare LF head", raws: []string{"GET /api/v1/customers/1 HTTP/1.1\nHost: x\n\n"}, status: 400},
+		{name: "empty lines then a bare LF", raws: []string{"\r\n\r\nGET /api/v1/customers/1 HTTP/1.1\nHost: x\n\n"}, status: 400},
+		{name: "no version", raws: []string{"GET /api/v1/customers/1\r\n\r\n"}, status: 400},
+		{name: "duplicate length, first request", raws: []string{dupLength}, status: 400,
+			gnet: [2]string{"POST", "/api/v1/orders"}, fasthttp: [2]string{"POST", "/api/v1/orders"}},
+		{name: "empty lines before the line", raws: []string{"\r\n\r\n" + dupLength}, status: 400,
+			gnet: [2]string{"POST", "/api/v1/orders"}, fasthttp: [2]string{"POST", "/api/v1/orders"}},
+		{name: "duplicate length, second request", raws: []string{good, dupLength}, status: 400,
+			gnet: [2]string{"POST", "/api/v1/orders"}, fasthttp: [2]string{"POST", "/api/v1/orders"}},
+		{name: "431, second request", raws: []string{good, tooLarge}, status: 431,
+			gnet: [2]string{"GET", "/api/v1/customers/2"}, fasthttp: [2]string{"GET", "/api/v1/customers/2"}},
+		// Pipelined behind served requests (one with a body): found where
+		// it starts in what the connection read ahead.
+		{name: "duplicate length, pipelined", raws: []string{good, postGood, dupLength}, status: 400, pipelined: true,
+			gnet: [2]string{"POST", "/api/v1/orders"}, fasthttp: [2]string{"POST", "/api/v1/orders"}},
+		{name: "bare LF, pipelined", raws: []string{postGood, "GET /api/v1/customers/1 HTTP/1.1\nHost: x\r\n\r\n"}, status: 400, pipelined: true},
+		{name: "431, pipelined", raws: []string{good, tooLarge}, status: 431, pipelined: true,
+			gnet: [2]string{"GET", "/api/v1/customers/2"}, fasthttp: [2]string{"GET", "/api/v1/customers/2"}},
+	}
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) {
+			up := e2etest.StartUpstream(t)
+			keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/parser")
+			p := startProxy(t, withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine))
+			want := map[string][2]string{}
+			names := map[string]string{}
+			for _, c := range cases {
+				before := up.Requests()
+				var answers []e2etest.Response
+				if c.pipelined {
+					x := e2etest.RawExchange(t, p.addr, strings.Join(c.raws, ""), len(c.raws))
+					answers = x.Responses
+					if len(answers) != len(c.raws) {
+						t.Fatalf("%s: %d answers: %v", c.name, len(answers), x.Err)
+					}
+				} else {
+					answers = sequential(t, p.addr, c.raws...)
+				}
+				last := answers[len(answers)-1]
+				if last.Status != c.status || last.Header.Get("Content-Type") != "application/problem+json" {
+					t.Fatalf("%s: %d %q, want %d with a problem body\n%s", c.name, last.Status, last.Header.Get("Content-Type"), c.status, last.Body)
+				}
+				if n := up.Requests() - before; n != uint64(len(c.raws)-1) {
+					t.Fatalf("%s: the upstream got %d requests, want %d", c.name, n, len(c.raws)-1)
+				}
+				id := last.Header.Get("X-Request-Id")
+				want[id], names[id] = c.gnet, c.name
+				if engine == "fasthttp" {
+					want[id] = c.fasthttp
+				}
+			}
+			seen := 0
+			shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
+				w, ok := want[string(rec.RequestID)]
+				if !ok {
+					return nil
+				}
+				seen++
+				if string(rec.Method) != w[0] || string(rec.RawTarget()) != w[1] {
+					return fmt.Errorf("%s: recorded %q %q, want %q %q", names[string(rec.RequestID)], rec.Method, rec.RawTarget(), w[0], w[1])
+				}
+				return nil
+			})
+			if seen != len(cases) {
+				t.Fatalf("%d of %d refusals recorded", seen, len(cases))
+			}
+		})
+	}
+}
