@@ -235,21 +235,11 @@ func hold(t *testing.T, env *exactEnv, host string, d time.Duration) func() int 
 	return func() int { return <-done }
 }
 
-// waitFor polls cond until it holds, for at most 3 seconds.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(3 * time.Second); !cond(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // atUpstream waits until the upstream has received n more /slow requests
 // than before: they hold their slots.
 func atUpstream(t *testing.T, env *exactEnv, before uint64, n int) {
 	t.Helper()
-	waitFor(t, "requests at the upstream", func() bool { return env.up.PathRequests("/slow") >= before+uint64(n) })
+	waitFor(t, "requests at the upstream", 3*time.Second, func() bool { return env.up.PathRequests("/slow") >= before+uint64(n) })
 }
 
 const holdFor = 800 * time.Millisecond // within the demo upstream's 1s timeout
@@ -261,7 +251,7 @@ func driveQueueFull(t *testing.T, env *exactEnv) (string, time.Time, time.Time) 
 	first := hold(t, env, "cc", holdFor)
 	atUpstream(t, env, before, 1)
 	second := hold(t, env, "cc", time.Millisecond)
-	waitFor(t, "a queued request", func() bool {
+	waitFor(t, "a queued request", 3*time.Second, func() bool {
 		return strings.Contains(metricsOf(t, env.p), `tollgate_concurrency_queue_depth{route="queued"} 1`+"\n")
 	})
 	from := time.Now()

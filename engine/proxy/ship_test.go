@@ -39,6 +39,7 @@ func shipMetric(t *testing.T, p *testProxy, name string) float64 {
 	return v
 }
 
+// waitFor polls cond until it holds, failing the test after d.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
