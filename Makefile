@@ -3,7 +3,7 @@ GO       ?= go
 BIN      := bin/tollgate
 PKGS     := ./...
 
-.PHONY: all build run test test-race vet bench bench-go fuzz clean
+.PHONY: all build run run-cluster test test-race vet bench bench-go fuzz clean
 
 all: build
 
@@ -13,6 +13,11 @@ build:
 # Start the demo upstream and the proxy on the quickstart config.
 run: build
 	@scripts/run-quickstart.sh $(BIN)
+
+# Three instances sharing their rate limits through Redis and shipping their
+# audit logs to PostgreSQL, both started from the machine's packages.
+run-cluster: build
+	@scripts/run-cluster.sh $(BIN)
 
 # Everything a contributor needs: vet, unit and end-to-end tests (fuzz seed
 # corpora run as ordinary tests), with the race detector off so the

@@ -120,6 +120,14 @@ func bundled(t *testing.T) []string {
 			"127.0.0.1:8080", "127.0.0.1:0",
 			"127.0.0.1:9901", "127.0.0.1:0",
 		},
+		// The cluster's addresses come from the environment; Redis and
+		// PostgreSQL need not be up for it to start.
+		"cluster.yaml": {
+			"${TOLLGATE_NODE_DIR:-data/cluster/node1}/audit.key", audit,
+			"${TOLLGATE_NODE_DIR:-data/cluster/node1}/audit", filepath.Join(dir, "cluster-audit"),
+			"data/jwt-dev.jwks.json", jwt.JWKSFile,
+			"${TOLLGATE_ADMIN:-127.0.0.1:9911}", "127.0.0.1:0",
+		},
 		"full.yaml": {
 			"/etc/tollgate/audit.key", audit,
 			"/var/lib/tollgate/audit", filepath.Join(dir, "full-audit"),
@@ -129,6 +137,12 @@ func bundled(t *testing.T) []string {
 			"127.0.0.1:8080", "127.0.0.1:0",
 			"127.0.0.1:9901", "127.0.0.1:0",
 		},
+	}
+	shipped, _ := filepath.Glob("../../configs/*.yaml")
+	for _, f := range shipped {
+		if _, ok := rewrites[filepath.Base(f)]; !ok {
+			t.Fatalf("configs/%s is not among the bundled configs checked here: add it", filepath.Base(f))
+		}
 	}
 	var out []string
 	for name, rw := range rewrites {
