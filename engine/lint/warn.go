@@ -60,7 +60,16 @@ const (
 	// authentication filters (the chain runs in config order), so it never
 	// sees an identity and answers every request 401.
 	KindFilterOrder = "filter-order"
+	// KindUnusableScope: an rbac permission requiring a scope that no
+	// credential on the routes using the policy can carry, where that is
+	// knowable: every filter on those routes is a built-in one and none
+	// of them is jwtauth or introspect (API keys and client certificates
+	// carry roles, never scopes). Such a permission grants nothing.
+	KindUnusableScope = "unusable-scope"
 )
+
+// scopeCarriers are the filters whose identities may hold scopes.
+var scopeCarriers = []string{"jwtauth", "introspect"}
 
 // authFilters are the filters that establish an identity.
 var authFilters = []string{"jwtauth", "apikey", "introspect", "mtlsauth"}
@@ -76,6 +85,10 @@ type policy struct {
 	// token's roles cannot be known ahead of time).
 	keys    []*config.FilterSpec
 	unknown bool
+	// scoped is set when a route using the policy runs a filter that may
+	// give the identity scopes: a token filter, or a filter check does not
+	// know (from a registry other than the built-in one).
+	scoped bool
 }
 
 // warnings looks for policy problems in a config that compiled.
@@ -113,7 +126,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		chain := rt.Routes[i].Chain.Filters()
 		authenticated := false
 		var keys []*config.FilterSpec
-		unknown := false
+		unknown, scoped := false, false
 		var routePolicies []*policy
 		for j := range rc.Filters {
 			if j >= len(chain) {
@@ -123,6 +136,9 @@ func (c *checker) warnings(rt *engine.Runtime) {
 			addPolicy(chain[j], spec, rc.Name)
 			if p := byFilter[chain[j]]; p != nil {
 				routePolicies = append(routePolicies, p)
+			}
+			if name := chain[j].Name(); slices.Contains(scopeCarriers, name) || !c.builtin[name] {
+				scoped = true
 			}
 			if slices.Contains(authFilters, chain[j].Name()) {
 				authenticated = true
@@ -136,6 +152,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		for _, p := range routePolicies {
 			p.keys = append(p.keys, keys...)
 			p.unknown = p.unknown || unknown
+			p.scoped = p.scoped || scoped
 		}
 		if rc.Public {
 			c.publicRoute(i, rc, chain, specOf)
@@ -170,6 +187,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		c.shadowed(p)
 		c.unusedRoles(p)
 		c.uncarriable(p)
+		c.unusableScopes(p)
 	}
 	if len(policies) > 0 {
 		// Without any rbac filter, roles may serve the upstream (or
@@ -314,6 +332,20 @@ func (c *checker) uncarriable(p *policy) {
 			continue
 		}
 		c.warn(p.spec.NodePosition(name), KindUnusedRole, "%s: role %q grants permissions no credential can reach: the routes using it authenticate API keys only, and no key (nor subjects entry) carries %s", p.label, name.Value, strings.Join(holders, " or "))
+	}
+}
+
+// unusableScopes reports permissions of p requiring scopes when no route
+// using p runs a filter that can give an identity a scope.
+func (c *checker) unusableScopes(p *policy) {
+	if p.scoped {
+		return
+	}
+	for _, r := range p.rules {
+		if len(r.Scopes) == 0 {
+			continue
+		}
+		c.warn(c.rulePos(p, r), KindUnusableScope, "%s: %s %s of %s requires scope %s, but no filter on the routes using it can carry a scope (only jwtauth and introspect do; API keys and client certificates carry none): it grants nothing", p.label, methodList(r.Methods), r.Pattern, roleName(r), strings.Join(r.Scopes, ", "))
 	}
 }
 
