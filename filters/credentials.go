@@ -9,9 +9,9 @@ package filters
 // order of the filters that read them.
 
 // ReasonConflictingCredentials refuses a request whose credentials (a
-// bearer token and an API key) are both valid but name different
-// principals. It is 400 like ReasonDuplicateCredentials, for the same
-// reason: the request is ambiguous, not unauthenticated.
+// bearer token and an API key or client certificate) are both valid but
+// name different principals. It is 400 like ReasonDuplicateCredentials,
+// for the same reason: the request is ambiguous, not unauthenticated.
 var ReasonConflictingCredentials = NewReason("authn.conflicting_credentials", 400, DecisionInvalid, "the request's credentials name different principals")
 
 // ConflictsWithKey reports whether id holds an API key's or a client
