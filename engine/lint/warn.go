@@ -58,7 +58,10 @@ const (
 	KindPublicRoute = "public-route"
 	// KindFilterOrder: an rbac filter that runs before the route's
 	// authentication filters (the chain runs in config order), so it never
-	// sees an identity and answers every request 401.
+	// sees an identity and answers every request 401; or an apikey or
+	// mtlsauth filter with second_factor: true that no authentication
+	// filter runs before, so the setting does nothing (its credential is
+	// the principal, and a token naming another one is refused).
 	KindFilterOrder = "filter-order"
 	// KindUnusableScope: an rbac permission requiring a scope that no
 	// credential on the routes using the policy can carry, where that is
@@ -158,6 +161,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 			c.publicRoute(i, rc, chain, specOf)
 		}
 		c.order(i, rc, chain)
+		c.secondFactorOrder(i, rc, chain, specOf)
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
 		}
@@ -396,6 +400,26 @@ func (c *checker) order(i int, rc config.Route, chain []filters.Filter) {
 	}
 	if firstRBAC >= 0 && firstAuth > firstRBAC && firstRBAC < len(rc.Filters) {
 		c.warn(rc.Filters[firstRBAC].Pos, KindFilterOrder, "routes[%d] (%s): the rbac filter runs before the %s filter, so it never sees an identity and answers every request 401; list authentication first", i, rc.Name, chain[firstAuth].Name())
+	}
+}
+
+// secondFactorOrder reports a second_factor filter with no authentication
+// filter before it on route i: second_factor only matters beside an
+// identity an earlier filter verified.
+func (c *checker) secondFactorOrder(i int, rc config.Route, chain []filters.Filter, specOf func(*config.FilterSpec) *config.FilterSpec) {
+	for j := range rc.Filters {
+		if j >= len(chain) {
+			return
+		}
+		name := chain[j].Name()
+		if !slices.Contains(authFilters, name) {
+			continue
+		}
+		fs := specOf(&rc.Filters[j])
+		if sf := child(&fs.Config, "second_factor"); (name == "apikey" || name == "mtlsauth") && sf != nil && sf.Value == "true" {
+			c.warn(fs.NodePosition(sf), KindFilterOrder, "routes[%d] (%s): second_factor on the %s filter does nothing: no authentication filter runs before it, so its credential is the request's principal and a token naming another one is refused; list it after the token filter", i, rc.Name, name)
+		}
+		return // only the first authentication filter can have none before it
 	}
 }
 
