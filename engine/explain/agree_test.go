@@ -55,6 +55,11 @@ func (r *recorder) take() []string {
 
 var reasonField = regexp.MustCompile(`"reason":"([^"]+)"`)
 
+// agreeRequest is one request sent both to explain and to the proxy.
+type agreeRequest struct {
+	method, target, token, key, body string
+}
+
 // TestExplainAgreesWithTheProxy sends the same requests to explain and to
 // the quickstart config served by each engine, and holds them to the same
 // answer: where explain says a request is forwarded, the upstream received
@@ -62,21 +67,13 @@ var reasonField = regexp.MustCompile(`"reason":"([^"]+)"`)
 // is refused, the client got that status and reason and the upstream got
 // nothing.
 func TestExplainAgreesWithTheProxy(t *testing.T) {
-	up := startRecorder(t)
 	dir := t.TempDir()
-	audit := keytest.AuditKey(t, dir)
 	jwt := keytest.NewJWT(t, dir)
-	raw, err := os.ReadFile("../../configs/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
 	token := func(sub string, roles ...string) string {
 		return jwt.Token(t, map[string]any{"iss": "https://tollgate.quickstart", "aud": "quickstart", "sub": sub, "roles": roles})
 	}
 	order := `{"customer":"1","sku":"tea","qty":2}`
-	requests := []struct {
-		method, target, token, key, body string
-	}{
+	agree(t, "../../configs/quickstart.yaml", jwt, []agreeRequest{
 		{method: "GET", target: "/api/v1/customers/1", key: "demo-viewer-key"},
 		{method: "GET", target: "/api/v1/./customers/%31", token: token("vera", "viewer")},
 		{method: "DELETE", target: "/api/v1/customers/2", key: "demo-viewer-key"},
@@ -91,6 +88,52 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 		{method: "GET", target: "/api/v1/customers/%2e%2e/%2e%2e/admin/stats", key: "demo-admin-key"},
 		{method: "GET", target: "/nope", key: "demo-viewer-key"},
 		{method: "PUT", target: "/api/v1/customers/1", key: "demo-admin-key"},
+		// A token and a key: the same principal passes, two principals
+		// are refused 400, whichever of them would have been allowed.
+		{method: "GET", target: "/api/v1/customers/1", token: token("vera", "viewer"), key: "demo-viewer-key"},
+		{method: "GET", target: "/api/v1/customers/1", token: token("ada", "admin"), key: "demo-viewer-key"},
+		{method: "GET", target: "/admin/stats", token: token("ada", "admin"), key: "demo-editor-key"},
+	})
+}
+
+// TestExplainAgreesOnScopes is TestExplainAgreesWithTheProxy over a
+// permission that requires a scope: tokens carrying it (in scope or scp),
+// lacking it or carrying a look-alike, an API key (which carries no
+// scopes), and a key beside a token for another principal.
+func TestExplainAgreesOnScopes(t *testing.T) {
+	dir := t.TempDir()
+	jwt := keytest.NewJWT(t, dir)
+	token := func(sub string, extra ...any) string {
+		c := map[string]any{"iss": "https://tollgate.quickstart", "aud": "quickstart", "sub": sub, "roles": []string{"editor"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			c[extra[i].(string)] = extra[i+1]
+		}
+		return jwt.Token(t, c)
+	}
+	agree(t, "testdata/tokens.yaml", jwt, []agreeRequest{
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scope", "orders:read orders:write")},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scp", []string{"orders:write"})},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie")},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scope", "orders:writer")},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scope", "ORDERS:WRITE")},
+		{method: "GET", target: "/api/v1/orders", token: token("eddie")},
+		{method: "POST", target: "/api/v1/orders", key: "demo-editor-key"},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scope", "orders:write"), key: "demo-editor-key"},
+		{method: "POST", target: "/api/v1/orders", token: token("eddie", "scope", "orders:write"), key: "demo-viewer-key"},
+		{method: "GET", target: "/api/v1/orders", token: token("vera"), key: "demo-editor-key"},
+	})
+}
+
+// agree serves the config at cfgPath (its listener, admin, upstream,
+// audit and JWK Set paths rewritten for the test) on each engine and
+// holds explain to what the proxy does with each request.
+func agree(t *testing.T, cfgPath string, jwt *keytest.JWT, requests []agreeRequest) {
+	t.Helper()
+	up := startRecorder(t)
+	audit := keytest.AuditKey(t, t.TempDir())
+	raw, err := os.ReadFile(cfgPath)
+	if err != nil {
+		t.Fatal(err)
 	}
 	for _, engine := range []string{"fasthttp", "gnet"} {
 		t.Run(engine, func(t *testing.T) {
@@ -122,6 +165,7 @@ func TestExplainAgreesWithTheProxy(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
+				t.Logf("%s (token %v, key %q): explain says %d %s", name, rq.token != "", rq.key, res.Status, res.Reason)
 				var b strings.Builder
 				fmt.Fprintf(&b, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n", rq.method, rq.target)
 				if rq.token != "" {

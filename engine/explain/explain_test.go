@@ -30,7 +30,7 @@ func workdir(t *testing.T) (*keytest.JWT, string) {
 			t.Fatal(err)
 		}
 	}
-	for _, c := range []string{"../../configs/quickstart.yaml", "../../configs/full.yaml", "testdata/scopes.yaml"} {
+	for _, c := range []string{"../../configs/quickstart.yaml", "../../configs/full.yaml", "testdata/scopes.yaml", "testdata/tokens.yaml"} {
 		raw, err := os.ReadFile(c)
 		if err != nil {
 			t.Fatal(err)
@@ -56,7 +56,14 @@ func TestGolden(t *testing.T) {
 	token := func(sub string, roles ...string) string {
 		return jwt.Token(t, map[string]any{"iss": "https://tollgate.quickstart", "aud": "quickstart", "sub": sub, "roles": roles})
 	}
-	const qs = "configs/quickstart.yaml"
+	scoped := func(sub string, extra ...any) string {
+		c := map[string]any{"iss": "https://tollgate.quickstart", "aud": "quickstart", "sub": sub, "roles": []string{"editor"}}
+		for i := 0; i+1 < len(extra); i += 2 {
+			c[extra[i].(string)] = extra[i+1]
+		}
+		return jwt.Token(t, c)
+	}
+	const qs, tk = "configs/quickstart.yaml", "testdata/tokens.yaml"
 	tests := []struct {
 		name string
 		opts Options
@@ -82,6 +89,14 @@ func TestGolden(t *testing.T) {
 		{"full-host-route", Options{Path: "configs/full.yaml", Method: "GET", Target: "/api/v1/orders/7", Host: "api.example.com", APIKey: "demo-editor-key"}, false},
 		{"full-other-host", Options{Path: "configs/full.yaml", Method: "GET", Target: "/api/v1/orders/7", Host: "evil.example.com", APIKey: "demo-editor-key"}, false},
 		{"full-public-route", Options{Path: "configs/full.yaml", Method: "GET", Target: "/reports/q3.pdf"}, false},
+		{"token-scoped", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie", "scope", "orders:read orders:write")}, false},
+		{"token-scp", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie", "scp", []string{"orders:write"})}, false},
+		{"token-unscoped", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie")}, false},
+		{"token-look-alike-scope", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie", "scope", "orders:writer")}, false},
+		{"api-key-no-scopes", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", APIKey: "demo-editor-key"}, false},
+		{"token-and-key-agree", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie", "scope", "orders:write"), APIKey: "demo-editor-key"}, false},
+		{"token-and-key-conflict", Options{Path: tk, Method: "POST", Target: "/api/v1/orders", Token: scoped("eddie", "scope", "orders:write"), APIKey: "demo-viewer-key"}, false},
+		{"token-and-key-conflict-json", Options{Path: tk, Method: "GET", Target: "/api/v1/orders", Token: scoped("vera"), APIKey: "demo-editor-key"}, true},
 		{"public", Options{Path: "testdata/scopes.yaml", Method: "GET", Target: "/docs/intro"}, false},
 	}
 	for _, tc := range tests {

@@ -89,11 +89,15 @@ func (r *Report) count(s Severity) int {
 // every filter and the router as `run` would, reads every file the config
 // names, and when all that succeeds, looks for policy warnings.
 func Run(opts Options) *Report {
+	c := &checker{file: opts.Path, seen: map[string]bool{}, builtin: map[string]bool{}}
 	reg := opts.Registry
 	if reg == nil {
 		reg = all.Registry()
+		// Only then are filter names known to mean the built-in filters.
+		for _, r := range reg {
+			c.builtin[r.Name] = true
+		}
 	}
-	c := &checker{file: opts.Path, seen: map[string]bool{}}
 	cfg, err := config.Check(opts.Path)
 	c.cfg = cfg
 	rep := &Report{Config: cfg}
@@ -134,6 +138,9 @@ type checker struct {
 	cfg  *config.Config
 	out  []Finding
 	seen map[string]bool
+	// builtin names the filters check knows the behaviour of: the
+	// built-in registry's, unless Options.Registry replaced it.
+	builtin map[string]bool
 }
 
 // add records a finding at pos ("file:line:col", "file:line" or "file"),

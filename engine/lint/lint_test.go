@@ -95,7 +95,7 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
-	for _, k := range []string{KindBroadWrite, KindShadowedRule, KindUnusedRole, KindUnusedFilter, KindUnauthenticated, KindRateLimitKey, KindPublicRoute, KindFilterOrder} {
+	for _, k := range []string{KindBroadWrite, KindShadowedRule, KindUnusedRole, KindUnusedFilter, KindUnauthenticated, KindRateLimitKey, KindPublicRoute, KindFilterOrder, KindUnusableScope} {
 		if !kinds[k] {
 			t.Errorf("no fixture shows warning kind %s", k)
 		}

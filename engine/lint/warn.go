@@ -58,9 +58,21 @@ const (
 	KindPublicRoute = "public-route"
 	// KindFilterOrder: an rbac filter that runs before the route's
 	// authentication filters (the chain runs in config order), so it never
-	// sees an identity and answers every request 401.
+	// sees an identity and answers every request 401; or an apikey or
+	// mtlsauth filter with second_factor: true that no authentication
+	// filter runs before, so the setting does nothing (its credential is
+	// the principal, and a token naming another one is refused).
 	KindFilterOrder = "filter-order"
+	// KindUnusableScope: an rbac permission requiring a scope that no
+	// credential on the routes using the policy can carry, where that is
+	// knowable: every filter on those routes is a built-in one and none
+	// of them is jwtauth or introspect (API keys and client certificates
+	// carry roles, never scopes). Such a permission grants nothing.
+	KindUnusableScope = "unusable-scope"
 )
+
+// scopeCarriers are the filters whose identities may hold scopes.
+var scopeCarriers = []string{"jwtauth", "introspect"}
 
 // authFilters are the filters that establish an identity.
 var authFilters = []string{"jwtauth", "apikey", "introspect", "mtlsauth"}
@@ -76,6 +88,10 @@ type policy struct {
 	// token's roles cannot be known ahead of time).
 	keys    []*config.FilterSpec
 	unknown bool
+	// scoped is set when a route using the policy runs a filter that may
+	// give the identity scopes: a token filter, or a filter check does not
+	// know (from a registry other than the built-in one).
+	scoped bool
 }
 
 // warnings looks for policy problems in a config that compiled.
@@ -113,7 +129,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		chain := rt.Routes[i].Chain.Filters()
 		authenticated := false
 		var keys []*config.FilterSpec
-		unknown := false
+		unknown, scoped := false, false
 		var routePolicies []*policy
 		for j := range rc.Filters {
 			if j >= len(chain) {
@@ -123,6 +139,9 @@ func (c *checker) warnings(rt *engine.Runtime) {
 			addPolicy(chain[j], spec, rc.Name)
 			if p := byFilter[chain[j]]; p != nil {
 				routePolicies = append(routePolicies, p)
+			}
+			if name := chain[j].Name(); slices.Contains(scopeCarriers, name) || !c.builtin[name] {
+				scoped = true
 			}
 			if slices.Contains(authFilters, chain[j].Name()) {
 				authenticated = true
@@ -136,11 +155,13 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		for _, p := range routePolicies {
 			p.keys = append(p.keys, keys...)
 			p.unknown = p.unknown || unknown
+			p.scoped = p.scoped || scoped
 		}
 		if rc.Public {
 			c.publicRoute(i, rc, chain, specOf)
 		}
 		c.order(i, rc, chain)
+		c.secondFactorOrder(i, rc, chain, specOf)
 		if !authenticated && !rc.Public {
 			c.warn(rc.Pos, KindUnauthenticated, "routes[%d] (%s): no authentication filter (%s) and not marked public: true; anyone may call %s %s", i, rc.Name, strings.Join(authFilters, ", "), methodList(rc.Methods), rc.Path)
 		}
@@ -170,6 +191,7 @@ func (c *checker) warnings(rt *engine.Runtime) {
 		c.shadowed(p)
 		c.unusedRoles(p)
 		c.uncarriable(p)
+		c.unusableScopes(p)
 	}
 	if len(policies) > 0 {
 		// Without any rbac filter, roles may serve the upstream (or
@@ -317,6 +339,20 @@ func (c *checker) uncarriable(p *policy) {
 	}
 }
 
+// unusableScopes reports permissions of p requiring scopes when no route
+// using p runs a filter that can give an identity a scope.
+func (c *checker) unusableScopes(p *policy) {
+	if p.scoped {
+		return
+	}
+	for _, r := range p.rules {
+		if len(r.Scopes) == 0 {
+			continue
+		}
+		c.warn(c.rulePos(p, r), KindUnusableScope, "%s: %s %s of %s requires scope %s, but no filter on the routes using it can carry a scope (only jwtauth and introspect do; API keys and client certificates carry none): it grants nothing", p.label, methodList(r.Methods), r.Pattern, roleName(r), strings.Join(r.Scopes, ", "))
+	}
+}
+
 // apiKeyRoles reports roles API keys carry that no rbac permission is
 // granted to.
 func (c *checker) apiKeyRoles(granted map[string]bool) {
@@ -364,6 +400,26 @@ func (c *checker) order(i int, rc config.Route, chain []filters.Filter) {
 	}
 	if firstRBAC >= 0 && firstAuth > firstRBAC && firstRBAC < len(rc.Filters) {
 		c.warn(rc.Filters[firstRBAC].Pos, KindFilterOrder, "routes[%d] (%s): the rbac filter runs before the %s filter, so it never sees an identity and answers every request 401; list authentication first", i, rc.Name, chain[firstAuth].Name())
+	}
+}
+
+// secondFactorOrder reports a second_factor filter with no authentication
+// filter before it on route i: second_factor only matters beside an
+// identity an earlier filter verified.
+func (c *checker) secondFactorOrder(i int, rc config.Route, chain []filters.Filter, specOf func(*config.FilterSpec) *config.FilterSpec) {
+	for j := range rc.Filters {
+		if j >= len(chain) {
+			return
+		}
+		name := chain[j].Name()
+		if !slices.Contains(authFilters, name) {
+			continue
+		}
+		fs := specOf(&rc.Filters[j])
+		if sf := child(&fs.Config, "second_factor"); (name == "apikey" || name == "mtlsauth") && sf != nil && sf.Value == "true" {
+			c.warn(fs.NodePosition(sf), KindFilterOrder, "routes[%d] (%s): second_factor on the %s filter does nothing: no authentication filter runs before it, so its credential is the request's principal and a token naming another one is refused; list it after the token filter", i, rc.Name, name)
+		}
+		return // only the first authentication filter can have none before it
 	}
 }
 

@@ -61,8 +61,8 @@
 //     up when the token is judged (after every filter is built, whatever
 //     their order) and cached with it; require_claims checks members as
 //     jwtauth checks claims (401 authn.claim_required naming the member).
-//   - A token naming another principal than an API key verified by an
-//     earlier filter is refused (400 authn.conflicting_credentials) and
+//   - A token naming another principal than an API key or a client
+//     certificate verified by an earlier filter is refused (400 authn.conflicting_credentials) and
 //     attributed to no one.
 //   - The filter starts no goroutines; Close releases idle connections.
 //

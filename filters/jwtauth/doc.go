@@ -35,8 +35,8 @@
 //     looked up in the configuration's scope table when a token is
 //     verified — after every filter is built, so filter order does not
 //     matter — and cached with the token.
-//   - A token naming another principal than an API key verified by an
-//     earlier filter is refused (400 authn.conflicting_credentials) and
+//   - A token naming another principal than an API key or a client
+//     certificate verified by an earlier filter is refused (400 authn.conflicting_credentials) and
 //     attributed to no one.
 //
 // Invariants:

@@ -9,4 +9,17 @@
 //
 // Refusals are 403: a TLS client certificate has no HTTP challenge to
 // answer a 401 with, and the client cannot fix it by retrying the request.
+//
+// A certificate and a bearer token (or an API key) on one request are two
+// credentials, and the rule for API keys applies: when both are valid and
+// name different principals (subject or tenant), the request is refused
+// with 400 authn.conflicting_credentials and recorded with no principal,
+// whichever filter runs first. Otherwise the principal would be chosen by
+// the filter order, or mixed (one credential's subject with the other's
+// roles). A route where the certificate names the calling workload and
+// the token the user on whose behalf it calls lists mtlsauth after the
+// token filter with second_factor: true: the certificate must still be
+// valid and mapped, and the token's identity is the request's. Listed
+// before the token filter, a certificate is the request's principal and a
+// token for anyone else is refused (the token filter checks).
 package mtlsauth

@@ -16,6 +16,8 @@ type Config struct {
 	// SubjectHeader, if set, carries the principal to the upstream; the
 	// client's own copy is always removed first.
 	SubjectHeader string `yaml:"subject_header"`
+	// SecondFactor makes the certificate a second credential on purpose: after an identity verified by an earlier filter (a user's token), the certificate must be valid and mapped but may name another principal (the calling workload), and the first identity is kept. By default the two must name the same principal and tenant, else the request is refused with 400 authn.conflicting_credentials.
+	SecondFactor bool `yaml:"second_factor"`
 }
 
 // IdentityConfig maps one certificate to a principal. Exactly one of
@@ -46,6 +48,7 @@ type identity struct {
 type Filter struct {
 	ids           []identity
 	optional      bool
+	second        bool // second_factor: the certificate may name another principal than an earlier identity
 	subjectHeader string
 }
 
@@ -57,6 +60,12 @@ var (
 	ReasonMissing  = filters.NewReason("authn.client_cert_missing", 403, filters.DecisionDenied, "a verified client certificate is required")
 	ReasonUnmapped = filters.NewReason("authn.client_cert_unmapped", 403, filters.DecisionDenied, "the client certificate maps to no principal")
 )
+
+// Reasons lists the refusal reasons this filter can return, for
+// documentation and `tollgate explain`.
+func Reasons() []*filters.Reason {
+	return []*filters.Reason{ReasonMissing, ReasonUnmapped, filters.ReasonConflictingCredentials}
+}
 
 // Name implements filters.Filter.
 func (f *Filter) Name() string { return "mtlsauth" }
@@ -80,6 +89,20 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		ex.Identity.Verified = false
 		ex.Identity.KeyID = append(ex.Identity.KeyID[:0], cert.Subject.CommonName...)
 		return filters.Respond(ReasonUnmapped)
+	}
+	if prior := &ex.Identity; prior.Verified && prior.Method != filters.AuthNone {
+		// Two valid credentials (a token, then the certificate). They
+		// must name the same principal unless the certificate is a second
+		// factor on purpose; either way the first identity stays, and
+		// the subject header carries it.
+		if !f.second && (string(prior.Subject) != string(id.principal) || string(prior.Tenant) != string(id.tenant)) {
+			filters.Unattributed(prior)
+			return filters.Respond(filters.ReasonConflictingCredentials)
+		}
+		if f.subjectHeader != "" {
+			ex.SetHeader(f.subjectHeader, prior.Subject)
+		}
+		return filters.Continue
 	}
 	ex.Identity.Method = filters.AuthMTLS
 	ex.Identity.Verified = true

@@ -97,3 +97,63 @@ func TestConfigErrors(t *testing.T) {
 	f("identities: [{uri: 'not a uri', principal: p}]", "invalid uri")
 	f("identities: [{common_name: a, principal: p, role: [x]}]", "field role not found")
 }
+
+// TestEarlierIdentity: a certificate after an identity an earlier filter
+// verified (a token, a key) must name the same principal and tenant, or
+// the request is refused 400 and attributed to no one; with
+// second_factor the certificate may name another principal and the first
+// identity stays. Either way the subject header carries the identity kept.
+func TestEarlierIdentity(t *testing.T) {
+	const ids = `
+subject_header: X-Auth-Subject
+identities:
+  - {common_name: vera-laptop, principal: vera, tenant: acme, roles: [editor]}
+  - {common_name: billing-svc, principal: billing}
+`
+	strict, roles, err := newFilter(t, ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, _, err := newFilter(t, ids+"second_factor: true\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	editor, _ := roles.Lookup([]byte("editor"))
+	f := func(name string, flt *Filter, method filters.AuthMethod, subject, tenant, cn string, reason *filters.Reason, kept string) {
+		t.Helper()
+		ex := filtertest.NewExchange("GET", "/x", nil, nil)
+		defer filters.ReleaseExchange(ex)
+		ex.SetHeader("X-Auth-Subject", []byte("forged"))
+		ex.Identity.Method, ex.Identity.Verified = method, method != filters.AuthNone
+		ex.Identity.Subject = append(ex.Identity.Subject[:0], subject...)
+		ex.Identity.Tenant = append(ex.Identity.Tenant[:0], tenant...)
+		ex.PeerCertificate = &x509.Certificate{Subject: pkix.Name{CommonName: cn}}
+		if v := flt.Handle(ex); v.Reason() != reason {
+			t.Fatalf("%s: reason %v, want %v", name, v.Reason(), reason)
+		}
+		if reason == filters.ReasonConflictingCredentials {
+			if ex.Identity.Verified || len(ex.Identity.Subject) != 0 || ex.Identity.Method != filters.AuthNone {
+				t.Fatalf("%s: a conflict is attributed: %+v", name, ex.Identity)
+			}
+			return
+		}
+		if reason != nil {
+			return
+		}
+		if string(ex.Identity.Subject) != kept || string(ex.Header("X-Auth-Subject")) != kept || !ex.Identity.Verified {
+			t.Fatalf("%s: identity %q, header %q, want %q", name, ex.Identity.Subject, ex.Header("X-Auth-Subject"), kept)
+		}
+		if method != filters.AuthNone && (ex.Identity.Method != method || ex.Identity.Roles.Has(editor)) {
+			t.Fatalf("%s: the first identity was not kept as it was: %+v", name, ex.Identity)
+		}
+	}
+	f("token, same principal", strict, filters.AuthJWT, "vera", "acme", "vera-laptop", nil, "vera")
+	f("token, another principal", strict, filters.AuthJWT, "ada", "acme", "vera-laptop", filters.ReasonConflictingCredentials, "")
+	f("token, another tenant", strict, filters.AuthJWT, "vera", "globex", "vera-laptop", filters.ReasonConflictingCredentials, "")
+	f("token without tenant", strict, filters.AuthJWT, "vera", "", "vera-laptop", filters.ReasonConflictingCredentials, "")
+	f("introspected token, workload cert", strict, filters.AuthIntrospection, "vera", "acme", "billing-svc", filters.ReasonConflictingCredentials, "")
+	f("api key, another principal", strict, filters.AuthAPIKey, "ci-bot", "", "vera-laptop", filters.ReasonConflictingCredentials, "")
+	f("second factor, workload cert", second, filters.AuthJWT, "ada", "acme", "billing-svc", nil, "ada")
+	f("second factor, unmapped cert", second, filters.AuthJWT, "ada", "acme", "intruder", ReasonUnmapped, "")
+	f("no earlier identity", strict, filters.AuthNone, "", "", "vera-laptop", nil, "vera")
+}
