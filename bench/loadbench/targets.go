@@ -113,8 +113,8 @@ var targets = []target{
 	{Name: "tollgate-audit-async", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAudit("async"), Prepare: prepareAudit},
 	{Name: "tollgate-fasthttp-audit-process", AuditOff: "tollgate-fasthttp", Kind: kindTollgate, Config: onEngine("fasthttp", tollgateAudit("process")), Prepare: prepareAudit},
 	{Name: "tollgate-gnet-audit-process", AuditOff: "tollgate-gnet", Kind: kindTollgate, Config: onEngine("gnet", tollgateAudit("process")), Prepare: prepareAudit},
-	{Name: "tollgate-audit-ship", Kind: kindTollgate, Config: tollgateAuditShip, Prepare: prepareAuditShip, Postgres: true},
-	{Name: "tollgate-gnet-audit-ship", Kind: kindTollgate, Config: onEngine("gnet", tollgateAuditShip), Prepare: prepareAuditShip, Postgres: true},
+	{Name: "tollgate-audit-ship", AuditOff: "tollgate", Kind: kindTollgate, Config: tollgateAuditShip, Prepare: prepareAuditShip, Postgres: true},
+	{Name: "tollgate-gnet-audit-ship", AuditOff: "tollgate-gnet", Kind: kindTollgate, Config: onEngine("gnet", tollgateAuditShip), Prepare: prepareAuditShip, Postgres: true},
 	{Name: "nginx", Kind: kindNginx, Default: true, Peer: "nginx"},
 	{Name: "nginx-post", Kind: kindNginx, Request: orderRequest, Peer: "nginx"},
 	{Name: "haproxy", Kind: kindHAProxy, Default: true},
@@ -144,7 +144,7 @@ var presets = map[string][]string{
 	"idle": {"tollgate-gnet", "tollgate-fasthttp", "nginx", "haproxy"},
 	// ship: the audit log with and without shipping to PostgreSQL, on
 	// both engines (the database's own CPU is not counted: it runs apart).
-	"ship": {"tollgate-audit-process", "tollgate-audit-ship", "tollgate-gnet-audit-process", "tollgate-gnet-audit-ship"},
+	"ship": {"tollgate", "tollgate-audit-process", "tollgate-audit-ship", "tollgate-gnet", "tollgate-gnet-audit-process", "tollgate-gnet-audit-ship"},
 }
 
 // orderPath is where the POST rows send their order: the demo upstream

@@ -36,6 +36,11 @@ filters:
     name: jwtauth
     config:
       issuers: [{issuer: "https://idp.test", audiences: [orders-api], jwks_file: {jwks}}]
+  - id: jwt-claims
+    name: jwtauth
+    config:
+      issuers: [{issuer: "https://idp.test", audiences: [orders-api], jwks_file: {jwks}}]
+      require_claims: {email_verified: true}
   - id: jwt-keyless
     name: jwtauth
     config:
@@ -47,6 +52,11 @@ filters:
         viewer: {allow: [{methods: [GET], paths: ["/api/v1/**"]}]}
         editor: {inherits: [viewer], allow: [{methods: [POST], paths: [/api/v1/orders, /echo/upload]}, {methods: [GET, POST], paths: [/echo/size]}]}
         tenant-user: {allow: [{methods: [GET], paths: ["/echo/tenants/{tenant}"], conditions: {tenant_param: tenant}}]}
+  - id: scoped
+    name: rbac
+    config:
+      roles:
+        viewer: {allow: [{methods: [GET], paths: [/echo/scoped], scopes: ["orders:write"]}]}
 routes:
   - {name: customer, methods: [GET, DELETE], path: "/api/v1/customers/{id}", upstream: demo, filters: [{use: keys}, {use: policy}]}
   - {name: limited, methods: [GET], path: /api/v1/customers, upstream: demo, filters: [{use: keys}, {use: policy}, {name: ratelimit, config: {policies: [{name: once, rate: 1, per: 60s, key: [principal]}]}}]}
@@ -71,6 +81,19 @@ routes:
   - {name: broken, methods: [GET], path: /echo/broken, upstream: demo, filters: [{name: boom}]}
   - {name: upload, methods: [POST], path: /echo/upload, upstream: demo, max_body_bytes: 32KiB, filters: [{use: keys}, {use: policy}]}
   - {name: garbled, methods: [GET], path: /echo/garbled, upstream: garbage}
+  - {name: claims, methods: [GET], path: /echo/claims, upstream: demo, filters: [{use: jwt-claims}, {use: policy}]}
+  - {name: both, methods: [GET], path: /echo/both, upstream: demo, filters: [{use: jwt}, {use: keys}, {use: policy}]}
+  - {name: scoped, methods: [GET], path: /echo/scoped, upstream: demo, filters: [{use: jwt}, {use: scoped}]}
+  - name: shared-limit
+    methods: [GET]
+    path: /echo/shared-limit
+    upstream: demo
+    filters:
+      - use: keys
+      - name: ratelimit
+        config:
+          redis: {addresses: ["{dead}"], dial_timeout: 200ms, timeout: 200ms}
+          policies: [{name: cluster, rate: 10, per: 1s, key: [principal], store: redis, on_store_error: deny}]
 `
 
 // exactWant is what a request's audit record must say.
@@ -158,6 +181,10 @@ func exactRows(env *exactEnv) []exactRow {
 		{name: "token alg none", raw: get(jwtPath, bearer(unsignedToken(map[string]any{"alg": "none", "kid": "k1"}))), want: exactWant{401, "authn.alg_not_allowed", "", "https://idp.test", "GET", jwtPath, ""}},
 		{name: "token with crit", raw: get(jwtPath, bearer(unsignedToken(map[string]any{"alg": "RS256", "kid": "k1", "crit": []string{"exp"}}))), want: exactWant{401, "authn.header_not_allowed", "", "https://idp.test", "GET", jwtPath, ""}},
 		{name: "issuer's keys unavailable", raw: get("/echo/jwt-keyless", bearer(env.kit.token(env.t, tokenClaims("https://idp-down.test", "orders-api", time.Hour, 0)))), want: exactWant{503, "authn.keys_unavailable", "", "https://idp-down.test", "GET", "/echo/jwt-keyless", ""}},
+		{name: "token lacks a required claim", raw: get("/echo/claims", bearer(env.kit.token(env.t, tokenClaims("https://idp.test", "orders-api", time.Hour, 0)))), want: exactWant{401, "authn.claim_required", "", "https://idp.test", "GET", "/echo/claims", ""}},
+		{name: "token and key name different principals", raw: get("/echo/both", bearer(env.kit.token(env.t, tokenClaims("https://idp.test", "orders-api", time.Hour, 0)))+viewer), want: exactWant{400, "authn.conflicting_credentials", "", "", "GET", "/echo/both", ""}},
+		{name: "token lacks the rule's scope", raw: get("/echo/scoped", bearer(env.kit.token(env.t, tokenClaims("https://idp.test", "orders-api", time.Hour, 0)))), want: exactWant{403, "rbac.scope_missing", "jo", "", "GET", "/echo/scoped", ""}},
+		{name: "shared rate-limit store down, fail mode deny", raw: get("/echo/shared-limit", viewer), want: exactWant{503, "ratelimit.store_unavailable", "vera", "", "GET", "/echo/shared-limit", ""}},
 		{name: "introspection: inactive", raw: get("/echo/introspect", bearer("revoked-token")), want: exactWant{401, "authn.token_inactive", "", "", "GET", "/echo/introspect", ""}},
 		{name: "introspection: active", raw: get("/echo/introspect", bearer("live-token")), want: exactWant{200, "", "ivan", "", "GET", "/echo/introspect", ""}},
 		{name: "introspection server down", raw: get("/echo/introspect-down", bearer("live-token")), want: exactWant{503, "authn.introspection_unavailable", "", "", "GET", "/echo/introspect-down", ""}},
