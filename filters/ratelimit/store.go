@@ -184,6 +184,16 @@ func (f *Filter) anyLease() bool {
 	return false
 }
 
+// allLease reports whether every shared policy is in lease mode.
+func (f *Filter) allLease() bool {
+	for i := range f.policies {
+		if sh := f.policies[i].shared; sh != nil && !sh.lease {
+			return false
+		}
+	}
+	return true
+}
+
 // openStore makes the store (without connecting) and, for lease policies,
 // starts the refill workers.
 func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
