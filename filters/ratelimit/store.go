@@ -242,7 +242,8 @@ func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
 }
 
 // MayBlock reports that Handle may wait for Redis when a policy is shared:
-// the gnet engine then runs the chain off its event loop.
+// the gnet engine then asks TryHandle on its event loop and runs the rest
+// of the chain off the loop when it would wait.
 func (f *Filter) MayBlock() bool { return f.store != nil }
 
 // Close stops the refill workers and closes the Redis client. It is called
