@@ -36,7 +36,8 @@ type Finisher interface {
 
 // Blocker is implemented by filters whose Handle may wait (for a network
 // call, or for a queue slot). Engines that run chains on an event loop run
-// such a chain off the loop; Chain.MayBlock reports it.
+// such a filter, and the rest of its chain part, off the loop — unless it
+// is also a Waiter that decides at once; Chain.MayBlock reports it.
 type Blocker interface {
 	MayBlock() bool
 }
