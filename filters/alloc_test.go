@@ -21,3 +21,15 @@ func TestChainZeroAllocs(t *testing.T) {
 		buf = ex.AppendProblem(buf[:0])
 	})
 }
+
+func TestChainTryRunZeroAllocs(t *testing.T) {
+	c := filters.NewChain(&noop{}, readyWaiter{}, &noop{}, deny{reasonTest})
+	ex := filtertest.NewExchange("GET", "/x", nil, nil)
+	defer filters.ReleaseExchange(ex)
+	filtertest.AssertZeroAllocs(t, "chain try-run", func() {
+		ex.Refuse(nil)
+		if _, _, done := c.TryRunHead(ex); !done {
+			t.Fatal("undecided")
+		}
+	})
+}

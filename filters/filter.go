@@ -36,9 +36,29 @@ type Finisher interface {
 
 // Blocker is implemented by filters whose Handle may wait (for a network
 // call, or for a queue slot). Engines that run chains on an event loop run
-// such a chain off the loop; Chain.MayBlock reports it.
+// such a filter, and the rest of its chain part, off the loop — unless it
+// is also a Waiter that decides at once; Chain.MayBlock reports it.
 type Blocker interface {
 	MayBlock() bool
+}
+
+// Waiter is implemented by a Blocker that can often decide without
+// waiting: a rate limit spending a lease it holds, an introspection cache
+// hit, a free concurrency slot. An engine that must not wait (an event
+// loop) runs the chain with Chain.TryRunHead and TryRunBody, which call
+// TryHandle, and leaves its loop only from the first filter that would
+// have to wait: most requests then never leave the loop.
+//
+// TryHandle returns decided true and the verdict Handle would have
+// returned when it can decide at once, with the same effects on ex and on
+// the filter's state. It returns decided false, without waiting, when it
+// would have to; Handle then runs for the same exchange, on a goroutine
+// that may wait, and must behave as if TryHandle had never run. So an
+// undecided TryHandle leaves no trace, or only one that Handle repeats
+// anyway (an implementation documents which). Like Handle it must not
+// allocate on its decided path.
+type Waiter interface {
+	TryHandle(ex *Exchange) (v Verdict, decided bool)
 }
 
 // BodyReader is implemented by filters that look at the request body
@@ -84,11 +104,22 @@ func (v Verdict) Reason() *Reason { return v.reason }
 // loop: the first verdict that is not Continue wins.
 type Chain struct {
 	filters   []Filter
-	head      int // filters[:head] run before the body is read (BodyReader)
+	head      int        // filters[:head] run before the body is read (BodyReader)
+	waits     []waitKind // per filter: whether and how Handle may wait
+	waiters   []Waiter   // per filter: its Waiter when waits is waitMaybe
 	response  []ResponseFilter
 	finishers []indexedFinisher
 	closers   []io.Closer
 }
+
+// waitKind is how a filter of a chain may wait, decided once in NewChain.
+type waitKind uint8
+
+const (
+	waitNever  waitKind = iota // not a Blocker, or MayBlock is false
+	waitMaybe                  // a Waiter: TryHandle says whether it would wait
+	waitAlways                 // a Blocker that cannot tell in advance
+)
 
 type indexedFinisher struct {
 	index int
@@ -97,8 +128,14 @@ type indexedFinisher struct {
 
 // NewChain compiles fs into a chain, detecting the optional interfaces once.
 func NewChain(fs ...Filter) *Chain {
-	c := &Chain{filters: fs, head: len(fs)}
+	c := &Chain{filters: fs, head: len(fs), waits: make([]waitKind, len(fs)), waiters: make([]Waiter, len(fs))}
 	for i, f := range fs {
+		if b, ok := f.(Blocker); ok && b.MayBlock() {
+			c.waits[i] = waitAlways
+			if w, ok := f.(Waiter); ok {
+				c.waits[i], c.waiters[i] = waitMaybe, w
+			}
+		}
 		if br, ok := f.(BodyReader); ok && br.ReadsBody() && i < c.head {
 			c.head = i
 		}
@@ -181,6 +218,59 @@ func (c *Chain) run(ex *Exchange, from, to int) Verdict {
 		ex.ran = int8(i + 1)
 	}
 	return Continue
+}
+
+// TryRunHead is RunHead for a caller that must not wait (an event loop).
+// It runs the head part's filters in order, asking each filter that may
+// wait to decide through Waiter.TryHandle, and stops before the first one
+// that would have to wait (or may wait and is no Waiter). When the part
+// decided, done is true and v is its verdict, as RunHead would have
+// returned it. Otherwise done is false, the filters before resume have
+// passed the request on, and Resume(ex, resume) runs the rest of the part
+// where waiting is allowed.
+func (c *Chain) TryRunHead(ex *Exchange) (v Verdict, resume int, done bool) {
+	return c.tryRun(ex, 0, c.head)
+}
+
+// TryRunBody is TryRunHead for the part run once the body is read.
+func (c *Chain) TryRunBody(ex *Exchange) (v Verdict, resume int, done bool) {
+	return c.tryRun(ex, c.head, len(c.filters))
+}
+
+// Resume runs, with Handle, the rest of the part in which TryRunHead or
+// TryRunBody stopped at resume. It may wait.
+func (c *Chain) Resume(ex *Exchange, resume int) Verdict {
+	if resume < c.head {
+		return c.run(ex, resume, c.head)
+	}
+	return c.run(ex, resume, len(c.filters))
+}
+
+// InHead reports whether the filter at index i runs in the head part:
+// before the body is read.
+func (c *Chain) InHead(i int) bool { return i < c.head }
+
+func (c *Chain) tryRun(ex *Exchange, from, to int) (Verdict, int, bool) {
+	for i := from; i < to; i++ {
+		var v Verdict
+		switch c.waits[i] {
+		case waitNever:
+			v = c.filters[i].Handle(ex)
+		case waitMaybe:
+			var decided bool
+			if v, decided = c.waiters[i].TryHandle(ex); !decided {
+				return Continue, i, false
+			}
+		default:
+			return Continue, i, false
+		}
+		if v.reason != nil {
+			ex.refuse(v.reason, int8(i))
+			return v, i, true
+		}
+		ex.ran = int8(i + 1)
+	}
+	return Continue, to, true
 }
 
 // Finish calls Finish on every Finisher whose Handle passed ex on, in

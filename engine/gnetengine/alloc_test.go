@@ -5,6 +5,7 @@ package gnetengine
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"testing"
@@ -12,6 +13,8 @@ import (
 
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/concurrency"
 )
 
 // TestSteadyStateRequestAllocatesNothing sends keep-alive requests through
@@ -23,6 +26,23 @@ func TestSteadyStateRequestAllocations(t *testing.T) {
 	t.Run("gnet", func(t *testing.T) {
 		up := e2etest.StartUpstream(t)
 		assertAllocs(t, quick(t, up, "", "").addr, "/api/v1/customers/1", 0)
+	})
+	// A filter that may wait (a concurrency limit with a queue) and finds
+	// a free slot decides on the loop: nothing leaves it, nothing is
+	// allocated.
+	t.Run("gnet, a filter that may wait", func(t *testing.T) {
+		up := e2etest.StartUpstream(t)
+		routes := `  - name: guarded
+    methods: [GET]
+    path: /bench
+    upstream: demo
+    filters: [{name: concurrency, config: {max_concurrent: 64, max_queue: 8, queue_timeout: 1s}}]
+`
+		reg := filters.Registry{{Name: "concurrency", New: concurrency.New}}
+		p := startProxyWith(t, fmt.Sprintf(e2etest.BaseConfig, up.Addr, "", routes), reg)
+		// A request run off the loop costs at least its goroutine and
+		// closure: zero allocations means none left it.
+		assertAllocs(t, p.addr, "/bench", 0)
 	})
 	// The goroutine engine, through the same pipeline: it lives in
 	// another package, but this harness starts it beside the event loop.

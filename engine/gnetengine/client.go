@@ -22,7 +22,7 @@ const (
 	stClosed
 	stRecording // the response is complete; its end waits for the audit record (audit.go)
 	stDeciding  // strict mode: the request waits for its decision record (audit.go)
-	stFiltering // a chain that may wait runs off the loop (runChain)
+	stFiltering // a filter that has to wait runs off the loop (runChain)
 )
 
 // highWater is the outbound backlog above which the relay stops feeding a
@@ -264,44 +264,45 @@ const (
 	phaseBody        // once the body is in: validation
 )
 
-// runChain runs one part of the route's filters. A part with a filter
-// that may wait (introspection on a cache miss, a concurrency queue) runs
-// on a goroutine the server owns while the connection waits in
-// stFiltering, so the loop never waits with it; the verdict comes back
-// through the loop's ack queue (audit.go) to afterPhase.
+// runChain runs one part of the route's filters on the loop, up to the
+// first filter that would have to wait (introspection on a cache miss, a
+// rate limit with no lease left, a concurrency queue: filters.Waiter).
+// Most requests decide there. Only when a filter would wait does the rest
+// of the part run on a goroutine the server owns, from that filter on,
+// while the connection waits in stFiltering, so the loop never waits with
+// it; the verdict comes back through the loop's ack queue (audit.go) to
+// afterPhase.
 func (cc *clientConn) runChain(phase uint8) {
 	req := cc.req
 	s := cc.lp.l.s
-	mayBlock := req.Route.Chain.HeadMayBlock()
-	if phase == phaseBody {
-		mayBlock = req.Route.Chain.BodyMayBlock()
-	}
-	if mayBlock {
-		req.waiting = waitFilters
-		req.phase = phase
-		cc.state = stFiltering
-		cc.deadline = 0
-		lp := cc.lp
-		if !s.goOffLoop(func() {
-			req.allowed = s.filter(req, phase)
-			lp.pushAck(req)
-		}) {
-			// The server is stopping: nothing runs off the loop any more.
-			req.waiting = waitNone
-			req.keepAlive = false
-			cc.refuse(filters.ReasonOverloaded)
-		}
+	allowed, resume, done := s.tryFilter(req, phase)
+	if done {
+		cc.afterPhase(phase, allowed)
 		return
 	}
-	cc.afterPhase(phase, s.filter(req, phase))
+	req.waiting = waitFilters
+	req.phase = phase
+	cc.state = stFiltering
+	cc.deadline = 0
+	lp := cc.lp
+	s.p.CountOffLoop()
+	if !s.goOffLoop(func() {
+		req.allowed = s.p.ResumeFilters(&req.Request, resume)
+		lp.pushAck(req)
+	}) {
+		// The server is stopping: nothing runs off the loop any more.
+		req.waiting = waitNone
+		req.keepAlive = false
+		cc.refuse(filters.ReasonOverloaded)
+	}
 }
 
-// filter runs one part of req's chain.
-func (s *Server) filter(req *request, phase uint8) bool {
+// tryFilter runs one part of req's chain on the loop (see runChain).
+func (s *Server) tryFilter(req *request, phase uint8) (allowed bool, resume int, done bool) {
 	if phase == phaseHead {
-		return s.p.FilterHead(&req.Request)
+		return s.p.TryFilterHead(&req.Request)
 	}
-	return s.p.FilterBody(&req.Request)
+	return s.p.TryFilterBody(&req.Request)
 }
 
 // afterPhase goes on once a part of the chain decided.

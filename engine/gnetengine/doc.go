@@ -18,10 +18,13 @@
 //   - Nothing blocks a loop. Connecting to an upstream runs on a
 //     short-lived goroutine per new connection, which is then enrolled in
 //     the loop. Filters run on the loop, in two parts around reading the
-//     body (identity and policy on the head, then body filters), except a
-//     part with a filter that may wait (introspection on a cache miss, a
-//     queueing concurrency limit), which runs on its own goroutine while
-//     its connection waits;
+//     body (identity and policy on the head, then body filters). A
+//     filter that may wait decides on the loop when it can do so at once
+//     (filters.Waiter: an introspection cache hit, a held rate-limit
+//     lease, a free concurrency slot); only when it would have to wait
+//     (a cache miss, an empty lease, a full limit) does the rest of the
+//     part run on its own goroutine, from that filter on, while its
+//     connection waits (counted in tollgate_gnet_offloop_total);
 //     audit records are acknowledged asynchronously (audit.go). Whatever
 //     comes back from another goroutine re-enters the loop through its ack
 //     queue. Every such goroutine is started by Server.goOffLoop and

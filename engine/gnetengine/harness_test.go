@@ -30,6 +30,12 @@ type testProxy struct {
 // startProxy compiles cfg and serves it with the gnet engine.
 func startProxy(tb testing.TB, cfg string) *testProxy {
 	tb.Helper()
+	return startProxyWith(tb, cfg, filters.Registry{})
+}
+
+// startProxyWith is startProxy with the filters of reg.
+func startProxyWith(tb testing.TB, cfg string, reg filters.Registry) *testProxy {
+	tb.Helper()
 	path := filepath.Join(tb.TempDir(), "tollgate.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		tb.Fatal(err)
@@ -38,7 +44,7 @@ func startProxy(tb testing.TB, cfg string) *testProxy {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rt, err := engine.Compile(c, filters.Registry{}, 1, nil, nil)
+	rt, err := engine.Compile(c, reg, 1, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}

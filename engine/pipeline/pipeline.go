@@ -43,6 +43,7 @@ type Pipeline struct {
 	malformed *metrics.Counter
 	shed      *metrics.Counter
 	panics    *metrics.Counter
+	offLoop   *metrics.Counter
 }
 
 // New builds a pipeline and registers its metrics.
@@ -73,6 +74,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.malformed = set.NewCounter(`tollgate_http_malformed_requests_total`)
 	p.shed = set.NewCounter(`tollgate_http_shed_requests_total`)
 	p.panics = set.NewCounter(`tollgate_http_panics_total`)
+	p.offLoop = set.NewCounter(`tollgate_gnet_offloop_total`)
 	return p, nil
 }
 

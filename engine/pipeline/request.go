@@ -205,6 +205,92 @@ func (p *Pipeline) FilterHead(r *Request) bool {
 // FilterBody runs the rest of the route's chain once the body is read.
 func (p *Pipeline) FilterBody(r *Request) bool { return p.runFilters(r, phaseBody) }
 
+// TryFilterHead is FilterHead for an engine that must not wait (an event
+// loop): the head part runs up to the first filter that would have to
+// wait (filters.Chain.TryRunHead). When it decided, done is true and
+// allowed is what FilterHead would have returned; otherwise the engine
+// calls ResumeFilters with resume where waiting is allowed. Same recovery
+// boundary as FilterHead.
+func (p *Pipeline) TryFilterHead(r *Request) (allowed bool, resume int, done bool) {
+	allowed, resume, done = p.tryFilters(r, phaseHead)
+	if done && allowed {
+		allowed = p.bodyFits(r)
+	}
+	return allowed, resume, done
+}
+
+// TryFilterBody is TryFilterHead for the part run once the body is read.
+func (p *Pipeline) TryFilterBody(r *Request) (allowed bool, resume int, done bool) {
+	return p.tryFilters(r, phaseBody)
+}
+
+// ResumeFilters runs the rest of the part TryFilterHead or TryFilterBody
+// stopped in, from resume, and reports whether the request may go on, as
+// FilterHead or FilterBody would have. It may wait: engines call it off
+// their event loop, and count that in tollgate_gnet_offloop_total
+// (CountOffLoop).
+func (p *Pipeline) ResumeFilters(r *Request, resume int) (allowed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.Panicked(r, "filter", v)
+			allowed = false
+		}
+	}()
+	chain := r.Route.Chain
+	if !p.settle(r, chain.Resume(&r.Ex, resume)) {
+		return false
+	}
+	if chain.InHead(resume) {
+		return p.bodyFits(r)
+	}
+	return true
+}
+
+// CountOffLoop counts a chain part an event-loop engine ran off its loop
+// because a filter had to wait.
+func (p *Pipeline) CountOffLoop() { p.offLoop.Inc() }
+
+func (p *Pipeline) tryFilters(r *Request, phase int) (allowed bool, resume int, done bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.Panicked(r, "filter", v)
+			allowed, done = false, true
+		}
+	}()
+	var v filters.Verdict
+	if phase == phaseHead {
+		v, resume, done = r.Route.Chain.TryRunHead(&r.Ex)
+	} else {
+		v, resume, done = r.Route.Chain.TryRunBody(&r.Ex)
+	}
+	if !done {
+		return false, resume, false
+	}
+	return p.settle(r, v), resume, true
+}
+
+// settle records a part's refusal on the exchange, if the filter did not,
+// and reports whether v passes the request on.
+func (p *Pipeline) settle(r *Request, v filters.Verdict) bool {
+	if v.IsContinue() {
+		return true
+	}
+	if r.Ex.Reason() == nil {
+		r.Ex.Refuse(v.Reason())
+	}
+	return false
+}
+
+// bodyFits refuses a declared body over the route's limit once the head
+// part allowed the request.
+func (p *Pipeline) bodyFits(r *Request) bool {
+	if r.Ex.ContentLength > r.Limit {
+		r.Ex.Refuse(filters.ReasonBodyTooLarge)
+		return false
+	}
+	return true
+}
+
 const (
 	phaseHead = iota
 	phaseBody

@@ -20,6 +20,13 @@ func TestZeroAllocs(t *testing.T) {
 		}
 		f.Finish(ex)
 	})
+	filtertest.AssertZeroAllocs(t, "TryHandle: a free slot, and finish", func() {
+		ex.Reset()
+		if v, ok := f.TryHandle(ex); !ok || !v.IsContinue() {
+			t.Fatal("undecided or refused")
+		}
+		f.Finish(ex)
+	})
 	holder := filters.AcquireExchange()
 	defer filters.ReleaseExchange(holder)
 	f.Handle(holder)

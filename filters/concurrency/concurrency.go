@@ -54,6 +54,7 @@ type Filter struct {
 var (
 	_ filters.Filter   = (*Filter)(nil)
 	_ filters.Finisher = (*Filter)(nil)
+	_ filters.Waiter   = (*Filter)(nil)
 )
 
 // waiter is one queued request. It is pooled with its channel and timer,
@@ -77,6 +78,17 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		return filters.Continue
 	}
 	return f.wait(ex)
+}
+
+// TryHandle implements filters.Waiter: a free slot is taken at once, as
+// Handle takes it; with every slot taken it says it would wait and takes
+// nothing, and Handle then queues (or sheds) the request.
+func (f *Filter) TryHandle(*filters.Exchange) (filters.Verdict, bool) {
+	// Fast path: a free slot.
+	if f.tryAcquire() {
+		return filters.Continue, true
+	}
+	return filters.Continue, false
 }
 
 func (f *Filter) tryAcquire() bool {
@@ -224,5 +236,6 @@ func newWaiter() any {
 }
 
 // MayBlock reports whether Handle can wait for a slot: with a queue it
-// does, up to the queue timeout.
+// does, up to the queue timeout. An engine on an event loop asks
+// TryHandle first and leaves the loop only when no slot is free.
 func (f *Filter) MayBlock() bool { return f.maxQueue > 0 }

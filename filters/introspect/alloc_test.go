@@ -73,6 +73,24 @@ func TestZeroAllocs(t *testing.T) {
 			t.Fatal("allowed")
 		}
 	})
+	filtertest.AssertZeroAllocs(t, "TryHandle, cache hit", func() {
+		request(good)
+		if v, ok := f.TryHandle(ex); !ok || !v.IsContinue() {
+			t.Fatal("undecided or refused")
+		}
+	})
+	filtertest.AssertZeroAllocs(t, "TryHandle, negative-cache hit", func() {
+		request(bad)
+		if v, ok := f.TryHandle(ex); !ok || v.IsContinue() {
+			t.Fatal("undecided or allowed")
+		}
+	})
+	filtertest.AssertZeroAllocs(t, "Chain.TryRunHead, cache hit", func() {
+		request(good)
+		if v, _, done := chain.TryRunHead(ex); !done || !v.IsContinue() {
+			t.Fatal("undecided or refused")
+		}
+	})
 	filtertest.AssertZeroAllocs(t, "anonymous on an optional route", func() {
 		request(nil)
 		if v := opt.Handle(ex); !v.IsContinue() {

@@ -16,7 +16,9 @@
 // short timeout (2s by default) — what Kong's and oauth2-proxy's
 // introspection do. The fasthttp engine runs a goroutine per connection,
 // so a waiting request holds only its own goroutine; MayBlock tells an
-// event-loop engine to keep such a chain off its loop. The alternatives —
+// event-loop engine that the filter may wait, and TryHandle
+// (filters.Waiter) lets it answer a cache hit on its loop and leave the
+// loop only for a miss. The alternatives —
 // refusing the first request and introspecting in the background, or
 // parking the request — either fail correct clients or need an
 // asynchronous verdict the filter seam does not have.

@@ -55,6 +55,7 @@ type Filter struct {
 // Interface guards.
 var (
 	_ filters.Filter = (*Filter)(nil)
+	_ filters.Waiter = (*Filter)(nil)
 	_ io.Closer      = (*Filter)(nil)
 )
 
@@ -68,7 +69,7 @@ func (f *Filter) Metrics() *metrics.Set { return f.m.set }
 // MayBlock reports that Handle can wait for the network: a token the cache
 // does not know is judged by a call to the authorization server, bounded
 // by the configured timeout. Engines that run filters on an event loop
-// must run a chain holding this filter off the loop.
+// ask TryHandle first and leave the loop only on a cache miss.
 func (f *Filter) MayBlock() bool { return true }
 
 // Close releases idle connections to the authorization server. Calls in
@@ -93,30 +94,55 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	for _, h := range f.strip {
 		ex.DelHeader(h)
 	}
+	if v, ok := f.decide(ex); ok {
+		return v
+	}
 	raw := f.credential(ex.Header(f.header))
-	if raw == nil {
-		if f.optional {
-			f.m.anonymous.Inc()
-			return filters.Continue
-		}
-		return f.refuse(ex, &refusals[refMissing], "")
-	}
-	if !validToken(raw) {
-		return f.refuse(ex, &refusals[refMalformed], "the token is not an RFC 6750 b64token")
-	}
-	now := f.now().UnixNano()
 	var h1, h2 uint64
 	if f.cache != nil {
-		// Fast path: a token judged before, still in date.
 		h1, h2 = f.cache.Hash(raw)
-		if e := f.cache.Get(h1, h2); e != nil && now < e.deadline {
-			f.m.hits.Inc()
-			return f.answer(ex, e, true)
-		}
 	} else {
 		h1, h2 = f.flightHash(raw)
 	}
 	return f.miss(ex, raw, flightKey{h1, h2})
+}
+
+// TryHandle implements filters.Waiter: it decides as Handle does when no
+// call to the server is needed — no token, a malformed one, or a token
+// whose judgement (accepted or refused) is cached — and otherwise says it
+// would wait. The one effect an undecided TryHandle keeps is Handle's own
+// first step, stripping client copies of the identity headers; Handle
+// strips them again, which changes nothing.
+func (f *Filter) TryHandle(ex *filters.Exchange) (filters.Verdict, bool) {
+	for _, h := range f.strip {
+		ex.DelHeader(h)
+	}
+	return f.decide(ex)
+}
+
+// decide answers what needs no call to the server, once the identity
+// headers are stripped; ok is false for a token the cache does not know.
+func (f *Filter) decide(ex *filters.Exchange) (v filters.Verdict, ok bool) {
+	raw := f.credential(ex.Header(f.header))
+	if raw == nil {
+		if f.optional {
+			f.m.anonymous.Inc()
+			return filters.Continue, true
+		}
+		return f.refuse(ex, &refusals[refMissing], ""), true
+	}
+	if !validToken(raw) {
+		return f.refuse(ex, &refusals[refMalformed], "the token is not an RFC 6750 b64token"), true
+	}
+	if f.cache != nil {
+		// Fast path: a token judged before, still in date.
+		h1, h2 := f.cache.Hash(raw)
+		if e := f.cache.Get(h1, h2); e != nil && f.now().UnixNano() < e.deadline {
+			f.m.hits.Inc()
+			return f.answer(ex, e, true), true
+		}
+	}
+	return filters.Continue, false
 }
 
 // flightHash keys the in-flight table when the cache is disabled.

@@ -38,7 +38,10 @@
 // key admits at most burst + W·rate/per + I·(lease + ⌊lease/2⌋), since an
 // instance never holds more than lease + ⌊lease/2⌋ of a key. Because
 // Handle may then wait on the network, the filter implements
-// filters.Blocker and the gnet engine runs its chain off the event loop.
+// filters.Blocker; it also implements filters.Waiter, so the gnet engine
+// decides on its event loop a request that spends a held lease or meets a
+// held refusal, and leaves the loop only for one that must call Redis
+// (exact mode, an empty lease).
 // When Redis cannot be reached each policy applies its explicit
 // on_store_error (allow, deny, or its local limiter), behind a circuit
 // breaker, and marks the exchange (Exchange.Fallback) for the audit record.

@@ -84,10 +84,48 @@ func (t *leaseTable) giveBack(h uint64) {
 // last refusal from Redis still holds. A lease that falls to its low-water
 // mark is refilled ahead by a worker, so most requests never wait.
 func (f *Filter) takeLease(ex *filters.Exchange, p *policy, h uint64, now int64) (Result, error) {
+	if r, ok := f.spendLease(ex, p, h, now, true); ok {
+		return r, nil
+	}
+	// Slow path: lease a batch now.
+	sh := p.shared
+	s := sh.leases.shard(h)
+	sh.waits.Inc()
+	rep, err := f.call(p, p.storeKey(ex), sh.leaseSize)
+	if err != nil {
+		return Result{}, err
+	}
+	now = f.clock()
+	r := Result{Allowed: rep.Granted > 0, TAT: now + rep.TATAfter, Now: now}
+	s.mu.Lock()
+	l := s.get(h, now, sh.leases.perShard)
+	excess := f.merge(p, l, rep, now)
+	if r.Allowed {
+		l.tokens-- // this request's
+	}
+	s.mu.Unlock()
+	if excess > 0 {
+		f.queue(refill{p: p, h: h, key: p.storeKey(ex), n: -excess})
+	}
+	return r, nil
+}
+
+// spendLease is takeLease's fast path: it spends one leased request of the
+// key, or refuses while the last refusal from Redis holds, and reports
+// false when neither applies (a batch must be leased). With create unset
+// (TryHandle) it leaves the table as it found it for a key it does not
+// hold.
+func (f *Filter) spendLease(ex *filters.Exchange, p *policy, h uint64, now int64, create bool) (Result, bool) {
 	sh := p.shared
 	s := sh.leases.shard(h)
 	s.mu.Lock()
-	l := s.get(h, now, sh.leases.perShard)
+	var l *lease
+	if create {
+		l = s.get(h, now, sh.leases.perShard)
+	} else if l = s.m[h]; l == nil {
+		s.mu.Unlock()
+		return Result{}, false
+	}
 	if l.tokens > 0 && now >= l.expires {
 		l.tokens = 0 // expired leased requests are dropped: the bound holds
 	}
@@ -103,33 +141,15 @@ func (f *Filter) takeLease(ex *filters.Exchange, p *policy, h uint64, now int64)
 		if prefetch {
 			f.prefetch(p, h, p.storeKey(ex))
 		}
-		return r, nil
+		return r, true
 	}
 	if now < l.refusedAt {
 		r := Result{TAT: l.tat, Now: now}
 		s.mu.Unlock()
-		return r, nil
+		return r, true
 	}
 	s.mu.Unlock()
-	// Slow path: lease a batch now.
-	sh.waits.Inc()
-	rep, err := f.call(p, p.storeKey(ex), sh.leaseSize)
-	if err != nil {
-		return Result{}, err
-	}
-	now = f.clock()
-	r := Result{Allowed: rep.Granted > 0, TAT: now + rep.TATAfter, Now: now}
-	s.mu.Lock()
-	l = s.get(h, now, sh.leases.perShard)
-	excess := f.merge(p, l, rep, now)
-	if r.Allowed {
-		l.tokens-- // this request's
-	}
-	s.mu.Unlock()
-	if excess > 0 {
-		f.queue(refill{p: p, h: h, key: p.storeKey(ex), n: -excess})
-	}
-	return r, nil
+	return Result{}, false
 }
 
 // merge adds a grant to a lease; the caller holds the shard's lock. A

@@ -37,6 +37,7 @@ type Filter struct {
 
 	// Shared policies (store: redis); nil store when there are none.
 	store     *redisstore.Store
+	exact     bool // a shared policy is in exact mode: TryHandle always waits
 	refills   chan refill
 	stop      chan struct{}
 	workers   sync.WaitGroup
@@ -48,6 +49,7 @@ type Filter struct {
 var (
 	_ filters.Filter  = (*Filter)(nil)
 	_ filters.Blocker = (*Filter)(nil)
+	_ filters.Waiter  = (*Filter)(nil)
 	_ io.Closer       = (*Filter)(nil)
 )
 
@@ -88,6 +90,33 @@ func (f *Filter) Name() string { return "ratelimit" }
 // policy does; quota taken by earlier policies is given back when a later
 // one refuses, so a refused request costs nothing.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
+	v, _ := f.decide(ex, false)
+	return v
+}
+
+// TryHandle implements filters.Waiter: it decides as Handle does when no
+// policy has to ask Redis, and otherwise says it would wait. Local
+// policies never wait. A lease policy decides at once when its key holds
+// a leased request, or while the last refusal from Redis still holds;
+// with no lease left it would lease a batch (a round trip). A policy in
+// exact mode asks Redis for every request: a filter with one always says
+// it would wait.
+//
+// An undecided TryHandle leaves nothing taken: a lease policy that
+// would wait is found before it is charged, and what the policies before
+// it took is given back, as when a later policy refuses (a local
+// policy's refund restores its capacity; a lease entry is not created).
+// Handle then decides the request afresh.
+func (f *Filter) TryHandle(ex *filters.Exchange) (filters.Verdict, bool) {
+	if f.exact {
+		return filters.Continue, false
+	}
+	return f.decide(ex, true)
+}
+
+// decide is Handle, or TryHandle when try is set: then decided is false
+// when a policy would have to wait for Redis.
+func (f *Filter) decide(ex *filters.Exchange, try bool) (v filters.Verdict, decided bool) {
 	now := f.clock()
 	var hs [MaxPolicies]uint64
 	var rs [MaxPolicies]Result
@@ -105,12 +134,19 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 			// A shared policy is not asked once the request is refused:
 			// that would be a round trip for a Retry-After.
 			rs[i], by[i] = Result{Allowed: true}, byNone
+		case try:
+			r, ok := f.spendLease(ex, p, hs[i], now, false)
+			if !ok {
+				f.giveBack(ex, i, &hs, &by)
+				return filters.Continue, false
+			}
+			rs[i], by[i] = r, byLease
 		default:
 			var deny bool
 			rs[i], by[i], deny = f.takeShared(ex, p, hs[i], now)
 			if deny {
 				f.giveBack(ex, i, &hs, &by)
-				return f.unavailable(ex, p)
+				return f.unavailable(ex, p), true
 			}
 		}
 		if first < 0 && !rs[i].Allowed {
@@ -118,12 +154,12 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 		}
 	}
 	if first >= 0 {
-		return f.refuse(ex, first, &hs, &rs, &by)
+		return f.refuse(ex, first, &hs, &rs, &by), true
 	}
 	if f.headers {
 		f.addAllowedHeaders(ex, &rs)
 	}
-	return filters.Continue
+	return filters.Continue, true
 }
 
 // refuse gives back the quota of the policies that admitted, then reports

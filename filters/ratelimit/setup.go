@@ -116,6 +116,7 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 	f.policyHeader = policyHeader
 	f.metrics = newMetrics(spec.Route, f)
 	if f.anyShared() {
+		f.exact = !f.allLease()
 		if err := f.openStore(spec, cfg.Redis); err != nil {
 			return nil, err
 		}

@@ -184,6 +184,16 @@ func (f *Filter) anyLease() bool {
 	return false
 }
 
+// allLease reports whether every shared policy is in lease mode.
+func (f *Filter) allLease() bool {
+	for i := range f.policies {
+		if sh := f.policies[i].shared; sh != nil && !sh.lease {
+			return false
+		}
+	}
+	return true
+}
+
 // openStore makes the store (without connecting) and, for lease policies,
 // starts the refill workers.
 func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
@@ -232,7 +242,8 @@ func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
 }
 
 // MayBlock reports that Handle may wait for Redis when a policy is shared:
-// the gnet engine then runs the chain off its event loop.
+// the gnet engine then asks TryHandle on its event loop and runs the rest
+// of the chain off the loop when it would wait.
 func (f *Filter) MayBlock() bool { return f.store != nil }
 
 // Close stops the refill workers and closes the Redis client. It is called
