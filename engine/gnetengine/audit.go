@@ -35,11 +35,27 @@ import (
 // audit log's acknowledgements, and chains that ran off the loop because
 // a filter may wait. One task drains everything queued since the last
 // drain, so the loop is woken once per group commit, not per request.
+//
+// Under load most acknowledgements arrive while the loop is inside one of
+// its turns (a callback in progress: OnTraffic, or the drain task
+// itself), and then the loop is not woken at all: pushAck sees the turn
+// flag and leaves the requests to endTurn, which drains the queue before
+// the loop goes back to epoll. A wake-up is gnet's Execute: a task
+// allocated on the caller's side, an eventfd write, and an extra epoll
+// round on the loop. The flag and the queue's length are an instance of
+// Dekker's handshake (sequentially consistent atomics): pushAck publishes
+// the length, then reads the flag; endTurn clears the flag, then reads the
+// length. At least one of them sees the other's write, so an
+// acknowledgement is either drained by endTurn or woken for, never left
+// behind.
 type ackQueue struct {
 	mu      sync.Mutex
 	reqs    []*request
 	spare   []*request
-	pending atomic.Bool // a drain task is queued on the loop
+	n       atomic.Int32 // len(reqs), readable without mu
+	pending atomic.Bool  // a drain task is queued on the loop
+	turn    atomic.Bool  // the loop is inside a turn that ends with endTurn
+	wakes   atomic.Uint64
 }
 
 // onRecorded is the request's AppendFunc callback (bound once per pooled
@@ -49,15 +65,37 @@ func (r *request) onRecorded(_ uint64, err error) {
 	r.cc.lp.pushAck(r)
 }
 
+// pushAck hands req back to its loop. It runs on another goroutine.
 func (lp *loop) pushAck(req *request) {
 	q := &lp.acks
 	q.mu.Lock()
 	q.reqs = append(q.reqs, req)
+	q.n.Store(int32(len(q.reqs)))
 	q.mu.Unlock()
+	if q.turn.Load() {
+		return // the loop is in a turn: endTurn drains (see ackQueue)
+	}
 	if !q.pending.Swap(true) {
+		q.wakes.Add(1)
 		// An error means the engine is stopping and its connections are
 		// being closed; the requests are then simply dropped.
 		_ = lp.el.Execute(context.Background(), lp.ackTask)
+	}
+}
+
+// beginTurn marks the loop busy in a callback: acknowledgements that
+// arrive until endTurn wait for it instead of waking the loop. It runs on
+// the loop, and every beginTurn is followed by endTurn.
+func (lp *loop) beginTurn() { lp.acks.turn.Store(true) }
+
+// endTurn ends a turn: it drains the acknowledgements that arrived during
+// it. The drain itself runs outside the turn, so what arrives meanwhile
+// wakes the loop as usual. It runs on the loop.
+func (lp *loop) endTurn() {
+	q := &lp.acks
+	q.turn.Store(false)
+	if q.n.Load() > 0 {
+		lp.drainAcks()
 	}
 }
 
@@ -68,6 +106,7 @@ func (lp *loop) drainAcks() {
 	q.mu.Lock()
 	reqs := q.reqs
 	q.reqs = q.spare
+	q.n.Store(0)
 	q.mu.Unlock()
 	for i, req := range reqs {
 		reqs[i] = nil
