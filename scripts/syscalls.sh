@@ -6,9 +6,16 @@
 #
 #   scripts/syscalls.sh [SECONDS]        # default 8 s per target
 #
+#   scripts/syscalls.sh --audit [SECONDS]
+#
+# --audit measures the audit log's cost instead: each engine with the log
+# off and in durability process, in the same run, and nginx is not started.
+#
 # It needs perf (Debian's linux-perf), wrk and nginx (scripts/bench-deps.sh
 # installs the last two) and runs everything on 127.0.0.1.
 set -euo pipefail
+audit=
+if [ "${1:-}" = --audit ]; then audit=1; shift; fi
 secs=${1:-8}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
@@ -16,7 +23,7 @@ for tool in perf wrk; do
 	command -v "$tool" >/dev/null || { echo "syscalls: $tool is not installed" >&2; exit 1; }
 done
 nginx=$(command -v nginx || echo /usr/sbin/nginx)
-[ -x "$nginx" ] || { echo "syscalls: nginx is not installed (scripts/bench-deps.sh)" >&2; exit 1; }
+[ -n "$audit" ] || [ -x "$nginx" ] || { echo "syscalls: nginx is not installed (scripts/bench-deps.sh)" >&2; exit 1; }
 
 go build -o bin/tollgate ./cmd/tollgate
 dir=$(mktemp -d)
@@ -35,20 +42,31 @@ bin/tollgate demo-upstream --listen "$up" >/dev/null 2>&1 &
 pids+=($!)
 
 started= # the pid start_tollgate started (not a subshell: cleanup kills it)
-start_tollgate() { # engine port
-	cat >"$dir/$1.yaml" <<CFG
+start_tollgate() { # engine port [audit]
+	local name=$1 auditcfg=
+	if [ -n "${3:-}" ]; then
+		name=$1-audit
+		[ -f "$dir/audit.key" ] || bin/tollgate audit keygen --origin tollgate.syscalls/audit --out "$dir/audit" >/dev/null
+		auditcfg="audit: {dir: \"$dir/$name\", signing_key_file: \"$dir/audit.key\", durability: process}"
+	fi
+	cat >"$dir/$name.yaml" <<CFG
 log: {level: error}
 admin: {listen: "127.0.0.1:$(free_port)"}
 listeners: [{name: bench, listen: "127.0.0.1:$2", engine: $1}]
 upstreams: [{name: demo, targets: ["$up"], max_connections: 256}]
 routes: [{name: bench, methods: [GET], path: /bench, upstream: demo}]
+$auditcfg
 CFG
-	bin/tollgate run -c "$dir/$1.yaml" >/dev/null 2>&1 &
+	bin/tollgate run -c "$dir/$name.yaml" >/dev/null 2>&1 &
 	started=$!
 	pids+=("$started")
 }
 gport=$(free_port); start_tollgate gnet "$gport"; gpid=$started
 fport=$(free_port); start_tollgate fasthttp "$fport"; fpid=$started
+if [ -n "$audit" ]; then
+	gaport=$(free_port); start_tollgate gnet "$gaport" audit; gapid=$started
+	faport=$(free_port); start_tollgate fasthttp "$faport" audit; fapid=$started
+else
 nport=$(free_port)
 cat >"$dir/nginx.conf" <<CFG
 worker_processes auto;
@@ -65,8 +83,9 @@ http {
 CFG
 "$nginx" -c "$dir/nginx.conf" -p "$dir" -g 'daemon off;' &
 pids+=($!)
+fi
 sleep 1
-npid=$(cat "$dir/nginx.pid")
+[ -n "$audit" ] || npid=$(cat "$dir/nginx.pid")
 
 tree() { echo "$1" $(pgrep -P "$1" || true) | tr ' ' ','; }
 ticks() { # user|sys pid...
@@ -92,8 +111,15 @@ echo "| target | req/s | syscalls/req | context switches/req | user CPU/req | sy
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 for round in 1 2; do
 	measure "tollgate gnet (round $round)" "$gpid" "$gport"
+	if [ -n "$audit" ]; then
+		measure "tollgate gnet, audit process (round $round)" "$gapid" "$gaport"
+	fi
 	measure "tollgate fasthttp (round $round)" "$fpid" "$fport"
-	measure "nginx (round $round)" "$npid" "$nport"
+	if [ -n "$audit" ]; then
+		measure "tollgate fasthttp, audit process (round $round)" "$fapid" "$faport"
+	else
+		measure "nginx (round $round)" "$npid" "$nport"
+	fi
 done
 echo
 echo "wrk -t2 -c64, ${secs}s per run after a 2s warm-up; perf stat over each proxy's process tree; $(nproc) CPUs; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."

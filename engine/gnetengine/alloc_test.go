@@ -44,6 +44,20 @@ func TestSteadyStateRequestAllocations(t *testing.T) {
 		// closure: zero allocations means none left it.
 		assertAllocs(t, p.addr, "/bench", 0)
 	})
+	// With the audit log in process mode, sequential requests: each
+	// record is its own group, acknowledged while the loop waits in
+	// epoll, so every request wakes the loop through gnet's Execute,
+	// which allocates twice on the audit log's goroutine: the task's
+	// closure (eventloop_unix.go, Execute) and the lock-free queue's node
+	// (pkg/queue, Enqueue). The loop's own path (record, hand-off, held
+	// end, drain) adds nothing, and an acknowledgement that arrives during
+	// a loop's turn skips Execute and both (audit.go).
+	t.Run("gnet, audit process", func(t *testing.T) {
+		up := e2etest.StartUpstream(t)
+		h, ls := benchRuntime(t, up.Addr)
+		s := startGnet(t, auditPipeline(t, h, "process"), ls)
+		assertAllocs(t, s.Addrs()[0].String(), "/bench", 2)
+	})
 	// The goroutine engine, through the same pipeline: it lives in
 	// another package, but this harness starts it beside the event loop.
 	// Its four allocations are fasthttp's client's, which builds a body

@@ -30,16 +30,82 @@ import (
 // queued when the filters allow the request, the connection waits in
 // stDeciding, and the acknowledgement forwards the request (or refuses it,
 // whatever the failure policy, if the record failed).
+//
+// # What the hand-off costs (issue #13)
+//
+// Measured 2026-12-06 on the shared 2-core machine (load average 5–12),
+// wrk -t2 -c64 on GET through the gnet engine to the demo upstream, perf
+// stat on the proxy, audit off against audit process, each figure per
+// request (scripts/syscalls.sh --audit reproduces the same columns):
+//
+//	                     audit off   audit process
+//	system calls         4.3–4.6     4.9–5.2
+//	  write + writev     1.93–1.99   1.99–2.06 (writes only)
+//	  epoll_pwait        0.21–0.23   0.32–0.39
+//	  futex              0.02–0.15   0.19–0.27
+//	  nanosleep          0.04–0.36   0.28–0.43
+//	  pwrite64           0           0.07 (≈15 records per group)
+//	context switches     0.27–0.73   0.70–0.97
+//
+// The response is one write either way: the held end (head and body of a
+// small response) goes out in one write once acknowledged, where audit off
+// writes it with one writev; the extra writes are the eventfd wake-ups,
+// about 0.04 per request, one per loop and group. The rest of the extra
+// system calls are the Go scheduler's: the sequencer goroutine is woken
+// (futex) and its wake-up stolen by an idle thread (nanosleep), and,
+// as we read the profile, both loops' threads wait in epoll_wait holding
+// their Ps, so sysmon retakes one to run the sequencer (perf record: runtime.sysmon 12% of the
+// process's samples with the log against 9% without, the scheduler's
+// park/stop/start 7% against 4%, the sequencer 4%, the caller's encoding
+// 2.5%, gnet's Execute and the eventfd write 1.5%).
+//
+// Draining at the end of a turn (below) moved more than half of the
+// drain work off gnet's Execute (perf record: drainAcks in 22% of the
+// samples, only 9% under Execute's task, the rest at turns' ends), and in five interleaved rounds against the
+// build before it (same run, same load), with the log on: system calls
+// 4.94–5.09 against 5.01–5.18 per request, context switches 0.76–0.87
+// against 0.79–0.97, futex 0.21–0.24 against 0.23–0.27. CPU per request
+// moved within the noise (±20% between rounds on this machine).
+//
+// A lead, measured and not acted on here: with GOMAXPROCS=3 (one P more
+// than the two loops, which block in epoll_wait holding theirs) the same
+// build used 8–17% less CPU per request with the log on and 6–17% less
+// with it off, nanosleep fell from 0.30–0.35 to 0.09–0.13 per request and
+// context switches from 0.75–0.81 to 0.55–0.64 (three interleaved rounds).
+// It helps both modes alike, so the log's share stays (1.13–1.30× against
+// 1.16–1.22×); choosing GOMAXPROCS or the number of loops is the
+// process's decision, not this file's.
+//
+// Not done: acknowledging at hand-off in process mode (the record is then
+// only in memory, and process mode promises that kill -9 loses nothing
+// acknowledged, auditlog/doc.go), and waiting on the loop for the
+// sequencer (it would block every connection of the loop).
 
 // ackQueue carries requests back to the loop from other goroutines: the
 // audit log's acknowledgements, and chains that ran off the loop because
 // a filter may wait. One task drains everything queued since the last
 // drain, so the loop is woken once per group commit, not per request.
+//
+// An acknowledgement that arrives while the loop is inside one of its
+// turns (a callback in progress: OnTraffic, or the drain task itself)
+// does not wake the loop at all: pushAck sees the turn
+// flag and leaves the requests to endTurn, which drains the queue before
+// the loop goes back to epoll. A wake-up is gnet's Execute: a task
+// allocated on the caller's side, an eventfd write, and an extra epoll
+// round on the loop. The flag and the queue's length are an instance of
+// Dekker's handshake (sequentially consistent atomics): pushAck publishes
+// the length, then reads the flag; endTurn clears the flag, then reads the
+// length. At least one of them sees the other's write, so an
+// acknowledgement is either drained by endTurn or woken for, never left
+// behind.
 type ackQueue struct {
 	mu      sync.Mutex
 	reqs    []*request
 	spare   []*request
-	pending atomic.Bool // a drain task is queued on the loop
+	n       atomic.Int32 // len(reqs), readable without mu
+	pending atomic.Bool  // a drain task is queued on the loop
+	turn    atomic.Bool  // the loop is inside a turn that ends with endTurn
+	wakes   atomic.Uint64
 }
 
 // onRecorded is the request's AppendFunc callback (bound once per pooled
@@ -49,15 +115,37 @@ func (r *request) onRecorded(_ uint64, err error) {
 	r.cc.lp.pushAck(r)
 }
 
+// pushAck hands req back to its loop. It runs on another goroutine.
 func (lp *loop) pushAck(req *request) {
 	q := &lp.acks
 	q.mu.Lock()
 	q.reqs = append(q.reqs, req)
+	q.n.Store(int32(len(q.reqs)))
 	q.mu.Unlock()
+	if q.turn.Load() {
+		return // the loop is in a turn: endTurn drains (see ackQueue)
+	}
 	if !q.pending.Swap(true) {
+		q.wakes.Add(1)
 		// An error means the engine is stopping and its connections are
 		// being closed; the requests are then simply dropped.
 		_ = lp.el.Execute(context.Background(), lp.ackTask)
+	}
+}
+
+// beginTurn marks the loop busy in a callback: acknowledgements that
+// arrive until endTurn wait for it instead of waking the loop. It runs on
+// the loop, and every beginTurn is followed by endTurn.
+func (lp *loop) beginTurn() { lp.acks.turn.Store(true) }
+
+// endTurn ends a turn: it drains the acknowledgements that arrived during
+// it. The drain itself runs outside the turn, so what arrives meanwhile
+// wakes the loop as usual. It runs on the loop.
+func (lp *loop) endTurn() {
+	q := &lp.acks
+	q.turn.Store(false)
+	if q.n.Load() > 0 {
+		lp.drainAcks()
 	}
 }
 
@@ -68,6 +156,7 @@ func (lp *loop) drainAcks() {
 	q.mu.Lock()
 	reqs := q.reqs
 	q.reqs = q.spare
+	q.n.Store(0)
 	q.mu.Unlock()
 	for i, req := range reqs {
 		reqs[i] = nil

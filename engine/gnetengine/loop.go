@@ -61,7 +61,12 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		return nil
 	}
 	lp.ackTask = func(context.Context) error {
+		// A turn of its own: what the drain's responses bring back
+		// (the next pipelined request's record, acknowledged at once)
+		// waits for endTurn instead of waking the loop again.
+		lp.beginTurn()
 		lp.drainAcks()
+		lp.endTurn()
 		return nil
 	}
 	lp.retryTask = func(context.Context) error {

@@ -12,6 +12,7 @@ import (
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 
+	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/fasthttpengine"
@@ -85,6 +86,51 @@ func benchPipeline(b testing.TB, h *engine.Holder) *pipeline.Pipeline {
 	return p
 }
 
+// auditPipeline is benchPipeline with an audit log in durability mode
+// (process, disk or async) in a temporary directory, signed with a key
+// made here.
+func auditPipeline(tb testing.TB, h *engine.Holder, durability string) *pipeline.Pipeline {
+	tb.Helper()
+	dir := tb.TempDir()
+	skey, _, err := auditlog.GenerateKey("tollgate.test/audit")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	set := metrics.NewSet()
+	rec, err := engine.NewRecorder(&config.Audit{Dir: filepath.Join(dir, "log"), SigningKeyFile: keyFile, Durability: durability}, nil, slog.New(slog.DiscardHandler), set)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = rec.Close() })
+	p, err := pipeline.New(pipeline.Options{Holder: h, Recorder: rec, Metrics: set})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return p
+}
+
+// startGnet serves p's listeners ls with the gnet engine until the test ends.
+func startGnet(tb testing.TB, p *pipeline.Pipeline, ls []config.Listener) *Server {
+	tb.Helper()
+	s, err := New(Options{Pipeline: p, Listeners: ls, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := s.Start(); err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	return s
+}
+
 func BenchmarkProxyDirect(b *testing.B) {
 	up := e2etest.StartUpstream(b)
 	benchTarget(b, up.Addr)
@@ -101,6 +147,17 @@ func BenchmarkProxyGnet(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer s.Shutdown(context.Background())
+	benchTarget(b, s.Addrs()[0].String())
+}
+
+// BenchmarkProxyGnetAudit is BenchmarkProxyGnet with the audit log in
+// process mode: the record, the hand-off to the sequencer and back, and
+// the held end of the response (audit.go). Compare with
+// BenchmarkProxyGnet in the same run.
+func BenchmarkProxyGnetAudit(b *testing.B) {
+	up := e2etest.StartUpstream(b)
+	h, ls := benchRuntime(b, up.Addr)
+	s := startGnet(b, auditPipeline(b, h, "process"), ls)
 	benchTarget(b, s.Addrs()[0].String())
 }
 

@@ -313,9 +313,15 @@ func (l *listener) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 func (l *listener) OnTraffic(c gnet.Conn) gnet.Action {
 	switch x := c.Context().(type) {
 	case *clientConn:
+		lp := x.lp
+		lp.beginTurn()
 		x.onTraffic()
+		lp.endTurn()
 	case *upConn:
+		lp := x.lp
+		lp.beginTurn()
 		x.onTraffic()
+		lp.endTurn()
 	default:
 		return gnet.Close
 	}

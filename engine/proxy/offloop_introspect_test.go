@@ -28,10 +28,10 @@ routes:
         config: {endpoint: "%[3]s", client_id: proxy, client_secret: s3cret, timeout: 5s}
 `
 
-// startIntrospection serves an RFC 7662 endpoint on loopback: "good" is
+// startCountingIntrospection serves an RFC 7662 endpoint on loopback: "good" is
 // active for alice, "slow" is active for bob once release is closed,
 // anything else is inactive. calls counts the requests it got.
-func startIntrospection(t *testing.T) (url string, calls *atomic.Int64, release chan struct{}) {
+func startCountingIntrospection(t *testing.T) (url string, calls *atomic.Int64, release chan struct{}) {
 	t.Helper()
 	calls = &atomic.Int64{}
 	release = make(chan struct{})
@@ -69,7 +69,7 @@ func startIntrospection(t *testing.T) (url string, calls *atomic.Int64, release 
 func TestIntrospectionCacheHitDecidedOnTheLoop(t *testing.T) {
 	for _, engine := range []string{"fasthttp", "gnet"} {
 		t.Run(engine, func(t *testing.T) {
-			url, calls, release := startIntrospection(t)
+			url, calls, release := startCountingIntrospection(t)
 			up := e2etest.StartUpstream(t)
 			p := startProxy(t, fmt.Sprintf(introspectOffLoopConfig, engine, up.Addr, url))
 			before := up.Stats().Requests
