@@ -45,7 +45,18 @@ func TestRunCluster(t *testing.T) {
 	}
 	bin := buildTollgate(t)
 	ports := freePorts(t, 9)
-	data := filepath.Join(t.TempDir(), "cluster")
+	// Under a directory every user may traverse: as root, the script runs
+	// PostgreSQL as the postgres user, which must reach its data there
+	// (t.TempDir's parent is private to root).
+	root, err := os.MkdirTemp("", "tollgate-cluster-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(root, "cluster")
 	cmd := exec.Command("bash", "scripts/run-cluster.sh", bin)
 	cmd.Dir = "../.."
 	cmd.Env = append(os.Environ(),
