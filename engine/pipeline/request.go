@@ -105,6 +105,7 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 		ex.Refuse(filters.ReasonDuplicateCredentials)
 		return false
 	}
+	strip(h, route.IdentityHeaders)
 	r.Limit = route.MaxBodyBytes
 	if r.Limit <= 0 {
 		r.Limit = l.MaxBodyBytes
@@ -124,6 +125,7 @@ func (p *Pipeline) notFound(r *Request, c *filters.Chain) (answer bool) {
 		r.Ex.Refuse(filters.ReasonDuplicateCredentials)
 		return false
 	}
+	strip(r.h, r.RT.NotFoundIdentity)
 	defer func() {
 		if v := recover(); v != nil {
 			p.Panicked(r, "not_found filter", v)
@@ -170,6 +172,16 @@ func duplicated(h *fasthttp.RequestHeader, names []string) bool {
 		}
 	}
 	return false
+}
+
+// strip deletes every client-sent field of the identity headers names
+// (filters.IdentityForwarder), once, before the chain runs: only the
+// proxy sets them, and a filter that deleted them itself would delete
+// what an earlier filter of the chain set.
+func strip(h *fasthttp.RequestHeader, names []string) {
+	for _, name := range names {
+		h.Del(name)
+	}
 }
 
 // SetBody records the request body the engine buffered (nil when it is

@@ -23,7 +23,7 @@ type Filter struct {
 	keys  []key
 	index map[string]int // string(SHA-256 of the key) -> keys index
 
-	forward                         []string // identity headers, stripped from client requests
+	forward                         []string // the forwarded headers' names, for ForwardedHeaders
 	fwdSubject, fwdRoles, fwdTenant string
 
 	m *filterMetrics
@@ -82,14 +82,9 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	// An earlier filter (jwtauth with optional: true) may already have
 	// verified the request: it owns the identity and its forwarded
 	// headers.
+	// Client-sent copies of the forwarded headers are already gone: the
+	// pipeline deletes them before the chain runs (ForwardedHeaders).
 	prior := ex.Identity.Verified
-	if !prior {
-		// Identity headers are set only by the proxy: remove client
-		// copies first, whatever the outcome.
-		for _, h := range f.forward {
-			ex.DelHeader(h)
-		}
-	}
 	presented, fromHeader, fromAuth := f.credential(ex)
 	if presented == nil {
 		f.stripCredential(ex, fromHeader, fromAuth)
@@ -242,6 +237,9 @@ func trimOWS(v []byte) []byte {
 	}
 	return v
 }
+
+// ForwardedHeaders implements filters.IdentityForwarder.
+func (f *Filter) ForwardedHeaders() []string { return f.forward }
 
 // CredentialHeaders implements filters.CredentialReader: the key header,
 // and Authorization when the ApiKey scheme is accepted there.

@@ -42,7 +42,7 @@ type Filter struct {
 
 	fwdSubject, fwdRoles, fwdTenant string
 	fwdCredential                   bool     // keep the token header for the upstream
-	strip                           []string // client copies of the forwarded headers
+	strip                           []string // the forwarded headers' names, for ForwardedHeaders
 
 	cache   *tokencache.Cache[entry, *entry]
 	flights flights
@@ -78,21 +78,17 @@ func (f *Filter) Close() error {
 	return nil
 }
 
-// Handle implements filters.Filter: it strips client-sent identity
-// headers, then accepts an active token (filling ex.Identity and the
-// forwarded headers), lets an anonymous request through on an optional
-// route, or refuses with a precise reason.
+// Handle implements filters.Filter: it accepts an active token (filling
+// ex.Identity and the forwarded headers), lets an anonymous request
+// through on an optional route, or refuses with a precise reason.
+// Client-sent copies of the forwarded headers are already gone: the
+// pipeline deletes them before the chain runs (ForwardedHeaders).
 //
 // A token found in the cache — accepted or refused — is answered without
 // allocating or blocking. A token the cache does not know is introspected
 // on the calling goroutine, bounded by the timeout; concurrent requests
 // presenting the same token share that one call.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	// Identity headers are set only by the proxy: strip client copies
-	// first, whatever the outcome.
-	for _, h := range f.strip {
-		ex.DelHeader(h)
-	}
 	raw := f.credential(ex.Header(f.header))
 	if raw == nil {
 		if f.optional {
@@ -442,3 +438,6 @@ func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters
 
 // CredentialHeaders implements filters.CredentialReader.
 func (f *Filter) CredentialHeaders() []string { return []string{f.header} }
+
+// ForwardedHeaders implements filters.IdentityForwarder.
+func (f *Filter) ForwardedHeaders() []string { return f.strip }
