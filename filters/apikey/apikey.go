@@ -39,8 +39,11 @@ type key struct {
 	rolesHeader []byte // role names, comma-separated
 }
 
-// Interface guard.
-var _ filters.Filter = (*Filter)(nil)
+// Interface guards.
+var (
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
+)
 
 // Refusal reasons. Both are 401 with an ApiKey challenge (RFC 9110
 // §11.6.1 requires one on every 401).

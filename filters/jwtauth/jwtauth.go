@@ -43,7 +43,8 @@ type Filter struct {
 
 // Interface guards.
 var (
-	_ filters.Filter = (*Filter)(nil)
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
 )
 
 // Name implements filters.Filter.

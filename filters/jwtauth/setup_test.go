@@ -1,9 +1,12 @@
 package jwtauth
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -87,6 +90,21 @@ func TestConfigDefaults(t *testing.T) {
 	if code, _, _ := run(t, g, "Bearer "+mint(t, "RS256", claims(nil))); code != "authn.alg_not_allowed" {
 		t.Fatalf("RS256 with algorithms [ES256]: %s", code)
 	}
+}
+
+// TestForwardedHeaders: the pipeline deletes client copies of exactly
+// the headers the filter may set, canonical, custom names included.
+func TestForwardedHeaders(t *testing.T) {
+	f := func(top string, want ...string) {
+		t.Helper()
+		var fw filters.IdentityForwarder = newFileFilter(t, "", top)
+		if got := fw.ForwardedHeaders(); !slices.Equal(got, want) {
+			t.Errorf("%q: forwarded headers %q, want %q", top, got, want)
+		}
+	}
+	f("", "X-Auth-Subject", "X-Auth-Roles", "X-Auth-Tenant")
+	f("forward: {subject_header: x-user, roles_header: \"\", tenant_header: x-org}\n", "X-User", "X-Org")
+	f("forward: {subject_header: \"\", roles_header: \"\", tenant_header: \"\"}\n")
 }
 
 func TestJWKSParsing(t *testing.T) {

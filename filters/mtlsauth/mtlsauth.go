@@ -52,8 +52,11 @@ type Filter struct {
 	subjectHeader string
 }
 
-// Interface guard.
-var _ filters.Filter = (*Filter)(nil)
+// Interface guards.
+var (
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
+)
 
 // Refusal reasons.
 var (
