@@ -17,7 +17,10 @@ var strOne = []byte("1")
 // Begin starts a request whose head h the engine has parsed: it fills
 // what every outcome records (method, target, client, request id), checks
 // the head strictly, sheds load, normalizes the path, finds the route (or
-// runs the not_found chain) and refuses duplicate credentials. It reports
+// runs the not_found chain), refuses duplicate credentials and deletes
+// client-sent copies of the headers the route's filters forward an
+// identity in (filters.IdentityForwarder), so that only the proxy sets
+// them, whatever the filters' order. It reports
 // whether the request may go on (FilterHead, the body, FilterBody);
 // otherwise r.Ex holds the refusal, and the engine answers it with
 // WriteProblem.
