@@ -11,8 +11,11 @@ import (
 )
 
 // identityHeadersConfig: two authentication filters on one route, in
-// either order. The API key forwards its tenant only under a name of its
-// own (X-Key-Tenant), which jwtauth does not forward.
+// either order — an API key with a JWT or with an introspected token.
+// The API key forwards its tenant only under a name of its own
+// (X-Key-Tenant), which the token filters do not forward; the optional
+// client certificate after them forwards its principal in
+// X-Client-Principal (a plain listener: no request has a certificate).
 const identityHeadersConfig = `
 log: {level: warn}
 admin: {listen: 127.0.0.1:0}
@@ -32,6 +35,19 @@ filters:
       forward: {tenant_header: X-Key-Tenant}
       keys:
         - {id: vera-key, sha256: "%[3]s", subject: vera, tenant: acme, roles: [editor]}
+  - id: opaque
+    name: introspect
+    config:
+      optional: true
+      endpoint: %[4]s
+      client_id: tollgate
+      client_secret: s3cret
+  - id: certs
+    name: mtlsauth
+    config:
+      optional: true
+      subject_header: x-client-principal
+      identities: [{common_name: svc, principal: svc}]
   - id: required-keys
     name: apikey
     config:
@@ -40,7 +56,9 @@ filters:
         - {id: vera-key, sha256: "%[3]s", subject: vera, tenant: acme, roles: [editor]}
 routes:
   - {name: keyfirst, path: "/echo/keyfirst/{x}", upstream: demo, filters: [{use: keys}, {use: jwt}]}
-  - {name: jwtfirst, path: "/echo/jwtfirst/{x}", upstream: demo, filters: [{use: jwt}, {use: keys}]}
+  - {name: jwtfirst, path: "/echo/jwtfirst/{x}", upstream: demo, filters: [{use: jwt}, {use: keys}, {use: certs}]}
+  - {name: keyopaque, path: "/echo/keyopaque/{x}", upstream: demo, filters: [{use: keys}, {use: opaque}]}
+  - {name: opaquekey, path: "/echo/opaquekey/{x}", upstream: demo, filters: [{use: opaque}, {use: keys}]}
   - {name: required, path: "/echo/required/{x}", upstream: demo, filters: [{use: jwt}, {use: required-keys}]}
 `
 
@@ -61,12 +79,13 @@ func identityHeadersStrippedOnce(t *testing.T, engine string) {
 	kit, jwksFile := newJWTKit(t, dir)
 	const veraKey = "tg_test_vera_0b7c9d2e4f61"
 	sum := sha256.Sum256([]byte(veraKey))
-	p := startProxy(t, onEngine(t, fmt.Sprintf(identityHeadersConfig, up.Addr, jwksFile, hex.EncodeToString(sum[:])), engine))
+	idp := startIntrospection(t, map[string]string{"opaque-vera": "orders:read"})
+	p := startProxy(t, onEngine(t, fmt.Sprintf(identityHeadersConfig, up.Addr, jwksFile, hex.EncodeToString(sum[:]), idp), engine))
 
 	now := time.Now()
 	token := "Bearer " + kit.token(t, map[string]any{"iss": "https://idp.test", "aud": "orders-api", "sub": "vera",
 		"tenant": "acme", "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()})
-	forged := map[string]string{"X-Auth-Subject": "root", "X-Auth-Roles": "admin", "X-Auth-Tenant": "globex", "X-Key-Tenant": "globex"}
+	forged := map[string]string{"X-Auth-Subject": "root", "X-Auth-Roles": "admin", "X-Auth-Tenant": "globex", "X-Key-Tenant": "globex", "X-Client-Principal": "svc"}
 	plus := func(m map[string]string, kv ...string) map[string]string {
 		out := map[string]string{}
 		for k, v := range m {
@@ -92,11 +111,19 @@ func identityHeadersStrippedOnce(t *testing.T, engine string) {
 		{"forged headers, key then jwt", "/echo/keyfirst/1", plus(forged, "X-API-Key", veraKey), 200, "",
 			map[string]string{"X-Auth-Subject": "vera", "X-Auth-Roles": "editor", "X-Key-Tenant": "acme", "X-Auth-Tenant": ""}},
 		{"forged headers, jwt then key", "/echo/jwtfirst/1", plus(forged, "Authorization", token), 200, "",
-			map[string]string{"X-Auth-Subject": "vera", "X-Auth-Tenant": "acme", "X-Auth-Roles": "", "X-Key-Tenant": ""}},
+			map[string]string{"X-Auth-Subject": "vera", "X-Auth-Tenant": "acme", "X-Auth-Roles": "", "X-Key-Tenant": "", "X-Client-Principal": ""}},
+		{"key, then optional introspection without a token", "/echo/keyopaque/1", map[string]string{"X-API-Key": veraKey}, 200, "",
+			map[string]string{"X-Auth-Subject": "vera", "X-Auth-Roles": "editor", "X-Key-Tenant": "acme"}},
+		// No filter of this route forwards X-Client-Principal: only a
+		// route's own identity headers are deleted.
+		{"forged headers, introspected then key", "/echo/opaquekey/1", plus(forged, "Authorization", "Bearer opaque-vera"), 200, "",
+			map[string]string{"X-Auth-Subject": "vera", "X-Auth-Roles": "", "X-Auth-Tenant": "", "X-Key-Tenant": "", "X-Client-Principal": "svc"}},
+		{"forged headers, anonymous, introspection then key", "/echo/opaquekey/1", forged, 200, "",
+			map[string]string{"X-Auth-Subject": "", "X-Auth-Roles": "", "X-Auth-Tenant": "", "X-Key-Tenant": ""}},
 		{"forged headers, anonymous, key then jwt", "/echo/keyfirst/1", forged, 200, "",
 			map[string]string{"X-Auth-Subject": "", "X-Auth-Roles": "", "X-Auth-Tenant": "", "X-Key-Tenant": ""}},
 		{"forged headers, anonymous, jwt then key", "/echo/jwtfirst/1", forged, 200, "",
-			map[string]string{"X-Auth-Subject": "", "X-Auth-Roles": "", "X-Auth-Tenant": "", "X-Key-Tenant": ""}},
+			map[string]string{"X-Auth-Subject": "", "X-Auth-Roles": "", "X-Auth-Tenant": "", "X-Key-Tenant": "", "X-Client-Principal": ""}},
 		{"forged headers, refused", "/echo/required/1", forged, 401, "authn.key_missing", nil},
 		{"forged headers, bad key", "/echo/keyfirst/1", plus(forged, "X-API-Key", "tg_wrong"), 401, "authn.key_invalid", nil},
 	}
