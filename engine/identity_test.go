@@ -78,8 +78,8 @@ routes:
 	}
 	msg := err.Error()
 	for _, want := range []string{
-		`c.yaml:5:5: routes[clash]: filter "apikey" forwards the identity in "X-Token", which a filter of the chain reads a credential from`,
-		`c.yaml: not_found: filter "mtlsauth" forwards the identity in "X-Token", which a filter of the chain reads a credential from`,
+		`c.yaml:10:9: routes[clash].filters[1] (apikey): forwards the identity in "X-Token", which a filter of the chain reads a credential from`,
+		`c.yaml:3:195: not_found.filters[1] (mtlsauth): forwards the identity in "X-Token", which a filter of the chain reads a credential from`,
 	} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error lacks %q:\n%s", want, msg)

@@ -222,7 +222,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		}
 		r.Chain = chain
 		r.CredentialHeaders = credentialHeaders(chain)
-		if r.IdentityHeaders, err = identityHeaders(chain, r.CredentialHeaders, rc.Pos+": routes["+rc.Name+"]"); err != nil {
+		if r.IdentityHeaders, err = identityHeaders(chain, r.CredentialHeaders, rc.Filters, "routes["+rc.Name+"]", rc.Pos); err != nil {
 			errs = append(errs, err)
 		}
 		rt.Routes = append(rt.Routes, r)
@@ -240,7 +240,7 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		default:
 			rt.NotFound = chain
 			rt.NotFoundCredentials = credentialHeaders(chain)
-			if rt.NotFoundIdentity, err = identityHeaders(chain, rt.NotFoundCredentials, cfg.Path+": not_found"); err != nil {
+			if rt.NotFoundIdentity, err = identityHeaders(chain, rt.NotFoundCredentials, nf.Filters, "not_found", cfg.Path); err != nil {
 				errs = append(errs, err)
 			}
 		}
@@ -286,16 +286,17 @@ func credentialHeaders(c *filters.Chain) []string {
 
 // identityHeaders lists, once each, the headers c's filters forward an
 // identity in. A header one filter forwards and another reads a
-// credential from is an error, positioned at where: deleting the
-// client's copy before the chain runs would delete the credential, and
-// setting it would replace one.
-func identityHeaders(c *filters.Chain, credentials []string, where string) ([]string, error) {
+// credential from is an error, positioned at the forwarding filter's
+// entry of specs (the chain's config, named where; pos when the two do
+// not line up): deleting the client's copy before the chain runs would
+// delete the credential, and setting it would replace one.
+func identityHeaders(c *filters.Chain, credentials []string, specs []config.FilterSpec, where, pos string) ([]string, error) {
 	if c == nil {
 		return nil, nil
 	}
 	var names []string
 	var errs []error
-	for _, f := range c.Filters() {
+	for i, f := range c.Filters() {
 		fw, ok := f.(filters.IdentityForwarder)
 		if !ok {
 			continue
@@ -303,7 +304,11 @@ func identityHeaders(c *filters.Chain, credentials []string, where string) ([]st
 		for _, n := range fw.ForwardedHeaders() {
 			n = textproto.CanonicalMIMEHeaderKey(n)
 			if slices.Contains(credentials, n) {
-				errs = append(errs, fmt.Errorf("%s: filter %q forwards the identity in %q, which a filter of the chain reads a credential from", where, f.Name(), n))
+				at := pos
+				if len(specs) == c.Len() && specs[i].Pos != "" {
+					at = specs[i].Pos
+				}
+				errs = append(errs, fmt.Errorf("%s: %s.filters[%d] (%s): forwards the identity in %q, which a filter of the chain reads a credential from", at, where, i, f.Name(), n))
 				continue
 			}
 			if !slices.Contains(names, n) {
