@@ -46,6 +46,11 @@ type Route struct {
 	// credentials from (filters.CredentialReader); a request carrying one
 	// of them twice is refused before the chain runs.
 	CredentialHeaders []string
+	// IdentityHeaders are the headers the route's filters forward a
+	// verified identity in (filters.IdentityForwarder), once each: the
+	// pipeline deletes client-sent copies before the chain runs, so only
+	// the proxy sets them, whatever the filters' order.
+	IdentityHeaders []string
 
 	// routeSeries are the route's metrics (UpstreamErrors and
 	// UpstreamTimeouts among them), kept across reloads (series.go).
@@ -116,9 +121,11 @@ type Runtime struct {
 	Unmatched *Route
 	// NotFound is the chain requests no route matches run before their 404
 	// or 405 (config not_found), or nil; NotFoundCredentials are the
-	// headers its filters read credentials from.
+	// headers its filters read credentials from, NotFoundIdentity those
+	// they forward an identity in (deleted before it runs).
 	NotFound            *filters.Chain
 	NotFoundCredentials []string
+	NotFoundIdentity    []string
 
 	pools         []*upstream.Pool
 	series        *seriesSet
@@ -215,6 +222,9 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		}
 		r.Chain = chain
 		r.CredentialHeaders = credentialHeaders(chain)
+		if r.IdentityHeaders, err = identityHeaders(chain, r.CredentialHeaders, rc.Filters, "routes["+rc.Name+"]", rc.Pos); err != nil {
+			errs = append(errs, err)
+		}
 		rt.Routes = append(rt.Routes, r)
 		rrs = append(rrs, router.Route{Host: rc.Host, Methods: rc.Methods, Pattern: rc.Path, ID: i})
 	}
@@ -230,6 +240,9 @@ func Compile(cfg *config.Config, reg filters.Registry, gen uint64, prev *Runtime
 		default:
 			rt.NotFound = chain
 			rt.NotFoundCredentials = credentialHeaders(chain)
+			if rt.NotFoundIdentity, err = identityHeaders(chain, rt.NotFoundCredentials, nf.Filters, "not_found", cfg.Path); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 
@@ -269,6 +282,41 @@ func credentialHeaders(c *filters.Chain) []string {
 		}
 	}
 	return names
+}
+
+// identityHeaders lists, once each, the headers c's filters forward an
+// identity in. A header one filter forwards and another reads a
+// credential from is an error, positioned at the forwarding filter's
+// entry of specs (the chain's config, named where; pos when the two do
+// not line up): deleting the client's copy before the chain runs would
+// delete the credential, and setting it would replace one.
+func identityHeaders(c *filters.Chain, credentials []string, specs []config.FilterSpec, where, pos string) ([]string, error) {
+	if c == nil {
+		return nil, nil
+	}
+	var names []string
+	var errs []error
+	for i, f := range c.Filters() {
+		fw, ok := f.(filters.IdentityForwarder)
+		if !ok {
+			continue
+		}
+		for _, n := range fw.ForwardedHeaders() {
+			n = textproto.CanonicalMIMEHeaderKey(n)
+			if slices.Contains(credentials, n) {
+				at := pos
+				if len(specs) == c.Len() && specs[i].Pos != "" {
+					at = specs[i].Pos
+				}
+				errs = append(errs, fmt.Errorf("%s: %s.filters[%d] (%s): forwards the identity in %q, which a filter of the chain reads a credential from", at, where, i, f.Name(), n))
+				continue
+			}
+			if !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
+	}
+	return names, errors.Join(errs...)
 }
 
 // MetricsProvider is implemented by filters that keep their own metrics.

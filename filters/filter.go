@@ -82,6 +82,24 @@ type CredentialReader interface {
 	CredentialHeaders() []string
 }
 
+// IdentityForwarder is implemented by filters that tell the upstream who
+// the client is in request headers (X-Auth-Subject, X-Auth-Roles, a
+// tenant, a certificate's principal). Only the proxy may set these
+// headers, so the pipeline deletes every client-sent copy of the
+// headers any filter of a route forwards once, before the route's chain
+// runs — whatever the filters' order, and whether the request is then
+// authenticated, let through anonymous or refused. Filters then only set
+// them: a filter that deleted them itself would also delete what an
+// earlier filter of the chain had set (an API key's subject, wiped by an
+// optional token filter that found no token), and a header only a later
+// filter forwards would reach the upstream whenever that filter skips
+// its work.
+type IdentityForwarder interface {
+	// ForwardedHeaders returns the canonical names of the headers the
+	// filter may set.
+	ForwardedHeaders() []string
+}
+
 // Verdict is what a filter decides. It is a small value; the zero value is
 // Continue.
 type Verdict struct {

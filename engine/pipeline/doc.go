@@ -6,7 +6,9 @@
 // request it hands the pipeline the parsed head and calls, in order:
 //
 //	Begin       strict head checks, request id, client address, shedding,
-//	            path normalization, route lookup, the body limit
+//	            path normalization, route lookup, duplicate credentials,
+//	            client copies of the route's identity headers deleted,
+//	            the body limit
 //	Filter      the route's filter chain, behind a recovery boundary
 //	Admit       the audit gate: fail-closed refusal, strict-mode decision
 //	            record (blocking, or acknowledged later on a loop)

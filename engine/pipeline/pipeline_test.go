@@ -25,9 +25,20 @@ upstreams:
     remove_headers: [X-Api-Key]
     set_headers: {X-Upstream-Token: from-config}
 routes:
-  - {name: bench, methods: [GET], path: /bench, upstream: demo}
+  - {name: bench, methods: [GET], path: /bench, upstream: demo, filters: [{name: forwarder}]}
   - {name: item, methods: [GET, POST], path: "/api/v1/items/{id}", upstream: demo}
 `
+
+// forwarder stands in for an authentication filter that verified no one:
+// it forwards an identity in two headers (filters.IdentityForwarder) and
+// sets neither.
+type forwarder struct{}
+
+func (forwarder) Name() string                             { return "forwarder" }
+func (forwarder) Handle(*filters.Exchange) filters.Verdict { return filters.Continue }
+func (forwarder) ForwardedHeaders() []string               { return []string{"X-Auth-Subject", "X-Auth-Roles"} }
+
+var testRegistry = filters.Registry{{Name: "forwarder", New: func(filters.Spec) (filters.Filter, error) { return forwarder{}, nil }}}
 
 // rig is a pipeline over a compiled test config, with a parsed request
 // and response head as an engine would have them.
@@ -50,7 +61,7 @@ func newRig(tb testing.TB) *rig {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rt, err := engine.Compile(cfg, filters.Registry{}, 1, nil, nil)
+	rt, err := engine.Compile(cfg, testRegistry, 1, nil, nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -66,7 +77,7 @@ func newRig(tb testing.TB) *rig {
 
 var (
 	peer     = netip.MustParseAddr("127.0.0.1")
-	wrkHead  = []byte("GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\nX-Api-Key: k\r\n\r\n")
+	wrkHead  = []byte("GET /bench HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: wrk\r\nAccept: */*\r\nX-Api-Key: k\r\nX-Auth-Subject: root\r\nx-auth-roles: admin\r\nX-Auth-Subject: root\r\n\r\n")
 	respHead = []byte("HTTP/1.1 200 OK\r\nServer: demo\r\nDate: Sun, 06 Dec 2026 02:00:00 GMT\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n")
 )
 
@@ -124,6 +135,9 @@ func TestRoundTripRewritesBothHeads(t *testing.T) {
 	}
 	if bytes.Contains([]byte(up), []byte("X-Api-Key")) {
 		t.Errorf("upstream head keeps a header remove_headers strips:\n%s", up)
+	}
+	if bytes.Contains(bytes.ToLower([]byte(up)), []byte("x-auth-")) {
+		t.Errorf("upstream head keeps a client-sent identity header:\n%s", up)
 	}
 	parse(t, respHead, &g.resp, br, &src)
 	if !g.p.PrepareResponse(&g.r, &g.resp) || len(g.resp.Peek("X-Request-Id")) == 0 {

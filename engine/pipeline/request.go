@@ -17,7 +17,10 @@ var strOne = []byte("1")
 // Begin starts a request whose head h the engine has parsed: it fills
 // what every outcome records (method, target, client, request id), checks
 // the head strictly, sheds load, normalizes the path, finds the route (or
-// runs the not_found chain) and refuses duplicate credentials. It reports
+// runs the not_found chain), refuses duplicate credentials and deletes
+// client-sent copies of the headers the route's filters forward an
+// identity in (filters.IdentityForwarder), so that only the proxy sets
+// them, whatever the filters' order. It reports
 // whether the request may go on (FilterHead, the body, FilterBody);
 // otherwise r.Ex holds the refusal, and the engine answers it with
 // WriteProblem.
@@ -105,6 +108,7 @@ func (p *Pipeline) Begin(r *Request, l *Listener, h *fasthttp.RequestHeader, pee
 		ex.Refuse(filters.ReasonDuplicateCredentials)
 		return false
 	}
+	strip(h, route.IdentityHeaders)
 	r.Limit = route.MaxBodyBytes
 	if r.Limit <= 0 {
 		r.Limit = l.MaxBodyBytes
@@ -124,6 +128,7 @@ func (p *Pipeline) notFound(r *Request, c *filters.Chain) (answer bool) {
 		r.Ex.Refuse(filters.ReasonDuplicateCredentials)
 		return false
 	}
+	strip(r.h, r.RT.NotFoundIdentity)
 	defer func() {
 		if v := recover(); v != nil {
 			p.Panicked(r, "not_found filter", v)
@@ -170,6 +175,16 @@ func duplicated(h *fasthttp.RequestHeader, names []string) bool {
 		}
 	}
 	return false
+}
+
+// strip deletes every client-sent field of the identity headers names
+// (filters.IdentityForwarder), once, before the chain runs: only the
+// proxy sets them, and a filter that deleted them itself would delete
+// what an earlier filter of the chain set.
+func strip(h *fasthttp.RequestHeader, names []string) {
+	for _, name := range names {
+		h.Del(name)
+	}
 }
 
 // SetBody records the request body the engine buffered (nil when it is

@@ -23,7 +23,7 @@ type Filter struct {
 	keys  []key
 	index map[string]int // string(SHA-256 of the key) -> keys index
 
-	forward                         []string // identity headers, stripped from client requests
+	forward                         []string // the forwarded headers' names, for ForwardedHeaders
 	fwdSubject, fwdRoles, fwdTenant string
 
 	m *filterMetrics
@@ -39,8 +39,11 @@ type key struct {
 	rolesHeader []byte // role names, comma-separated
 }
 
-// Interface guard.
-var _ filters.Filter = (*Filter)(nil)
+// Interface guards.
+var (
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
+)
 
 // Refusal reasons. Both are 401 with an ApiKey challenge (RFC 9110
 // §11.6.1 requires one on every 401).
@@ -82,14 +85,9 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 	// An earlier filter (jwtauth with optional: true) may already have
 	// verified the request: it owns the identity and its forwarded
 	// headers.
+	// Client-sent copies of the forwarded headers are already gone: the
+	// pipeline deletes them before the chain runs (ForwardedHeaders).
 	prior := ex.Identity.Verified
-	if !prior {
-		// Identity headers are set only by the proxy: remove client
-		// copies first, whatever the outcome.
-		for _, h := range f.forward {
-			ex.DelHeader(h)
-		}
-	}
 	presented, fromHeader, fromAuth := f.credential(ex)
 	if presented == nil {
 		f.stripCredential(ex, fromHeader, fromAuth)
@@ -242,6 +240,9 @@ func trimOWS(v []byte) []byte {
 	}
 	return v
 }
+
+// ForwardedHeaders implements filters.IdentityForwarder.
+func (f *Filter) ForwardedHeaders() []string { return f.forward }
 
 // CredentialHeaders implements filters.CredentialReader: the key header,
 // and Authorization when the ApiKey scheme is accepted there.

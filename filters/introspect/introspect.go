@@ -42,7 +42,7 @@ type Filter struct {
 
 	fwdSubject, fwdRoles, fwdTenant string
 	fwdCredential                   bool     // keep the token header for the upstream
-	strip                           []string // client copies of the forwarded headers
+	strip                           []string // the forwarded headers' names, for ForwardedHeaders
 
 	cache   *tokencache.Cache[entry, *entry]
 	flights flights
@@ -79,21 +79,17 @@ func (f *Filter) Close() error {
 	return nil
 }
 
-// Handle implements filters.Filter: it strips client-sent identity
-// headers, then accepts an active token (filling ex.Identity and the
-// forwarded headers), lets an anonymous request through on an optional
-// route, or refuses with a precise reason.
+// Handle implements filters.Filter: it accepts an active token (filling
+// ex.Identity and the forwarded headers), lets an anonymous request
+// through on an optional route, or refuses with a precise reason.
+// Client-sent copies of the forwarded headers are already gone: the
+// pipeline deletes them before the chain runs (ForwardedHeaders).
 //
 // A token found in the cache — accepted or refused — is answered without
 // allocating or blocking. A token the cache does not know is introspected
 // on the calling goroutine, bounded by the timeout; concurrent requests
 // presenting the same token share that one call.
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	// Identity headers are set only by the proxy: strip client copies
-	// first, whatever the outcome.
-	for _, h := range f.strip {
-		ex.DelHeader(h)
-	}
 	if v, ok := f.decide(ex); ok {
 		return v
 	}
@@ -110,18 +106,13 @@ func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
 // TryHandle implements filters.Waiter: it decides as Handle does when no
 // call to the server is needed — no token, a malformed one, or a token
 // whose judgement (accepted or refused) is cached — and otherwise says it
-// would wait. The one effect an undecided TryHandle keeps is Handle's own
-// first step, stripping client copies of the identity headers; Handle
-// strips them again, which changes nothing.
+// would wait. An undecided TryHandle leaves no trace.
 func (f *Filter) TryHandle(ex *filters.Exchange) (filters.Verdict, bool) {
-	for _, h := range f.strip {
-		ex.DelHeader(h)
-	}
 	return f.decide(ex)
 }
 
-// decide answers what needs no call to the server, once the identity
-// headers are stripped; ok is false for a token the cache does not know.
+// decide answers what needs no call to the server; ok is false for a
+// token the cache does not know.
 func (f *Filter) decide(ex *filters.Exchange) (v filters.Verdict, ok bool) {
 	raw := f.credential(ex.Header(f.header))
 	if raw == nil {
@@ -468,3 +459,6 @@ func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters
 
 // CredentialHeaders implements filters.CredentialReader.
 func (f *Filter) CredentialHeaders() []string { return []string{f.header} }
+
+// ForwardedHeaders implements filters.IdentityForwarder.
+func (f *Filter) ForwardedHeaders() []string { return f.strip }

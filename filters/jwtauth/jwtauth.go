@@ -29,7 +29,7 @@ type Filter struct {
 
 	fwdSubject, fwdRoles, fwdTenant string
 	fwdCredential                   bool     // keep the token header for the upstream
-	strip                           []string // client copies of the forwarded headers
+	forwarded                       []string // the forwarded headers' names, for ForwardedHeaders
 
 	cache  *tokencache.Cache[cacheEntry, *cacheEntry]
 	tokens sync.Pool // *token
@@ -43,7 +43,8 @@ type Filter struct {
 
 // Interface guards.
 var (
-	_ filters.Filter = (*Filter)(nil)
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
 )
 
 // Name implements filters.Filter.
@@ -68,16 +69,12 @@ func (f *Filter) Close() error {
 	return nil
 }
 
-// Handle implements filters.Filter: it strips client-sent identity
-// headers, then accepts a verified token (filling ex.Identity and the
-// forwarded headers), lets an anonymous request through on an optional
-// route, or refuses with a precise reason.
+// Handle implements filters.Filter: it accepts a verified token (filling
+// ex.Identity and the forwarded headers), lets an anonymous request
+// through on an optional route, or refuses with a precise reason.
+// Client-sent copies of the forwarded headers are already gone: the
+// pipeline deletes them before the chain runs (ForwardedHeaders).
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	// Identity headers are set only by the proxy: strip client copies
-	// first, whatever the outcome.
-	for _, h := range f.strip {
-		ex.DelHeader(h)
-	}
 	raw := f.credential(ex.Header(f.header))
 	if raw == nil {
 		if f.optional {
@@ -434,3 +431,6 @@ func appendCapped(dst, b []byte, n int) []byte {
 
 // CredentialHeaders implements filters.CredentialReader.
 func (f *Filter) CredentialHeaders() []string { return []string{f.header} }
+
+// ForwardedHeaders implements filters.IdentityForwarder.
+func (f *Filter) ForwardedHeaders() []string { return f.forwarded }

@@ -1,9 +1,12 @@
 package jwtauth
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 func TestConfigErrors(t *testing.T) {
@@ -61,8 +64,8 @@ func TestConfigDefaults(t *testing.T) {
 	if f.header != "Authorization" || !f.bearer || f.leeway != 30 || f.optional {
 		t.Fatalf("defaults: header %q bearer %v leeway %d optional %v", f.header, f.bearer, f.leeway, f.optional)
 	}
-	if f.fwdSubject != "X-Auth-Subject" || f.fwdRoles != "X-Auth-Roles" || f.fwdTenant != "X-Auth-Tenant" || len(f.strip) != 3 {
-		t.Fatalf("forward defaults: %q %q %q %v", f.fwdSubject, f.fwdRoles, f.fwdTenant, f.strip)
+	if f.fwdSubject != "X-Auth-Subject" || f.fwdRoles != "X-Auth-Roles" || f.fwdTenant != "X-Auth-Tenant" || len(f.forwarded) != 3 {
+		t.Fatalf("forward defaults: %q %q %q %v", f.fwdSubject, f.fwdRoles, f.fwdTenant, f.forwarded)
 	}
 	is := f.issuers[0]
 	for a := algRS256; a <= algEdDSA; a++ {
@@ -81,12 +84,27 @@ func TestConfigDefaults(t *testing.T) {
 	}
 
 	g := newFileFilter(t, "    algorithms: [ES256]\n", "forward: {tenant_header: \"\"}\n")
-	if g.issuers[0].algs != 1<<algES256 || g.fwdTenant != "" || len(g.strip) != 2 {
+	if g.issuers[0].algs != 1<<algES256 || g.fwdTenant != "" || len(g.forwarded) != 2 {
 		t.Fatalf("explicit settings: algs %b tenant %q", g.issuers[0].algs, g.fwdTenant)
 	}
 	if code, _, _ := run(t, g, "Bearer "+mint(t, "RS256", claims(nil))); code != "authn.alg_not_allowed" {
 		t.Fatalf("RS256 with algorithms [ES256]: %s", code)
 	}
+}
+
+// TestForwardedHeaders: the pipeline deletes client copies of exactly
+// the headers the filter may set, canonical, custom names included.
+func TestForwardedHeaders(t *testing.T) {
+	f := func(top string, want ...string) {
+		t.Helper()
+		var fw filters.IdentityForwarder = newFileFilter(t, "", top)
+		if got := fw.ForwardedHeaders(); !slices.Equal(got, want) {
+			t.Errorf("%q: forwarded headers %q, want %q", top, got, want)
+		}
+	}
+	f("", "X-Auth-Subject", "X-Auth-Roles", "X-Auth-Tenant")
+	f("forward: {subject_header: x-user, roles_header: \"\", tenant_header: x-org}\n", "X-User", "X-Org")
+	f("forward: {subject_header: \"\", roles_header: \"\", tenant_header: \"\"}\n")
 }
 
 func TestJWKSParsing(t *testing.T) {

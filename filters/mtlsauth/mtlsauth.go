@@ -52,8 +52,11 @@ type Filter struct {
 	subjectHeader string
 }
 
-// Interface guard.
-var _ filters.Filter = (*Filter)(nil)
+// Interface guards.
+var (
+	_ filters.Filter            = (*Filter)(nil)
+	_ filters.IdentityForwarder = (*Filter)(nil)
+)
 
 // Refusal reasons.
 var (
@@ -70,11 +73,10 @@ func Reasons() []*filters.Reason {
 // Name implements filters.Filter.
 func (f *Filter) Name() string { return "mtlsauth" }
 
-// Handle implements filters.Filter.
+// Handle implements filters.Filter. A client-sent copy of the subject
+// header is already gone: the pipeline deletes it before the chain runs
+// (ForwardedHeaders).
 func (f *Filter) Handle(ex *filters.Exchange) filters.Verdict {
-	if f.subjectHeader != "" {
-		ex.DelHeader(f.subjectHeader)
-	}
 	cert := ex.PeerCertificate
 	if cert == nil {
 		if f.optional {
@@ -151,4 +153,13 @@ func uriEqual(scheme, host, path, opaque, want string) bool {
 	n += 2 + len(host) + len(path)
 	return len(want) == n && want[:len(scheme)] == scheme && want[len(scheme):len(scheme)+3] == "://" &&
 		want[len(scheme)+3:len(scheme)+3+len(host)] == host && want[len(scheme)+3+len(host):] == path
+}
+
+// ForwardedHeaders implements filters.IdentityForwarder: the subject
+// header, when one is set.
+func (f *Filter) ForwardedHeaders() []string {
+	if f.subjectHeader == "" {
+		return nil
+	}
+	return []string{f.subjectHeader}
 }

@@ -55,7 +55,6 @@ identities:
 		t.Helper()
 		ex := filtertest.NewExchange("GET", "/x", nil, nil)
 		defer filters.ReleaseExchange(ex)
-		ex.SetHeader("X-Auth-Subject", []byte("forged"))
 		ex.PeerCertificate = cert
 		v := flt.Handle(ex)
 		if v.Reason() != reason {

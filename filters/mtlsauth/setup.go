@@ -1,6 +1,7 @@
 package mtlsauth
 
 import (
+	"net/textproto"
 	"net/url"
 
 	"github.com/tollgate-proxy/tollgate/filters"
@@ -15,7 +16,10 @@ func New(spec filters.Spec) (filters.Filter, error) {
 	if len(cfg.Identities) == 0 {
 		return nil, spec.Errorf("identities: at least one certificate mapping is required")
 	}
-	f := &Filter{optional: cfg.Optional, second: cfg.SecondFactor, subjectHeader: cfg.SubjectHeader}
+	f := &Filter{optional: cfg.Optional, second: cfg.SecondFactor}
+	if cfg.SubjectHeader != "" {
+		f.subjectHeader = textproto.CanonicalMIMEHeaderKey(cfg.SubjectHeader)
+	}
 	for i, ic := range cfg.Identities {
 		set := 0
 		for _, v := range []string{ic.CommonName, ic.DNS, ic.URI} {
