@@ -160,7 +160,7 @@ func TestSharedAcrossInstances(t *testing.T) {
 func TestLeasePrefetch(t *testing.T) {
 	srv := testredis.Start(t)
 	f := newSharedFilter(t, `
-redis: {addresses: [`+srv.Addr+`]}
+redis: {addresses: [`+srv.Addr+`], timeout: 1s, dial_timeout: 1s}
 policies:
   - {name: p, rate: 1000, per: 1s, burst: 1000, store: redis, mode: lease, lease: 50, lease_ttl: 10s, on_store_error: deny}`)
 	req := newRequest(0, "bob", "192.0.2.1")

@@ -15,7 +15,7 @@ import (
 func TestTryHandleLeaseZeroAllocs(t *testing.T) {
 	srv := testredis.Start(t)
 	f := newSharedFilter(t, `
-redis: {addresses: [`+srv.Addr+`]}
+redis: {addresses: [`+srv.Addr+`], timeout: 1s, dial_timeout: 1s}
 policies:
   - {name: p, rate: 1000000, burst: 1000000, key: [principal], store: redis, mode: lease, lease: 100000, lease_ttl: 1m, on_store_error: deny}`)
 	r := newRequest(0, "alloc-user", "192.0.2.1")

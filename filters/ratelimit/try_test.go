@@ -64,7 +64,7 @@ func TestTryHandleShared(t *testing.T) {
 	})
 	t.Run("lease: held, empty, refused", func(t *testing.T) {
 		f := newSharedFilter(t, `
-redis: {addresses: [`+srv.Addr+`]}
+redis: {addresses: [`+srv.Addr+`], timeout: 1s, dial_timeout: 1s}
 policies:
   - {name: lease-p, rate: 4, per: 1m, burst: 4, store: redis, mode: lease, lease: 2, lease_ttl: 30s, on_store_error: deny}`)
 		r := newRequest(0, "lease-user", "192.0.2.1")
@@ -113,7 +113,7 @@ policies:
 	})
 	t.Run("local then lease: an empty lease takes nothing from the local policy", func(t *testing.T) {
 		f := newSharedFilter(t, `
-redis: {addresses: [`+srv.Addr+`]}
+redis: {addresses: [`+srv.Addr+`], timeout: 1s, dial_timeout: 1s}
 policies:
   - {name: local-p, rate: 1, per: 1m, burst: 1, key: [principal]}
   - {name: mixed-p, rate: 100, per: 1m, burst: 100, key: [principal], store: redis, mode: lease, lease: 10, on_store_error: deny}`)
