@@ -2,12 +2,14 @@ package pgship
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -172,8 +174,26 @@ SELECT o.origin, l.idx, l.start_ns FROM o CROSS JOIN LATERAL (
 )
 
 // Stats answers the cluster view of the window (now−window, now]. It sends
-// every query in one batch, one round trip.
+// every query in one batch, one round trip. A database no shipper has
+// written to yet (no tables) is an empty view, not an error.
 func (c *Cluster) Stats(ctx context.Context, now time.Time, window time.Duration) (*ClusterStats, error) {
+	st, err := c.stats(ctx, now, window)
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == "42P01" { // undefined_table
+		return c.empty(now, window), nil
+	}
+	return st, err
+}
+
+func (c *Cluster) empty(now time.Time, window time.Duration) *ClusterStats {
+	since := now.Add(-window)
+	st := &ClusterStats{Now: now.UTC(), Since: since.UTC(), Window: windowName(window),
+		Origins: []OriginStats{}, Statuses: []StatusCount{},
+		Top: map[string][]ClusterTop{"endpoints": {}, "principals": {}}}
+	st.Totals.Classes = classMap(nil)
+	return st
+}
+
+func (c *Cluster) stats(ctx context.Context, now time.Time, window time.Duration) (*ClusterStats, error) {
 	since := now.Add(-window)
 	lo, hi := since.UnixNano()+1, now.UnixNano()
 	var b pgx.Batch
@@ -185,9 +205,7 @@ func (c *Cluster) Stats(ctx context.Context, now time.Time, window time.Duration
 	res := c.pool.SendBatch(ctx, &b)
 	defer res.Close()
 
-	st := &ClusterStats{Now: now.UTC(), Since: since.UTC(), Window: windowName(window),
-		Origins: []OriginStats{}, Statuses: []StatusCount{}, Top: map[string][]ClusterTop{}}
-	st.Totals.Classes = classMap(nil)
+	st := c.empty(now, window)
 	byOrigin := map[string]*OriginStats{}
 	origin := func(name string) *OriginStats {
 		o := byOrigin[name]

@@ -78,13 +78,6 @@ func TestClusterStats(t *testing.T) {
 		req{n: 1, ago: 90 * time.Second, kind: auditlog.KindDecision, principal: "bob", route: "/v1/users", status: 0}, // not a request
 		req{n: 4, ago: 90 * time.Second, principal: "bob", route: "/v1/users", status: 201},
 	)
-	for _, tl := range []*testLog{a, b, c} {
-		startShipper(t, pg.URL(), tl)
-	}
-	for _, tl := range []*testLog{a, b, c} {
-		waitShippedTo(t, pg.URL(), tl.origin, tl.n, tl.n)
-	}
-
 	cl, err := NewCluster(ClusterOptions{URL: pg.URL(), Top: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +85,17 @@ func TestClusterStats(t *testing.T) {
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// Before any shipper made the tables: an empty view.
+	if st, err := cl.Stats(ctx, now, 15*time.Minute); err != nil || st.Totals.Requests != 0 || len(st.Origins) != 0 || st.Top["endpoints"] == nil {
+		t.Fatalf("empty database: %+v, %v", st, err)
+	}
+	for _, tl := range []*testLog{a, b, c} {
+		startShipper(t, pg.URL(), tl)
+	}
+	for _, tl := range []*testLog{a, b, c} {
+		waitShippedTo(t, pg.URL(), tl.origin, tl.n, tl.n)
+	}
+
 	st, err := cl.Stats(ctx, now, 15*time.Minute)
 	if err != nil {
 		t.Fatal(err)

@@ -1,15 +1,18 @@
 package proxy_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/tollgate-proxy/tollgate/engine/insight/insighttest"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
@@ -280,4 +283,45 @@ func TestDashboardClusterView(t *testing.T) {
 		document.getElementById("cluster").offsetParent === null`, chromedp.WithPollingTimeout(10*time.Second))); err != nil {
 		t.Errorf("the cluster panel is not hidden without shipping: %v", err)
 	}
+}
+
+// TestClusterViewClosedAtShutdown: the cluster view's connections and
+// the pool's goroutines end with the proxy — the database sees no
+// dashboard session left, and no pgxpool goroutine runs.
+func TestClusterViewClosedAtShutdown(t *testing.T) {
+	pg := testpg.New(t)
+	up := e2etest.StartUpstream(t)
+	keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/cluster-close")
+	p := startProxy(t, fmt.Sprintf(clusterViewConfig, up.Addr, "fasthttp", logDir, keyFile, pg.URL()))
+	if r := e2etest.Do(t, "GET", p.admin+"/api/cluster", nil, ""); r.Status != 200 {
+		t.Fatalf("/api/cluster: %d %s", r.Status, r.Body)
+	}
+	sessions := func() int {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := pgx.Connect(ctx, pg.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var n int
+		if err := c.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = 'tollgate-dashboard'`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	if n := sessions(); n == 0 {
+		t.Fatal("no dashboard session while the proxy runs: the check below would prove nothing")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := p.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dashboard's sessions to end", 5*time.Second, func() bool { return sessions() == 0 })
+	waitFor(t, "the pool's goroutines to end", 3*time.Second, func() bool {
+		buf := make([]byte, 1<<20)
+		return !strings.Contains(string(buf[:runtime.Stack(buf, true)]), "jackc/pgx/v5/pgxpool")
+	})
 }
