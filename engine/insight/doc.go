@@ -95,4 +95,21 @@
 // requests/s a stream therefore costs one scan of at most 4096 records and
 // 50 JSON encodings per tick, whatever the request rate: the feed is
 // sampled, and says how much.
+//
+// # Cluster view
+//
+// Everything above is one instance's view. When the instances ship their
+// audit logs to one PostgreSQL database (auditlog/pgship), that database
+// is the one place that has seen every instance, so /api/cluster answers
+// from it: per instance and cluster-wide counts, top lists and how far
+// each instance's copy has got. This package holds no driver: it calls a
+// ClusterSource the proxy plugs in (SetCluster), and adds what every
+// dashboard needs whatever the source — a cache per window for 2 s (the
+// panel's refresh), so a room full of dashboards sends one query per
+// window every 2 s; one query at a time, so concurrent refreshes wait
+// for it instead of sending their own; a 2 s timeout independent of the
+// client, so one that leaves does not cancel the query the others wait
+// for; and an RFC 9457 problem object when the source fails, so the
+// panel says why while the local statistics, which never touch the
+// database, keep answering.
 package insight

@@ -19,6 +19,7 @@ var webFS embed.FS
 //	GET /api/stats      totals, top lists and per-second series (JSON)
 //	GET /api/findings   recent detector findings (JSON)
 //	GET /api/events     the live feed (Server-Sent Events)
+//	GET /api/cluster    every instance's shipped records (JSON; see SetCluster)
 //
 // It is meant for the admin listener, behind its authentication.
 func (s *Stats) Handler() http.Handler {
@@ -39,6 +40,7 @@ func (s *Stats) Handler() http.Handler {
 	mux.HandleFunc("GET /api/stats", s.serveStats)
 	mux.HandleFunc("GET /api/findings", s.serveFindings)
 	mux.HandleFunc("GET /api/events", s.serveEvents)
+	mux.HandleFunc("GET /api/cluster", s.serveCluster)
 	return mux
 }
 

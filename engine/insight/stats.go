@@ -41,6 +41,8 @@ type Stats struct {
 	feed     feed
 	sseCount chan struct{}
 
+	cluster *clusterView // nil until SetCluster; read-only once Handler runs
+
 	done   chan struct{}
 	closed sync.Once
 	wg     sync.WaitGroup

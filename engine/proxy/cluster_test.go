@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
 // TestRunCluster runs scripts/run-cluster.sh (make run-cluster) as a user
@@ -186,6 +189,21 @@ read:
 	}
 	if out := run(try[3]); !regexp.MustCompile(`OK: 3 origins verified`).MatchString(out) {
 		t.Fatalf("audit verify --pg:\n%s", out)
+	}
+
+	// Every instance's dashboard shows the whole cluster from the same
+	// database: 28 requests from three origins.
+	for _, admin := range ports[3:6] {
+		url := fmt.Sprintf("http://127.0.0.1:%d/api/cluster?window=15m", admin)
+		var c clusterAnswer
+		waitFor(t, url+" to count the 28 requests of three origins", 10*time.Second, func() bool {
+			r := e2etest.Do(t, "GET", url, nil, "")
+			c = clusterAnswer{}
+			return r.Status == 200 && json.Unmarshal([]byte(r.Body), &c) == nil && c.Totals.Requests == 28 && len(c.Origins) == 3
+		})
+		if c.Totals.Classes["2xx"]+c.Totals.Classes["4xx"] != 28 || c.Totals.Limited != c.Totals.Classes["4xx"] {
+			t.Errorf("%s: %+v; want every request 2xx or 429, the 429s counted as limited", url, c.Totals)
+		}
 	}
 
 	// Ctrl-C stops everything it started and keeps the data.

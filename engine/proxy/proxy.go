@@ -56,6 +56,7 @@ type Proxy struct {
 	admin   *admin.Server
 	rec     *engine.Recorder
 	ship    *pgship.Shipper // nil unless audit.ship.postgres is set
+	cluster *clusterView    // the dashboard's cluster view; nil unless audit.ship.postgres is set
 	stats   *insight.Stats
 	process *metrics.Set
 
@@ -134,6 +135,13 @@ func Start(opts Options) (*Proxy, error) {
 		p.holder.Close()
 		return nil, err
 	}
+	if p.cluster, err = newClusterView(cfg.Audit, cfg.Insight.TopK); err != nil {
+		p.closeAll()
+		return nil, err
+	}
+	if p.cluster != nil {
+		p.stats.SetCluster(p.cluster)
+	}
 	if p.pipe, err = pipeline.New(pipeline.Options{Holder: &p.holder, Recorder: p.rec, Log: log, Metrics: p.process}); err != nil {
 		p.closeAll()
 		return nil, err
@@ -201,6 +209,7 @@ func (p *Proxy) closeAll() error {
 	if cerr := p.rec.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("cannot close audit log: %w", cerr))
 	}
+	p.cluster.Close()
 	if p.ship != nil {
 		// After the log's final checkpoint, so the shipper's last
 		// attempt carries it.

@@ -224,7 +224,78 @@ function follow() {
   feed.onerror = () => { $("feed-skipped").textContent = "· feed reconnecting…"; };
 }
 
+// The cluster view (api/cluster) is there only when this instance ships
+// its audit log to PostgreSQL: a 404 keeps the panel hidden, a 503 shows
+// why the database cannot be read. It is polled every 2 s, the server's
+// cache interval.
+function fillRows(id, rows, cols) {
+  const frag = document.createDocumentFragment();
+  for (const r of rows || []) {
+    const tr = document.createElement("tr");
+    for (const [cls, v] of cols(r)) cell(tr, v, cls);
+    frag.appendChild(tr);
+  }
+  $(id).tBodies[0].replaceChildren(frag);
+}
+
+function ago(seconds) {
+  if (seconds < 60) return fmt(seconds, 1) + " s";
+  if (seconds < 3600) return fmt(seconds / 60, 1) + " min";
+  return fmt(seconds / 3600, 1) + " h";
+}
+
+function renderCluster(c) {
+  const t = c.totals;
+  $("cluster-instances").textContent = fmt(c.origins.length, 0);
+  $("cluster-requests").textContent = fmt(t.requests, 0);
+  $("cluster-error-rate").textContent = pct(t.error_rate);
+  $("cluster-failure-rate").textContent = pct(t.failure_rate);
+  $("cluster-denied").textContent = fmt(t.denied, 0);
+  $("cluster-limited").textContent = fmt(t.limited, 0);
+  fillRows("cluster-origins", c.origins, (o) => [
+    ["origin", o.origin], ["num requests", fmt(o.requests, 0)], ["num c2xx", fmt(o.classes["2xx"], 0)],
+    ["num c4xx", fmt(o.classes["4xx"], 0)], ["num c5xx", fmt(o.classes["5xx"], 0)],
+    ["num failure-rate", pct(o.failure_rate)], ["last-time", new Date(o.last_time).toLocaleTimeString()],
+    ["num lag", ago(o.lag_seconds)], ["num last-index", fmt(o.last_index, 0)],
+  ]);
+  const top = (r) => [["name", r.name], ["num requests", fmt(r.requests, 0)], ["num errors", fmt(r.errors, 0)]];
+  fillRows("cluster-endpoints", c.top.endpoints, top);
+  fillRows("cluster-principals", c.top.principals, top);
+  fillRows("cluster-statuses", c.statuses, (s) => [["status", String(s.status)], ["num requests", fmt(s.requests, 0)]]);
+  $("cluster-updated").textContent = "as of " + new Date(c.now).toLocaleTimeString();
+}
+
+async function pollCluster() {
+  const panel = $("cluster");
+  try {
+    const r = await fetch("api/cluster?window=" + encodeURIComponent($("cluster-window").value), { cache: "no-store" });
+    if (r.status === 404) {
+      panel.hidden = true;
+      panel.dataset.state = "not-configured";
+      return;
+    }
+    panel.hidden = false;
+    if (!r.ok) {
+      const p = await r.json().catch(() => ({}));
+      throw new Error((p.title || r.status) + (p.detail ? ": " + p.detail : ""));
+    }
+    renderCluster(await r.json());
+    $("cluster-error").hidden = true;
+    $("cluster-body").hidden = false;
+    panel.dataset.state = "ok";
+  } catch (e) {
+    panel.hidden = false;
+    panel.dataset.state = "error";
+    $("cluster-error").textContent = "cluster view unavailable: " + e.message;
+    $("cluster-error").hidden = false;
+    $("cluster-body").hidden = true;
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  $("cluster-window").addEventListener("change", pollCluster);
+  pollCluster();
+  setInterval(pollCluster, 2000);
   $("window").addEventListener("change", (e) => { windowName = e.target.value; poll(); });
   $("feed-filter").addEventListener("submit", (e) => { e.preventDefault(); follow(); });
   poll();
