@@ -132,6 +132,7 @@ Three Tollgate instances are running in front of the demo API on $upstream:
 (admin: 127.0.0.1:${admins[0]}, ${admins[1]}, ${admins[2]}). The rate limit is shared through Redis on
 127.0.0.1:$redis_port, and every audit record is shipped to PostgreSQL:
   $pg_url
+Each instance's dashboard (http://127.0.0.1:${admins[0]}/ and the others) shows the whole cluster from it.
 Try:
   curl -s -o /dev/null -w '%{http_code}\n' -H 'X-API-Key: demo-viewer-key' 'http://127.0.0.1:{${ports[0]},${ports[1]},${ports[2]}}/api/v1/customers/1?try=[1-9]'   # 27 lookups spread over the three: about 20 x 200 (one burst for all), then 429
   curl -i -H 'X-API-Key: demo-editor-key' -X POST http://127.0.0.1:${ports[1]}/api/v1/orders -H 'Content-Type: application/json' -d '{"customer":"1","sku":"tea","qty":2}'
