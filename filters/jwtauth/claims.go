@@ -123,41 +123,46 @@ func (f *Filter) claimedScopes(payload []byte) filters.RoleSet {
 	if f.scopes == nil {
 		return 0
 	}
-	var set filters.RoleSet
-	add := func(name []byte) {
-		if i, ok := f.scopes.Lookup(name); ok {
-			set |= 1 << uint(i)
-		}
-	}
-	var scratch [256]byte
-	addAll := func(v []byte) {
-		switch {
-		case len(v) == 0:
-		case v[0] == '"':
-			s, _, _ := stringValue(v, scratch[:0])
-			eachName(s, add)
-		case v[0] == '[':
-			e := newElements(v)
-			for {
-				x, ok := e.next()
-				if !ok {
-					break
-				}
-				if s, _, ok := stringValue(x, scratch[:0]); ok {
-					add(s)
-				}
-			}
-		}
-	}
-	addAll(lookupPath(payload, scopePath))
-	addAll(lookupPath(payload, scpPath))
-	return set
+	return claimedSet(lookupPath(payload, scopePath), f.scopes) |
+		claimedSet(lookupPath(payload, scpPath), f.scopes)
 }
 
 var (
 	scopePath = [][]byte{[]byte("scope")}
 	scpPath   = [][]byte{[]byte("scp")}
 )
+
+// claimedSet maps the names a claim value lists to bits of table: the
+// space-separated names of a string (scope, RFC 8693 §4.2) or the string
+// elements of an array (roles, groups, scp). Other values list none, and
+// names the table does not hold are ignored.
+func claimedSet(v []byte, table *filters.Roles) filters.RoleSet {
+	var set filters.RoleSet
+	add := func(name []byte) {
+		if i, ok := table.Lookup(name); ok {
+			set |= 1 << uint(i)
+		}
+	}
+	var scratch [256]byte
+	switch {
+	case len(v) == 0:
+	case v[0] == '"':
+		s, _, _ := stringValue(v, scratch[:0])
+		eachName(s, add)
+	case v[0] == '[':
+		e := newElements(v)
+		for {
+			x, ok := e.next()
+			if !ok {
+				break
+			}
+			if s, _, ok := stringValue(x, scratch[:0]); ok {
+				add(s)
+			}
+		}
+	}
+	return set
+}
 
 // eachName calls fn for every non-empty name of a space-separated list.
 func eachName(s []byte, fn func([]byte)) {
