@@ -93,18 +93,7 @@ func TestIntrospectionCacheHitDecidedOnTheLoop(t *testing.T) {
 			// A token the server is slow to judge waits off the loop; a
 			// cached token is answered meanwhile.
 			done := make(chan int, 1)
-			go func() {
-				c := &http.Client{Timeout: 10 * time.Second}
-				req, _ := http.NewRequest("GET", p.base+"/echo/x", nil)
-				req.Header.Set("Authorization", "Bearer slow")
-				resp, err := c.Do(req)
-				if err != nil {
-					done <- -1
-					return
-				}
-				resp.Body.Close()
-				done <- resp.StatusCode
-			}()
+			getInBackground(done, p.base+"/echo/x", map[string]string{"Authorization": "Bearer slow"})
 			if got, want := waitOffLoop(t, p, offLoopWant(engine, 3)), offLoopWant(engine, 3); got != want {
 				t.Fatalf("a slow token: %s = %d, want %d", offLoopSeries, got, want)
 			}
@@ -113,14 +102,7 @@ func TestIntrospectionCacheHitDecidedOnTheLoop(t *testing.T) {
 				t.Fatalf("cached token while another is introspected: %d after %v", r.Status, time.Since(start))
 			}
 			close(release)
-			select {
-			case st := <-done:
-				if st != 200 {
-					t.Fatalf("slow token ended with %d", st)
-				}
-			case <-time.After(10 * time.Second):
-				t.Fatal("slow token did not finish")
-			}
+			awaitStatuses(t, done, 1, "the slow token's request")
 			if got := up.Stats().Requests - before; got != 12 {
 				t.Fatalf("upstream received %d requests, want 12", got)
 			}

@@ -2,9 +2,6 @@ package proxy_test
 
 import (
 	"fmt"
-	"net/http"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,10 +47,7 @@ func TestHeldLeaseDecidedOnTheLoop(t *testing.T) {
 	for _, engine := range []string{"fasthttp", "gnet"} {
 		t.Run(engine, func(t *testing.T) {
 			up := e2etest.StartUpstream(t)
-			cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, srv.Addr, "mode: lease, lease: 50, lease_ttl: 60s, on_store_error: allow", "", 6000)
-			cfg = strings.Replace(strings.Replace(cfg, "timeout: 500ms", "timeout: 3s", 1), "dial_timeout: 200ms", "dial_timeout: 3s", 1) + `  - {name: plain, methods: [GET], path: /api/v1/customers, upstream: demo}
-`
-			p := startProxy(t, cfg)
+			p := startProxy(t, patientSharedLimitConfig(engine, up.Addr, srv.Addr, "mode: lease, lease: 50, lease_ttl: 60s, on_store_error: allow", 6000))
 			before := up.Stats().Requests
 			held := map[string]string{"X-Client": "held-" + engine}
 			// The first request leases a batch (off the loop); the next
@@ -71,33 +65,12 @@ func TestHeldLeaseDecidedOnTheLoop(t *testing.T) {
 				t.Fatalf("upstream received %d requests, want %d", got, sequential)
 			}
 
-			if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			resumed := false
-			resume := func() {
-				if !resumed {
-					resumed = true
-					_ = syscall.Kill(srv.PID(), syscall.SIGCONT)
-				}
-			}
-			defer resume()
+			resume := freezeRedis(t, srv)
 			// New clients have no lease: they wait for the frozen Redis.
 			const waiting = 4
 			done := make(chan int, waiting)
 			for i := 0; i < waiting; i++ {
-				go func() {
-					c := &http.Client{Timeout: 10 * time.Second}
-					req, _ := http.NewRequest("GET", p.base+"/api/v1/customers/1", nil)
-					req.Header.Set("X-Client", fmt.Sprint("new-", engine, "-", i))
-					resp, err := c.Do(req)
-					if err != nil {
-						done <- -1
-						return
-					}
-					resp.Body.Close()
-					done <- resp.StatusCode
-				}()
+				getInBackground(done, p.base+"/api/v1/customers/1", map[string]string{"X-Client": fmt.Sprint("new-", engine, "-", i)})
 			}
 			if got, want := waitOffLoop(t, p, offLoopWant(engine, 1+waiting)), offLoopWant(engine, 1+waiting); got != want {
 				t.Fatalf("%d clients without a lease: %s = %d, want %d", waiting, offLoopSeries, got, want)
@@ -116,16 +89,7 @@ func TestHeldLeaseDecidedOnTheLoop(t *testing.T) {
 				t.Fatalf("after the held-lease request: %s = %d, want %d", offLoopSeries, got, want)
 			}
 			resume()
-			for i := 0; i < waiting; i++ {
-				select {
-				case st := <-done:
-					if st != 200 {
-						t.Fatalf("waiting request ended with %d", st)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("waiting requests did not finish after Redis resumed")
-				}
-			}
+			awaitStatuses(t, done, waiting, "a request waiting for Redis")
 			if got, want := up.Stats().Requests-before, uint64(sequential+2+waiting); got != want {
 				t.Fatalf("upstream received %d requests, want %d", got, want)
 			}
@@ -170,23 +134,9 @@ func TestFreeSlotDecidedOnTheLoop(t *testing.T) {
 			}
 			// One request holds the slot; the next must queue.
 			done := make(chan int, 2)
-			get := func(delay string) {
-				c := &http.Client{Timeout: 10 * time.Second}
-				resp, err := c.Get(p.base + "/slow?delay=" + delay)
-				if err != nil {
-					done <- -1
-					return
-				}
-				resp.Body.Close()
-				done <- resp.StatusCode
-			}
-			go get("800ms")
-			for deadline := time.Now().Add(3 * time.Second); up.Stats().Requests-before < 11; time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					t.Fatal("the slow request did not reach the upstream")
-				}
-			}
-			go get("0s")
+			getInBackground(done, p.base+"/slow?delay=800ms", nil)
+			waitFor(t, "the slow request to reach the upstream", 3*time.Second, func() bool { return up.Stats().Requests-before >= 11 })
+			getInBackground(done, p.base+"/slow?delay=0s", nil)
 			if got, want := waitOffLoop(t, p, offLoopWant(engine, 1)), offLoopWant(engine, 1); got != want {
 				t.Fatalf("a request that must queue: %s = %d, want %d", offLoopSeries, got, want)
 			}
@@ -194,16 +144,7 @@ func TestFreeSlotDecidedOnTheLoop(t *testing.T) {
 			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers", nil, ""); r.Status != 200 || time.Since(start) > 500*time.Millisecond {
 				t.Fatalf("plain route while a request queues: %d after %v", r.Status, time.Since(start))
 			}
-			for i := 0; i < 2; i++ {
-				select {
-				case st := <-done:
-					if st != 200 {
-						t.Fatalf("slow or queued request ended with %d", st)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("slow or queued request did not finish")
-				}
-			}
+			awaitStatuses(t, done, 2, "the slow or the queued request")
 			if got := up.Stats().Requests - before; got != 13 {
 				t.Fatalf("upstream received %d requests, want 13", got)
 			}

@@ -3,10 +3,8 @@ package proxy_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -187,22 +185,6 @@ func TestRedisKilledMidRun(t *testing.T) {
 	}
 }
 
-// metricValue returns the value of the series named exactly series on a
-// /metrics page, or 0 when it is absent.
-func metricValue(t *testing.T, page, series string) int {
-	t.Helper()
-	for _, line := range strings.Split(page, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				t.Fatalf("metric %s: %q", series, v)
-			}
-			return n
-		}
-	}
-	return 0
-}
-
 // TestSharedLimitOnRedisCluster runs three proxies against a three-node
 // Redis Cluster: many clients' keys spread over the nodes, each key in one
 // slot (its identity is one hash tag), and each client is admitted exactly
@@ -239,40 +221,16 @@ func TestStalledRedisDoesNotBlockTheEventLoop(t *testing.T) {
 	for _, engine := range []string{"fasthttp", "gnet"} {
 		t.Run(engine, func(t *testing.T) {
 			up := e2etest.StartUpstream(t)
-			cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, srv.Addr, "on_store_error: allow", "", 100)
-			cfg = strings.Replace(strings.Replace(cfg, "timeout: 500ms", "timeout: 3s", 1), "dial_timeout: 200ms", "dial_timeout: 3s", 1) + `  - {name: plain, methods: [GET], path: /api/v1/customers, upstream: demo}
-`
-			p := startProxy(t, cfg)
+			p := startProxy(t, patientSharedLimitConfig(engine, up.Addr, srv.Addr, "on_store_error: allow", 100))
 			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Client": "warm"}, ""); r.Status != 200 {
 				t.Fatalf("warm-up: %d", r.Status)
 			}
-			if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			resumed := false
-			resume := func() {
-				if !resumed {
-					resumed = true
-					_ = syscall.Kill(srv.PID(), syscall.SIGCONT)
-				}
-			}
-			defer resume()
+			resume := freezeRedis(t, srv)
 			// More waiting requests than the engine has event loops.
 			const waiting = 8
 			done := make(chan int, waiting)
 			for i := 0; i < waiting; i++ {
-				go func() {
-					c := &http.Client{Timeout: 10 * time.Second}
-					req, _ := http.NewRequest("GET", p.base+"/api/v1/customers/1", nil)
-					req.Header.Set("X-Client", fmt.Sprint("stalled-", i))
-					resp, err := c.Do(req)
-					if err != nil {
-						done <- -1
-						return
-					}
-					resp.Body.Close()
-					done <- resp.StatusCode
-				}()
+				getInBackground(done, p.base+"/api/v1/customers/1", map[string]string{"X-Client": fmt.Sprint("stalled-", i)})
 			}
 			time.Sleep(200 * time.Millisecond) // they are waiting for Redis now
 			start := time.Now()
@@ -281,16 +239,7 @@ func TestStalledRedisDoesNotBlockTheEventLoop(t *testing.T) {
 				t.Fatalf("plain route while Redis is frozen: %d after %v", r.Status, took)
 			}
 			resume()
-			for i := 0; i < waiting; i++ {
-				select {
-				case st := <-done:
-					if st != 200 {
-						t.Fatalf("waiting request ended with %d", st)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("waiting requests did not finish after Redis resumed")
-				}
-			}
+			awaitStatuses(t, done, waiting, "a request waiting for Redis")
 		})
 	}
 }

@@ -39,18 +39,6 @@ func shipMetric(t *testing.T, p *testProxy, name string) float64 {
 	return v
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestAuditShippingSurvivesDatabaseRestart drives load through a real
 // proxy on each engine while PostgreSQL is stopped by its PID and started
 // again: requests keep flowing while it is down, and afterwards every
