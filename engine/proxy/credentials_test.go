@@ -4,7 +4,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -156,19 +155,11 @@ func credentialHardening(t *testing.T, engine string) {
 	for _, r := range rows {
 		before := up.Requests()
 		resp := e2etest.Do(t, "GET", p.base+r.path, r.hdr, "")
-		if resp.Status != r.status {
-			t.Errorf("%s: status %d, want %d: %s", r.name, resp.Status, r.status, resp.Body)
-			continue
+		statusOK, passed := checkAnswer(t, r.name, resp, r.status, r.reason, r.detail, up.Requests()-before)
+		if statusOK {
+			ids[resp.Header.Get("X-Request-Id")] = r.name
 		}
-		ids[resp.Header.Get("X-Request-Id")] = r.name
-		if r.reason != "" {
-			e2etest.AssertProblem(t, resp, r.status, r.reason)
-			if r.detail != "" && !strings.Contains(resp.Body, r.detail) {
-				t.Errorf("%s: the problem does not say %q: %s", r.name, r.detail, resp.Body)
-			}
-			if n := up.Requests() - before; n != 0 {
-				t.Errorf("%s: refused, but the upstream received %d requests", r.name, n)
-			}
+		if !passed {
 			continue
 		}
 		e := e2etest.DecodeEcho(t, resp)

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 	"github.com/tollgate-proxy/tollgate/internal/testredis"
 )
 
@@ -117,4 +118,30 @@ func patientSharedLimitConfig(engine, upstream, redis, policy string, rate int) 
 	cfg := fmt.Sprintf(sharedLimitConfig, engine, upstream, redis, policy, "", rate)
 	cfg = strings.Replace(strings.Replace(cfg, "timeout: 500ms", "timeout: 3s", 1), "dial_timeout: 200ms", "dial_timeout: 3s", 1)
 	return cfg + "  - {name: plain, methods: [GET], path: /api/v1/customers, upstream: demo}\n"
+}
+
+// checkAnswer checks one row of an end-to-end table: the status, and for
+// a refusal (reason set) the problem+json reason, that the problem says
+// detail (when set), and that the upstream received nothing (reached
+// counts the requests it got since the row began). It reports whether
+// the status was right, so the caller records the request's id, and
+// whether the request went through, so the caller checks what the
+// upstream received.
+func checkAnswer(t *testing.T, name string, resp e2etest.Response, status int, reason, detail string, reached uint64) (statusOK, passed bool) {
+	t.Helper()
+	if resp.Status != status {
+		t.Errorf("%s: status %d, want %d: %s", name, resp.Status, status, resp.Body)
+		return false, false
+	}
+	if reason == "" {
+		return true, true
+	}
+	e2etest.AssertProblem(t, resp, status, reason)
+	if detail != "" && !strings.Contains(resp.Body, detail) {
+		t.Errorf("%s: the problem does not say %q: %s", name, detail, resp.Body)
+	}
+	if reached != 0 {
+		t.Errorf("%s: refused, but the upstream received %d requests", name, reached)
+	}
+	return true, false
 }
