@@ -80,9 +80,7 @@ func newScopeProbe(spec filters.Spec) (filters.Filter, error) {
 // engines, checking what the client got and what the upstream received
 // (or that it received nothing), and how each request is recorded.
 func TestCredentialHardening(t *testing.T) {
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) { credentialHardening(t, engine) })
-	}
+	eachEngine(t, credentialHardening)
 }
 
 func credentialHardening(t *testing.T, engine string) {

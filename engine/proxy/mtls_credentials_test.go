@@ -70,9 +70,7 @@ routes:
 // factor. It runs on the fasthttp engine only: the gnet engine does not
 // terminate TLS, and the gnet row checks that such a config is refused.
 func TestMutualTLSAndTokenConflict(t *testing.T) {
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) { mutualTLSAndTokenConflict(t, engine) })
-	}
+	eachEngine(t, mutualTLSAndTokenConflict)
 }
 
 func mutualTLSAndTokenConflict(t *testing.T, engine string) {

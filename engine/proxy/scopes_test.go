@@ -99,9 +99,7 @@ func startIntrospection(t *testing.T, scopes map[string]string) string {
 // anything, whichever order the filters were defined in; every request is
 // recorded with its principal and reason.
 func TestScopesEndToEnd(t *testing.T) {
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) { scopesEndToEnd(t, engine) })
-	}
+	eachEngine(t, scopesEndToEnd)
 }
 
 func scopesEndToEnd(t *testing.T, engine string) {

@@ -145,3 +145,12 @@ func checkAnswer(t *testing.T, name string, resp e2etest.Response, status int, r
 	}
 	return true, false
 }
+
+// eachEngine runs test as a subtest named after each engine, fasthttp and
+// gnet, for tests whose config names the engine itself (onBothEngines is
+// the shortcut for tests on e2etest.BaseConfig).
+func eachEngine(t *testing.T, test func(t *testing.T, engine string)) {
+	for _, engine := range []string{"fasthttp", "gnet"} {
+		t.Run(engine, func(t *testing.T) { test(t, engine) })
+	}
+}
