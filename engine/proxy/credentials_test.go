@@ -95,16 +95,8 @@ func credentialHardening(t *testing.T, engine string) {
 
 	now := time.Now()
 	tok := func(over map[string]any) string {
-		c := map[string]any{"iss": "https://idp.test", "aud": "orders-api", "sub": "vera", "tenant": "acme",
-			"email_verified": true, "iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
-		for k, v := range over {
-			if v == nil {
-				delete(c, k)
-			} else {
-				c[k] = v
-			}
-		}
-		return "Bearer " + kit.token(t, c)
+		c := withClaims(claims("vera", nil, time.Hour), map[string]any{"roles": nil, "tenant": "acme", "email_verified": true})
+		return "Bearer " + kit.token(t, withClaims(c, over))
 	}
 	vera := tok(nil)
 

@@ -114,10 +114,8 @@ func scopesEndToEnd(t *testing.T, engine string) {
 	})
 	p := startProxy(t, onEngine(t, fmt.Sprintf(scopesConfig, up.Addr, logDir, keyFile, jwksFile, idp), engine))
 
-	now := time.Now()
 	tok := func(extra ...any) map[string]string {
-		c := map[string]any{"iss": "https://idp.test", "aud": "orders-api", "sub": "vera", "roles": []string{"clerk"},
-			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix()}
+		c := claims("vera", []string{"clerk"}, time.Hour)
 		for i := 0; i+1 < len(extra); i += 2 {
 			c[extra[i].(string)] = extra[i+1]
 		}
@@ -125,8 +123,7 @@ func scopesEndToEnd(t *testing.T, engine string) {
 	}
 	opaque := func(s string) map[string]string { return map[string]string{"Authorization": "Bearer " + s} }
 	unroled := func(scope string) map[string]string {
-		c := map[string]any{"iss": "https://idp.test", "aud": "orders-api", "sub": "vera",
-			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(), "scope": scope}
+		c := withClaims(claims("vera", nil, time.Hour), map[string]any{"roles": nil, "scope": scope})
 		return map[string]string{"Authorization": "Bearer " + kit.token(t, c)}
 	}
 

@@ -154,3 +154,16 @@ func eachEngine(t *testing.T, test func(t *testing.T, engine string)) {
 		t.Run(engine, func(t *testing.T) { test(t, engine) })
 	}
 }
+
+// withClaims sets every claim of over on c, deleting those whose value is
+// nil, and returns c: a test's variation on the claims helper's token.
+func withClaims(c, over map[string]any) map[string]any {
+	for k, v := range over {
+		if v == nil {
+			delete(c, k)
+		} else {
+			c[k] = v
+		}
+	}
+	return c
+}
