@@ -61,15 +61,7 @@ func (f *Follower) size() (uint64, error) {
 	if len(s.segs) == 0 {
 		return f.r.pruned.first, nil
 	}
-	last := len(s.segs) - 1
-	refs, err := s.blocksOf(last)
-	if err != nil {
-		return 0, err
-	}
-	if len(refs) == 0 {
-		return s.segs[last].first, nil
-	}
-	return refs[len(refs)-1].h.end(), nil
+	return s.count()
 }
 
 // refresh takes in new segments (reopening the reader, whose block index

@@ -126,7 +126,8 @@ func withFile(err error, file string) error {
 	return err
 }
 
-// size returns the number of records in the set (scanning the last segment).
+// count returns the number of records in the set, or rather the index
+// after its last record (scanning the last segment); 0 for an empty set.
 func (s *segmentSet) count() (uint64, error) {
 	if len(s.segs) == 0 {
 		return 0, nil

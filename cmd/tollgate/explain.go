@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/explain"
 )
 
@@ -63,22 +64,10 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if err != nil {
-		for _, e := range leaves(err) {
+		for _, e := range config.Leaves(err) {
 			fmt.Fprintln(stderr, e)
 		}
 		return 1
 	}
 	return 0
-}
-
-// leaves lists the leaves of a tree of joined errors, one per line.
-func leaves(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }

@@ -99,3 +99,20 @@ func joinSorted(errs []error) error {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// Leaves lists the leaves of a tree of errors joined with errors.Join (or
+// anything else with an Unwrap() []error method), depth first, so that a
+// command can print every problem on a line of its own; nil has none.
+func Leaves(err error) []error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []error
+		for _, e := range j.Unwrap() {
+			out = append(out, Leaves(e)...)
+		}
+		return out
+	}
+	return []error{err}
+}

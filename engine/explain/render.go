@@ -12,14 +12,7 @@ import (
 )
 
 // Write prints r as text, or as one JSON object when asJSON is set.
-func (r *Result) Write(w io.Writer, asJSON bool) error {
-	if asJSON {
-		return writeJSON(w, r)
-	}
-	var b bytes.Buffer
-	r.text(&b)
-	return trimmed(w, &b)
-}
+func (r *Result) Write(w io.Writer, asJSON bool) error { return write(w, r, asJSON) }
 
 func (r *Result) text(w io.Writer) {
 	const label = "%-10s %s\n"
@@ -90,14 +83,7 @@ func (p Principal) String() string {
 }
 
 // Write prints the listing as text, or as one JSON object.
-func (l *Listing) Write(w io.Writer, asJSON bool) error {
-	if asJSON {
-		return writeJSON(w, l)
-	}
-	var b bytes.Buffer
-	l.text(&b)
-	return trimmed(w, &b)
-}
+func (l *Listing) Write(w io.Writer, asJSON bool) error { return write(w, l, asJSON) }
 
 func (l *Listing) text(w io.Writer) {
 	who := "roles " + strings.Join(l.Roles, ", ")
@@ -125,6 +111,20 @@ func (l *Listing) text(w io.Writer) {
 		}
 	}
 	_ = tw.Flush()
+}
+
+// report is what the explain commands print: a Result or a Listing.
+type report interface{ text(io.Writer) }
+
+// write prints v as one JSON object when asJSON is set, or else as its
+// text with trailing spaces trimmed.
+func write(w io.Writer, v report, asJSON bool) error {
+	if asJSON {
+		return writeJSON(w, v)
+	}
+	var b bytes.Buffer
+	v.text(&b)
+	return trimmed(w, &b)
 }
 
 // trimmed copies text to w without the spaces tabwriter leaves at line

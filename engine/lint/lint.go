@@ -176,7 +176,7 @@ var routeErr = regexp.MustCompile(`^router: route (\d+) \("(?:[^"\\]|\\.)*"\): `
 // positioned by the error's own "file:line:col: " prefix or, for errors
 // that name a route by index (the router's), by the route.
 func (c *checker) errs(err error) {
-	for _, e := range leaves(err) {
+	for _, e := range config.Leaves(err) {
 		msg := e.Error()
 		pos := ""
 		var ce *config.Error
@@ -272,21 +272,6 @@ func (c *checker) files() {
 			c.add(cfg.Position("audit.signing_key_file"), SeverityError, "config", fmt.Sprintf("audit.signing_key_file: cannot use audit signing key %q: %v", a.SigningKeyFile, err))
 		}
 	}
-}
-
-// leaves lists the leaves of a tree of joined errors.
-func leaves(err error) []error {
-	if err == nil {
-		return nil
-	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		var out []error
-		for _, e := range j.Unwrap() {
-			out = append(out, leaves(e)...)
-		}
-		return out
-	}
-	return []error{err}
 }
 
 // posPrefix matches a leading "file:line:col: " or "file:line: " or

@@ -3,10 +3,8 @@ package proxy_test
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -50,9 +48,9 @@ func leaseBound(instances, lease int) int { return instances * (lease + lease/2)
 func TestSharedLimitAcrossThreeProxies(t *testing.T) {
 	srv := testredis.Start(t)
 	const n = 30
-	for _, engine := range []string{"fasthttp", "gnet"} {
+	eachEngine(t, func(t *testing.T, engine string) {
 		for _, mode := range []string{"mode: exact, on_store_error: deny", "mode: lease, lease: 3, lease_ttl: 30s, on_store_error: deny"} {
-			t.Run(engine+"/"+strings.TrimSuffix(strings.Fields(mode)[1], ","), func(t *testing.T) {
+			t.Run(strings.TrimSuffix(strings.Fields(mode)[1], ","), func(t *testing.T) {
 				up := e2etest.StartUpstream(t)
 				cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, srv.Addr, mode, "", n)
 				ps := []*testProxy{startProxy(t, cfg), startProxy(t, cfg), startProxy(t, cfg)}
@@ -73,7 +71,7 @@ func TestSharedLimitAcrossThreeProxies(t *testing.T) {
 				}
 			})
 		}
-	}
+	})
 }
 
 // sendRoundRobin sends count requests for client over ps in turn and
@@ -107,9 +105,9 @@ func sendRoundRobin(t *testing.T, ps []*testProxy, client string, count int) int
 func TestRedisKilledMidRun(t *testing.T) {
 	srv := testredis.Start(t)
 	const n = 10
-	for _, engine := range []string{"fasthttp", "gnet"} {
+	eachEngine(t, func(t *testing.T, engine string) {
 		for _, onError := range []string{"allow", "deny", "local"} {
-			t.Run(engine+"/"+onError, func(t *testing.T) {
+			t.Run(onError, func(t *testing.T) {
 				up := e2etest.StartUpstream(t)
 				dir := t.TempDir()
 				keyFile, logDir, _ := auditSetup(t, dir, "tollgate.test/redis")
@@ -184,23 +182,7 @@ func TestRedisKilledMidRun(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-// metricValue returns the value of the series named exactly series on a
-// /metrics page, or 0 when it is absent.
-func metricValue(t *testing.T, page, series string) int {
-	t.Helper()
-	for _, line := range strings.Split(page, "\n") {
-		if v, ok := strings.CutPrefix(line, series+" "); ok {
-			var n int
-			if _, err := fmt.Sscan(v, &n); err != nil {
-				t.Fatalf("metric %s: %q", series, v)
-			}
-			return n
-		}
-	}
-	return 0
+	})
 }
 
 // TestSharedLimitOnRedisCluster runs three proxies against a three-node
@@ -210,24 +192,22 @@ func metricValue(t *testing.T, page, series string) int {
 func TestSharedLimitOnRedisCluster(t *testing.T) {
 	c := testredis.StartCluster(t, 3)
 	const n = 5
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) {
-			up := e2etest.StartUpstream(t)
-			cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, c.Nodes[0].Addr, "mode: exact, on_store_error: deny", "", n)
-			ps := []*testProxy{startProxy(t, cfg), startProxy(t, cfg), startProxy(t, cfg)}
-			for k := 0; k < 12; k++ {
-				client := fmt.Sprintf("cl-%s-%d", engine, k)
-				if got := sendRoundRobin(t, ps, client, 2*n); got < n || got > n+1 {
-					t.Fatalf("client %s: admitted %d, want %d", client, got, n)
-				}
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, c.Nodes[0].Addr, "mode: exact, on_store_error: deny", "", n)
+		ps := []*testProxy{startProxy(t, cfg), startProxy(t, cfg), startProxy(t, cfg)}
+		for k := 0; k < 12; k++ {
+			client := fmt.Sprintf("cl-%s-%d", engine, k)
+			if got := sendRoundRobin(t, ps, client, 2*n); got < n || got > n+1 {
+				t.Fatalf("client %s: admitted %d, want %d", client, got, n)
 			}
-			for i, node := range c.Nodes {
-				if len(node.Keys("tollgate:rl:*")) == 0 {
-					t.Errorf("cluster node %d holds no rate-limit keys", i)
-				}
+		}
+		for i, node := range c.Nodes {
+			if len(node.Keys("tollgate:rl:*")) == 0 {
+				t.Errorf("cluster node %d holds no rate-limit keys", i)
 			}
-		})
-	}
+		}
+	})
 }
 
 // TestStalledRedisDoesNotBlockTheEventLoop freezes Redis (SIGSTOP) while
@@ -236,63 +216,28 @@ func TestSharedLimitOnRedisCluster(t *testing.T) {
 // may block, so the gnet engine runs its chain off the event loop.
 func TestStalledRedisDoesNotBlockTheEventLoop(t *testing.T) {
 	srv := testredis.Start(t)
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) {
-			up := e2etest.StartUpstream(t)
-			cfg := fmt.Sprintf(sharedLimitConfig, engine, up.Addr, srv.Addr, "on_store_error: allow", "", 100)
-			cfg = strings.Replace(strings.Replace(cfg, "timeout: 500ms", "timeout: 3s", 1), "dial_timeout: 200ms", "dial_timeout: 3s", 1) + `  - {name: plain, methods: [GET], path: /api/v1/customers, upstream: demo}
-`
-			p := startProxy(t, cfg)
-			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Client": "warm"}, ""); r.Status != 200 {
-				t.Fatalf("warm-up: %d", r.Status)
-			}
-			if err := syscall.Kill(srv.PID(), syscall.SIGSTOP); err != nil {
-				t.Fatal(err)
-			}
-			resumed := false
-			resume := func() {
-				if !resumed {
-					resumed = true
-					_ = syscall.Kill(srv.PID(), syscall.SIGCONT)
-				}
-			}
-			defer resume()
-			// More waiting requests than the engine has event loops.
-			const waiting = 8
-			done := make(chan int, waiting)
-			for i := 0; i < waiting; i++ {
-				go func() {
-					c := &http.Client{Timeout: 10 * time.Second}
-					req, _ := http.NewRequest("GET", p.base+"/api/v1/customers/1", nil)
-					req.Header.Set("X-Client", fmt.Sprint("stalled-", i))
-					resp, err := c.Do(req)
-					if err != nil {
-						done <- -1
-						return
-					}
-					resp.Body.Close()
-					done <- resp.StatusCode
-				}()
-			}
-			time.Sleep(200 * time.Millisecond) // they are waiting for Redis now
-			start := time.Now()
-			r := e2etest.Do(t, "GET", p.base+"/api/v1/customers", nil, "")
-			if took := time.Since(start); r.Status != 200 || took > time.Second {
-				t.Fatalf("plain route while Redis is frozen: %d after %v", r.Status, took)
-			}
-			resume()
-			for i := 0; i < waiting; i++ {
-				select {
-				case st := <-done:
-					if st != 200 {
-						t.Fatalf("waiting request ended with %d", st)
-					}
-				case <-time.After(10 * time.Second):
-					t.Fatal("waiting requests did not finish after Redis resumed")
-				}
-			}
-		})
-	}
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		p := startProxy(t, patientSharedLimitConfig(engine, up.Addr, srv.Addr, "on_store_error: allow", 100))
+		if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", map[string]string{"X-Client": "warm"}, ""); r.Status != 200 {
+			t.Fatalf("warm-up: %d", r.Status)
+		}
+		resume := freezeRedis(t, srv)
+		// More waiting requests than the engine has event loops.
+		const waiting = 8
+		done := make(chan int, waiting)
+		for i := 0; i < waiting; i++ {
+			getInBackground(done, p.base+"/api/v1/customers/1", map[string]string{"X-Client": fmt.Sprint("stalled-", i)})
+		}
+		time.Sleep(200 * time.Millisecond) // they are waiting for Redis now
+		start := time.Now()
+		r := e2etest.Do(t, "GET", p.base+"/api/v1/customers", nil, "")
+		if took := time.Since(start); r.Status != 200 || took > time.Second {
+			t.Fatalf("plain route while Redis is frozen: %d after %v", r.Status, took)
+		}
+		resume()
+		awaitStatuses(t, done, waiting, "a request waiting for Redis")
+	})
 }
 
 // TestReloadClosesTheRedisClient reloads a proxy with a shared limit five

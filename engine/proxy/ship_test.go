@@ -39,18 +39,6 @@ func shipMetric(t *testing.T, p *testProxy, name string) float64 {
 	return v
 }
 
-// waitFor polls cond until it holds, failing the test after d.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestAuditShippingSurvivesDatabaseRestart drives load through a real
 // proxy on each engine while PostgreSQL is stopped by its PID and started
 // again: requests keep flowing while it is down, and afterwards every
@@ -61,142 +49,140 @@ func TestAuditShippingSurvivesDatabaseRestart(t *testing.T) {
 	pg := testpg.New(t)
 	var vkeys []string
 	origins := map[string]int{}
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) {
-			up := e2etest.StartUpstream(t)
-			origin := "tollgate.test/ship-" + engine
-			keyFile, logDir, vkey := auditSetup(t, t.TempDir(), origin)
-			vkeys = append(vkeys, vkey)
-			p := startProxy(t, shipConfig(t, up.Addr, logDir, keyFile, engine, pg.URL(), ""))
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		origin := "tollgate.test/ship-" + engine
+		keyFile, logDir, vkey := auditSetup(t, t.TempDir(), origin)
+		vkeys = append(vkeys, vkey)
+		p := startProxy(t, shipConfig(t, up.Addr, logDir, keyFile, engine, pg.URL(), ""))
 
-			// Load runs throughout (bounded at 4 × 5000 requests): the
-			// database is stopped and started again under it.
-			const workers = 4
-			var (
-				mu               sync.Mutex
-				ids              = map[string]int{}
-				allowed, answers atomic.Int64
-				stopLoad         atomic.Bool
-				wg               sync.WaitGroup
-			)
-			before := up.Requests()
-			for w := range workers {
-				wg.Go(func() {
-					for i := 0; i < 5000 && !stopLoad.Load(); i++ {
-						path, want := "/api/v1/customers/"+strconv.Itoa(1+(w+i)%3), 200
-						if i%5 == 4 {
-							path, want = "/nope", 404
-						}
-						r := e2etest.Do(t, "GET", p.base+path, nil, "")
-						if r.Status != want {
-							t.Errorf("GET %s: %d, want %d: %s", path, r.Status, want, r.Body)
-							return
-						}
-						mu.Lock()
-						ids[r.Header.Get("X-Request-Id")]++
-						mu.Unlock()
-						if want == 200 {
-							allowed.Add(1)
-						}
-						answers.Add(1)
+		// Load runs throughout (bounded at 4 × 5000 requests): the
+		// database is stopped and started again under it.
+		const workers = 4
+		var (
+			mu               sync.Mutex
+			ids              = map[string]int{}
+			allowed, answers atomic.Int64
+			stopLoad         atomic.Bool
+			wg               sync.WaitGroup
+		)
+		before := up.Requests()
+		for w := range workers {
+			wg.Go(func() {
+				for i := 0; i < 5000 && !stopLoad.Load(); i++ {
+					path, want := "/api/v1/customers/"+strconv.Itoa(1+(w+i)%3), 200
+					if i%5 == 4 {
+						path, want = "/nope", 404
 					}
-				})
-			}
-			waitFor(t, "100 answers, some of them shipped", 20*time.Second, func() bool {
-				return answers.Load() >= 100 && shipMetric(t, p, "tollgate_audit_ship_records_total") > 0
-			})
-			if err := pg.Stop(); err != nil {
-				t.Fatal(err)
-			}
-			down := answers.Load()
-			waitFor(t, "the shipper to notice the outage", 10*time.Second, func() bool {
-				return shipMetric(t, p, "tollgate_audit_ship_failures_total") > 0 && shipMetric(t, p, "tollgate_audit_ship_lag_records") > 0
-			})
-			waitFor(t, "150 answers while the database is down", 20*time.Second, func() bool { return answers.Load() >= down+150 })
-			if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
-				t.Fatalf("readyz %d while shipping is fail-open: %s", r.Status, r.Body)
-			}
-			if err := pg.StartAgain(); err != nil {
-				t.Fatal(err)
-			}
-			back := answers.Load()
-			waitFor(t, "150 answers after the database is back", 20*time.Second, func() bool { return answers.Load() >= back+150 })
-			stopLoad.Store(true)
-			wg.Wait()
-			if t.Failed() {
-				return
-			}
-			want := int(answers.Load())
-			if len(ids) != want {
-				t.Fatalf("%d distinct request ids, want %d", len(ids), want)
-			}
-			if got := up.Requests() - before; got != uint64(allowed.Load()) {
-				t.Fatalf("upstream received %d requests, want %d", got, allowed.Load())
-			}
-			waitFor(t, "the shipper to catch up", 20*time.Second, func() bool {
-				return shipMetric(t, p, "tollgate_audit_ship_lag_records") == 0
-			})
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			if err := p.Shutdown(ctx); err != nil {
-				t.Fatal(err)
-			}
-
-			r, err := auditlog.OpenReader(logDir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			size, err := r.Size()
-			r.Close()
-			if err != nil || size != uint64(want) {
-				t.Fatalf("local log holds %d records (%v), want %d", size, err, want)
-			}
-			c, err := pgx.Connect(ctx, pg.URL())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close(ctx)
-			var n, distinct, hi int64
-			if err := c.QueryRow(ctx, `SELECT count(*), count(DISTINCT idx), max(idx) FROM `+pgship.RecordsTable+` WHERE origin = $1`, origin).Scan(&n, &distinct, &hi); err != nil {
-				t.Fatal(err)
-			}
-			if n != int64(want) || distinct != n || hi != n-1 {
-				t.Fatalf("database holds %d rows (%d distinct, last index %d) of %s; want exactly %d", n, distinct, hi, origin, want)
-			}
-			rows, err := c.Query(ctx, `SELECT request_id, count(*) FROM `+pgship.RecordsTable+` WHERE origin = $1 GROUP BY request_id`, origin)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
-				ID string
-				N  int64
-			}])
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, g := range got {
-				if g.N != 1 || ids[g.ID] != 1 {
-					t.Errorf("request id %q: %d rows in the database, %d answers to the client", g.ID, g.N, ids[g.ID])
+					r := e2etest.Do(t, "GET", p.base+path, nil, "")
+					if r.Status != want {
+						t.Errorf("GET %s: %d, want %d: %s", path, r.Status, want, r.Body)
+						return
+					}
+					mu.Lock()
+					ids[r.Header.Get("X-Request-Id")]++
+					mu.Unlock()
+					if want == 200 {
+						allowed.Add(1)
+					}
+					answers.Add(1)
 				}
-			}
-			origins[origin] = want
-			t.Logf("%d requests, %d answered while the database was down", want, back-down)
-			res, err := pgship.Verify(ctx, pg.URL(), []string{vkey})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, o := range res.Origins {
-				if o.Origin == origin && (o.Records != uint64(want) || o.Latest.Size != uint64(want)) {
-					t.Errorf("verify: %+v, want %d records under the last checkpoint", o, want)
-				}
-			}
-			for _, pr := range res.Problems {
-				if pr.Origin == origin {
-					t.Errorf("verify: %s", pr)
-				}
-			}
+			})
+		}
+		waitFor(t, "100 answers, some of them shipped", 20*time.Second, func() bool {
+			return answers.Load() >= 100 && shipMetric(t, p, "tollgate_audit_ship_records_total") > 0
 		})
-	}
+		if err := pg.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		down := answers.Load()
+		waitFor(t, "the shipper to notice the outage", 10*time.Second, func() bool {
+			return shipMetric(t, p, "tollgate_audit_ship_failures_total") > 0 && shipMetric(t, p, "tollgate_audit_ship_lag_records") > 0
+		})
+		waitFor(t, "150 answers while the database is down", 20*time.Second, func() bool { return answers.Load() >= down+150 })
+		if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
+			t.Fatalf("readyz %d while shipping is fail-open: %s", r.Status, r.Body)
+		}
+		if err := pg.StartAgain(); err != nil {
+			t.Fatal(err)
+		}
+		back := answers.Load()
+		waitFor(t, "150 answers after the database is back", 20*time.Second, func() bool { return answers.Load() >= back+150 })
+		stopLoad.Store(true)
+		wg.Wait()
+		if t.Failed() {
+			return
+		}
+		want := int(answers.Load())
+		if len(ids) != want {
+			t.Fatalf("%d distinct request ids, want %d", len(ids), want)
+		}
+		if got := up.Requests() - before; got != uint64(allowed.Load()) {
+			t.Fatalf("upstream received %d requests, want %d", got, allowed.Load())
+		}
+		waitFor(t, "the shipper to catch up", 20*time.Second, func() bool {
+			return shipMetric(t, p, "tollgate_audit_ship_lag_records") == 0
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+
+		r, err := auditlog.OpenReader(logDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		size, err := r.Size()
+		r.Close()
+		if err != nil || size != uint64(want) {
+			t.Fatalf("local log holds %d records (%v), want %d", size, err, want)
+		}
+		c, err := pgx.Connect(ctx, pg.URL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close(ctx)
+		var n, distinct, hi int64
+		if err := c.QueryRow(ctx, `SELECT count(*), count(DISTINCT idx), max(idx) FROM `+pgship.RecordsTable+` WHERE origin = $1`, origin).Scan(&n, &distinct, &hi); err != nil {
+			t.Fatal(err)
+		}
+		if n != int64(want) || distinct != n || hi != n-1 {
+			t.Fatalf("database holds %d rows (%d distinct, last index %d) of %s; want exactly %d", n, distinct, hi, origin, want)
+		}
+		rows, err := c.Query(ctx, `SELECT request_id, count(*) FROM `+pgship.RecordsTable+` WHERE origin = $1 GROUP BY request_id`, origin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct {
+			ID string
+			N  int64
+		}])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range got {
+			if g.N != 1 || ids[g.ID] != 1 {
+				t.Errorf("request id %q: %d rows in the database, %d answers to the client", g.ID, g.N, ids[g.ID])
+			}
+		}
+		origins[origin] = want
+		t.Logf("%d requests, %d answered while the database was down", want, back-down)
+		res, err := pgship.Verify(ctx, pg.URL(), []string{vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range res.Origins {
+			if o.Origin == origin && (o.Records != uint64(want) || o.Latest.Size != uint64(want)) {
+				t.Errorf("verify: %+v, want %d records under the last checkpoint", o, want)
+			}
+		}
+		for _, pr := range res.Problems {
+			if pr.Origin == origin {
+				t.Errorf("verify: %s", pr)
+			}
+		}
+	})
 	// Both instances in one database: verified and queried together.
 	res, err := pgship.Verify(context.Background(), pg.URL(), vkeys)
 	if err != nil || len(res.Problems) > 0 || len(res.Origins) != len(origins) {
@@ -222,52 +208,50 @@ func TestAuditShippingSurvivesDatabaseRestart(t *testing.T) {
 // once PostgreSQL is back and the shipper has caught up.
 func TestAuditShippingFailClosed(t *testing.T) {
 	pg := testpg.New(t)
-	for _, engine := range []string{"fasthttp", "gnet"} {
-		t.Run(engine, func(t *testing.T) {
-			up := e2etest.StartUpstream(t)
-			keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/closed-"+engine)
-			if err := pg.Stop(); err != nil {
-				t.Fatal(err)
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/closed-"+engine)
+		if err := pg.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		p := startProxy(t, shipConfig(t, up.Addr, logDir, keyFile, engine, pg.URL(), "      max_lag: 5\n"))
+		before := up.Requests()
+		served := 0
+		var refused e2etest.Response
+		waitFor(t, "a refusal once the lag passes 5 records", 10*time.Second, func() bool {
+			r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
+			if r.Status == 200 {
+				served++
+				return false
 			}
-			p := startProxy(t, shipConfig(t, up.Addr, logDir, keyFile, engine, pg.URL(), "      max_lag: 5\n"))
-			before := up.Requests()
-			served := 0
-			var refused e2etest.Response
-			waitFor(t, "a refusal once the lag passes 5 records", 10*time.Second, func() bool {
-				r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "")
-				if r.Status == 200 {
-					served++
-					return false
-				}
-				refused = r
-				return true
-			})
-			e2etest.AssertProblem(t, refused, 503, "audit.unavailable")
-			if served < 5 {
-				t.Errorf("only %d requests served before the lag bound", served)
-			}
-			if got := up.Requests() - before; got != uint64(served) {
-				t.Fatalf("upstream received %d requests, %d were served", got, served)
-			}
-			if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 503 || !strings.Contains(r.Body, "audit shipping behind") {
-				t.Fatalf("readyz while behind: %d %s", r.Status, r.Body)
-			}
-			if err := pg.StartAgain(); err != nil {
-				t.Fatal(err)
-			}
-			waitFor(t, "serving again once shipping caught up", 20*time.Second, func() bool {
-				return e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "").Status == 200
-			})
-			if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
-				t.Fatalf("readyz after catching up: %d %s", r.Status, r.Body)
-			}
-			// A reload of the same file changes no audit setting.
-			if err := p.Reload(); err != nil {
-				t.Fatal(err)
-			}
-			if strings.Contains(p.logBuf.String(), "audit settings changed") {
-				t.Errorf("a reload of the same config warns that audit settings changed:\n%s", p.logBuf)
-			}
+			refused = r
+			return true
 		})
-	}
+		e2etest.AssertProblem(t, refused, 503, "audit.unavailable")
+		if served < 5 {
+			t.Errorf("only %d requests served before the lag bound", served)
+		}
+		if got := up.Requests() - before; got != uint64(served) {
+			t.Fatalf("upstream received %d requests, %d were served", got, served)
+		}
+		if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 503 || !strings.Contains(r.Body, "audit shipping behind") {
+			t.Fatalf("readyz while behind: %d %s", r.Status, r.Body)
+		}
+		if err := pg.StartAgain(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "serving again once shipping caught up", 20*time.Second, func() bool {
+			return e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, "").Status == 200
+		})
+		if r := e2etest.Do(t, "GET", p.admin+"/readyz", nil, ""); r.Status != 200 {
+			t.Fatalf("readyz after catching up: %d %s", r.Status, r.Body)
+		}
+		// A reload of the same file changes no audit setting.
+		if err := p.Reload(); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(p.logBuf.String(), "audit settings changed") {
+			t.Errorf("a reload of the same config warns that audit settings changed:\n%s", p.logBuf)
+		}
+	})
 }

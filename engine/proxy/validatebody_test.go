@@ -8,9 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
-
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // validatedRoutes are two JSON-validated routes: one that takes identity
@@ -29,19 +28,6 @@ const validatedRoutes = `  - name: json-plain
     filters: [{name: jsonvalidate, config: {schema: {type: object}, max_bytes: 16KiB, decode: [gzip]}}]
 `
 
-func gzipBytes(t *testing.T, b []byte) []byte {
-	t.Helper()
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 // TestValidatedBodiesAttacks sends a validated route what a lenient
 // filter would let through, on both engines: a gzip bomb (16 MiB of JSON
 // in 16 KiB) to a route that decodes gzip, gzip to one that does not, and
@@ -53,7 +39,7 @@ func TestValidatedBodiesAttacks(t *testing.T) {
 		up := e2etest.StartUpstream(t)
 		p := quick(t, up, "", validatedRoutes)
 		good := []byte(`{"sku":"tea","qty":2}`)
-		bomb := gzipBytes(t, append(append([]byte(`{"pad":"`), bytes.Repeat([]byte("a"), 16<<20)...), `"}`...))
+		bomb := filtertest.Gzip(t, append(append([]byte(`{"pad":"`), bytes.Repeat([]byte("a"), 16<<20)...), `"}`...))
 		if len(bomb) > 32<<10 {
 			t.Fatalf("the bomb is %d bytes; it must fit the route's body limit", len(bomb))
 		}
@@ -68,8 +54,8 @@ func TestValidatedBodiesAttacks(t *testing.T) {
 			reason    string
 		}{
 			{"gzip bomb", post("/echo/gzip", bomb, ctJSON, "Content-Encoding: gzip\r\n"), 413, "validate.body_too_large"},
-			{"gzip without opt-in", post("/echo/plain", gzipBytes(t, good), ctJSON, "Content-Encoding: gzip\r\n"), 415, "validate.unsupported_encoding"},
-			{"two codings", post("/echo/gzip", gzipBytes(t, good), ctJSON, "Content-Encoding: gzip\r\nContent-Encoding: identity\r\n"), 415, "validate.unsupported_encoding"},
+			{"gzip without opt-in", post("/echo/plain", filtertest.Gzip(t, good), ctJSON, "Content-Encoding: gzip\r\n"), 415, "validate.unsupported_encoding"},
+			{"two codings", post("/echo/gzip", filtertest.Gzip(t, good), ctJSON, "Content-Encoding: gzip\r\nContent-Encoding: identity\r\n"), 415, "validate.unsupported_encoding"},
 			{"not gzip", post("/echo/gzip", good, ctJSON, "Content-Encoding: gzip\r\n"), 400, "validate.json_malformed"},
 			{"text/json", post("/echo/plain", good, "Content-Type: text/json;\r\n"), 415, "validate.unsupported_media_type"},
 			{"application/jsonx", post("/echo/plain", good, "Content-Type: application/jsonx\r\n"), 415, "validate.unsupported_media_type"},
@@ -91,7 +77,7 @@ func TestValidatedBodiesAttacks(t *testing.T) {
 		}
 
 		// Allowed: the upstream gets the compressed bytes and the coding.
-		body := gzipBytes(t, good)
+		body := filtertest.Gzip(t, good)
 		status, text := e2etest.RawRequest(t, p.addr, post("/echo/gzip", body, ctJSON, "Content-Encoding: gzip\r\n"))
 		if status != 200 {
 			t.Fatalf("gzip body: %d\n%s", status, text)

@@ -54,7 +54,7 @@ func TestZeroAllocs(t *testing.T) {
 		body         []byte
 		allow        bool
 	}{
-		{"gzip", "gzip", gzipped(t, []byte(benchSmall)), true},
+		{"gzip", "gzip", filtertest.Gzip(t, []byte(benchSmall)), true},
 		{"zstd", "zstd", zstded(t, []byte(benchSmall)), true},
 		{"unsupported coding", "br", []byte(benchSmall), false},
 	} {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/tollgate-proxy/tollgate/filters"
@@ -115,18 +114,6 @@ func FuzzMediaType(f *testing.F) {
 	})
 }
 
-func gzipped(t testing.TB, b []byte) []byte {
-	var buf bytes.Buffer
-	w := gzip.NewWriter(&buf)
-	if _, err := w.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
-}
-
 func zstded(t testing.TB, b []byte) []byte {
 	enc, err := zstd.NewWriter(nil)
 	if err != nil {
@@ -184,7 +171,7 @@ func TestContentEncoding(t *testing.T) {
 	good, bad := []byte(`{"qty":5}`), []byte(`{"qty":5000}`)
 	// A 16 MiB document of spaces: 16 KiB of gzip, under a kilobyte of zstd.
 	huge := append(append([]byte(`{"qty":`), bytes.Repeat([]byte(" "), 16<<20)...), "1}"...)
-	gzBomb, zsBomb := gzipped(t, huge), zstded(t, huge)
+	gzBomb, zsBomb := filtertest.Gzip(t, huge), zstded(t, huge)
 	justOver := append(append([]byte(`{"qty":`), bytes.Repeat([]byte(" "), 64<<10-8)...), "1}"...)
 	atLimit := append(append([]byte(`{"qty":`), bytes.Repeat([]byte(" "), 64<<10-9)...), "1}"...)
 
@@ -198,21 +185,21 @@ func TestContentEncoding(t *testing.T) {
 	}{
 		{"identity", plain, "identity", good, nil, "allow"},
 		{"no coding", plain, "", good, nil, "allow"},
-		{"gzip without opt-in", plain, "gzip", gzipped(t, good), nil, "validate.unsupported_encoding accepted Content-Encoding: identity"},
+		{"gzip without opt-in", plain, "gzip", filtertest.Gzip(t, good), nil, "validate.unsupported_encoding accepted Content-Encoding: identity"},
 		{"unknown coding", decoding, "br", good, nil, "validate.unsupported_encoding accepted Content-Encoding: identity, gzip, zstd"},
-		{"a list of codings", decoding, "gzip, gzip", gzipped(t, gzipped(t, good)), nil, "validate.unsupported_encoding accepted Content-Encoding: identity, gzip, zstd"},
-		{"two Content-Encoding fields", decoding, "gzip", gzipped(t, good), []string{"Content-Encoding", "identity"}, "validate.unsupported_encoding accepted Content-Encoding: identity, gzip, zstd"},
-		{"gzip", decoding, "gzip", gzipped(t, good), nil, "allow"},
-		{"x-gzip", decoding, "X-Gzip", gzipped(t, good), nil, "allow"},
+		{"a list of codings", decoding, "gzip, gzip", filtertest.Gzip(t, filtertest.Gzip(t, good)), nil, "validate.unsupported_encoding accepted Content-Encoding: identity, gzip, zstd"},
+		{"two Content-Encoding fields", decoding, "gzip", filtertest.Gzip(t, good), []string{"Content-Encoding", "identity"}, "validate.unsupported_encoding accepted Content-Encoding: identity, gzip, zstd"},
+		{"gzip", decoding, "gzip", filtertest.Gzip(t, good), nil, "allow"},
+		{"x-gzip", decoding, "X-Gzip", filtertest.Gzip(t, good), nil, "allow"},
 		{"zstd", decoding, "zstd", zstded(t, good), nil, "allow"},
-		{"gzip, schema refused", decoding, "gzip", gzipped(t, bad), nil, "validate.body_invalid /qty: must be ≤ 1000"},
+		{"gzip, schema refused", decoding, "gzip", filtertest.Gzip(t, bad), nil, "validate.body_invalid /qty: must be ≤ 1000"},
 		{"zstd, schema refused", decoding, "zstd", zstded(t, bad), nil, "validate.body_invalid /qty: must be ≤ 1000"},
 		{"gzip bomb", decoding, "gzip", gzBomb, nil, "validate.body_too_large the decoded body exceeds the route's validation limit"},
 		{"zstd bomb", decoding, "zstd", zsBomb, nil, "validate.body_too_large the decoded body exceeds the route's validation limit"},
-		{"decoded one byte over", decoding, "gzip", gzipped(t, justOver), nil, "validate.body_too_large the decoded body exceeds the route's validation limit"},
-		{"decoded at the limit", decoding, "gzip", gzipped(t, atLimit), nil, "allow"},
+		{"decoded one byte over", decoding, "gzip", filtertest.Gzip(t, justOver), nil, "validate.body_too_large the decoded body exceeds the route's validation limit"},
+		{"decoded at the limit", decoding, "gzip", filtertest.Gzip(t, atLimit), nil, "allow"},
 		{"not gzip", decoding, "gzip", good, nil, "validate.json_malformed the body cannot be decoded as its Content-Encoding says"},
-		{"truncated gzip", decoding, "gzip", gzipped(t, good)[:20], nil, "validate.json_malformed the body cannot be decoded as its Content-Encoding says"},
+		{"truncated gzip", decoding, "gzip", filtertest.Gzip(t, good)[:20], nil, "validate.json_malformed the body cannot be decoded as its Content-Encoding says"},
 		{"two Content-Types", plain, "", good, []string{"Content-Type", "text/plain"}, "validate.unsupported_media_type"},
 	}
 	for _, c := range cases {

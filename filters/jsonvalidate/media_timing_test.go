@@ -35,7 +35,7 @@ func BenchmarkHandleGzip(b *testing.B) {
 		body         []byte
 	}{
 		{"identity", "", []byte(benchSmall)},
-		{"gzip", "gzip", gzipped(b, []byte(benchSmall))},
+		{"gzip", "gzip", filtertest.Gzip(b, []byte(benchSmall))},
 		{"zstd", "zstd", zstded(b, []byte(benchSmall))},
 	} {
 		b.Run(c.name, func(b *testing.B) {

@@ -2,17 +2,17 @@ package jwtauth
 
 import (
 	"math"
-	"sort"
 	"strconv"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
 // claimPresent is the require_claims value that asks only for presence.
-const claimPresent = "present"
+const claimPresent = filters.ClaimPresent
 
 // claimReq is one compiled require_claims entry: a claim path and either
-// "present" or the values of which the claim must hold one.
+// "present" or the values of which the claim must hold one, in the form
+// the payload matcher reads without allocating.
 type claimReq struct {
 	name     string
 	path     [][]byte
@@ -30,63 +30,25 @@ type claimValue struct {
 	n    float64
 }
 
-// compileClaims turns the require_claims map into checks, sorted by claim
-// name so the first refusal of a token with several bad claims is always
-// the same one. Messages are relative to the filter entry.
+// compileClaims turns the require_claims map, parsed by
+// filters.ParseClaimRequirements (sorted by claim name, messages relative
+// to the filter entry), into checks over a token's raw payload.
 func compileClaims(m map[string]any) ([]claimReq, []string) {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var out []claimReq
-	var msgs []string
-	for _, name := range names {
-		at := "require_claims." + name
-		path, ok := claimPath(name)
-		if !ok {
-			msgs = append(msgs, at+": "+quote(name)+" is not a dotted claim path")
-			continue
+	parsed, msgs := filters.ParseClaimRequirements(m)
+	out := make([]claimReq, 0, len(parsed))
+	for _, p := range parsed {
+		r := claimReq{name: p.Name, present: p.Present, missing: p.Missing, mismatch: p.Mismatch}
+		for _, seg := range p.Path {
+			r.path = append(r.path, []byte(seg))
 		}
-		r := claimReq{name: name, path: path,
-			missing:  "claim " + quote(name) + " is required",
-			mismatch: "claim " + quote(name) + " does not hold a required value",
-		}
-		add := func(v any) bool {
-			switch x := v.(type) {
+		for _, w := range p.Want {
+			switch x := w.(type) {
 			case string:
 				r.want = append(r.want, claimValue{kind: 's', s: []byte(x)})
 			case bool:
 				r.want = append(r.want, claimValue{kind: 'b', b: x})
-			case int:
-				r.want = append(r.want, claimValue{kind: 'n', n: float64(x)})
 			case float64:
 				r.want = append(r.want, claimValue{kind: 'n', n: x})
-			default:
-				return false
-			}
-			return true
-		}
-		switch v := m[name].(type) {
-		case string:
-			if v == claimPresent {
-				r.present = true
-			} else {
-				add(v)
-			}
-		case []any:
-			if len(v) == 0 {
-				msgs = append(msgs, at+": list at least one accepted value")
-			}
-			for _, x := range v {
-				if !add(x) {
-					msgs = append(msgs, at+": want strings, booleans or numbers in the list")
-					break
-				}
-			}
-		default:
-			if !add(v) {
-				msgs = append(msgs, at+`: want "present", a string, a boolean, a number or a list of them`)
 			}
 		}
 		out = append(out, r)
@@ -161,41 +123,46 @@ func (f *Filter) claimedScopes(payload []byte) filters.RoleSet {
 	if f.scopes == nil {
 		return 0
 	}
-	var set filters.RoleSet
-	add := func(name []byte) {
-		if i, ok := f.scopes.Lookup(name); ok {
-			set |= 1 << uint(i)
-		}
-	}
-	var scratch [256]byte
-	addAll := func(v []byte) {
-		switch {
-		case len(v) == 0:
-		case v[0] == '"':
-			s, _, _ := stringValue(v, scratch[:0])
-			eachName(s, add)
-		case v[0] == '[':
-			e := newElements(v)
-			for {
-				x, ok := e.next()
-				if !ok {
-					break
-				}
-				if s, _, ok := stringValue(x, scratch[:0]); ok {
-					add(s)
-				}
-			}
-		}
-	}
-	addAll(lookupPath(payload, scopePath))
-	addAll(lookupPath(payload, scpPath))
-	return set
+	return claimedSet(lookupPath(payload, scopePath), f.scopes) |
+		claimedSet(lookupPath(payload, scpPath), f.scopes)
 }
 
 var (
 	scopePath = [][]byte{[]byte("scope")}
 	scpPath   = [][]byte{[]byte("scp")}
 )
+
+// claimedSet maps the names a claim value lists to bits of table: the
+// space-separated names of a string (scope, RFC 8693 §4.2) or the string
+// elements of an array (roles, groups, scp). Other values list none, and
+// names the table does not hold are ignored.
+func claimedSet(v []byte, table *filters.Roles) filters.RoleSet {
+	var set filters.RoleSet
+	add := func(name []byte) {
+		if i, ok := table.Lookup(name); ok {
+			set |= 1 << uint(i)
+		}
+	}
+	var scratch [256]byte
+	switch {
+	case len(v) == 0:
+	case v[0] == '"':
+		s, _, _ := stringValue(v, scratch[:0])
+		eachName(s, add)
+	case v[0] == '[':
+		e := newElements(v)
+		for {
+			x, ok := e.next()
+			if !ok {
+				break
+			}
+			if s, _, ok := stringValue(x, scratch[:0]); ok {
+				add(s)
+			}
+		}
+	}
+	return set
+}
 
 // eachName calls fn for every non-empty name of a space-separated list.
 func eachName(s []byte, fn func([]byte)) {

@@ -347,46 +347,7 @@ func (f *Filter) claimedRoles(t *token, is *issuer) filters.RoleSet {
 	if f.roles == nil || is.rolesPath == nil {
 		return 0
 	}
-	v := lookupPath(t.payload, is.rolesPath)
-	if len(v) == 0 {
-		return 0
-	}
-	var set filters.RoleSet
-	add := func(name []byte) {
-		if i, ok := f.roles.Lookup(name); ok {
-			set |= 1 << uint(i)
-		}
-	}
-	var scratch [256]byte
-	switch v[0] {
-	case '"':
-		s, _, _ := stringValue(v, scratch[:0])
-		for len(s) > 0 {
-			i := 0
-			for i < len(s) && s[i] != ' ' {
-				i++
-			}
-			if i > 0 {
-				add(s[:i])
-			}
-			if i == len(s) {
-				break
-			}
-			s = s[i+1:]
-		}
-	case '[':
-		e := newElements(v)
-		for {
-			x, ok := e.next()
-			if !ok {
-				break
-			}
-			if s, _, ok := stringValue(x, scratch[:0]); ok {
-				add(s)
-			}
-		}
-	}
-	return set
+	return claimedSet(lookupPath(t.payload, is.rolesPath), f.roles)
 }
 
 func hasControl(b []byte) bool {

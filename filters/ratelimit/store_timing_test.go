@@ -26,22 +26,7 @@ func BenchmarkHandleShared(b *testing.B) {
 				src = "redis: {addresses: [" + srv.Addr + "]}\n" + src
 			}
 			f := newSharedFilter(b, src)
-			var next atomic.Int64
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				r := newRequest(0, "principal-"+c.name+strconv.FormatInt(next.Add(1), 10), "192.0.2.1")
-				ex := filters.AcquireExchange()
-				defer filters.ReleaseExchange(ex)
-				n := int64(0)
-				for pb.Next() {
-					r.fill(ex)
-					if f.Handle(ex).IsContinue() {
-						n++
-					}
-				}
-				sink.Add(n)
-			})
+			benchHandle(b, f, "principal-"+c.name)
 		})
 	}
 }

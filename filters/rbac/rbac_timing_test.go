@@ -46,22 +46,30 @@ func BenchmarkCheck(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			f, roles := newTestFilter(b, c.policy)
 			r := newRequest(b, roles, c.p, c.method, c.path)
-			if got := decide(f, r); got != c.want {
-				b.Fatalf("got %q, want %q", got, c.want)
-			}
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				ex := filters.AcquireExchange()
-				defer filters.ReleaseExchange(ex)
-				var v filters.Verdict
-				for pb.Next() {
-					r.fill(ex) // as the engine resets the exchange per request
-					v = f.Handle(ex)
-				}
-				sink = v
-			})
+			benchHandle(b, f, r, c.want)
 		})
 	}
+}
+
+// benchHandle checks that f decides r as want, then measures f.Handle of
+// r in parallel, refilling the exchange per request as the engine resets
+// it.
+func benchHandle(b *testing.B, f *Filter, r *request, want string) {
+	b.Helper()
+	if got := decide(f, r); got != want {
+		b.Fatalf("got %q, want %q", got, want)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		ex := filters.AcquireExchange()
+		defer filters.ReleaseExchange(ex)
+		var v filters.Verdict
+		for pb.Next() {
+			r.fill(ex)
+			v = f.Handle(ex)
+		}
+		sink = v
+	})
 }
 
 var sinkOutcome outcome
@@ -116,20 +124,7 @@ func BenchmarkScopes(b *testing.B) {
 			f, roles := newTestFilter(b, scopePolicy)
 			r := newRequest(b, roles, c.p, c.method, c.path)
 			r.scopes = c.scopes // orders:write is bit 0, orders:delete bit 1
-			if got := decide(f, r); got != c.want {
-				b.Fatalf("got %q, want %q", got, c.want)
-			}
-			b.ReportAllocs()
-			b.RunParallel(func(pb *testing.PB) {
-				ex := filters.AcquireExchange()
-				defer filters.ReleaseExchange(ex)
-				var v filters.Verdict
-				for pb.Next() {
-					r.fill(ex)
-					v = f.Handle(ex)
-				}
-				sink = v
-			})
+			benchHandle(b, f, r, c.want)
 		})
 	}
 }
