@@ -65,6 +65,7 @@ func TestHeldLeaseDecidedOnTheLoop(t *testing.T) {
 		}
 
 		resume := freezeRedis(t, srv)
+		frozen := time.Now()
 		// New clients have no lease: they wait for the frozen Redis.
 		const waiting = 4
 		done := make(chan int, waiting)
@@ -86,6 +87,12 @@ func TestHeldLeaseDecidedOnTheLoop(t *testing.T) {
 		}
 		if got, want := metricValue(t, metricsOf(t, p), offLoopSeries), offLoopWant(engine, 1+waiting); got != want {
 			t.Fatalf("after the held-lease request: %s = %d, want %d", offLoopSeries, got, want)
+		}
+		// The clients without a lease are still waiting: Redis is frozen
+		// (they would be answered at once otherwise, and only the 3 s
+		// decision timeout lets them go without it).
+		if n := len(done); n != 0 && time.Since(frozen) < 2500*time.Millisecond {
+			t.Fatalf("%d of %d clients without a lease were answered while Redis was frozen", n, waiting)
 		}
 		resume()
 		awaitStatuses(t, done, waiting, "a request waiting for Redis")
