@@ -206,6 +206,33 @@ read:
 		}
 	}
 
+	// The README's --pg lines, as printed, against this cluster's
+	// database: its example instances edge-1 and edge-2 stand for the
+	// cluster's nodes.
+	pgURL := regexp.MustCompile(`postgres://\S+sslmode=disable`).FindString(strings.Join(banner, "\n"))
+	if pgURL == "" {
+		t.Fatalf("the banner names no PostgreSQL URL:\n%s", strings.Join(banner, "\n"))
+	}
+	pub := func(i int) string { return filepath.Join(data, fmt.Sprintf("node%d", i), "audit.pub") }
+	for _, line := range readmePGLines(t) {
+		line = strings.NewReplacer(
+			"bin/tollgate ", bin+" ",
+			"audit.example.com/edge-1", "tollgate.cluster/node1",
+			"--key edge-1.pub --key edge-2.pub", "--key "+pub(1)+" --key "+pub(2)+" --key "+pub(3),
+		).Replace(line)
+		out := run("export PG_URL='" + pgURL + "'; " + line)
+		switch {
+		case strings.Contains(line, "--json"):
+			if n := strings.Count(out, `"origin":"tollgate.cluster/node1"`); n == 0 || n != strings.Count(out, `"origin":`) {
+				t.Fatalf("%s: want node1's records only:\n%s", line, out)
+			}
+		case strings.Contains(line, "audit verify"):
+			if !strings.Contains(out, "OK: 3 origins verified") {
+				t.Fatalf("%s:\n%s", line, out)
+			}
+		}
+	}
+
 	// Ctrl-C stops everything it started and keeps the data.
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
@@ -283,4 +310,28 @@ func TestClusterConfigIsTheQuickstart(t *testing.T) {
 	if quick != cluster {
 		t.Fatalf("configs/cluster.yaml must be the quickstart with the cluster's changes; it differs:\nwant:\n%s\ngot:\n%s", quick, cluster)
 	}
+}
+
+// readmePGLines returns the commands of README.md's sh block that reads the
+// PostgreSQL copy (audit query --pg, audit verify --pg).
+func readmePGLines(t *testing.T) []string {
+	t.Helper()
+	raw, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	inSh := false
+	for _, l := range strings.Split(string(raw), "\n") {
+		switch {
+		case strings.HasPrefix(l, "```"):
+			inSh = !inSh && strings.TrimPrefix(l, "```") == "sh"
+		case inSh && strings.HasPrefix(l, "bin/tollgate audit ") && strings.Contains(l, "--pg"):
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) < 3 {
+		t.Fatalf("README.md's sh blocks have %d audit --pg lines, want the query, query --origin --json and verify examples", len(lines))
+	}
+	return lines
 }
