@@ -434,7 +434,7 @@ func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry
 	if !ok {
 		return nil, fmt.Errorf("%s: %s: unknown filter %q (known: %s)", fsc.Pos, where, fsc.Name, strings.Join(reg.Names(), ", "))
 	}
-	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles.roles, Scopes: roles.scopes, Decode: fsc.Decode}
+	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles.roles, Scopes: roles.scopes, Decode: fsc.Decode, At: fsc.PosOf}
 	return regn.New(spec)
 }
 

@@ -344,11 +344,28 @@ type Spec struct {
 	// and wrong types are errors carrying their own file:line positions. It
 	// leaves v untouched when the entry has no config block.
 	Decode func(v any) error
+	// At returns where the setting rel, a path inside the entry's config
+	// block such as "policies[1].rate", is written ("file:line:col"), or
+	// its closest present ancestor; nil means Pos for every setting. It is
+	// a func so that this package needs no config loader.
+	At func(rel string) string
 }
 
 // Errorf returns a config error positioned at the spec's entry.
 func (s Spec) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, fmt.Sprintf(format, args...))
+}
+
+// ErrorAt returns a config error positioned at the setting rel inside the
+// entry's config block (see At), naming the setting: a constructor returns
+// one per problem, joined with errors.Join, so that an operator sees each
+// on its own line at the key to fix.
+func (s Spec) ErrorAt(rel, format string, args ...any) error {
+	pos := s.Pos
+	if s.At != nil {
+		pos = s.At(rel)
+	}
+	return fmt.Errorf("%s: filter %q: %s: %s", pos, s.Name, rel, fmt.Sprintf(format, args...))
 }
 
 // Factory builds a filter from its config entry. It decodes strictly,
