@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Filter inspects one request. Handle must not block, allocate, keep ex
@@ -360,12 +361,30 @@ func (s Spec) Errorf(format string, args ...any) error {
 // entry's config block (see At), naming the setting: a constructor returns
 // one per problem, joined with errors.Join, so that an operator sees each
 // on its own line at the key to fix.
+//
+// A part of rel in parentheses only labels the entry before it, as in
+// "policies[1] (burst).rate", and is not looked up.
 func (s Spec) ErrorAt(rel, format string, args ...any) error {
 	pos := s.Pos
 	if s.At != nil {
-		pos = s.At(rel)
+		pos = s.At(unlabeled(rel))
 	}
 	return fmt.Errorf("%s: filter %q: %s: %s", pos, s.Name, rel, fmt.Sprintf(format, args...))
+}
+
+// unlabeled drops the " (label)" parts of a setting path.
+func unlabeled(rel string) string {
+	for {
+		i := strings.Index(rel, " (")
+		if i < 0 {
+			return rel
+		}
+		j := strings.IndexByte(rel[i:], ')')
+		if j < 0 {
+			return rel[:i]
+		}
+		rel = rel[:i] + rel[i+j+1:]
+	}
 }
 
 // Factory builds a filter from its config entry. It decodes strictly,
