@@ -372,6 +372,16 @@ func (s Spec) ErrorAt(rel, format string, args ...any) error {
 	return fmt.Errorf("%s: filter %q: %s: %s", pos, s.Name, rel, fmt.Sprintf(format, args...))
 }
 
+// Problem returns ErrorAt for a message of the form "path: message", as
+// shared checks such as ParseClaimRequirements write them, positioned at
+// that path; a message without a leading path is positioned at the entry.
+func (s Spec) Problem(m string) error {
+	if rel, msg, ok := strings.Cut(m, ": "); ok && rel != "" && !strings.ContainsAny(rel, " \"") {
+		return s.ErrorAt(rel, "%s", msg)
+	}
+	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, m)
+}
+
 // unlabeled drops the " (label)" parts of a setting path.
 func unlabeled(rel string) string {
 	for {

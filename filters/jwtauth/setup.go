@@ -187,7 +187,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	var reqMsgs []string
 	f.require, reqMsgs = compileClaims(cfg.RequireClaims)
 	for _, m := range reqMsgs {
-		bad(splitProblem(m, "require_claims"))
+		errs = append(errs, spec.Problem(m))
 	}
 
 	entries := defaultMaxEntries
@@ -409,16 +409,6 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []problem) {
 // problem is one mistake in a setting, at a path relative to the block
 // being checked ("" for the block itself).
 type problem struct{ at, msg string }
-
-// splitProblem splits a message of the form "path: msg", as
-// filters.ParseClaimRequirements writes them, into the setting's path and
-// the message; a message without such a path is about fallback.
-func splitProblem(m, fallback string) (rel, msg string) {
-	if rel, msg, ok := strings.Cut(m, ": "); ok && !strings.ContainsAny(rel, " \"") {
-		return rel, msg
-	}
-	return fallback, m
-}
 
 func hmacMinLen(a alg) int {
 	switch a {
