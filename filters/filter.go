@@ -376,7 +376,7 @@ func (s Spec) ErrorAt(rel, format string, args ...any) error {
 // shared checks such as ParseClaimRequirements write them, positioned at
 // that path; a message without a leading path is positioned at the entry.
 func (s Spec) Problem(m string) error {
-	if rel, msg, ok := strings.Cut(m, ": "); ok && rel != "" && !strings.ContainsAny(rel, " \"") {
+	if rel, msg, ok := strings.Cut(m, ": "); ok && rel != "" && !strings.ContainsAny(unlabeled(rel), " \"") {
 		return s.ErrorAt(rel, "%s", msg)
 	}
 	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, m)
