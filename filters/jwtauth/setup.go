@@ -257,7 +257,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 					is.client.CloseIdleConnections()
 				}
 			}
-			return nil, spec.ErrorAt("issuers["+itoa(i)+"]", "%v", loadErrs[i])
+			return nil, spec.ErrorAt("issuers["+itoa(i)+"].jwks_file", "%v", loadErrs[i])
 		}
 	}
 	for i, is := range f.issuers {
