@@ -434,8 +434,14 @@ func newFilter(fsc *config.FilterSpec, where, route string, reg filters.Registry
 	if !ok {
 		return nil, fmt.Errorf("%s: %s: unknown filter %q (known: %s)", fsc.Pos, where, fsc.Name, strings.Join(reg.Names(), ", "))
 	}
-	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles.roles, Scopes: roles.scopes, Decode: fsc.Decode}
-	return regn.New(spec)
+	var decodeErr error // what Decode reported, so checks repeating it are dropped
+	decode := func(v any) error {
+		decodeErr = fsc.Decode(v)
+		return decodeErr
+	}
+	spec := filters.Spec{Name: fsc.Name, Route: route, Pos: fsc.Pos, Roles: roles.roles, Scopes: roles.scopes, Decode: decode, At: fsc.PosOf}
+	f, err := regn.New(spec)
+	return f, config.WithoutRepeats(err, decodeErr)
 }
 
 func upstreamOptions(uc config.Upstream, timeout time.Duration) upstream.Options {

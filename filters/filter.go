@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // Filter inspects one request. Handle must not block, allocate, keep ex
@@ -344,11 +345,56 @@ type Spec struct {
 	// and wrong types are errors carrying their own file:line positions. It
 	// leaves v untouched when the entry has no config block.
 	Decode func(v any) error
+	// At returns where the setting rel, a path inside the entry's config
+	// block such as "policies[1].rate", is written ("file:line:col"), or
+	// its closest present ancestor; nil means Pos for every setting. It is
+	// a func so that this package needs no config loader.
+	At func(rel string) string
 }
 
 // Errorf returns a config error positioned at the spec's entry.
 func (s Spec) Errorf(format string, args ...any) error {
 	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, fmt.Sprintf(format, args...))
+}
+
+// ErrorAt returns a config error positioned at the setting rel inside the
+// entry's config block (see At), naming the setting: a constructor returns
+// one per problem, joined with errors.Join, so that an operator sees each
+// on its own line at the key to fix.
+//
+// A part of rel in parentheses only labels the entry before it, as in
+// "policies[1] (burst).rate", and is not looked up.
+func (s Spec) ErrorAt(rel, format string, args ...any) error {
+	pos := s.Pos
+	if s.At != nil {
+		pos = s.At(unlabeled(rel))
+	}
+	return fmt.Errorf("%s: filter %q: %s: %s", pos, s.Name, rel, fmt.Sprintf(format, args...))
+}
+
+// Problem returns ErrorAt for a message of the form "path: message", as
+// shared checks such as ParseClaimRequirements write them, positioned at
+// that path; a message without a leading path is positioned at the entry.
+func (s Spec) Problem(m string) error {
+	if rel, msg, ok := strings.Cut(m, ": "); ok && rel != "" && !strings.ContainsAny(unlabeled(rel), " \"") {
+		return s.ErrorAt(rel, "%s", msg)
+	}
+	return fmt.Errorf("%s: filter %q: %s", s.Pos, s.Name, m)
+}
+
+// unlabeled drops the " (label)" parts of a setting path.
+func unlabeled(rel string) string {
+	for {
+		i := strings.Index(rel, " (")
+		if i < 0 {
+			return rel
+		}
+		j := strings.IndexByte(rel[i:], ')')
+		if j < 0 {
+			return rel[:i]
+		}
+		rel = rel[:i] + rel[i+j+1:]
+	}
 }
 
 // Factory builds a filter from its config entry. It decodes strictly,

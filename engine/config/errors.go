@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Error is one configuration problem, positioned so that an operator can fix
@@ -115,4 +116,47 @@ func Leaves(err error) []error {
 		return out
 	}
 	return []error{err}
+}
+
+// WithoutRepeats returns err, the joined problems a filter constructor
+// found, without those positioned exactly where one of decoded (the
+// block's decode errors, which the constructor also returns) is: a
+// setting that failed to decode keeps its zero value, and the checks that
+// run on what decoded would otherwise report that value too ("want a
+// positive rate, got 0" under "want an integer, got \"abc\""). A check about
+// a setting under one that failed falls back to the same position, so it
+// goes too. The decode errors themselves are kept.
+func WithoutRepeats(err, decoded error) error {
+	bad := Leaves(decoded)
+	if err == nil || len(bad) == 0 {
+		return err
+	}
+	at := make(map[string]bool, len(bad))
+	for _, d := range bad {
+		var ce *Error
+		if errors.As(d, &ce) && ce.Line > 0 {
+			at[ce.Pos()+": "] = true
+		}
+	}
+	var out []error
+	for _, e := range Leaves(err) {
+		if pos, _, ok := strings.Cut(e.Error(), ": "); ok && at[pos+": "] && !isAny(e, bad) {
+			continue
+		}
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return err // never turn a failure into success
+	}
+	return errors.Join(out...)
+}
+
+// isAny reports whether err is, or wraps, one of targets.
+func isAny(err error, targets []error) bool {
+	for _, t := range targets {
+		if errors.Is(err, t) {
+			return true
+		}
+	}
+	return false
 }

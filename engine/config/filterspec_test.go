@@ -177,3 +177,31 @@ func TestNotFoundFilterPositions(t *testing.T) {
 		t.Errorf("Decode: %v, want %q", err, want)
 	}
 }
+
+// TestFilterSpecPosOf: a setting inside the block is found at its value,
+// through ${ENV} substitution (columns of the file, not of the expanded
+// text); an absent one at its closest present ancestor; with no block,
+// at the entry.
+func TestFilterSpecPosOf(t *testing.T) {
+	fs := filterSpec(t, "          headers: {a: ${EMPTY}x, b: y}\n          limits:\n            per: 3\n          roles: [r1, r2]\n")
+	line := strings.Count(base, "\n") + 8 // the line of "headers:"
+	at := func(l, c int) string { return "c.yaml:" + strconv.Itoa(line+l) + ":" + strconv.Itoa(c) }
+	for _, tc := range []struct{ rel, want string }{
+		{"", at(0, 11)},
+		{"headers", at(0, 20)},
+		{"headers.b", at(0, 38)},
+		{"limits.per", at(2, 18)},
+		{"limits.burst", at(2, 13)},
+		{"roles[1]", at(3, 23)},
+		{"roles[5]", at(3, 18)},
+		{"nope", at(0, 11)},
+	} {
+		if got := fs.PosOf(tc.rel); got != tc.want {
+			t.Errorf("PosOf(%q) = %q, want %q", tc.rel, got, tc.want)
+		}
+	}
+	empty := filterSpec(t, "")
+	if got := empty.PosOf("roles[0]"); got != empty.Pos || got == "" {
+		t.Errorf("PosOf with no block = %q, want the entry's %q", got, empty.Pos)
+	}
+}

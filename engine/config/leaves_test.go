@@ -34,3 +34,35 @@ func TestLeaves(t *testing.T) {
 		})
 	}
 }
+
+// TestWithoutRepeats: a check positioned where a decode error is goes; the
+// decode error, checks elsewhere and a wrapped decode error stay; a
+// failure never becomes success.
+func TestWithoutRepeats(t *testing.T) {
+	dec := errors.Join(
+		&config.Error{File: "c.yaml", Line: 3, Col: 9, Path: "routes[0].filters[0].rate", Msg: `want an integer, got "abc"`},
+		&config.Error{File: "c.yaml", Line: 5, Col: 2, Path: "routes[0].filters[0].redis", Msg: "want a mapping"},
+	)
+	repeat := errors.New(`c.yaml:3:9: filter "x": rate: want a positive rate, got 0`)
+	under := errors.New(`c.yaml:5:2: filter "x": redis.addresses: want at least one`)
+	near := errors.New(`c.yaml:3:91: filter "x": burst: want a positive burst`)
+	elsewhere := errors.New(`c.yaml:7:1: filter "x": mode: want exact or lease`)
+	wrapped := fmt.Errorf("c.yaml:3:9: filter %q: %w", "x", config.Leaves(dec)[0])
+	for _, tc := range []struct {
+		name      string
+		err, want error
+	}{
+		{"nil", nil, nil},
+		{"repeats", errors.Join(dec, repeat, under, near, elsewhere), errors.Join(append(config.Leaves(dec), near, elsewhere)...)},
+		{"wrapped", errors.Join(wrapped, repeat), wrapped},
+		{"only repeats", errors.Join(repeat, under), errors.Join(repeat, under)},
+	} {
+		got := config.WithoutRepeats(tc.err, dec)
+		if (got == nil) != (tc.want == nil) || got != nil && got.Error() != tc.want.Error() {
+			t.Errorf("%s: got\n%v\nwant\n%v", tc.name, got, tc.want)
+		}
+	}
+	if got := config.WithoutRepeats(repeat, nil); got != repeat {
+		t.Errorf("no decode errors: got %v", got)
+	}
+}

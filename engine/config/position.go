@@ -1,6 +1,10 @@
 package config
 
-import "go.yaml.in/yaml/v3"
+import (
+	"go.yaml.in/yaml/v3"
+
+	"github.com/tollgate-proxy/tollgate/internal/yamlpath"
+)
 
 // Position returns where the setting at path (such as
 // "listeners[0].tls.cert" or "audit.signing_key_file") is written, as
@@ -23,4 +27,22 @@ func (f *FilterSpec) NodePosition(n *yaml.Node) string {
 		file = f.origin.file
 	}
 	return formatPos(file, p.line, p.col)
+}
+
+// PosOf returns where the setting rel, a path relative to the entry's
+// config block such as "require_claims.tenant" or "policies[1].rate", is
+// written, as "file:line:col"; when the setting is absent it is the
+// position of its closest present ancestor, and the entry's own position
+// when the block is empty. Filter constructors reach it through
+// filters.Spec.At, so that each problem they find is reported at the key
+// it names rather than at the entry.
+func (f *FilterSpec) PosOf(rel string) string {
+	if f.Config.Kind == 0 || isNull(&f.Config) {
+		return f.Pos
+	}
+	n := yamlpath.Find(&f.Config, rel)
+	if n == nil || n.Line == 0 {
+		return f.Pos
+	}
+	return f.NodePosition(n)
 }

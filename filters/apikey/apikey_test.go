@@ -323,6 +323,11 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	f("no keys", ``, `test.yaml:1:1: filter "apikey": keys: list at least one key`)
+	f("positions", "realm: 'a\"b'\nkeys:\n  - {id: a, sha256: "+h+"}\n  - {id: a, sha256: nothex}\nforward: {roles_header: \"x y\"}\n",
+		"test.yaml:1:8: filter \"apikey\": realm: want printable text",
+		"test.yaml:4:10: filter \"apikey\": keys[1].id: \"a\" is already the id of keys[0]",
+		"test.yaml:4:21: filter \"apikey\": keys[1].sha256: ",
+		"test.yaml:5:25: filter \"apikey\": forward.roles_header: \"x y\" is not a valid header name")
 	f("clear key", "keys: [{id: a, sha256: tg_live_secret}]", "keys[0].sha256", "never the key itself")
 	f("short hash", "keys: [{id: a, sha256: "+h[:62]+"}]", "64 hex digits")
 	f("not hex", "keys: [{id: a, sha256: "+strings.Repeat("zz", 32)+"}]", "64 hex digits")

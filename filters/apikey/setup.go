@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -80,17 +81,21 @@ func build(spec filters.Spec) (*Filter, error) {
 			TenantHeader:  "X-Auth-Tenant",
 		},
 	}
+	// A decode error does not stop the checks: they run on what decoded
+	// (a setting that failed keeps its default), so one run reports every
+	// problem.
+	var errs []error
 	if spec.Decode != nil {
 		if err := spec.Decode(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	roles := spec.Roles
 	if roles == nil {
 		roles = filters.NewRoles()
 	}
-	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, spec.Errorf(format, args...)) }
+	// bad takes "setting: message", positioned at the setting.
+	bad := func(format string, args ...any) { errs = append(errs, spec.Problem(fmt.Sprintf(format, args...))) }
 
 	f := &Filter{
 		optional: cfg.Optional,

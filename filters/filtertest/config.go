@@ -4,24 +4,36 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/internal/yamlpath"
 )
 
 // Spec returns a spec for filter name on route whose Decode strictly
 // decodes the YAML src (unknown keys are errors; an empty src leaves the
-// target untouched), positioned at "test.yaml:1:1". roles is the shared
+// target untouched), positioned at "test.yaml:1:1"; its At positions a
+// setting inside src as "test.yaml:line:col". roles is the shared
 // role table; nil makes a fresh one. The scope table is always fresh; set
 // the result's Scopes to share one.
 func Spec(name, route, src string, roles *filters.Roles) filters.Spec {
 	if roles == nil {
 		roles = filters.NewRoles()
 	}
+	var root yaml.Node
+	_ = yaml.Unmarshal([]byte(src), &root) // a bad src is Decode's error to report
 	return filters.Spec{
+		At: func(rel string) string {
+			n := yamlpath.Find(&root, rel)
+			if n == nil || n.Line == 0 {
+				return "test.yaml:1:1"
+			}
+			return "test.yaml:" + strconv.Itoa(n.Line) + ":" + strconv.Itoa(n.Column)
+		},
 		Name:   name,
 		Route:  route,
 		Pos:    "test.yaml:1:1",

@@ -1,6 +1,7 @@
 package introspect
 
 import (
+	"errors"
 	"net/textproto"
 	"strconv"
 	"strings"
@@ -108,9 +109,13 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		},
 		Cache: CacheConfig{MaxTTL: filters.Duration(defaultMaxTTL)},
 	}
+	// A decode error does not stop the checks: they run on what decoded
+	// (a setting that failed keeps its default), so one run reports every
+	// problem; no client is kept unless there are none.
+	var errs []error
 	if spec.Decode != nil {
 		if err := spec.Decode(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if o.now == nil {
@@ -124,8 +129,8 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		now:      o.now,
 		issuer:   cfg.Issuer,
 	}
-	var errs []string
-	bad := func(msg string) { errs = append(errs, msg) }
+	// bad takes "setting: message", positioned at the setting.
+	bad := func(msg string) { errs = append(errs, spec.Problem(msg)) }
 
 	if err := checkEndpoint(cfg.Endpoint); err != nil {
 		bad("endpoint: " + err.Error())
@@ -156,9 +161,9 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		conc = 1
 	}
 	f.sem = make(chan struct{}, conc)
-	for _, a := range cfg.Audiences {
+	for j, a := range cfg.Audiences {
 		if a == "" {
-			bad("audiences: an audience cannot be empty")
+			bad("audiences[" + strconv.Itoa(j) + "]: an audience cannot be empty")
 		}
 	}
 	f.audiences = cfg.Audiences
@@ -188,21 +193,22 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	f.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
 	f.bearer = f.header == "Authorization"
 	fw := []*string{&cfg.Forward.SubjectHeader, &cfg.Forward.RolesHeader, &cfg.Forward.TenantHeader}
+	fwKeys := []string{"forward.subject_header", "forward.roles_header", "forward.tenant_header"}
 	for i, p := range fw {
 		if *p == "" {
 			continue
 		}
 		if !filters.IsPlainHeaderName(*p) {
-			bad("forward: " + strconv.Quote(*p) + " is not a valid header name")
+			bad(fwKeys[i] + ": " + strconv.Quote(*p) + " is not a valid header name")
 			continue
 		}
 		*p = textproto.CanonicalMIMEHeaderKey(*p)
 		if *p == f.header {
-			bad("forward: " + strconv.Quote(*p) + " is the token header")
+			bad(fwKeys[i] + ": " + strconv.Quote(*p) + " is the token header")
 		}
 		for _, q := range fw[:i] {
 			if *q == *p {
-				bad("forward: " + strconv.Quote(*p) + " is used twice")
+				bad(fwKeys[i] + ": " + strconv.Quote(*p) + " is used twice")
 			}
 		}
 		f.strip = append(f.strip, *p)
@@ -242,7 +248,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		if f.client != nil {
 			f.client.CloseIdleConnections()
 		}
-		return nil, spec.Errorf("%s", strings.Join(errs, "; "))
+		return nil, errors.Join(errs...)
 	}
 	f.m = newFilterMetrics(spec.Route)
 	return f, nil

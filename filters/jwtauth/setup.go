@@ -3,6 +3,7 @@ package jwtauth
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net/http"
 	"net/textproto"
 	"strings"
@@ -124,9 +125,13 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 			TenantHeader:  "X-Auth-Tenant",
 		},
 	}
+	// A decode error does not stop the checks: they run on what decoded
+	// (a setting that failed keeps its default), so one run reports every
+	// problem; nothing is loaded or started unless there are none.
+	var errs []error
 	if spec.Decode != nil {
 		if err := spec.Decode(&cfg); err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 	}
 	if o.now == nil {
@@ -148,30 +153,30 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		now:      o.now,
 	}
 	f.tokens.New = func() any { return new(token) }
-	var errs []string
-	bad := func(msg string) { errs = append(errs, msg) }
+	bad := func(rel, msg string) { errs = append(errs, spec.ErrorAt(rel, "%s", msg)) }
 
 	if !filters.IsPlainHeaderName(cfg.Header) {
-		bad("header: " + quote(cfg.Header) + " is not a valid header name")
+		bad("header", quote(cfg.Header)+" is not a valid header name")
 	}
 	f.header = textproto.CanonicalMIMEHeaderKey(cfg.Header)
 	f.bearer = f.header == "Authorization"
 	fw := []*string{&cfg.Forward.SubjectHeader, &cfg.Forward.RolesHeader, &cfg.Forward.TenantHeader}
+	fwKeys := []string{"forward.subject_header", "forward.roles_header", "forward.tenant_header"}
 	for i, p := range fw {
 		if *p == "" {
 			continue
 		}
 		if !filters.IsPlainHeaderName(*p) {
-			bad("forward: " + quote(*p) + " is not a valid header name")
+			bad(fwKeys[i], quote(*p)+" is not a valid header name")
 			continue
 		}
 		*p = textproto.CanonicalMIMEHeaderKey(*p)
 		if *p == f.header {
-			bad("forward: " + quote(*p) + " is the token header")
+			bad(fwKeys[i], quote(*p)+" is the token header")
 		}
 		for _, q := range fw[:i] {
 			if *q == *p {
-				bad("forward: " + quote(*p) + " is used twice")
+				bad(fwKeys[i], quote(*p)+" is used twice")
 			}
 		}
 		f.forwarded = append(f.forwarded, *p)
@@ -182,7 +187,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	var reqMsgs []string
 	f.require, reqMsgs = compileClaims(cfg.RequireClaims)
 	for _, m := range reqMsgs {
-		bad(m)
+		errs = append(errs, spec.Problem(m))
 	}
 
 	entries := defaultMaxEntries
@@ -190,32 +195,32 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 		entries = *cfg.Cache.MaxEntries
 	}
 	if entries < 0 || entries > maxCacheEntries {
-		bad("cache.max_entries: want 0 to " + itoa(maxCacheEntries))
+		bad("cache.max_entries", "want 0 to "+itoa(maxCacheEntries))
 	} else {
 		f.cache = tokencache.New[cacheEntry](entries)
 	}
 
 	if len(cfg.Issuers) == 0 {
-		bad("issuers: list at least one issuer")
+		bad("issuers", "list at least one issuer")
 	}
 	seen := map[string]bool{}
 	for i := range cfg.Issuers {
 		ic := &cfg.Issuers[i]
 		at := "issuers[" + itoa(i) + "]"
 		if seen[ic.Issuer] {
-			bad(at + ".issuer: " + quote(ic.Issuer) + " is listed twice")
+			bad(at+".issuer", quote(ic.Issuer)+" is listed twice")
 		}
 		seen[ic.Issuer] = true
-		is, msgs := buildIssuer(i, ic, o)
-		for _, m := range msgs {
-			bad(at + "." + m)
+		is, probs := buildIssuer(i, ic, o)
+		for _, p := range probs {
+			bad(strings.TrimSuffix(at+"."+p.at, "."), p.msg)
 		}
 		if is != nil {
 			f.issuers = append(f.issuers, is)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, spec.Errorf("%s", strings.Join(errs, "; "))
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	f.m = newFilterMetrics(spec.Route, f.issuers)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -252,7 +257,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 					is.client.CloseIdleConnections()
 				}
 			}
-			return nil, spec.Errorf("issuers[%d]: %v", i, loadErrs[i])
+			return nil, spec.ErrorAt("issuers["+itoa(i)+"].jwks_file", "%v", loadErrs[i])
 		}
 	}
 	for i, is := range f.issuers {
@@ -269,10 +274,10 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 	return f, nil
 }
 
-// buildIssuer validates one issuer entry; messages are relative to it.
-func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
-	var msgs []string
-	bad := func(m string) { msgs = append(msgs, m) }
+// buildIssuer validates one issuer entry; problems are relative to it.
+func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []problem) {
+	var msgs []problem
+	bad := func(at, m string) { msgs = append(msgs, problem{at, m}) }
 	is := &issuer{
 		idx:        idx,
 		name:       ic.Issuer,
@@ -283,14 +288,14 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
 		retryMin:   o.retryMin,
 	}
 	if ic.Issuer == "" {
-		bad("issuer: set the issuer's iss value")
+		bad("issuer", "set the issuer's iss value")
 	}
 	if len(ic.Audiences) == 0 {
-		bad("audiences: list at least one audience")
+		bad("audiences", "list at least one audience")
 	}
-	for _, a := range ic.Audiences {
+	for j, a := range ic.Audiences {
 		if a == "" {
-			bad("audiences: an audience cannot be empty")
+			bad("audiences["+itoa(j)+"]", "an audience cannot be empty")
 		}
 		is.audiences = append(is.audiences, []byte(a))
 	}
@@ -303,24 +308,24 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
 		sources++
 		is.src, is.location = sourceURL, ic.JWKSURL
 		if err := checkHTTPS(ic.JWKSURL); err != nil {
-			bad("jwks_url: " + err.Error())
+			bad("jwks_url", err.Error())
 		}
 	}
 	if ic.Discovery {
 		sources++
 		is.src = sourceDiscovery
 		if err := checkHTTPS(ic.Issuer); err != nil {
-			bad("discovery: the issuer must be an https URL: " + err.Error())
+			bad("discovery", "the issuer must be an https URL: "+err.Error())
 		}
 	}
 	if sources > 1 {
-		bad("set only one of jwks_file, jwks_url and discovery")
+		bad("", "set only one of jwks_file, jwks_url and discovery")
 	}
 	if sources == 0 && ic.HSSecret == "" {
-		bad("set one of jwks_file, jwks_url, discovery or hs_secret")
+		bad("", "set one of jwks_file, jwks_url, discovery or hs_secret")
 	}
 	if ic.CAFile != "" && is.src != sourceURL && is.src != sourceDiscovery {
-		bad("ca_file: only used with jwks_url or discovery")
+		bad("ca_file", "only used with jwks_url or discovery")
 	}
 	if is.src == sourceURL || is.src == sourceDiscovery {
 		if o.client != nil {
@@ -328,14 +333,14 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
 		} else {
 			c, err := httpClient(ic.CAFile)
 			if err != nil {
-				bad("ca_file: " + err.Error())
+				bad("ca_file", err.Error())
 			}
 			is.client = c
 		}
 	}
 	if ic.RefreshInterval != 0 {
 		if ic.RefreshInterval.D() < minRefreshInterval {
-			bad("refresh_interval: want at least 1s")
+			bad("refresh_interval", "want at least 1s")
 		}
 		is.interval = ic.RefreshInterval.D()
 	}
@@ -364,20 +369,21 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
 			}
 		}
 		if is.hmac != nil && is.algs&(1<<algHS256) == 0 {
-			bad("hs_secret: want at least 32 bytes")
+			bad("hs_secret", "want at least 32 bytes")
 		}
 	}
-	for _, name := range ic.Algorithms {
+	for j, name := range ic.Algorithms {
+		algAt := "algorithms[" + itoa(j) + "]"
 		a := parseAlg([]byte(name))
 		switch {
 		case a == algUnknown || a == algNone:
-			bad("algorithms: " + quote(name) + " is not supported (want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 or HS512)")
+			bad(algAt, quote(name)+" is not supported (want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 or HS512)")
 		case a.isHMAC() && is.hmac == nil:
-			bad("algorithms: " + name + " needs hs_secret")
+			bad(algAt, name+" needs hs_secret")
 		case a.isHMAC() && len(ic.HSSecret) < hmacMinLen(a):
-			bad("hs_secret: " + name + " wants a secret of at least " + itoa(hmacMinLen(a)) + " bytes")
+			bad("hs_secret", name+" wants a secret of at least "+itoa(hmacMinLen(a))+" bytes")
 		case !a.isHMAC() && is.src == sourceNone:
-			bad("algorithms: " + name + " needs jwks_file, jwks_url or discovery")
+			bad(algAt, name+" needs jwks_file, jwks_url or discovery")
 		}
 		if a != algUnknown && a != algNone {
 			is.algs |= 1 << a
@@ -390,15 +396,19 @@ func buildIssuer(idx int, ic *IssuerConfig, o options) (*issuer, []string) {
 	}
 	var ok bool
 	if is.rolesPath, ok = claimPath(rc); !ok {
-		bad("roles_claim: " + quote(rc) + " is not a dotted claim path")
+		bad("roles_claim", quote(rc)+" is not a dotted claim path")
 	}
 	if ic.TenantClaim != "" {
 		if is.tenantPath, ok = claimPath(ic.TenantClaim); !ok {
-			bad("tenant_claim: " + quote(ic.TenantClaim) + " is not a dotted claim path")
+			bad("tenant_claim", quote(ic.TenantClaim)+" is not a dotted claim path")
 		}
 	}
 	return is, msgs
 }
+
+// problem is one mistake in a setting, at a path relative to the block
+// being checked ("" for the block itself).
+type problem struct{ at, msg string }
 
 func hmacMinLen(a alg) int {
 	switch a {

@@ -1,6 +1,7 @@
 package jwtauth
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -21,7 +22,7 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil {
 			t.Fatalf("no error for:\n%s", y)
 		}
-		if !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), `test.yaml:1:1: filter "jwtauth": `) {
+		if !strings.Contains(err.Error(), want) || !positioned.MatchString(err.Error()) {
 			t.Fatalf("error %q, want it to contain %q", err, want)
 		}
 	}
@@ -54,6 +55,54 @@ func TestConfigErrors(t *testing.T) {
 		if _, err := newFilter(testSpec(y, nil), options{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("decode error %v, want %q", err, want)
 		}
+	}
+}
+
+// positioned matches an error at a line and column of the block.
+var positioned = regexp.MustCompile(`^test\.yaml:\d+:\d+: filter "jwtauth": `)
+
+// TestConfigErrorPositions: every problem of the block in one run, one per
+// line, each at the line:col of the setting it names (an issuer-wide one at
+// the issuer), the decode error with them.
+func TestConfigErrorPositions(t *testing.T) {
+	y := `require_claims: {tenant: [], email_verified: {x: 1}}
+header: "bad header"
+issuers:
+  - issuer: https://i.test
+    audiences: [api, ""]
+    jwks_url: https://x.test/j
+    jwks_file: /x.json
+    algorithms: [RS256, none]
+  - issuer: https://i.test
+    audiences: [api]
+    hs_secret: short
+leeway: 5
+`
+	_, err := newFilter(testSpec(y, testRoles()), options{fetchTimeout: time.Second})
+	if err == nil {
+		t.Fatal("no error")
+	}
+	var got []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if positioned.MatchString(l) {
+			got = append(got, l)
+		}
+	}
+	want := []string{
+		`test.yaml:2:9: filter "jwtauth": header: "bad header" is not a valid header name`,
+		`test.yaml:1:46: filter "jwtauth": require_claims.email_verified: want "present", a string, a boolean, a number or a list of them`,
+		`test.yaml:1:26: filter "jwtauth": require_claims.tenant: list at least one accepted value`,
+		`test.yaml:5:22: filter "jwtauth": issuers[0].audiences[1]: an audience cannot be empty`,
+		`test.yaml:4:5: filter "jwtauth": issuers[0]: set only one of jwks_file, jwks_url and discovery`,
+		`test.yaml:8:25: filter "jwtauth": issuers[0].algorithms[1]: "none" is not supported (want RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA, HS256, HS384 or HS512)`,
+		`test.yaml:9:13: filter "jwtauth": issuers[1].issuer: "https://i.test" is listed twice`,
+		`test.yaml:11:16: filter "jwtauth": issuers[1].hs_secret: want at least 32 bytes`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("errors\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	if !strings.Contains(err.Error(), "invalid duration") {
+		t.Errorf("errors\n%v\nlack the decode error", err)
 	}
 }
 

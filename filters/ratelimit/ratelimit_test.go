@@ -479,13 +479,26 @@ func TestConfigErrors(t *testing.T) {
 	f(`policies: [{name: a, rate: 1, scope: global}]`, "scope")
 	f(`policies: [{name: a, rate: 1, ipv6_prefix: 129}]`, "ipv6_prefix")
 	f(`policies: [{name: a, rate: 1, max_keys: 100000000}]`, "max_keys")
-	f(`policies: [{name: a, rate: 1}, {name: a, rate: 2}]`, "duplicate name")
+	f(`policies: [{name: a, rate: 1}, {name: a, rate: 2}]`, "policies[1].name: duplicate name")
 	f(`policies: [{name: a, rate: 1},{name: b, rate: 1},{name: c, rate: 1},{name: d, rate: 1},{name: e, rate: 1},{name: f, rate: 1},{name: g, rate: 1},{name: h, rate: 1},{name: i, rate: 1}]`, "at most 8")
 
-	// Errors carry the entry's position.
-	_, err := New(testSpec(`policies: [{name: a, rate: 0}]`))
-	if !strings.HasPrefix(err.Error(), "test.yaml:1:1: ") {
-		t.Fatalf("error %q lacks the position", err)
+	// Every problem is reported, each at its setting, one per line; a
+	// decode error does not hide the checks of what decoded.
+	_, err := New(testSpec(`policies:
+  - {name: a, rate: 0, scope: global}
+  - {name: b, rate: 1, burst: -1, key: [nobody], burts: 1}
+  - {name: a, rate: 1}`))
+	want := `test.yaml:2:21: filter "ratelimit": policies[0] (a).rate: want a positive number of requests, got 0
+test.yaml:2:31: filter "ratelimit": policies[0] (a).scope: want route or filter, got "global"
+test.yaml:3:31: filter "ratelimit": policies[1] (b).burst: want a positive number of requests, got -1
+test.yaml:3:41: filter "ratelimit": policies[1] (b).key[0]: unknown key "nobody": want principal, tenant, credential, client_ip, method, header:<Name> or param:<name>
+test.yaml:4:12: filter "ratelimit": policies[2].name: duplicate name "a"`
+	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "burts") {
+		t.Fatalf("error\n%v\nwant\n%s\nand the unknown key", err, want)
+	}
+	_, err = New(testSpec(`policies: [{name: a, rate: 0}]`))
+	if err == nil || !strings.HasPrefix(err.Error(), "test.yaml:1:28: ") {
+		t.Fatalf("error %q is not at the rate", err)
 	}
 }
 

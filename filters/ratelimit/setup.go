@@ -61,13 +61,18 @@ const (
 	maxNameLen     = 64
 )
 
-// New builds the filter from its config entry.
+// New builds the filter from its config entry. A decode error does not
+// stop the checks: they run on what decoded (a setting that failed keeps
+// its zero value), so one run reports every problem; nothing is opened or
+// started unless there are none.
 func New(spec filters.Spec) (filters.Filter, error) {
 	cfg := Config{Headers: true}
-	if err := spec.Decode(&cfg); err != nil {
+	decodeErr := spec.Decode(&cfg)
+	f, err := build(spec, cfg, monotonicClock(), decodeErr)
+	if err != nil {
 		return nil, err
 	}
-	return build(spec, cfg, monotonicClock())
+	return f, nil
 }
 
 // monotonicClock returns microseconds since the call, on the monotonic
@@ -77,28 +82,27 @@ func monotonicClock() func() int64 {
 	return func() int64 { return int64(time.Since(base) / time.Microsecond) }
 }
 
-func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
+func build(spec filters.Spec, cfg Config, clock func() int64, decodeErr ...error) (*Filter, error) {
+	errs := append([]error(nil), decodeErr...)
 	if len(cfg.Policies) == 0 {
-		return nil, spec.Errorf("set at least one policy")
+		errs = append(errs, spec.ErrorAt("policies", "set at least one policy"))
 	}
 	if len(cfg.Policies) > MaxPolicies {
-		return nil, spec.Errorf("at most %d policies per filter, got %d", MaxPolicies, len(cfg.Policies))
+		errs = append(errs, spec.ErrorAt("policies", "at most %d policies per filter, got %d", MaxPolicies, len(cfg.Policies)))
 	}
 	f := &Filter{headers: cfg.Headers, clock: clock, route: spec.Route}
 	seen := map[string]bool{}
 	var policyHeader []byte
-	var errs []error
 	for i, pc := range cfg.Policies {
 		p, err := buildPolicy(spec, i, pc)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
 		}
 		if err := sharedPolicy(spec, i, pc, cfg.Redis, &p); err != nil {
 			errs = append(errs, err)
-			continue
 		}
-		if seen[pc.Name] {
-			return nil, spec.Errorf("policies[%d]: duplicate name %q", i, pc.Name)
+		if seen[pc.Name] && pc.Name != "" {
+			errs = append(errs, spec.ErrorAt("policies["+strconv.Itoa(i)+"].name", "duplicate name %q", pc.Name))
 		}
 		seen[pc.Name] = true
 		if i > 0 {
@@ -107,8 +111,11 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 		policyHeader = append(policyHeader, p.policyItem...)
 		f.policies = append(f.policies, p)
 	}
-	if cfg.Redis != nil && !f.anyShared() {
-		errs = append(errs, spec.Errorf("redis: no policy sets store: redis"))
+	if cfg.Redis != nil {
+		if !anyRedis(cfg.Policies) {
+			errs = append(errs, spec.ErrorAt("redis", "no policy sets store: redis"))
+		}
+		errs = append(errs, checkRedis(spec, cfg.Redis)...)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -124,69 +131,89 @@ func build(spec filters.Spec, cfg Config, clock func() int64) (*Filter, error) {
 	return f, nil
 }
 
+// anyRedis reports whether a policy sets store: redis.
+func anyRedis(pcs []PolicyConfig) bool {
+	for _, pc := range pcs {
+		if pc.Store == "redis" {
+			return true
+		}
+	}
+	return false
+}
+
+// buildPolicy checks policy i, reporting every problem at its setting, and
+// builds its limiter when there are none.
 func buildPolicy(spec filters.Spec, i int, pc PolicyConfig) (policy, error) {
 	at := "policies[" + strconv.Itoa(i) + "]"
+	var errs []error
+	bad := func(rel, format string, args ...any) { errs = append(errs, spec.ErrorAt(at+rel, format, args...)) }
 	if !validName(pc.Name) {
-		return policy{}, spec.Errorf("%s.name: want 1 to %d letters, digits, '.', '_' or '-', got %q", at, maxNameLen, pc.Name)
+		bad(".name", "want 1 to %d letters, digits, '.', '_' or '-', got %q", maxNameLen, pc.Name)
+	} else {
+		at += " (" + pc.Name + ")"
 	}
-	at += " (" + pc.Name + ")"
 	if pc.Rate <= 0 {
-		return policy{}, spec.Errorf("%s.rate: want a positive number of requests, got %d", at, pc.Rate)
+		bad(".rate", "want a positive number of requests, got %d", pc.Rate)
 	}
 	per := pc.Per.D()
 	if per == 0 {
 		per = time.Second
 	}
 	if per%time.Second != 0 {
-		return policy{}, spec.Errorf("%s.per: want a whole number of seconds (the RateLimit-Policy window is in seconds), got %s", at, per)
+		bad(".per", "want a whole number of seconds (the RateLimit-Policy window is in seconds), got %s", per)
 	}
 	burst := pc.Burst
 	if burst == 0 {
 		burst = pc.Rate
 	}
 	if burst < 0 {
-		return policy{}, spec.Errorf("%s.burst: want a positive number of requests, got %d", at, burst)
+		bad(".burst", "want a positive number of requests, got %d", burst)
 	}
 	maxKeys := pc.MaxKeys
 	if maxKeys == 0 {
 		maxKeys = DefaultMaxKeys
 	}
 	if maxKeys < 0 || maxKeys > MaxKeys {
-		return policy{}, spec.Errorf("%s.max_keys: want 1 to %d, got %d", at, MaxKeys, maxKeys)
+		bad(".max_keys", "want 1 to %d, got %d", MaxKeys, maxKeys)
 	}
-	lim, err := NewLimiter(LimiterConfig{Rate: pc.Rate, Per: per, Burst: burst, MaxKeys: maxKeys})
-	if err != nil {
-		return policy{}, spec.Errorf("%s: %v", at, err)
-	}
-	p := policy{name: pc.Name, lim: lim, hashInit: maphash.String(lim.seed, "tollgate ratelimit key")}
+	var p policy
 	switch pc.Scope {
 	case "", "route":
 		p.perRoute = true
 	case "filter":
 	default:
-		return policy{}, spec.Errorf("%s.scope: want route or filter, got %q", at, pc.Scope)
+		bad(".scope", "want route or filter, got %q", pc.Scope)
 	}
 	v6 := pc.IPv6Prefix
 	if v6 == 0 {
 		v6 = 64
 	}
 	if v6 < 1 || v6 > 128 {
-		return policy{}, spec.Errorf("%s.ipv6_prefix: want 1 to 128, got %d", at, v6)
+		bad(".ipv6_prefix", "want 1 to 128, got %d", v6)
 	}
-	p.v6mask = prefixMask(v6)
 	seen := map[string]bool{}
 	for j, k := range pc.Key {
 		c, err := parseComponent(k)
 		if err != nil {
-			return policy{}, spec.Errorf("%s.key[%d]: %v", at, j, err)
+			bad(".key["+strconv.Itoa(j)+"]", "%v", err)
+			continue
 		}
 		id := string(rune(c.kind)) + c.arg
 		if seen[id] {
-			return policy{}, spec.Errorf("%s.key[%d]: %q is listed twice", at, j, k)
+			bad(".key["+strconv.Itoa(j)+"]", "%q is listed twice", k)
 		}
 		seen[id] = true
 		p.key = append(p.key, c)
 	}
+	if err := errors.Join(errs...); err != nil {
+		return policy{}, err
+	}
+	lim, err := NewLimiter(LimiterConfig{Rate: pc.Rate, Per: per, Burst: burst, MaxKeys: maxKeys})
+	if err != nil {
+		return policy{}, spec.ErrorAt(at, "%v", err)
+	}
+	p.name, p.lim, p.hashInit = pc.Name, lim, maphash.String(lim.seed, "tollgate ratelimit key")
+	p.v6mask = prefixMask(v6)
 
 	// RateLimit-Policy item (draft-ietf-httpapi-ratelimit-headers-11 §3.1):
 	// "name";q=<burst>;w=<seconds>. The quota is the bucket's capacity,

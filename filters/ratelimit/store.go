@@ -90,7 +90,7 @@ type shared struct {
 func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p *policy) error {
 	at := "policies[" + strconv.Itoa(i) + "] (" + pc.Name + ")"
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, spec.Errorf(at+"."+format, args...)) }
+	bad := func(key, format string, args ...any) { errs = append(errs, spec.ErrorAt(at+"."+key, format, args...)) }
 	switch pc.Store {
 	case "", "local":
 		for _, k := range []struct {
@@ -98,28 +98,28 @@ func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p 
 			set  bool
 		}{{"mode", pc.Mode != ""}, {"lease", pc.Lease != 0}, {"lease_ttl", pc.LeaseTTL != 0}, {"on_store_error", pc.OnStoreError != ""}} {
 			if k.set {
-				bad("%s: applies only with store: redis", k.name)
+				bad(k.name, "applies only with store: redis")
 			}
 		}
 		return errors.Join(errs...)
 	case "redis":
 	default:
-		bad("store: want local or redis, got %q", pc.Store)
+		bad("store", "want local or redis, got %q", pc.Store)
 		return errors.Join(errs...)
 	}
 	sh := &shared{}
 	if rc == nil {
-		bad("store: redis needs the filter's redis block (addresses, …)")
+		bad("store", "redis needs the filter's redis block (addresses, …)")
 	}
 	switch pc.Mode {
 	case "", "exact":
 		if pc.Lease != 0 || pc.LeaseTTL != 0 {
-			bad("lease: applies only with mode: lease")
+			bad("lease", "applies only with mode: lease")
 		}
 	case "lease":
 		sh.lease = true
 	default:
-		bad("mode: want exact or lease, got %q", pc.Mode)
+		bad("mode", "want exact or lease, got %q", pc.Mode)
 	}
 	switch pc.OnStoreError {
 	case "allow":
@@ -129,17 +129,23 @@ func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p 
 	case "local":
 		sh.onError = failLocal
 	case "":
-		bad("on_store_error: required with store: redis: allow, deny or local")
+		bad("on_store_error", "required with store: redis: allow, deny or local")
 	default:
-		bad("on_store_error: want allow, deny or local, got %q", pc.OnStoreError)
+		bad("on_store_error", "want allow, deny or local, got %q", pc.OnStoreError)
 	}
-	burst := p.lim.Burst()
+	burst := pc.Burst // the limiter's, when the policy's own checks passed
+	if burst == 0 {
+		burst = pc.Rate
+	}
+	if p.lim != nil {
+		burst = p.lim.Burst()
+	}
 	sh.leaseSize = pc.Lease
 	if sh.leaseSize == 0 {
 		sh.leaseSize = max(burst/20, 1)
 	}
-	if sh.leaseSize < 0 || sh.leaseSize > burst {
-		bad("lease: want 1 to burst (%d), got %d", burst, pc.Lease)
+	if burst > 0 && (sh.leaseSize < 0 || sh.leaseSize > burst) {
+		bad("lease", "want 1 to burst (%d), got %d", burst, pc.Lease)
 	}
 	sh.lowWater = sh.leaseSize / 2
 	ttl := pc.LeaseTTL.D()
@@ -147,7 +153,7 @@ func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p 
 		ttl = time.Second
 	}
 	if ttl < time.Millisecond {
-		bad("lease_ttl: want at least 1ms, got %s", ttl)
+		bad("lease_ttl", "want at least 1ms, got %s", ttl)
 	}
 	sh.leaseTTL = ttl.Microseconds()
 	prefix := defaultKeyPrefix
@@ -158,6 +164,9 @@ func sharedPolicy(spec filters.Spec, i int, pc PolicyConfig, rc *RedisConfig, p 
 	sh.owner = spec.Route
 	if err := errors.Join(errs...); err != nil {
 		return err
+	}
+	if p.lim == nil {
+		return nil // the policy's own problems are reported by buildPolicy
 	}
 	if sh.lease {
 		sh.leases = newLeaseTable(p.lim.Capacity())
@@ -194,30 +203,33 @@ func (f *Filter) allLease() bool {
 	return true
 }
 
-// openStore makes the store (without connecting) and, for lease policies,
-// starts the refill workers.
-func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
+// checkRedis reports every problem of the filter's redis block, each at
+// its setting.
+func checkRedis(spec filters.Spec, rc *RedisConfig) []error {
 	var errs []error
 	if len(rc.Addresses) == 0 {
-		errs = append(errs, spec.Errorf("redis.addresses: want at least one host:port"))
+		errs = append(errs, spec.ErrorAt("redis.addresses", "want at least one host:port"))
 	}
 	if strings.ContainsAny(rc.KeyPrefix, "{}") {
-		errs = append(errs, spec.Errorf("redis.key_prefix: must not contain '{' or '}' (they delimit the key's hash tag), got %q", rc.KeyPrefix))
+		errs = append(errs, spec.ErrorAt("redis.key_prefix", "must not contain '{' or '}' (they delimit the key's hash tag), got %q", rc.KeyPrefix))
 	}
 	if (rc.TLS != nil) && (rc.TLS.CertFile == "") != (rc.TLS.KeyFile == "") {
-		errs = append(errs, spec.Errorf("redis.tls: set both cert_file and key_file, or neither"))
+		errs = append(errs, spec.ErrorAt("redis.tls", "set both cert_file and key_file, or neither"))
 	}
 	for _, d := range []struct {
 		name string
 		v    filters.Duration
 	}{{"dial_timeout", rc.DialTimeout}, {"timeout", rc.Timeout}, {"breaker_interval", rc.BreakerInterval}} {
 		if d.v < 0 {
-			errs = append(errs, spec.Errorf("redis.%s: want a positive duration, got %s", d.name, d.v.D()))
+			errs = append(errs, spec.ErrorAt("redis."+d.name, "want a positive duration, got %s", d.v.D()))
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
-		return err
-	}
+	return errs
+}
+
+// openStore makes the store (without connecting) and, for lease policies,
+// starts the refill workers; build has checked rc with checkRedis.
+func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
 	o := redisstore.Options{
 		Addresses: rc.Addresses, MasterSet: rc.MasterSet, Username: rc.Username, Password: rc.Password,
 		DialTimeout: rc.DialTimeout.D(), Timeout: rc.Timeout.D(), BreakerInterval: rc.BreakerInterval.D(),
@@ -227,7 +239,7 @@ func (f *Filter) openStore(spec filters.Spec, rc *RedisConfig) error {
 	}
 	st, err := redisstore.New(o)
 	if err != nil {
-		return spec.Errorf("redis: %v", err)
+		return spec.ErrorAt("redis", "%v", err)
 	}
 	f.store = st
 	if f.anyLease() {

@@ -46,7 +46,8 @@ policies:
 }
 
 // TestSharedConfigErrors wants every mistake of the store keys reported at
-// once, at the filter's position.
+// once, one per line, each at the line:col of the setting it names (an
+// absent setting at its policy).
 func TestSharedConfigErrors(t *testing.T) {
 	f := func(src string, wants ...string) {
 		t.Helper()
@@ -54,48 +55,51 @@ func TestSharedConfigErrors(t *testing.T) {
 		if err == nil {
 			t.Fatalf("no error for\n%s", src)
 		}
-		for _, w := range wants {
-			if !strings.Contains(err.Error(), w) {
-				t.Errorf("error %q\nlacks %q", err, w)
-			}
+		lines := strings.Split(err.Error(), "\n")
+		if len(lines) != len(wants) {
+			t.Errorf("error has %d lines, want %d:\n%v", len(lines), len(wants), err)
 		}
-		if !strings.HasPrefix(err.Error(), "test.yaml:1:1: ") {
-			t.Errorf("error %q is not positioned", err)
+		for i, w := range wants {
+			pos, msg, _ := strings.Cut(w, " ")
+			want := "test.yaml:" + pos + `: filter "ratelimit": ` + msg
+			if i >= len(lines) || !strings.HasPrefix(lines[i], want) {
+				t.Errorf("error\n%v\nline %d is not %q", err, i+1, want)
+			}
 		}
 	}
 	f(`
 policies:
   - {name: a, rate: 1, store: redis, mode: fast, on_store_error: maybe}`,
-		`policies[0] (a).store: redis needs the filter's redis block`,
-		`policies[0] (a).mode: want exact or lease, got "fast"`,
-		`policies[0] (a).on_store_error: want allow, deny or local, got "maybe"`)
+		`3:31 policies[0] (a).store: redis needs the filter's redis block`,
+		`3:44 policies[0] (a).mode: want exact or lease, got "fast"`,
+		`3:66 policies[0] (a).on_store_error: want allow, deny or local, got "maybe"`)
 	f(`
 redis: {addresses: ["127.0.0.1:1"]}
 policies:
   - {name: a, rate: 10, store: redis, mode: lease, lease: 11}`,
-		`policies[0] (a).on_store_error: required with store: redis`,
-		`policies[0] (a).lease: want 1 to burst (10), got 11`)
+		`4:5 policies[0] (a).on_store_error: required with store: redis`,
+		`4:59 policies[0] (a).lease: want 1 to burst (10), got 11`)
 	f(`
 policies:
   - {name: a, rate: 1, mode: lease, on_store_error: allow}`,
-		`policies[0] (a).mode: applies only with store: redis`,
-		`policies[0] (a).on_store_error: applies only with store: redis`)
+		`3:30 policies[0] (a).mode: applies only with store: redis`,
+		`3:53 policies[0] (a).on_store_error: applies only with store: redis`)
 	f(`
 redis: {addresses: ["127.0.0.1:1"]}
 policies:
-  - {name: a, rate: 1}`, `redis: no policy sets store: redis`)
+  - {name: a, rate: 1}`, `2:8 redis: no policy sets store: redis`)
 	f(`
 redis: {addresses: [], key_prefix: "a{b}"}
 policies:
   - {name: a, rate: 1, store: redis, on_store_error: deny}`,
-		`redis.addresses: want at least one host:port`, `redis.key_prefix: must not contain`)
+		`2:20 redis.addresses: want at least one host:port`, `2:36 redis.key_prefix: must not contain`)
 	f(`
 redis: {addresses: ["localhost"]}
 policies:
-  - {name: a, rate: 1, store: redis, on_store_error: deny}`, `address "localhost"`)
+  - {name: a, rate: 1, store: redis, on_store_error: deny}`, `2:8 redis: cannot build redis store: address "localhost"`)
 	f(`
 policies:
-  - {name: a, rate: 1, store: memcached}`, `store: want local or redis, got "memcached"`)
+  - {name: a, rate: 1, store: memcached}`, `3:31 policies[0] (a).store: want local or redis, got "memcached"`)
 }
 
 // TestSharedAcrossInstances builds two filters (two proxy instances) on one

@@ -84,10 +84,12 @@ func New(spec filters.Spec) (filters.Filter, error) {
 
 func build(spec filters.Spec) (*Filter, error) {
 	cfg := Config{Challenge: defaultChallenge, MethodOverride: "strip"}
+	// A decode error does not stop the checks: they run on what decoded
+	// (a setting that failed keeps its default), so one run reports every
+	// problem.
+	var decodeErr error
 	if spec.Decode != nil {
-		if err := spec.Decode(&cfg); err != nil {
-			return nil, err
-		}
+		decodeErr = spec.Decode(&cfg)
 	}
 	roles := spec.Roles
 	if roles == nil {
@@ -98,6 +100,9 @@ func build(spec filters.Spec) (*Filter, error) {
 		scopes = filters.NewRoles()
 	}
 	c := compiler{spec: spec, roles: roles, scopes: scopes, cfg: &cfg}
+	if decodeErr != nil {
+		c.errs = append(c.errs, decodeErr)
+	}
 	f := c.compile()
 	if len(c.errs) > 0 {
 		return nil, errors.Join(c.errs...)
@@ -129,14 +134,14 @@ func (c *compiler) compile() *Filter {
 	case "authorize":
 		f.override = true
 	default:
-		c.errs = append(c.errs, c.spec.Errorf("method_override: want strip or authorize, got %q", c.cfg.MethodOverride))
+		c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("method_override: want strip or authorize, got %q", c.cfg.MethodOverride)))
 	}
 	if len(c.cfg.Roles) == 0 && len(c.cfg.Allow) == 0 {
-		c.errs = append(c.errs, c.spec.Errorf("roles: at least one role or scope permission is required (the filter denies by default)"))
+		c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("roles: at least one role or scope permission is required (the filter denies by default)")))
 		return f
 	}
 	if strings.TrimSpace(c.cfg.Challenge) == "" || strings.ContainsAny(c.cfg.Challenge, "\r\n\x00") {
-		c.errs = append(c.errs, c.spec.Errorf("challenge: want a WWW-Authenticate value such as %q", defaultChallenge))
+		c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("challenge: want a WWW-Authenticate value such as %q", defaultChallenge)))
 	}
 
 	// Role names to bits, in sorted order so bits do not depend on map
@@ -149,12 +154,12 @@ func (c *compiler) compile() *Filter {
 	c.bits = make(map[string]int, len(c.names))
 	for _, name := range c.names {
 		if strings.TrimSpace(name) == "" {
-			c.errs = append(c.errs, c.spec.Errorf("roles: empty role name"))
+			c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("roles: empty role name")))
 			continue
 		}
 		bit, err := c.roles.Intern(name)
 		if err != nil {
-			c.errs = append(c.errs, c.spec.Errorf("roles.%s: %v", name, err))
+			c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("roles.%s: %v", name, err)))
 			continue
 		}
 		c.bits[name] = bit
@@ -182,7 +187,7 @@ func (c *compiler) compile() *Filter {
 	for i, pc := range c.cfg.Allow {
 		where := "allow[" + strconv.Itoa(i) + "]"
 		if len(pc.Scopes) == 0 {
-			c.errs = append(c.errs, c.spec.Errorf("%s.scopes: a permission outside roles must list the scopes it requires (it would grant every verified principal)", where))
+			c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("%s.scopes: a permission outside roles must list the scopes it requires (it would grant every verified principal)", where)))
 			continue
 		}
 		c.permission(f, where, "", pc, 0)
@@ -198,7 +203,7 @@ func (c *compiler) compile() *Filter {
 		for _, subj := range subjects {
 			rs := c.cfg.Subjects[subj]
 			if subj == "" {
-				c.errs = append(c.errs, c.spec.Errorf("subjects: empty subject"))
+				c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("subjects: empty subject")))
 				continue
 			}
 			var set filters.RoleSet
@@ -268,10 +273,10 @@ func (c *compiler) inheritance() map[string]map[string]bool {
 // verified principal holding its scopes is granted.
 func (c *compiler) permission(f *Filter, where, role string, pc PermissionConfig, holders filters.RoleSet) {
 	if len(pc.Methods) == 0 {
-		c.errs = append(c.errs, c.spec.Errorf("%s.methods: list at least one method (\"*\" for every method)", where))
+		c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("%s.methods: list at least one method (\"*\" for every method)", where)))
 	}
 	if len(pc.Paths) == 0 {
-		c.errs = append(c.errs, c.spec.Errorf("%s.paths: list at least one path pattern (\"/**\" for every path)", where))
+		c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("%s.paths: list at least one path pattern (\"/**\" for every path)", where)))
 	}
 	var methods uint64
 	for _, w := range pc.Methods {
@@ -306,7 +311,7 @@ func (c *compiler) permission(f *Filter, where, role string, pc PermissionConfig
 	if pc.Conditions != nil {
 		tenant = pc.Conditions.TenantParam
 		if !isIdent(tenant) {
-			c.errs = append(c.errs, c.spec.Errorf("%s.conditions.tenant_param: want a path parameter name, got %q", where, tenant))
+			c.errs = append(c.errs, c.spec.Problem(fmt.Sprintf("%s.conditions.tenant_param: want a path parameter name, got %q", where, tenant)))
 		}
 	}
 	for _, w := range pc.Paths {
@@ -345,7 +350,7 @@ func validScope(s string) bool {
 // known, else at the filter entry.
 func errorAt(spec filters.Spec, w Word, format string, args ...any) error {
 	if w.Line == 0 {
-		return spec.Errorf(format, args...)
+		return spec.Problem(fmt.Sprintf(format, args...))
 	}
 	return fmt.Errorf("%s:%d:%d: filter %q: %s", fileOf(spec.Pos), w.Line, w.Column, spec.Name, fmt.Sprintf(format, args...))
 }

@@ -24,6 +24,10 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 	f("no roles", ``, `test.yaml:1:1: filter "rbac": roles: at least one role`)
+	f("positions", "method_override: maybe\nroles:\n  a: {allow: [{paths: [/x]}]}\nallow:\n  - {methods: [GET], paths: [/y]}\n",
+		"test.yaml:1:18: filter \"rbac\": method_override: want strip or authorize",
+		"test.yaml:3:15: filter \"rbac\": roles.a.allow[0].methods: list at least one method",
+		"test.yaml:5:5: filter \"rbac\": allow[0].scopes: a permission outside roles must list")
 	f("empty roles", `roles: {}`, "at least one role")
 	f("unknown key", `roles: {a: {allow: [{methods: [GET], paths: ["/"], path: "/x"}]}}`, "path")
 	f("cycle",
