@@ -1,6 +1,7 @@
 package pgship
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,7 +74,8 @@ type Shipper struct {
 	fol     *auditlog.Follower
 	cpOff   int64
 	cpSize  int64 // largest checkpoint size the database holds, -1 for none
-	rows    [][]any
+	batch   copyBatch
+	batchR  bytes.Reader
 	cps     []auditlog.Checkpoint
 	down    bool   // the last attempt failed: log the recovery
 	skipped uint64 // records the follower skipped, as last counted
@@ -324,11 +326,8 @@ func (s *Shipper) ship(toEnd bool) error {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
-		s.rows = s.rows[:0]
-		n, err := s.fol.Read(s.opts.BatchRecords, func(idx uint64, leaf []byte, rec *auditlog.Record) error {
-			s.rows = append(s.rows, row(s.opts.Origin, idx, leaf, rec))
-			return nil
-		})
+		s.batch.reset()
+		n, err := s.fol.Read(s.opts.BatchRecords, s.addRecord)
 		if err != nil {
 			return fmt.Errorf("cannot read the audit log: %w", err)
 		}
@@ -365,6 +364,13 @@ func (s *Shipper) ship(toEnd bool) error {
 			}
 		}
 	}
+}
+
+// addRecord encodes one record into the batch (leaf and rec are valid
+// only during the call: the batch keeps copies of their bytes).
+func (s *Shipper) addRecord(idx uint64, leaf []byte, rec *auditlog.Record) error {
+	s.batch.add(s.opts.Origin, idx, leaf, rec)
+	return nil
 }
 
 func (s *Shipper) measureLag() {
@@ -420,8 +426,9 @@ func (s *Shipper) send() (err error) {
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if len(s.rows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, pgx.CopyFromRows(s.rows)); err != nil {
+	if s.batch.rows > 0 {
+		s.batchR.Reset(s.batch.data())
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, &s.batchR, copySQL); err != nil {
 			return fmt.Errorf("cannot copy audit records: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO `+RecordsTable+` SELECT * FROM `+stageTable+` ON CONFLICT (origin, idx) DO NOTHING`); err != nil {
