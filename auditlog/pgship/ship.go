@@ -77,6 +77,9 @@ type Shipper struct {
 	batch   copyBatch
 	batchR  bytes.Reader
 	cps     []auditlog.Checkpoint
+	cpSizes []int64 // the columns of cps, reused from batch to batch
+	cpRoots [][]byte
+	cpNotes []string
 	down    bool   // the last attempt failed: log the recovery
 	skipped uint64 // records the follower skipped, as last counted
 	lastErr string
@@ -411,6 +414,11 @@ func (s *Shipper) collectCheckpoints(end uint64) error {
 	return nil
 }
 
+// insertCheckpointsSQL inserts checkpoints given as arrays of their
+// sizes, roots and notes.
+const insertCheckpointsSQL = `INSERT INTO ` + CheckpointsTable + ` (origin, size, root, note)
+	SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::text[]) ON CONFLICT (origin, size) DO NOTHING`
+
 // send writes the batch in one transaction: COPY into the staging
 // table, then INSERT … ON CONFLICT DO NOTHING, so a batch sent twice
 // lands once.
@@ -435,10 +443,18 @@ func (s *Shipper) send() (err error) {
 			return fmt.Errorf("cannot insert audit records: %w", err)
 		}
 	}
-	for _, cp := range s.cps {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+CheckpointsTable+` (origin, size, root, note) VALUES ($1, $2, $3, $4) ON CONFLICT (origin, size) DO NOTHING`,
-			cp.Origin, int64(cp.Size), cp.Root[:], string(cp.Note)); err != nil {
-			return fmt.Errorf("cannot insert checkpoint: %w", err)
+	if len(s.cps) > 0 {
+		// One statement for the batch's checkpoints (they all have the
+		// shipper's origin): one round trip, not one per checkpoint.
+		s.cpSizes, s.cpRoots, s.cpNotes = s.cpSizes[:0], s.cpRoots[:0], s.cpNotes[:0]
+		for i := range s.cps {
+			cp := &s.cps[i]
+			s.cpSizes = append(s.cpSizes, int64(cp.Size))
+			s.cpRoots = append(s.cpRoots, cp.Root[:])
+			s.cpNotes = append(s.cpNotes, string(cp.Note))
+		}
+		if _, err := tx.Exec(ctx, insertCheckpointsSQL, s.opts.Origin, s.cpSizes, s.cpRoots, s.cpNotes); err != nil {
+			return fmt.Errorf("cannot insert checkpoints: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
