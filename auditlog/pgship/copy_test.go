@@ -141,3 +141,16 @@ func TestCopyBatchMatchesPgx(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzAppendText checks the fast path of appendText stores what text
+// stores.
+func FuzzAppendText(f *testing.F) {
+	for _, s := range []string{"", "/v1/orders/1", "a\x00b", "\xff\xfe", "ok\xc3", "é\x00\xed\xa0\x80"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		if got, want := appendText(nil, v), appendField(nil, text(v)); !bytes.Equal(got, want) {
+			t.Fatalf("appendText(%q) = %q; want %q", v, got, want)
+		}
+	})
+}
