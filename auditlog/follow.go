@@ -23,6 +23,9 @@ type Follower struct {
 	next uint64
 	// skipped counts records retention deleted before they were read.
 	skipped uint64
+	// rec is decoded into for every record Read passes on, so its byte
+	// slices are reused from call to call.
+	rec Record
 }
 
 // Follow opens a Follower positioned at index from.
@@ -172,7 +175,7 @@ func (f *Follower) Read(max int, fn func(index uint64, leaf []byte, rec *Record)
 		f.skipped += f.r.pruned.first - f.next
 		f.next = f.r.pruned.first
 	}
-	var rec Record
+	rec := &f.rec
 	n := 0
 	for n < max && f.next < size {
 		leaf, side, err := f.r.set.record(f.next)
@@ -185,10 +188,10 @@ func (f *Follower) Read(max int, fn func(index uint64, leaf []byte, rec *Record)
 			}
 			return n, err
 		}
-		if err := f.r.decode(leaf, side, &rec); err != nil {
+		if err := f.r.decode(leaf, side, rec); err != nil {
 			return n, fmt.Errorf("cannot decode record %d: %w", f.next, err)
 		}
-		if err := fn(f.next, leaf, &rec); err != nil {
+		if err := fn(f.next, leaf, rec); err != nil {
 			return n, err
 		}
 		f.next++

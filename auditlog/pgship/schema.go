@@ -3,13 +3,9 @@ package pgship
 import (
 	"context"
 	"fmt"
-	"net/netip"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/tollgate-proxy/tollgate/auditlog"
 )
 
 // Table names.
@@ -80,19 +76,4 @@ func text(b []byte) string {
 		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
 	return s
-}
-
-// row builds one record row; leaf is copied.
-func row(origin string, idx uint64, leaf []byte, rec *auditlog.Record) []any {
-	var principal, clientIP any
-	if rec.Revealed && rec.HasPrincipal {
-		principal = text(rec.Principal)
-	}
-	if rec.Revealed && rec.HasClientIP && rec.ClientIP.IsValid() {
-		clientIP = netip.PrefixFrom(rec.ClientIP, rec.ClientIP.BitLen())
-	}
-	return []any{origin, int64(idx), append([]byte(nil), leaf...), rec.Kind.String(), rec.Start,
-		time.Unix(0, rec.Start).UTC(), rec.Duration, text(rec.RequestID), rec.Revealed, principal, clientIP,
-		text(rec.AuthMethod), text(rec.Method), text(rec.Route), text(rec.Path), int32(rec.Status),
-		rec.Decision.String(), text(rec.Reason)}
 }

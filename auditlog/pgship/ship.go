@@ -1,6 +1,7 @@
 package pgship
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -73,8 +74,12 @@ type Shipper struct {
 	fol     *auditlog.Follower
 	cpOff   int64
 	cpSize  int64 // largest checkpoint size the database holds, -1 for none
-	rows    [][]any
+	batch   copyBatch
+	batchR  bytes.Reader
 	cps     []auditlog.Checkpoint
+	cpSizes []int64 // the columns of cps, reused from batch to batch
+	cpRoots [][]byte
+	cpNotes []string
 	down    bool   // the last attempt failed: log the recovery
 	skipped uint64 // records the follower skipped, as last counted
 	lastErr string
@@ -324,11 +329,8 @@ func (s *Shipper) ship(toEnd bool) error {
 		if err := s.ctx.Err(); err != nil {
 			return err
 		}
-		s.rows = s.rows[:0]
-		n, err := s.fol.Read(s.opts.BatchRecords, func(idx uint64, leaf []byte, rec *auditlog.Record) error {
-			s.rows = append(s.rows, row(s.opts.Origin, idx, leaf, rec))
-			return nil
-		})
+		s.batch.reset()
+		n, err := s.fol.Read(s.opts.BatchRecords, s.addRecord)
 		if err != nil {
 			return fmt.Errorf("cannot read the audit log: %w", err)
 		}
@@ -365,6 +367,13 @@ func (s *Shipper) ship(toEnd bool) error {
 			}
 		}
 	}
+}
+
+// addRecord encodes one record into the batch (leaf and rec are valid
+// only during the call: the batch keeps copies of their bytes).
+func (s *Shipper) addRecord(idx uint64, leaf []byte, rec *auditlog.Record) error {
+	s.batch.add(s.opts.Origin, idx, leaf, rec)
+	return nil
 }
 
 func (s *Shipper) measureLag() {
@@ -405,6 +414,11 @@ func (s *Shipper) collectCheckpoints(end uint64) error {
 	return nil
 }
 
+// insertCheckpointsSQL inserts checkpoints given as arrays of their
+// sizes, roots and notes.
+const insertCheckpointsSQL = `INSERT INTO ` + CheckpointsTable + ` (origin, size, root, note)
+	SELECT $1, * FROM unnest($2::bigint[], $3::bytea[], $4::text[]) ON CONFLICT (origin, size) DO NOTHING`
+
 // send writes the batch in one transaction: COPY into the staging
 // table, then INSERT … ON CONFLICT DO NOTHING, so a batch sent twice
 // lands once.
@@ -420,18 +434,27 @@ func (s *Shipper) send() (err error) {
 			_ = tx.Rollback(ctx)
 		}
 	}()
-	if len(s.rows) > 0 {
-		if _, err := tx.CopyFrom(ctx, pgx.Identifier{stageTable}, columns, pgx.CopyFromRows(s.rows)); err != nil {
+	if s.batch.rows > 0 {
+		s.batchR.Reset(s.batch.data())
+		if _, err := tx.Conn().PgConn().CopyFrom(ctx, &s.batchR, copySQL); err != nil {
 			return fmt.Errorf("cannot copy audit records: %w", err)
 		}
 		if _, err := tx.Exec(ctx, `INSERT INTO `+RecordsTable+` SELECT * FROM `+stageTable+` ON CONFLICT (origin, idx) DO NOTHING`); err != nil {
 			return fmt.Errorf("cannot insert audit records: %w", err)
 		}
 	}
-	for _, cp := range s.cps {
-		if _, err := tx.Exec(ctx, `INSERT INTO `+CheckpointsTable+` (origin, size, root, note) VALUES ($1, $2, $3, $4) ON CONFLICT (origin, size) DO NOTHING`,
-			cp.Origin, int64(cp.Size), cp.Root[:], string(cp.Note)); err != nil {
-			return fmt.Errorf("cannot insert checkpoint: %w", err)
+	if len(s.cps) > 0 {
+		// One statement for the batch's checkpoints (they all have the
+		// shipper's origin): one round trip, not one per checkpoint.
+		s.cpSizes, s.cpRoots, s.cpNotes = s.cpSizes[:0], s.cpRoots[:0], s.cpNotes[:0]
+		for i := range s.cps {
+			cp := &s.cps[i]
+			s.cpSizes = append(s.cpSizes, int64(cp.Size))
+			s.cpRoots = append(s.cpRoots, cp.Root[:])
+			s.cpNotes = append(s.cpNotes, string(cp.Note))
+		}
+		if _, err := tx.Exec(ctx, insertCheckpointsSQL, s.opts.Origin, s.cpSizes, s.cpRoots, s.cpNotes); err != nil {
+			return fmt.Errorf("cannot insert checkpoints: %w", err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

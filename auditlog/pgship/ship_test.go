@@ -195,3 +195,35 @@ func TestSchemaMadeByManyAtOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestShipManyCheckpointsInOneBatch ships a closed log in one batch that
+// holds many checkpoints: every one of them lands, and each verifies.
+func TestShipManyCheckpointsInOneBatch(t *testing.T) {
+	pg := testpg.New(t)
+	tl := newTestLog(t, "audit.test/cps")
+	tl.append(t, 1000)
+	tl.close(t)
+	var inLog int
+	if _, err := auditlog.ReadCheckpoints(tl.dir, 0, 1<<20, func(auditlog.Checkpoint) bool { inLog++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if inLog < 5 {
+		t.Fatalf("the log holds %d checkpoints; the test needs several in one batch", inLog)
+	}
+	s, err := New(Options{URL: pg.URL(), Dir: tl.dir, Origin: tl.origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	waitShipped(t, pg.URL(), tl.origin, 1000)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.checkpoints.Get(); got != uint64(inLog) {
+		t.Fatalf("shipped %d checkpoints; the log holds %d", got, inLog)
+	}
+	res := verifyOK(t, pg.URL(), tl.vkey)
+	if len(res.Origins) != 1 || res.Origins[0].Checkpoints != inLog || res.Origins[0].Latest.Size != 1000 {
+		t.Fatalf("verify: %+v; want %d checkpoints up to 1000", res.Origins, inLog)
+	}
+}
