@@ -19,7 +19,7 @@ import (
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
 
-// clusterViewConfig is dashboardConfig with an engine (%[2]s), the audit
+// clusterViewConfig is dashboardConfig's policy with an engine (%[2]s), the audit
 // log (%[3]s dir, %[4]s key) and shipping to PostgreSQL (%[5]s).
 const clusterViewConfig = `
 log: {level: warn}
@@ -33,23 +33,7 @@ audit:
   ship:
     postgres:
       url: %[5]s
-filters:
-  - id: keys
-    name: apikey
-    config:
-      keys:
-        - {id: v, subject: vera, roles: [viewer], sha256: 428d2ac3da6ce4eb5cc58762a03af655a5d836bdecd00b0305afc7b2aa81adfd}
-        - {id: e, subject: eddie, roles: [editor], sha256: 5435c4e8c19ef1623c819a90a2b8184da1dbb2dea68aef2984556303003c40ff}
-  - id: policy
-    name: rbac
-    config:
-      roles:
-        viewer: {allow: [{methods: [GET], paths: ["/api/v1/**"]}]}
-        editor: {inherits: [viewer], allow: [{methods: [POST], paths: [/api/v1/orders]}]}
-routes:
-  - {name: customer, path: "/api/v1/customers/{id}", upstream: demo, filters: [{use: keys}, {use: policy}]}
-  - {name: orders, methods: [POST], path: /api/v1/orders, upstream: demo, filters: [{use: keys}, {use: policy}]}
-`
+` + dashboardPolicy
 
 // clusterAnswer is the part of /api/cluster the tests check.
 type clusterAnswer struct {

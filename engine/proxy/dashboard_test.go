@@ -20,7 +20,10 @@ log: {level: warn}
 admin: {listen: 127.0.0.1:0}
 listeners: [{name: public, listen: 127.0.0.1:0}]
 upstreams: [{name: demo, targets: [%[1]s]}]
-filters:
+` + dashboardPolicy
+
+// dashboardPolicy is the dashboard configs' keys, roles and routes.
+const dashboardPolicy = `filters:
   - id: keys
     name: apikey
     config:
