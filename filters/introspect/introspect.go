@@ -42,7 +42,7 @@ type Filter struct {
 
 	fwdSubject, fwdRoles, fwdTenant string
 	fwdCredential                   bool     // keep the token header for the upstream
-	strip                           []string // the forwarded headers' names, for ForwardedHeaders
+	forwarded                       []string // the forwarded headers' names, for ForwardedHeaders
 
 	cache   *tokencache.Cache[entry, *entry]
 	flights flights
@@ -461,4 +461,4 @@ func (f *Filter) refuse(ex *filters.Exchange, r *refusal, detail string) filters
 func (f *Filter) CredentialHeaders() []string { return []string{f.header} }
 
 // ForwardedHeaders implements filters.IdentityForwarder.
-func (f *Filter) ForwardedHeaders() []string { return f.strip }
+func (f *Filter) ForwardedHeaders() []string { return f.forwarded }

@@ -211,7 +211,7 @@ func newFilter(spec filters.Spec, o options) (*Filter, error) {
 				bad(fwKeys[i] + ": " + strconv.Quote(*p) + " is used twice")
 			}
 		}
-		f.strip = append(f.strip, *p)
+		f.forwarded = append(f.forwarded, *p)
 	}
 	f.fwdSubject, f.fwdRoles, f.fwdTenant = cfg.Forward.SubjectHeader, cfg.Forward.RolesHeader, cfg.Forward.TenantHeader
 	f.fwdCredential = cfg.Forward.Credential

@@ -84,8 +84,8 @@ func TestSetupDefaults(t *testing.T) {
 	if strings.Join(f.rolesPath, ".") != "scope" || f.header != "Authorization" || !f.bearer {
 		t.Errorf("roles path %v header %q", f.rolesPath, f.header)
 	}
-	if strings.Join(f.strip, ",") != "X-Auth-Subject,X-Auth-Roles,X-Auth-Tenant" {
-		t.Errorf("strip = %v", f.strip)
+	if strings.Join(f.forwarded, ",") != "X-Auth-Subject,X-Auth-Roles,X-Auth-Tenant" {
+		t.Errorf("forwarded = %v", f.forwarded)
 	}
 	if f.Name() != "introspect" || f.Metrics() == nil || !f.MayBlock() {
 		t.Error("name, metrics or MayBlock")
