@@ -318,9 +318,9 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	// from the connection's copy of the request line, as on the event
 	// loop, or are left out rather than invented.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
-	if lc != nil && reason != filters.ReasonRequestTimeout {
-		// A head that did not arrive in time is recorded without its
-		// line, as on the event loop.
+	if lc != nil {
+		// A head that did not arrive in time is recorded with its line
+		// too, when the line itself did arrive, as on the event loop.
 		if m, t := lc.attempted(); m != nil {
 			st.Attempted(m, t)
 		}

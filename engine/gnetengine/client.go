@@ -661,10 +661,30 @@ func (cc *clientConn) timeoutRequest() {
 	req.keepAlive = false
 	if !req.Begun() {
 		cc.lp.l.s.p.Malformed(&req.Request, &cc.lp.l.info, cc.peer, time.Now(), filters.ReasonRequestTimeout)
+		// The head did not arrive whole, but its request line may have:
+		// what is buffered starts where the request does (the head before
+		// it was discarded when it was parsed), so the line, if it is in
+		// and well-formed, is the one this request was sent with. Peek
+		// only reads what is buffered, on this rare path.
+		if buf, _ := cc.c.Peek(-1); len(buf) > 0 {
+			if m, t := requestLine(buf); m != nil {
+				req.Attempted(m, t)
+			}
+		}
 		cc.respond()
 		return
 	}
 	cc.refuse(filters.ReasonRequestTimeout)
+}
+
+// requestLine returns the method and target of the request line at the
+// start of buf, after the empty lines the parser skips (parseRequest), if
+// the line is complete and well-formed; nil otherwise.
+func requestLine(buf []byte) (method, target []byte) {
+	for len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		buf = buf[2:]
+	}
+	return pipeline.SplitRequestLine(buf)
 }
 
 var _ gnet.EventHandler = (*listener)(nil)
