@@ -31,6 +31,12 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 
 const testReader = 64
 
+func newTestLineConn(c net.Conn, readerSize int) *lineConn {
+	lc := &lineConn{}
+	lc.init(c, readerSize)
+	return lc
+}
+
 // readAll reads through lc the way fasthttp's reader does: full-size
 // reads into an empty buffer.
 func readAll(lc *lineConn) error {
@@ -52,7 +58,7 @@ func TestLineConn(t *testing.T) {
 		for _, c := range chunks {
 			cc.chunks = append(cc.chunks, []byte(c))
 		}
-		lc := &lineConn{Conn: cc, readerSize: testReader}
+		lc := newTestLineConn(cc, testReader)
 		err := readAll(lc)
 		if got := errors.Is(err, errBadRequestLine); got != bad || (err != nil && !bad) {
 			t.Errorf("%q: read error %v, want bad line %v", chunks, err, bad)
@@ -73,16 +79,16 @@ func TestLineConn(t *testing.T) {
 	f([]string{"GET /" + string(bytes.Repeat([]byte("a"), lineCapacity)) + " HTTP/1.1\r\n"}, "", "", false)
 }
 
-// TestLineConnStartsAtARequest: the copy follows requests along the
-// stream when it holds them whole (a pipelined request is found where it
-// starts), and otherwise starts again only with a read into an empty
-// reader: a short read means fasthttp's reader held bytes it did not see.
+// TestLineConnStartsAtARequest: the connection follows requests along
+// the stream by offset, whatever it kept of them: a request pipelined
+// behind another is found where it starts, behind a body of any length,
+// a chunked body, a head longer than the copy, or a body fasthttp drains.
 func TestLineConnStartsAtARequest(t *testing.T) {
 	buf := make([]byte, 256)
 	want := func(lc *lineConn, what, method, target string) {
 		t.Helper()
 		if m, tg := lc.attempted(); string(m) != method || string(tg) != target {
-			t.Fatalf("%s: attempted %q %q, want %q %q (state %d)", what, m, tg, method, target, lc.state)
+			t.Fatalf("%s: attempted %q %q, want %q %q (state %d, start %d)", what, m, tg, method, target, lc.state, lc.start)
 		}
 	}
 	read := func(lc *lineConn, n int) {
@@ -91,40 +97,115 @@ func TestLineConnStartsAtARequest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	conn := func(chunks ...string) *lineConn {
+		cc := &chunkConn{}
+		for _, c := range chunks {
+			cc.chunks = append(cc.chunks, []byte(c))
+		}
+		return newTestLineConn(cc, len(buf))
+	}
 
 	// Two requests, the first with a body, in one read.
-	lc := &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("POST /first HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /second HTTP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	lc := conn("POST /first HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /second HTTP/1.1\r\n\r\n")
 	read(lc, len(buf))
 	want(lc, "first", "POST", "/first")
 	lc.served(3)
 	want(lc, "pipelined", "GET", "/second")
 	lc.served(0)
-	if lc.state != lineAwait {
-		t.Fatalf("after the last request read: state %d", lc.state)
+	if lc.state != lineCapturing || lc.n != 0 || lc.start != lc.read {
+		t.Fatalf("after the last request read: state %d, %d kept, start %d of %d", lc.state, lc.n, lc.start, lc.read)
 	}
 
 	// The second request's line comes in a later, short read.
-	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /a HTTP/1.1\r\n\r\nGET /b HT"), []byte("TP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	lc = conn("GET /a HTTP/1.1\r\n\r\nGET /b HT", "TP/1.1\r\n\r\n")
 	read(lc, len(buf))
 	lc.served(0)
 	read(lc, len(buf)-9)
 	want(lc, "completed later", "GET", "/b")
 
 	// A pipelined request with a bad line is flagged for the handler.
-	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n")}}, readerSize: len(buf)}
+	lc = conn("GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n")
 	read(lc, len(buf))
 	lc.served(0)
 	if !lc.badLine() {
 		t.Fatalf("pipelined bad line not flagged (state %d)", lc.state)
 	}
 
-	// A body of unknown length: the next copy waits for an empty reader.
-	lc = &lineConn{Conn: &chunkConn{chunks: [][]byte{[]byte("GET /first HTTP/1.1\r\n\r\n"), []byte("GET /second HTTP/1.1\r\n\r\n")}}, readerSize: len(buf)}
+	// A chunked body, with an extension and a trailer, read across reads:
+	// the next request starts where its framing ends.
+	lc = conn("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3;x=y\r\nab", "c\r\n0\r\nT: 1\r\n\r\nGET /after-chunks HTTP/1.1\r\n\r\n")
 	read(lc, len(buf))
-	lc.served(-1)
-	read(lc, len(buf)-5) // the reader held 5 bytes
+	read(lc, len(buf)-10) // the reader held 10 bytes of the body
+	lc.servedChunked(3)
+	want(lc, "behind a chunked body", "GET", "/after-chunks")
+
+	// The same body, but fasthttp decoded another length: the framing is
+	// not read the same way, so nothing is recorded any more.
+	lc = conn("POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /d HT", "TP/1.1\r\n\r\n")
+	read(lc, len(buf))
+	lc.servedChunked(4)
+	want(lc, "disagreeing framing", "", "")
+	read(lc, len(buf))
+	want(lc, "disagreeing framing, later", "", "")
+
+	// A body that is not chunked framing, served as chunked: lost.
+	lc = conn("GET /first HTTP/1.1\r\n\r\n", "GET /second HTTP/1.1\r\n\r\n")
+	read(lc, len(buf))
+	lc.servedChunked(0)
+	read(lc, len(buf))
 	if m, _ := lc.attempted(); m != nil || lc.state != lineUnknown {
-		t.Fatalf("after a short read: %q, state %d", m, lc.state)
+		t.Fatalf("after a framing not followed: %q, state %d", m, lc.state)
+	}
+
+	// A head longer than the copy (and than the ring) is followed to its
+	// end all the same.
+	big := make([]byte, 0, 3*lineCapacity)
+	big = append(big, "GET /big HTTP/1.1\r\nX-Pad: "...)
+	big = append(big, bytes.Repeat([]byte("p"), 2*lineCapacity)...)
+	big = append(big, "\r\n\r\nGET /next HTTP/1.1\r\n\r\n"...)
+	lc = conn(string(big))
+	for lc.read < int64(len(big)) {
+		read(lc, len(buf))
+	}
+	want(lc, "a long head", "GET", "/big")
+	lc.served(0)
+	want(lc, "behind a long head", "GET", "/next")
+
+	// A body fasthttp drains after the handler: the copy skips to the
+	// offset where the next request starts.
+	lc = conn("POST /a HTTP/1.1\r\nContent-Length: 360\r\n\r\n", string(bytes.Repeat([]byte("GET /no HTTP/1.1\r\n"), 20)), "GET /yes HTTP/1.1\r\n\r\n")
+	read(lc, len(buf))
+	lc.served(360)
+	for lc.read < 41+360 {
+		read(lc, len(buf))
+		if m, _ := lc.attempted(); m != nil && lc.start > lc.read {
+			t.Fatalf("a line %q from inside a body", m)
+		}
+	}
+	read(lc, len(buf))
+	want(lc, "behind a drained body", "GET", "/yes")
+}
+
+// TestLineConnZeroAllocs: following the stream allocates nothing per
+// request.
+func TestLineConnZeroAllocs(t *testing.T) {
+	stream := []byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n")
+	cc := &chunkConn{}
+	lc := newTestLineConn(cc, 64)
+	buf := make([]byte, 64)
+	chunks := [][]byte{nil}
+	allocs := testing.AllocsPerRun(100, func() {
+		chunks[0] = stream
+		cc.chunks = chunks
+		for i := 0; i < 2; i++ {
+			_, _ = lc.Read(buf)
+		}
+		lc.served(0)
+		lc.servedChunked(2)
+		_, _ = lc.attempted()
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per run", allocs)
 	}
 }
 
@@ -143,7 +224,7 @@ func FuzzLineConn(f *testing.F) {
 			cc.chunks = append(cc.chunks, rest[:n])
 			rest = rest[n:]
 		}
-		lc := &lineConn{Conn: cc, readerSize: testReader}
+		lc := newTestLineConn(cc, testReader)
 		err := readAll(lc)
 		if lc.n > len(lc.buf) {
 			t.Fatalf("kept %d bytes", lc.n)
@@ -187,7 +268,7 @@ func FuzzLineConnPipelined(f *testing.F) {
 			cc.chunks = append(cc.chunks, rest[:n])
 			rest = rest[n:]
 		}
-		lc := &lineConn{Conn: cc, readerSize: 64 << 10}
+		lc := newTestLineConn(cc, 64<<10)
 		buf := make([]byte, 64<<10)
 		// fasthttp's reader: one full-size read, then reads for the rest.
 		for {

@@ -237,7 +237,7 @@ func (cc *clientConn) readBody() bool {
 			return false
 		}
 	case bmChunked:
-		n, err := req.chunks.scan(buf, &req.body)
+		n, err := req.chunks.Scan(buf, &req.body)
 		_, _ = cc.c.Discard(n)
 		if err != nil {
 			cc.refuse(filters.ReasonBadRequest)
@@ -247,7 +247,7 @@ func (cc *clientConn) readBody() bool {
 			cc.refuse(filters.ReasonBodyTooLarge)
 			return false
 		}
-		if !req.chunks.done() {
+		if !req.chunks.Done() {
 			return false
 		}
 		// Re-framed with a length: the upstream never sees chunking.
