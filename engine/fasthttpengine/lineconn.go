@@ -31,20 +31,24 @@ import (
 // in the copy, so a head of any size is followed), and, for a body in
 // chunked coding, where that ends (the pipeline's ChunkScanner, the event
 // loop's reading of the framing, fed the bytes after the head as they are
-// read; a body that is not chunked stops it at its first byte). When a
+// read; the framing of a body that is not chunked stops it within a few
+// bytes, and costs nothing more: chunk data is skipped, not scanned). When a
 // request is served, the next one starts right after its body: the head's
 // end plus the body's length, or the chunked body's end. What of it was
 // read already is still in a ring of the last bytes read, as many as
 // fasthttp's reader holds: that reader never reads further ahead than its
 // buffer, so whatever it has not consumed, the next request's start
-// included, is in the ring, and the copy is taken from there. A body that
-// fasthttp drains after the handler left it does not lose the place
-// either: the copy skips to the offset where the next request starts.
+// included, is in the ring, and the copy is taken from there (the price:
+// a second buffer of that size per connection, and a copy of each read
+// into it). A
+// Content-Length body that fasthttp drains after the handler left it does
+// not lose the place either: the copy skips to the offset where the next
+// request starts.
 //
-// When the place is lost (a chunked body the handler did not read, a
-// framing the connection's reading does not agree with fasthttp's on),
-// nothing more is recorded on that connection: a line is recorded rightly
-// or not at all.
+// When the place is lost (a chunked body the handler did not read to its
+// end, a chunked body fasthttp decoded to another length than the
+// connection's reading of its framing), nothing more is recorded on that
+// connection: a line is recorded rightly or not at all.
 //
 // It also lets the request line be checked as soon as it is in, as the
 // event loop does: fasthttp reads a head of bare-LF lines as unfinished
@@ -54,7 +58,8 @@ import (
 // refuses it.
 
 // lineCapacity bounds the bytes kept per request: a request line with a
-// target of 2 KiB (what the audit record keeps, auditlog.MaxRawTarget)
+// target of 2 KiB (more than the audit record keeps of it,
+// auditlog.MaxRawTarget)
 // and then some, and the whole of most heads, for the body timeout's
 // second reading of the head (bodyTimedOut). A longer line is not kept,
 // so its refusal is recorded without it.

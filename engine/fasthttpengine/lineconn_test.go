@@ -1,6 +1,7 @@
 package fasthttpengine
 
 import (
+	"bufio"
 	"bytes"
 	"errors"
 	"io"
@@ -245,10 +246,11 @@ func FuzzLineConn(f *testing.F) {
 	})
 }
 
-// FuzzLineConnPipelined reads a served request (with a body) and whatever
-// follows it, in reads of any size, then marks the first served: the copy
-// then shows the second request's line exactly when it holds it, as the
-// pipeline reads it, and never a line from anywhere else.
+// FuzzLineConnPipelined reads a served request (with a body of any
+// length) and whatever follows it, in reads of any size, then marks the
+// first served: the connection then shows the second request's line as
+// the pipeline reads it whenever the copy can hold it, and never a line
+// from anywhere else.
 func FuzzLineConnPipelined(f *testing.F) {
 	f.Add("/a", []byte("{}"), []byte("GET /b HTTP/1.1\r\n\r\n"), uint8(5))
 	f.Add("/a", []byte(""), []byte("\r\nGET /b HTTP/1.1\nHost: x\r\n\r\n"), uint8(1))
@@ -278,13 +280,153 @@ func FuzzLineConnPipelined(f *testing.F) {
 		}
 		lc.served(int64(len(body)))
 		m, tg := lc.attempted()
-		if m == nil {
-			return // not kept: never wrong
-		}
 		head := skipEmptyLines(second)
 		wm, wt := pipeline.SplitRequestLine(head)
+		if m == nil {
+			// Not kept, which is right only for a line longer than the
+			// copy (or a stream longer than the ring, which fasthttp's
+			// reader never reads ahead).
+			if nl := bytes.IndexByte(head, '\n'); wm != nil && len(second)-len(head)+nl < lineCapacity && len(data) <= 64<<10 {
+				t.Fatalf("%q: the second request's line %q %q not found", data, wm, wt)
+			}
+			return
+		}
 		if string(m) != string(wm) || string(tg) != string(wt) {
 			t.Fatalf("%q: attempted %q %q, the second request's line is %q %q", data, m, tg, wm, wt)
 		}
+	})
+}
+
+// FuzzLineConnStream reads a stream of requests of every framing the
+// connection follows (no body, a Content-Length body, a chunked body with
+// extensions and trailers, a head or a target longer than the copy), then
+// any bytes, split into reads anywhere, through a bufio.Reader of the
+// size fasthttp would use, consuming each request exactly, as fasthttp
+// does, and marking it served. Whatever attempted returns is the line of
+// the request being read, never one from anywhere else; and once a
+// request's head is read, its line is found whenever the copy can hold
+// it.
+func FuzzLineConnStream(f *testing.F) {
+	f.Add([]byte{0, 1, 1, 3, 2, 5, 3, 9, 0, 0}, []byte{7, 200, 13}, uint8(1), []byte("GET /tail HTTP/1.1\r\n"))
+	f.Add([]byte{2, 200, 2, 1, 3, 255, 1, 255, 4, 250}, []byte{255}, uint8(3), []byte("POST /t HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n"))
+	f.Add([]byte{1, 0, 0, 7}, []byte{}, uint8(0), []byte("\r\nGET /x HTTP/1.1\nHost: x\r\n\r\n"))
+	f.Fuzz(func(t *testing.T, spec, cuts []byte, size uint8, tail []byte) {
+		readerSize := []int{16, 64, 256, 4096, 16384}[int(size)%5]
+		type request struct {
+			wire           []byte
+			head           int // bytes of the head, leading empty lines included
+			method, target string
+			fits           bool  // the line is within the copy
+			bodyLen        int64 // -1: chunked
+			data           int64 // chunked: bytes once decoded
+		}
+		var reqs []request
+		var stream []byte
+		for i := 0; i+1 < len(spec) && len(reqs) < 12; i += 2 {
+			kind, n := spec[i]%5, int(spec[i+1])
+			r := request{method: "GET", target: "/r" + strconv.Itoa(i)}
+			lead := strings.Repeat("\r\n", n%3)
+			fields := "Host: x\r\n"
+			var body []byte
+			switch kind {
+			case 1: // a body that looks like requests
+				r.method = "POST"
+				k := n * 23 % 4000
+				body = bytes.Repeat([]byte("GET /in-body HTTP/1.1\r\n\r\n"), k/25+1)[:k]
+				fields += "Content-Length: " + strconv.Itoa(len(body)) + "\r\n"
+			case 2: // chunked, with an extension and a trailer
+				r.method = "POST"
+				fields += "Transfer-Encoding: chunked\r\n"
+				for j, k := range []int{n%7 + 1, n * 11, n % 3} {
+					if k == 0 {
+						continue
+					}
+					ext := ""
+					if j == 1 {
+						ext = ";x=\"y\""
+					}
+					body = append(body, strconv.FormatInt(int64(k), 16)+ext+"\r\n"...)
+					body = append(body, bytes.Repeat([]byte("GET /c HTTP/1.1\r\n"), k/17+1)[:k]...)
+					body = append(body, "\r\n"...)
+					r.data += int64(k)
+				}
+				body = append(body, "0\r\n"...)
+				if n%2 == 0 {
+					body = append(body, "X-Trailer: 1\r\n"...)
+				}
+				body = append(body, "\r\n"...)
+			case 3: // a long head
+				fields += "X-Pad: " + strings.Repeat("p", n*40) + "\r\n"
+			case 4: // a long target
+				r.target += "/" + strings.Repeat("t", n*20)
+			}
+			line := r.method + " " + r.target + " HTTP/1.1\r\n"
+			r.fits = len(lead)+len(line) <= lineCapacity
+			r.wire = append([]byte(lead+line+fields+"\r\n"), body...)
+			r.head = len(r.wire) - len(body)
+			r.bodyLen = int64(len(body))
+			if kind == 2 {
+				r.bodyLen = -1
+			}
+			reqs = append(reqs, r)
+			stream = append(stream, r.wire...)
+		}
+		stream = append(stream, tail...)
+		cc := &chunkConn{}
+		for i, rest := 0, stream; len(rest) > 0; i++ {
+			n := len(rest)
+			if len(cuts) > 0 {
+				n = min(n, int(cuts[i%len(cuts)])*13%997+1)
+			}
+			cc.chunks = append(cc.chunks, rest[:n])
+			rest = rest[n:]
+		}
+		lc := newTestLineConn(cc, readerSize)
+		br := bufio.NewReaderSize(lc, readerSize)
+		// only checks that a line attempted is the one given.
+		only := func(what, method, target string) {
+			t.Helper()
+			if m, tg := lc.attempted(); m != nil && (string(m) != method || string(tg) != target) {
+				t.Fatalf("%s: attempted %q %q, want %q %q or nothing", what, m, tg, method, target)
+			}
+		}
+		scratch := make([]byte, 2*readerSize)
+		for i, r := range reqs {
+			only("before its head", r.method, r.target)
+			if _, err := br.Discard(r.head); err != nil {
+				t.Fatalf("request %d head: %v", i, err)
+			}
+			m, tg := lc.attempted()
+			if r.fits && (string(m) != r.method || string(tg) != r.target) {
+				t.Fatalf("request %d: attempted %q %q, want %q %q", i, m, tg, r.method, r.target)
+			}
+			only("its head read", r.method, r.target)
+			// The body, in reads of any size (a large one bypasses the
+			// reader's buffer, as bufio does).
+			for left := len(r.wire) - r.head; left > 0; {
+				k, err := br.Read(scratch[:min(left, len(scratch))])
+				if err != nil {
+					t.Fatalf("request %d body: %v", i, err)
+				}
+				left -= k
+				only("its body", r.method, r.target)
+			}
+			if r.bodyLen < 0 {
+				lc.servedChunked(r.data)
+			} else {
+				lc.served(r.bodyLen)
+			}
+			if lc.start < 0 {
+				t.Fatalf("request %d: the place in the stream lost", i)
+			}
+			if i+1 < len(reqs) {
+				only("served", reqs[i+1].method, reqs[i+1].target)
+			}
+		}
+		// The tail: whatever is recorded of it is its own line.
+		_, _ = br.Peek(min(len(tail), readerSize))
+		head := skipEmptyLines(tail)
+		wm, wt := pipeline.SplitRequestLine(head)
+		only("the tail", string(wm), string(wt))
 	})
 }
