@@ -1,7 +1,6 @@
 package gnetengine
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -163,7 +162,7 @@ func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 	l := cc.lp.l
 	if reason != nil {
 		s.p.Malformed(r, &l.info, cc.peer, time.Now(), reason)
-		if m, t := pipeline.SplitRequestLine(bytes.TrimLeft(buf, "\r\n")); m != nil {
+		if m, t := requestLine(buf); m != nil {
 			r.Attempted(m, t)
 		}
 		req.keepAlive = false

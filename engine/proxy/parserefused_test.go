@@ -77,6 +77,10 @@ func TestParserRefusalsRecordTheRequestLine(t *testing.T) {
 		{name: "bare LF after the request line", raws: []string{"GET /api/v1/customers/1 HTTP/1.1\nHost: x\r\n\r\n"}, status: 400},
 		{name: "bare LF head", raws: []string{"GET /api/v1/customers/1 HTTP/1.1\nHost: x\n\n"}, status: 400},
 		{name: "empty lines then a bare LF", raws: []string{"\r\n\r\nGET /api/v1/customers/1 HTTP/1.1\nHost: x\n\n"}, status: 400},
+		// The first line is an empty line ended by a bare LF: that is the
+		// malformed line, not the request line after it.
+		{name: "lone LF before the line", raws: []string{"\nGET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\n\r\n"}, status: 400},
+		{name: "empty line, then a lone LF", raws: []string{"\r\n\nGET /api/v1/customers/1 HTTP/1.1\r\nHost: x\r\n\r\n"}, status: 400},
 		{name: "no version", raws: []string{"GET /api/v1/customers/1\r\n\r\n"}, status: 400},
 		{name: "duplicate length, first request", raws: []string{dupLength}, status: 400,
 			gnet: [2]string{"POST", "/api/v1/orders"}, fasthttp: [2]string{"POST", "/api/v1/orders"}},
