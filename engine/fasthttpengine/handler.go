@@ -51,6 +51,9 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 		s.states.Put(st)
 	}()
 	ex := &st.Ex
+	// The framing fasthttp read the request with, before the handler
+	// re-frames a chunked body it forwards.
+	framing := ctx.Request.Header.ContentLength()
 	if l.mtls {
 		if cs := ctx.TLSConnectionState(); cs != nil && len(cs.VerifiedChains) > 0 && len(cs.VerifiedChains[0]) > 0 {
 			ex.PeerCertificate = cs.VerifiedChains[0][0]
@@ -59,15 +62,19 @@ func (s *Server) handle(l *listener, ctx *fasthttp.RequestCtx) {
 	s.serveSafely(l, ctx, st)
 	s.end(ctx, st)
 	if lc := lineConnOf(ctx.Conn()); lc != nil {
-		switch cl := st.Ex.ContentLength; {
-		case cl == 0 || cl == -2:
-			lc.served(0)
-		case st.bodyRead:
-			lc.served(cl) // -1 for a chunked body: its length on the wire is not known
+		switch {
+		case framing >= 0:
+			// Read, or drained by fasthttp: the next request starts after it.
+			lc.served(int64(framing))
+		case framing == -1 && st.bodyRead:
+			// Chunked: where it ends on the wire, the connection followed.
+			lc.servedChunked(st.Ex.BytesIn)
+		case framing == -1:
+			// fasthttp drains what the handler left of a chunked body:
+			// where that ends is not followed.
+			lc.lost()
 		default:
-			// fasthttp drains what the handler left of the body: those
-			// reads do not start a request.
-			lc.state = lineUnknown
+			lc.served(0) // no body
 		}
 	}
 }
@@ -318,9 +325,9 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	// from the connection's copy of the request line, as on the event
 	// loop, or are left out rather than invented.
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
-	if lc != nil && reason != filters.ReasonRequestTimeout {
-		// A head that did not arrive in time is recorded without its
-		// line, as on the event loop.
+	if lc != nil {
+		// A head that did not arrive in time is recorded with its line
+		// too, when the line itself did arrive, as on the event loop.
 		if m, t := lc.attempted(); m != nil {
 			st.Attempted(m, t)
 		}

@@ -18,12 +18,37 @@ import (
 // read timeout), hands the error handler a reset header: no method, no
 // target, not even a view of the bytes. The event loop parses from bytes
 // it holds and records what was attempted. To record the same thing, each
-// connection keeps the first bytes of every request it reads, at most
-// lineCapacity of them, in a fixed buffer of its own. When a request is
-// served whose head and body the copy holds whole, what follows is the
-// start of the next (pipelined) request; otherwise the copy starts again
-// only with a read into fasthttp's empty reader, never in the middle of a
-// request, so a line is recorded rightly or not at all.
+// connection keeps a copy of the first bytes of the request being read,
+// at most lineCapacity of them, in a fixed buffer of its own.
+//
+// The copy must start at the request's first byte, or the line recorded
+// would be a wrong one. A client may pipeline: send the next request with
+// the one before, so that fasthttp's reader holds its start when the one
+// before is served, and no read of this connection starts with it. So
+// the connection follows the stream itself, by offset (bytes read so
+// far): where the request being read starts, where its head ends (the
+// first empty line after the request line, found as the bytes go by, not
+// in the copy, so a head of any size is followed), and, for a body in
+// chunked coding, where that ends (the pipeline's ChunkScanner, the event
+// loop's reading of the framing, fed the bytes after the head as they are
+// read; the framing of a body that is not chunked stops it within a few
+// bytes, and costs nothing more: chunk data is skipped, not scanned). When a
+// request is served, the next one starts right after its body: the head's
+// end plus the body's length, or the chunked body's end. What of it was
+// read already is still in a ring of the last bytes read, as many as
+// fasthttp's reader holds: that reader never reads further ahead than its
+// buffer, so whatever it has not consumed, the next request's start
+// included, is in the ring, and the copy is taken from there (the price:
+// a second buffer of that size per connection, and a copy of each read
+// into it). A
+// Content-Length body that fasthttp drains after the handler left it does
+// not lose the place either: the copy skips to the offset where the next
+// request starts.
+//
+// When the place is lost (a chunked body the handler did not read to its
+// end, a chunked body fasthttp decoded to another length than the
+// connection's reading of its framing), nothing more is recorded on that
+// connection: a line is recorded rightly or not at all.
 //
 // It also lets the request line be checked as soon as it is in, as the
 // event loop does: fasthttp reads a head of bare-LF lines as unfinished
@@ -32,10 +57,11 @@ import (
 // errBadRequestLine, so fasthttp stops waiting and the error handler
 // refuses it.
 
-// lineCapacity bounds the bytes kept per connection: a request line with
-// a target of 2 KiB (what the audit record keeps, auditlog.MaxRawTarget)
-// and then some, and the whole of most heads, so that a request pipelined
-// behind a short one is found where it starts. A longer line is not kept,
+// lineCapacity bounds the bytes kept per request: a request line with a
+// target of 2 KiB (more than the audit record keeps of it,
+// auditlog.MaxRawTarget)
+// and then some, and the whole of most heads, for the body timeout's
+// second reading of the head (bodyTimedOut). A longer line is not kept,
 // so its refusal is recorded without it.
 const lineCapacity = 4096
 
@@ -45,34 +71,51 @@ var errBadRequestLine = errors.New("fasthttpengine: malformed request line")
 
 // Capture states of a lineConn.
 const (
-	// lineAwait: a request was served (or the connection is new); the next
-	// read decides whether the capture starts at the next request's first
-	// byte.
-	lineAwait = iota
-	// lineCapturing: bytes read so far are the start of the request being
-	// read, and its line is not complete yet.
-	lineCapturing
+	// lineCapturing: the copy holds the start of the request being read,
+	// and its line is not complete yet.
+	lineCapturing = iota
 	// lineDone: the request line is in and was checked (lineOK says how).
 	lineDone
-	// lineUnknown: the capture cannot be trusted to start at the request's
-	// first byte (the client pipelined it behind the previous one, so
-	// fasthttp's reader held its start), or the line was too long to keep.
+	// lineUnknown: the line is not kept: it is longer than the copy, or
+	// where the request starts is not known (start < 0).
 	lineUnknown
+)
+
+// States of the scan for the end of a head.
+const (
+	headLead   = iota // at the start of an empty line before the request line
+	headLeadCR        // a CR at the start of such a line
+	headIn            // in the head proper
 )
 
 // lineConn is a net.Conn that keeps the start of the request being read.
 // Its methods are called by the one goroutine serving the connection.
 type lineConn struct {
 	net.Conn
-	// readerSize is fasthttp's read buffer size: a read of exactly that
-	// many bytes is the read of a reader holding nothing, so what it
-	// returns starts a request.
-	readerSize int
-	state      uint8
-	lineOK     bool
-	frozen     bool // bytes were read past the copy's end: it takes no more
-	n          int
-	buf        [lineCapacity]byte
+
+	// Offsets in the stream of bytes read from the connection.
+	read  int64 // bytes read so far
+	start int64 // where the request being read starts; -1: not known
+	// headEnd is where its head ends (past the empty line), -1 until the
+	// scan finds it; headScan and headMatch are the scan's state (the
+	// bytes of CRLFCRLF matched).
+	headEnd   int64
+	headScan  uint8
+	headMatch uint8
+	// chunks follows the bytes after the head as a chunked body until it
+	// ends (chunkEnd) or they are not one (chunkBad).
+	chunks   pipeline.ChunkScanner
+	chunkEnd int64
+	chunkBad bool
+	// ring holds the last len(ring) bytes read (fasthttp's read buffer
+	// size): the byte at offset o is ring[o%len(ring)].
+	ring []byte
+
+	state  uint8
+	lineOK bool
+	frozen bool // bytes of the request were read past the copy's end
+	n      int  // the copy holds the bytes at offsets start..start+n
+	buf    [lineCapacity]byte
 
 	// The socket, to ask whether the client has gone (peerClosed); nil
 	// for a connection that is not a socket. peek is the bound method
@@ -82,6 +125,14 @@ type lineConn struct {
 	peekRet uintptr
 	peekErr unix.Errno
 	peekBuf [1]byte
+}
+
+// init readies c for a new connection read by a reader of readerSize
+// bytes.
+func (c *lineConn) init(conn net.Conn, readerSize int) {
+	c.Conn = conn
+	c.ring = make([]byte, readerSize)
+	c.next(0)
 }
 
 // peerClosed reports whether the client has closed the connection (or
@@ -128,33 +179,110 @@ func (c *tlsLineConn) ConnectionState() tls.ConnectionState {
 	return c.Conn.(*tls.Conn).ConnectionState()
 }
 
-// Read reads from the connection and keeps what starts a request.
+// Read reads from the connection, follows the stream and keeps what
+// starts a request.
 func (c *lineConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n <= 0 {
 		return n, err
 	}
-	switch c.state {
-	case lineAwait:
-		if len(p) != c.readerSize {
-			// fasthttp's reader still held bytes of the next request.
-			c.state = lineUnknown
-			return n, err
-		}
-		c.state, c.n, c.frozen = lineCapturing, 0, false
-	case lineUnknown:
-		return n, err
+	at := c.read
+	c.read += int64(n)
+	c.keep(p[:n], at)
+	if c.start >= 0 {
+		c.follow(p[:n], at)
 	}
-	if !c.frozen {
-		k := copy(c.buf[c.n:], p[:n])
-		c.n += k
-		c.frozen = k < n // what follows is not kept: the copy ends here
-	}
-	c.check()
 	if c.state == lineDone && !c.lineOK && err == nil {
 		err = errBadRequestLine
 	}
 	return n, err
+}
+
+// keep writes b, read at offset at, into the ring.
+func (c *lineConn) keep(b []byte, at int64) {
+	size := len(c.ring)
+	if size == 0 {
+		return
+	}
+	if len(b) > size {
+		at += int64(len(b) - size)
+		b = b[len(b)-size:]
+	}
+	k := copy(c.ring[int(at%int64(size)):], b)
+	copy(c.ring, b[k:])
+}
+
+// follow takes b, the bytes at offset at, the first of them no further
+// than where the copy ends: what of them belongs to the request being
+// read is copied, checked and scanned for the end of its head and of a
+// chunked body.
+func (c *lineConn) follow(b []byte, at int64) {
+	if c.start > at {
+		// The end of a body fasthttp drains: not the request's.
+		skip := c.start - at
+		if skip >= int64(len(b)) {
+			return
+		}
+		b, at = b[skip:], c.start
+	}
+	if !c.frozen {
+		k := copy(c.buf[c.n:], b)
+		c.n += k
+		c.frozen = k < len(b) // what follows is not kept: the copy ends here
+	}
+	c.check()
+	if c.headEnd < 0 {
+		i := c.scanHead(b)
+		if i < 0 {
+			return
+		}
+		c.headEnd = at + int64(i)
+		b, at = b[i:], c.headEnd
+	}
+	if c.chunkEnd < 0 && !c.chunkBad && len(b) > 0 {
+		k, err := c.chunks.Scan(b, nil)
+		switch {
+		case err != nil:
+			c.chunkBad = true
+		case c.chunks.Done():
+			c.chunkEnd = at + int64(k)
+		}
+	}
+}
+
+// scanHead scans b, the next bytes of the request's head, for the empty
+// line that ends it, after the empty lines RFC 9112 §2.2 lets a server
+// ignore before the request line (skipEmptyLines). It returns the index
+// in b just past the head, or -1.
+func (c *lineConn) scanHead(b []byte) int {
+	for i, ch := range b {
+		switch c.headScan {
+		case headLead:
+			if ch == '\r' {
+				c.headScan = headLeadCR
+				continue
+			}
+			c.headScan = headIn
+		case headLeadCR:
+			if ch == '\n' {
+				c.headScan = headLead
+				continue
+			}
+			// The head starts at that CR.
+			c.headScan, c.headMatch = headIn, 1
+		}
+		switch {
+		case ch == strCRLFCRLF[c.headMatch]:
+			if c.headMatch++; c.headMatch == 4 {
+				return i + 1
+			}
+		case ch == '\r':
+			c.headMatch = 1
+		default:
+			c.headMatch = 0
+		}
+	}
+	return -1
 }
 
 // check checks the request line once it is in.
@@ -170,34 +298,54 @@ func (c *lineConn) check() {
 	}
 }
 
-// served marks the end of a request whose body, bodyLen bytes (-1: not
-// known, as for a chunked body), was read to its end. When the copy holds
-// the whole request, what follows it is the start of the next one (a
-// client that pipelines sends it with the first), so the copy moves on to
-// it; otherwise the next read that finds fasthttp's reader empty starts
-// the next copy.
+// served marks the end of a request whose body, bodyLen bytes, was read
+// or will be drained by fasthttp: the next request starts right after it.
 func (c *lineConn) served(bodyLen int64) {
-	if c.state == lineDone && c.lineOK && bodyLen >= 0 {
-		head := skipEmptyLines(c.buf[:c.n])
-		// The pipeline let this head through, so its fields end with CRLF
-		// lines and the head with the first empty one.
-		if i := bytes.Index(head, strCRLFCRLF); i >= 0 {
-			if end := int64(c.n-len(head)) + int64(i) + 4 + bodyLen; end <= int64(c.n) {
-				c.n = copy(c.buf[:], c.buf[end:c.n])
-				c.state, c.lineOK = lineCapturing, false
-				if c.n == 0 && !c.frozen {
-					c.state = lineAwait // nothing read ahead
-					return
-				}
-				c.check()
-				if c.n == 0 {
-					c.state = lineUnknown // read ahead, but not kept
-				}
-				return
-			}
-		}
+	if c.start < 0 || c.headEnd < 0 || bodyLen < 0 {
+		c.lost()
+		return
 	}
-	c.state, c.n, c.lineOK, c.frozen = lineAwait, 0, false, false
+	c.next(c.headEnd + bodyLen)
+}
+
+// servedChunked marks the end of a request whose chunked body was read to
+// its end, data bytes once decoded: the next request starts where the
+// framing ended, if the connection's reading of it agrees with fasthttp's.
+func (c *lineConn) servedChunked(data int64) {
+	if c.start < 0 || c.chunkEnd < 0 || c.chunks.Total() != data {
+		c.lost()
+		return
+	}
+	c.next(c.chunkEnd)
+}
+
+// lost gives up on the connection's place in the stream: no line is
+// recorded on it any more.
+func (c *lineConn) lost() {
+	c.start, c.state, c.lineOK, c.n, c.frozen = -1, lineUnknown, false, 0, false
+}
+
+// next starts following the request that starts at offset at: what of it
+// was read already is taken from the ring.
+func (c *lineConn) next(at int64) {
+	c.start, c.headEnd, c.headScan, c.headMatch = at, -1, headLead, 0
+	c.chunks.Reset()
+	c.chunkEnd, c.chunkBad = -1, false
+	c.state, c.lineOK, c.n, c.frozen = lineCapturing, false, 0, false
+	if at >= c.read {
+		return
+	}
+	size := int64(len(c.ring))
+	if c.read-at > size {
+		c.lost() // read ahead further than the ring holds: not expected of fasthttp
+		return
+	}
+	for from := at; from < c.read; {
+		i := from % size
+		to := min(c.read, from+size-i)
+		c.follow(c.ring[i:i+to-from], from)
+		from = to
+	}
 }
 
 // head returns the head of the request being read (request line to the
@@ -267,12 +415,13 @@ func wrapConn(c net.Conn, readerSize int) net.Conn {
 	var lc *lineConn
 	var out net.Conn
 	if t, ok := c.(*tls.Conn); ok {
-		tc := &tlsLineConn{lineConn{Conn: c, readerSize: readerSize}}
+		tc := &tlsLineConn{}
 		lc, out, sock = &tc.lineConn, tc, t.NetConn()
 	} else {
-		lc = &lineConn{Conn: c, readerSize: readerSize}
+		lc = &lineConn{}
 		out = lc
 	}
+	lc.init(c, readerSize)
 	if sc, ok := sock.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			lc.raw, lc.peek = raw, lc.peekOnce

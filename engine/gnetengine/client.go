@@ -1,7 +1,6 @@
 package gnetengine
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"net/netip"
@@ -163,7 +162,7 @@ func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 	l := cc.lp.l
 	if reason != nil {
 		s.p.Malformed(r, &l.info, cc.peer, time.Now(), reason)
-		if m, t := pipeline.SplitRequestLine(bytes.TrimLeft(buf, "\r\n")); m != nil {
+		if m, t := requestLine(buf); m != nil {
 			r.Attempted(m, t)
 		}
 		req.keepAlive = false
@@ -237,7 +236,7 @@ func (cc *clientConn) readBody() bool {
 			return false
 		}
 	case bmChunked:
-		n, err := req.chunks.scan(buf, &req.body)
+		n, err := req.chunks.Scan(buf, &req.body)
 		_, _ = cc.c.Discard(n)
 		if err != nil {
 			cc.refuse(filters.ReasonBadRequest)
@@ -247,7 +246,7 @@ func (cc *clientConn) readBody() bool {
 			cc.refuse(filters.ReasonBodyTooLarge)
 			return false
 		}
-		if !req.chunks.done() {
+		if !req.chunks.Done() {
 			return false
 		}
 		// Re-framed with a length: the upstream never sees chunking.
@@ -661,10 +660,30 @@ func (cc *clientConn) timeoutRequest() {
 	req.keepAlive = false
 	if !req.Begun() {
 		cc.lp.l.s.p.Malformed(&req.Request, &cc.lp.l.info, cc.peer, time.Now(), filters.ReasonRequestTimeout)
+		// The head did not arrive whole, but its request line may have:
+		// what is buffered starts where the request does (the head before
+		// it was discarded when it was parsed), so the line, if it is in
+		// and well-formed, is the one this request was sent with. Peek
+		// only reads what is buffered, on this rare path.
+		if buf, _ := cc.c.Peek(-1); len(buf) > 0 {
+			if m, t := requestLine(buf); m != nil {
+				req.Attempted(m, t)
+			}
+		}
 		cc.respond()
 		return
 	}
 	cc.refuse(filters.ReasonRequestTimeout)
+}
+
+// requestLine returns the method and target of the request line at the
+// start of buf, after the empty lines the parser skips (parseRequest), if
+// the line is complete and well-formed; nil otherwise.
+func requestLine(buf []byte) (method, target []byte) {
+	for len(buf) >= 2 && buf[0] == '\r' && buf[1] == '\n' {
+		buf = buf[2:]
+	}
+	return pipeline.SplitRequestLine(buf)
 }
 
 var _ gnet.EventHandler = (*listener)(nil)

@@ -41,13 +41,13 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatal("accepted a head without its blank line")
 		}
 		body := in[n:]
-		var whole, single chunkScanner
+		var whole, single pipeline.ChunkScanner
 		var a, b []byte
-		m, errWhole := whole.scan(body, &a)
+		m, errWhole := whole.Scan(body, &a)
 		k := 0
 		var errSingle error
-		for k < len(body) && !single.done() {
-			c, err := single.scan(body[k:k+1], &b)
+		for k < len(body) && !single.Done() {
+			c, err := single.Scan(body[k:k+1], &b)
 			k += c
 			if err != nil {
 				errSingle = err
@@ -60,8 +60,8 @@ func FuzzParseRequest(f *testing.F) {
 		if (errWhole == nil) != (errSingle == nil) {
 			t.Fatalf("whole scan err %v, byte-wise err %v", errWhole, errSingle)
 		}
-		if errWhole == nil && (m != k || whole.done() != single.done() || !bytes.Equal(a, b)) {
-			t.Fatalf("whole scan took %d (done %v), byte-wise %d (done %v)", m, whole.done(), k, single.done())
+		if errWhole == nil && (m != k || whole.Done() != single.Done() || !bytes.Equal(a, b)) {
+			t.Fatalf("whole scan took %d (done %v), byte-wise %d (done %v)", m, whole.Done(), k, single.Done())
 		}
 	})
 }
@@ -69,11 +69,11 @@ func FuzzParseRequest(f *testing.F) {
 func TestChunkScanner(t *testing.T) {
 	f := func(in string, wantN int, wantData string, wantDone, wantErr bool) {
 		t.Helper()
-		var s chunkScanner
+		var s pipeline.ChunkScanner
 		var data []byte
-		n, err := s.scan([]byte(in), &data)
-		if (err != nil) != wantErr || (!wantErr && (n != wantN || string(data) != wantData || s.done() != wantDone)) {
-			t.Fatalf("scan(%q) = %d %q done=%v err=%v", in, n, data, s.done(), err)
+		n, err := s.Scan([]byte(in), &data)
+		if (err != nil) != wantErr || (!wantErr && (n != wantN || string(data) != wantData || s.Done() != wantDone)) {
+			t.Fatalf("scan(%q) = %d %q done=%v err=%v", in, n, data, s.Done(), err)
 		}
 	}
 	f("3\r\nabc\r\n0\r\n\r\n", 13, "abc", true, false)

@@ -56,12 +56,12 @@ type request struct {
 	bodyMode uint8
 	bodyLeft int64 // Content-Length bytes not yet read from the client
 	body     []byte
-	chunks   chunkScanner
+	chunks   pipeline.ChunkScanner
 
 	gotHead    bool
 	respMode   uint8
 	respLeft   int64
-	respChunks chunkScanner
+	respChunks pipeline.ChunkScanner
 	dechunk    bool   // the chunked response is decoded for an HTTP/1.0 client
 	decoded    []byte // a decoded piece of it
 	wrote      bool   // part of the response has been written
@@ -100,9 +100,9 @@ func releaseRequest(r *request) {
 	r.iov[0], r.iov[1] = nil, nil
 	r.bodyMode, r.bodyLeft = bmNone, 0
 	r.body = shrink(r.body)
-	r.chunks.reset()
+	r.chunks.Reset()
 	r.gotHead, r.respMode, r.respLeft, r.wrote = false, rmNone, 0, false
-	r.respChunks.reset()
+	r.respChunks.Reset()
 	r.dechunk, r.decoded = false, shrink(r.decoded)
 	r.waiting, r.auditErr, r.ackErr, r.held = waitNone, nil, nil, shrink(r.held)
 	r.allowed, r.phase = false, phaseHead

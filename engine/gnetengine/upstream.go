@@ -406,7 +406,7 @@ func (u *upConn) relay(head []byte) {
 			req.decoded = req.decoded[:0]
 			dst = &req.decoded
 		}
-		n, err := req.respChunks.scan(buf, dst)
+		n, err := req.respChunks.Scan(buf, dst)
 		if err != nil {
 			u.reusable = false
 			_, _ = cc.c.Write(head)
@@ -414,7 +414,7 @@ func (u *upConn) relay(head []byte) {
 			return
 		}
 		k = n
-		if req.respChunks.done() {
+		if req.respChunks.Done() {
 			finished = true
 			if len(buf) > k {
 				u.reusable = false
@@ -478,7 +478,7 @@ func (u *upConn) detach() {
 	case upBusy:
 		complete := req != nil && req.gotHead &&
 			(req.respMode == rmNone || (req.respMode == rmLength && req.respLeft == 0) ||
-				(req.respMode == rmChunked && req.respChunks.done())) &&
+				(req.respMode == rmChunked && req.respChunks.Done())) &&
 			!(req.bodyMode == bmStream && req.bodyLeft > 0)
 		if complete && u.reusable && !u.lp.l.s.draining.Load() {
 			u.unpause()

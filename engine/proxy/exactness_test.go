@@ -191,7 +191,7 @@ func exactRows(env *exactEnv) []exactRow {
 		{name: "introspection server down", raw: get("/echo/introspect-down", bearer("live-token")), want: exactWant{503, "authn.introspection_unavailable", "", "", "GET", "/echo/introspect-down", ""}},
 
 		// Outcomes that need time or company.
-		{name: "408 header timeout (slowloris)", drive: driveSlowloris, want: exactWant{408, "request.timeout", "", "", "", "", ""}},
+		{name: "408 header timeout (slowloris), its request line recorded", drive: driveSlowloris, want: exactWant{408, "request.timeout", "", "", "GET", "", "/api/v1/customers/1"}},
 		{name: "408 body timeout, principal named", drive: driveSlowBody, want: exactWant{408, "request.timeout", "eddie", "", "POST", "/echo/upload", ""}},
 		// fasthttp reads up to 8 KiB of a body before it hands the request
 		// over; a body that stalls within them is still recorded with the

@@ -1,4 +1,4 @@
-package gnetengine
+package pipeline
 
 import (
 	"errors"
@@ -6,9 +6,9 @@ import (
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
-// errBadChunk is returned for chunked framing that does not follow
+// ErrBadChunk is returned for chunked framing that does not follow
 // RFC 9112 §7.1 exactly (bare LF, bad size, missing CRLF after data).
-var errBadChunk = errors.New("gnetengine: malformed chunked encoding")
+var ErrBadChunk = errors.New("malformed chunked encoding")
 
 // maxChunkLine bounds a chunk-size line with its extensions and each
 // trailer line, so a peer cannot make the scanner hold a line open for
@@ -30,10 +30,12 @@ const (
 	csDone
 )
 
-// chunkScanner follows a chunked body (RFC 9112 §7.1) incrementally, one
-// buffer at a time, so the relay can pass bytes on as they arrive and know
-// exactly where the message ends. It holds no buffers of its own.
-type chunkScanner struct {
+// ChunkScanner follows a chunked body (RFC 9112 §7.1) incrementally, one
+// buffer at a time, so an engine can pass bytes on as they arrive and know
+// exactly where the message ends. It holds no buffers of its own. Every
+// engine follows chunked framing with it: one reading of where a chunked
+// message ends.
+type ChunkScanner struct {
 	state  uint8
 	digits int   // hex digits in the current size
 	line   int   // bytes in the current size or trailer line
@@ -41,16 +43,20 @@ type chunkScanner struct {
 	total  int64 // data bytes seen so far
 }
 
-func (s *chunkScanner) reset() { *s = chunkScanner{} }
+// Total returns the chunk data bytes (without framing) seen so far.
+func (s *ChunkScanner) Total() int64 { return s.total }
 
-// done reports whether the terminating chunk and trailer were seen.
-func (s *chunkScanner) done() bool { return s.state == csDone }
+// Reset readies s for the next message.
+func (s *ChunkScanner) Reset() { *s = ChunkScanner{} }
 
-// scan consumes framing and data from b up to the end of the message. It
+// Done reports whether the terminating chunk and trailer were seen.
+func (s *ChunkScanner) Done() bool { return s.state == csDone }
+
+// Scan consumes framing and data from b up to the end of the message. It
 // returns how many bytes of b belong to the body; when dst is not nil the
 // chunk data (without framing) is appended to it. Bytes after the end of
 // the message are left unconsumed.
-func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
+func (s *ChunkScanner) Scan(b []byte, dst *[]byte) (int, error) {
 	i := 0
 	for i < len(b) && s.state != csDone {
 		c := b[i]
@@ -60,18 +66,18 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 			switch {
 			case v >= 0:
 				if s.digits == 15 {
-					return i, errBadChunk
+					return i, ErrBadChunk
 				}
 				s.size = s.size<<4 | int64(v)
 				s.digits++
 			case s.digits == 0:
-				return i, errBadChunk
+				return i, ErrBadChunk
 			case c == '\r':
 				s.state = csSizeLF
 			case c == ';' || c == ' ' || c == '\t':
 				s.state = csExt
 			default:
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.line++
@@ -80,13 +86,13 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 			case c == '\r':
 				s.state = csSizeLF
 			case c == '\n' || (c < ' ' && c != '\t') || c == 0x7f:
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.line++
 		case csSizeLF:
 			if c != '\n' {
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.line, s.digits = 0, 0
@@ -111,13 +117,13 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 			}
 		case csDataCR:
 			if c != '\r' {
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.state = csDataLF
 		case csDataLF:
 			if c != '\n' {
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.state = csSize
@@ -128,7 +134,7 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 				s.state = csFinalLF
 			case c == '\n' || c < ' ' || c == 0x7f || c == ' ' || c == '\t':
 				// A bare LF, a control byte or obs-fold in the trailer.
-				return i - 1, errBadChunk
+				return i - 1, ErrBadChunk
 			default:
 				s.state = csTrailerLine
 				s.line = 1
@@ -138,26 +144,26 @@ func (s *chunkScanner) scan(b []byte, dst *[]byte) (int, error) {
 			case c == '\r':
 				s.state = csTrailerLF
 			case c == '\n' || (c < ' ' && c != '\t') || c == 0x7f:
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.line++
 		case csTrailerLF:
 			if c != '\n' {
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.line = 0
 			s.state = csTrailer
 		case csFinalLF:
 			if c != '\n' {
-				return i, errBadChunk
+				return i, ErrBadChunk
 			}
 			i++
 			s.state = csDone
 		}
 		if s.line > maxChunkLine {
-			return i, errBadChunk
+			return i, ErrBadChunk
 		}
 	}
 	return i, nil
