@@ -333,6 +333,7 @@ func (cc *clientConn) afterFilters(allowed bool) {
 		req.waiting = waitDecision
 		cc.state = stDeciding
 		cc.deadline = 0
+		cc.lp.queuedRecord()
 	case !ok:
 		cc.respond()
 	default:
@@ -540,6 +541,7 @@ func account(s *Server, req *request) {
 	req.auditErr = err
 	if pending {
 		req.waiting = waitRecord
+		req.cc.lp.queuedRecord()
 		return
 	}
 	s.p.Leave(&req.Request)
