@@ -53,7 +53,7 @@ func newCompactor(l *Log) (*compactor, error) {
 	return cp, nil
 }
 
-// add queues a sealed segment. It never blocks the sequencer: with the
+// add queues a sealed segment. It never blocks a commit: with the
 // queue full (segments sealed faster than they compact) the segment stays
 // as written, which is valid, only larger.
 func (cp *compactor) add(path string) {

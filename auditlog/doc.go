@@ -118,20 +118,26 @@
 // Callers encode their own record (commitments, leaf, leaf hash, side
 // data) into one of QueueSize slots made at Open, so that CPU work runs on
 // the callers' cores, and publish it in a lock-free ring (one atomic add
-// and one store; the sequencer is woken only when it sleeps). A single
-// sequencer goroutine assigns indices, appends to the compact range
-// (tlog.NodeHash), cuts and compresses blocks and writes each group with one
-// pwrite. Before it cuts a group it yields the processor for as long as
-// each yield brings more records (at most four times): on an idle proxy
-// nothing else is runnable and the yield returns at once, while under load
-// a group gathers the requests of a scheduling round rather than one, so
-// the write, the block header and the wake-ups are shared (1.2 records per
-// group before, about 10 after, under the load harness). Append allocates
-// nothing in steady state. The queue is bounded: when no slot is free,
-// Append fails with ErrQueueFull at once (the engine fails closed).
-// AppendFunc is the same path for callers that must not block (the gnet
-// engine's event loops): after the group commit the sequencer calls back
-// instead of waking a waiting goroutine.
+// and one store). Whoever holds seqMu commits the queue: assigns indices,
+// appends to the compact range (tlog.NodeHash), cuts and compresses blocks,
+// writes each group with one pwrite and acknowledges its records. A caller
+// takes seqMu with TryLock after queueing and commits everything queued,
+// others' records with its own; one that finds it held returns, and the
+// holder commits its record (commit.go has the hand-shake). A caller
+// that may block yields the processor first for as long as each yield
+// brings more records (at most four times): on an idle proxy nothing else
+// is runnable and the yield returns at once, while under load a group
+// gathers the requests of a scheduling round rather than one. Append
+// allocates nothing in steady state. The queue is bounded: when no slot is
+// free, Append fails with ErrQueueFull at once (the engine fails closed).
+// QueueFunc and Commit are the path for callers that must not block (the
+// gnet engine's event loops): a loop queues the records of its turn and
+// commits them once at its end, and the callbacks of its own records run
+// on the loop. What may take long (a commit that syncs, in disk mode;
+// sealing a segment; signing a checkpoint; recovery) is never done on a
+// loop: the log's goroutine is woken for it. That goroutine also syncs
+// every FsyncInterval, signs by CheckpointInterval and commits whatever is
+// queued at each tick.
 //
 // Durability modes: process (return after write(2), fdatasync every
 // FsyncInterval: kill -9 loses nothing acknowledged, power loss at most an
@@ -223,7 +229,7 @@
 // over several runs; per-CPU-second rates are steadier than wall-clock:
 //
 //   - BenchmarkAppendOneCore (GOMAXPROCS=1, whole pipeline: encode,
-//     commitments, side encryption, leaf hash, sequencer, tree, S2,
+//     commitments, side encryption, leaf hash, commit, tree, S2,
 //     write(2)): 560,000–870,000 records per CPU-second in async mode
 //     (200,000–350,000 with zstd blocks and channel hand-offs), 160,000–
 //     220,000 in process mode with one caller, where every record is its
@@ -284,6 +290,16 @@
 // samples: it is not the serial bottleneck; the rate follows the CPU time
 // the process gets.
 //
+// Committing on the callers' goroutines (commit.go) replaced a
+// sequencer goroutine that was woken for every group and woke every
+// caller back. BenchmarkAppendSerial (one caller: a group per record)
+// went from 7.1 to 5.7–5.9 µs per record; BenchmarkAppend/process with 32
+// callers per core did not move beyond the noise (old and new binaries
+// interleaved, 0.51–0.88 vs 0.51–0.81 M records/s, 1.5–2.8 µs of CPU per
+// record, load average 4–6). Its purpose is the proxy: on the gnet engine
+// no goroutine is woken and no loop is woken back per group (BENCHMARKS.md,
+// "Committing on the loop").
+//
 // Ideas measured and not kept:
 //
 //   - Encoding the record in place (hashing the leaf where it lies and
@@ -301,9 +317,9 @@
 //     standard library's validated module, for 6%.
 //   - Fewer or more gathering yields: 0 rounds cost 5.4–7.6 µs per record
 //     (one record per group); 1, 4 and 8 rounds 1.4–2.0 µs, so 4 stays.
-//   - Splitting the sequencer into an index/tree/compress stage and a
+//   - Splitting the commit into an index/tree/compress stage and a
 //     pwrite/wake-up stage was not built: it moves work to another
-//     goroutine without removing any, and the sequencer is not saturated.
+//     goroutine without removing any, and the committer is not saturated.
 //
 // Not tried, because they change what the log proves or stores: one hash
 // for both commitments (saves one of four SHA-256 calls but makes the
@@ -314,7 +330,7 @@
 //
 // # Deviations from the design notes
 //
-//   - Index is assigned by the sequencer, not at enqueue, so a group that
+//   - Index is assigned at commit, not at enqueue, so a group that
 //     fails leaves no gap; async mode therefore cannot return the index.
 //   - One pwrite per group (possibly several blocks) rather than per block:
 //     recovery works at block granularity either way.

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -102,7 +101,7 @@ type Options struct {
 	SegmentMaxBytes int64
 	// SegmentMaxAge seals a segment this long after it was created.
 	SegmentMaxAge time.Duration
-	// QueueSize bounds records waiting for the sequencer; Append fails with
+	// QueueSize bounds records queued and not yet committed; Append fails with
 	// ErrQueueFull beyond it.
 	QueueSize int
 	// SaltPeriod is how long one salt (the erasure unit of personal
@@ -137,7 +136,7 @@ type Options struct {
 
 // Errors returned by Append.
 var (
-	// ErrQueueFull means the sequencer is behind; the caller fails closed.
+	// ErrQueueFull means the commits are behind; the caller fails closed.
 	ErrQueueFull = errors.New("auditlog: queue full")
 	// ErrClosed means the log was closed.
 	ErrClosed = errors.New("auditlog: closed")
@@ -150,7 +149,7 @@ var (
 // assigned after Append returns.
 const NoIndex = ^uint64(0)
 
-// slot carries one record from Append to the sequencer. Slots are reused,
+// slot carries one record from Append to its commit. Slots are reused,
 // so a steady stream of appends allocates nothing.
 type slot struct {
 	rec      []byte // uvarint(len) ‖ leaf ‖ uvarint(len) ‖ side
@@ -178,6 +177,7 @@ type Log struct {
 	queue *ring
 	stop  chan struct{}
 	done  chan struct{}
+	wake  chan struct{} // capacity 1: asks run to commit (commit.go)
 
 	compactor *compactor
 	// segMu orders retention's deletions against the compactor's renames.
@@ -189,7 +189,10 @@ type Log struct {
 	lowSpace atomic.Bool
 	sink     *sink
 
-	// Sequencer state, owned by the run goroutine.
+	// seqMu guards the state below: its holder commits the queue
+	// (commit.go).
+	seqMu       sync.Mutex
+	stopped     bool // Close committed the queue; no one commits again
 	st          *recovered
 	codec       *blockCodec
 	group       []*slot
@@ -292,6 +295,7 @@ func Open(opts Options) (*Log, error) {
 	l.checkSpace()
 	l.stop = make(chan struct{})
 	l.done = make(chan struct{})
+	l.wake = make(chan struct{}, 1)
 	go l.run(lock)
 	return l, nil
 }
@@ -430,11 +434,16 @@ func (l *Log) Stats() Stats {
 // until the record is written (and, in disk mode, synced); in async mode it
 // returns NoIndex once the record is queued. It never keeps e. A full queue
 // returns ErrQueueFull at once; a broken log returns an error wrapping
-// ErrUnavailable. It does not allocate in steady state.
+// ErrUnavailable. It does not allocate in steady state. The caller may
+// commit other callers' records with its own (commit.go).
 func (l *Log) Append(e *Entry) (uint64, error) {
 	s, err := l.enqueue(e, nil)
-	if err != nil || l.opts.Durability == DurabilityAsync {
+	if err != nil {
 		return NoIndex, err
+	}
+	l.commit(false)
+	if l.opts.Durability == DurabilityAsync {
+		return NoIndex, nil // s may already be another caller's
 	}
 	<-s.done
 	idx, err := s.idx, s.err
@@ -442,14 +451,29 @@ func (l *Log) Append(e *Entry) (uint64, error) {
 	return idx, err
 }
 
-// AppendFunc is Append for callers that must not block, such as an event
-// loop. It queues e and returns; done is called once, on the log's own
-// goroutine, when the record is as durable as the mode asks (or failed),
-// with what Append would have returned. done must be quick and must not
-// call the Log. In async mode done runs before AppendFunc returns. An
-// error returned by AppendFunc itself (queue full, closed, unavailable)
-// means done is never called.
+// AppendFunc is Append for callers that must not wait for the record.
+// It queues e, commits what is queued unless someone else is committing
+// it, and returns; done is called once, when the record is as durable as
+// the mode asks (or failed), with what Append would have returned. done
+// runs on whichever goroutine commits the record, possibly the caller's
+// before AppendFunc returns; it must be quick and must not call the Log.
+// In async mode done runs before AppendFunc returns. An error returned by
+// AppendFunc itself (queue full, closed, unavailable) means done is never
+// called.
 func (l *Log) AppendFunc(e *Entry, done func(idx uint64, err error)) error {
+	if err := l.QueueFunc(e, done); err != nil {
+		return err
+	}
+	l.commit(false)
+	return nil
+}
+
+// QueueFunc is AppendFunc without the commit, for an event loop: it
+// queues e and returns, and the caller calls Commit once it has queued
+// what its turn brings, so that one group holds them all. Until some
+// caller commits, the log's goroutine does so at its next tick, within
+// min(FsyncInterval, CheckpointInterval)/2.
+func (l *Log) QueueFunc(e *Entry, done func(idx uint64, err error)) error {
 	async := l.opts.Durability == DurabilityAsync
 	notify := done
 	if async {
@@ -464,8 +488,15 @@ func (l *Log) AppendFunc(e *Entry, done func(idx uint64, err error)) error {
 	return nil
 }
 
-// enqueue encodes e into a free slot and hands it to the sequencer. In
-// async mode the slot must not be touched afterwards.
+// Commit writes what is queued, on the caller's goroutine, unless someone
+// else is writing it (then that caller does). It is meant for an event
+// loop and never blocks on a sync, a rotation, a checkpoint or recovery:
+// those go to the log's goroutine, which then commits instead. The
+// callbacks of the records committed run before Commit returns.
+func (l *Log) Commit() { l.commit(true) }
+
+// enqueue encodes e into a free slot and queues it. In async mode the slot
+// must not be touched afterwards.
 func (l *Log) enqueue(e *Entry, notify func(uint64, error)) (*slot, error) {
 	if l.lowSpace.Load() {
 		return nil, errLowSpace
@@ -598,336 +629,6 @@ func (l *Log) Close() error {
 	return l.closeErr
 }
 
-func (l *Log) tick() time.Duration {
-	t := min(l.opts.FsyncInterval, l.opts.CheckpointInterval) / 2
-	return max(t, time.Millisecond)
-}
-
-// run is the sequencer: the only goroutine that touches files.
-func (l *Log) run(lock *os.File) {
-	defer close(l.done)
-	defer lock.Close()
-	t := time.NewTicker(l.tick())
-	defer t.Stop()
-	for {
-		if s := l.queue.pop(); s != nil {
-			l.group = append(l.group[:0], s)
-			l.gather()
-			l.drain()
-			l.commitGroup()
-			select {
-			case <-t.C:
-				l.periodic()
-			case <-l.stop:
-				l.stopping()
-				return
-			default:
-			}
-			continue
-		}
-		if !l.queue.sleep() {
-			continue
-		}
-		select {
-		case <-l.queue.wake:
-		case <-t.C:
-			l.queue.awake()
-			l.periodic()
-		case <-l.stop:
-			l.queue.awake()
-			l.stopping()
-			return
-		}
-	}
-}
-
-// stopping commits what callers queued before Close and shuts down. Close
-// has already turned new callers away, so the queue only shrinks.
-func (l *Log) stopping() {
-	for l.queue.len() > 0 {
-		l.group = l.group[:0]
-		l.drain()
-		l.commitGroup()
-	}
-	l.compactor.close() // under the directory lock, which run releases
-	l.closeErr = l.shutdown()
-}
-
-// gather lets callers that are runnable reach Append before the group is
-// cut: it yields the processor while each yield brings more records. On an
-// idle proxy nothing else is runnable and Gosched returns at once; under
-// load a group collects the records of one scheduling round instead of
-// one, which saves a write, a block and a wake-up per record.
-func (l *Log) gather() {
-	for i := 0; i < maxGatherRounds; i++ {
-		n := l.queue.len()
-		runtime.Gosched()
-		if l.queue.len() == n {
-			return
-		}
-	}
-}
-
-// maxGatherRounds bounds the latency gather adds.
-const maxGatherRounds = 4
-
-func (l *Log) drain() {
-	for len(l.group) < maxGroup {
-		s := l.queue.pop()
-		if s == nil {
-			return
-		}
-		l.group = append(l.group, s)
-	}
-}
-
-func (l *Log) periodic() {
-	l.checkSpace()
-	if !l.healthy.Load() || l.st == nil {
-		l.tryRecover() // rate-limited; lets readiness return without traffic
-		return
-	}
-	now := l.rc.now()
-	var err error
-	if l.dirty && now.Sub(l.lastSync) >= l.opts.FsyncInterval {
-		err = l.sync()
-	}
-	if err == nil && l.st.n > l.cpSize() && now.Sub(l.lastCPTime) >= l.opts.CheckpointInterval {
-		err = l.checkpoint()
-	}
-	if err != nil {
-		l.fail(err)
-	}
-}
-
-func (l *Log) cpSize() uint64 {
-	if !l.st.hasCP {
-		return 0
-	}
-	return l.st.last.Size
-}
-
-// commitGroup writes the group, makes it as durable as the mode asks,
-// releases the waiters and maybe signs a checkpoint.
-func (l *Log) commitGroup() {
-	atomic.AddUint64(&l.stats.Groups, 1)
-	if !l.healthy.Load() {
-		if err := l.tryRecover(); err != nil {
-			l.release(err)
-			return
-		}
-	}
-	err := l.writeGroup()
-	if err == nil && l.opts.Durability == DurabilityDisk {
-		err = l.sync()
-	}
-	if err != nil {
-		err = l.recoverAndRetry(err)
-		if err != nil {
-			l.release(err)
-			return
-		}
-	}
-	l.release(nil)
-	if l.st.n-l.cpSize() >= uint64(l.opts.CheckpointEvery) {
-		if err := l.checkpoint(); err != nil {
-			l.fail(err)
-		}
-	}
-}
-
-// release hands every record of the group back to its caller.
-func (l *Log) release(err error) {
-	async := l.opts.Durability == DurabilityAsync
-	if err == nil {
-		atomic.AddUint64(&l.stats.Appended, uint64(len(l.group)))
-	}
-	for _, s := range l.group {
-		if async {
-			l.putSlot(s)
-			continue
-		}
-		l.ack(s, err)
-	}
-	l.group = l.group[:0]
-}
-
-// writeGroup sequences the group's records into blocks and writes them
-// with one pwrite.
-func (l *Log) writeGroup() error {
-	st := l.st
-	l.out = l.out[:0]
-	l.groupFirst = st.n
-	for _, s := range l.group {
-		if l.blkCount == 0 {
-			if err := l.maybeRotate(); err != nil {
-				return err
-			}
-			l.blkFirst, l.blkMin, l.blkMax = st.n, s.start, s.start
-		}
-		s.idx = st.n
-		l.raw = append(l.raw, s.rec...)
-		l.blkCount++
-		l.blkMin, l.blkMax = min(l.blkMin, s.start), max(l.blkMax, s.start)
-		st.n++
-		if err := st.rng.appendLeaf(s.leafHash); err != nil {
-			return err
-		}
-		if st.n%maxBlockRecords == 0 || len(l.raw) >= targetBlockRaw {
-			l.cutBlock()
-		}
-	}
-	if l.blkCount > 0 {
-		l.cutBlock()
-	}
-	if err := l.writeOut(); err != nil {
-		return err
-	}
-	return st.tiles.flush()
-}
-
-func (l *Log) cutBlock() {
-	l.out = l.codec.appendBlock(l.out, l.raw, l.blkFirst, l.blkCount, l.blkMin, l.blkMax)
-	l.raw = l.raw[:0]
-	l.blkCount = 0
-	atomic.AddUint64(&l.stats.Blocks, 1)
-}
-
-func (l *Log) writeOut() error {
-	if len(l.out) == 0 {
-		return nil
-	}
-	st := l.st
-	if _, err := st.active.WriteAt(l.out, st.off); err != nil {
-		return fmt.Errorf("cannot write segment: %w", err)
-	}
-	st.off += int64(len(l.out))
-	l.out = l.out[:0]
-	l.dirty = true
-	return nil
-}
-
-// blockBound bounds the framed size of one block.
-const blockBound = blockHeaderSize + 2*(targetBlockRaw+2*MaxRecordSize)
-
-// maybeRotate seals the active segment when the next block might not fit
-// or the segment is too old, and starts a new one at the next index.
-func (l *Log) maybeRotate() error {
-	st := l.st
-	hasData := st.off+int64(len(l.out)) > segHeaderSize
-	full := st.off+int64(len(l.out))+blockBound > l.opts.SegmentMaxBytes
-	old := l.rc.now().Sub(time.Unix(0, st.activeHdr.created)) >= l.opts.SegmentMaxAge
-	if !hasData || (!full && !old) {
-		return nil
-	}
-	if err := l.writeOut(); err != nil {
-		return err
-	}
-	// Seal: cut the preallocated tail, sync, then create the next segment.
-	if err := st.active.Truncate(st.off); err != nil {
-		return fmt.Errorf("cannot seal segment: %w", err)
-	}
-	if err := st.active.Datasync(); err != nil {
-		return fmt.Errorf("cannot seal segment: %w", err)
-	}
-	f, hdr, err := createSegment(&l.rc, st.n)
-	if err != nil {
-		return err
-	}
-	if !l.opts.noCompaction {
-		l.compactor.add(st.segs[len(st.segs)-1].path)
-	}
-	st.active.Close()
-	st.active, st.activeHdr, st.off = f, hdr, segHeaderSize
-	st.segs = append(st.segs, segInfo{path: f.Name(), first: st.n, created: hdr.created})
-	l.dirty = false
-	l.lastSync = l.rc.now()
-	return nil
-}
-
-func (l *Log) sync() error {
-	if !l.dirty {
-		return nil
-	}
-	if err := l.st.active.Datasync(); err != nil {
-		return fmt.Errorf("cannot sync segment: %w", err)
-	}
-	l.dirty = false
-	l.lastSync = l.rc.now()
-	atomic.AddUint64(&l.stats.Syncs, 1)
-	return nil
-}
-
-// checkpoint makes the records and tree hashes durable, then signs and
-// stores a checkpoint for the current size.
-func (l *Log) checkpoint() error {
-	st := l.st
-	if err := l.sync(); err != nil {
-		return err
-	}
-	if err := st.tiles.sync(); err != nil {
-		return err
-	}
-	if st.hasCP && st.n <= st.last.Size {
-		return nil
-	}
-	root := st.rng.root()
-	msg, err := signCheckpoint(l.signer, l.signer.Name(), st.n, root)
-	if err != nil {
-		return err
-	}
-	frame := appendCheckpointFrame(nil, msg)
-	if _, err := st.cpLog.WriteAt(frame, st.cpOff); err != nil {
-		return fmt.Errorf("cannot write checkpoint log: %w", err)
-	}
-	if err := st.cpLog.Datasync(); err != nil {
-		return fmt.Errorf("cannot sync checkpoint log: %w", err)
-	}
-	st.cpOff += int64(len(frame))
-	st.last = Checkpoint{Origin: l.signer.Name(), Size: st.n, Root: root, Note: msg}
-	st.hasCP = true
-	if err := writeFileAtomic(filepath.Join(l.opts.Dir, checkpointFile), msg, 0o644); err != nil {
-		return err
-	}
-	l.lastCPTime = l.rc.now()
-	atomic.AddUint64(&l.stats.Checkpoints, 1)
-	if l.sink != nil {
-		l.sink.push(msg)
-	}
-	l.retain()
-	return nil
-}
-
-// retain applies RetainSegments and RetainAge once a checkpoint covers the
-// sealed segments. A failure is logged and retried at the next checkpoint:
-// keeping data longer is never a reason to stop logging.
-func (l *Log) retain() {
-	st := l.st
-	if l.opts.RetainSegments <= 0 && l.opts.RetainAge <= 0 || len(st.segs) < 2 {
-		return
-	}
-	k, err := planPrune(st.segs, st.last.Size, l.opts.RetainSegments, l.opts.RetainAge, l.rc.now())
-	if err != nil {
-		l.logger.Error("audit log: retention failed", "err", err)
-		return
-	}
-	if k == 0 {
-		return
-	}
-	l.segMu.Lock()
-	ps, err := pruneSegments(l.opts.Dir, st.segs, k, st.pruned, nil)
-	l.segMu.Unlock()
-	if ps.first != st.pruned.first {
-		st.pruned = ps
-		st.segs = append([]segInfo(nil), st.segs[k:]...)
-		atomic.AddUint64(&l.stats.Pruned, uint64(k))
-		l.logger.Info("audit log: retention deleted sealed segments", "segments", k, "first_retained", ps.first)
-	}
-	if err != nil {
-		l.logger.Error("audit log: retention failed", "err", err)
-	}
-}
-
 // LastCheckpoint returns the most recent signed checkpoint note. It is safe
 // for concurrent use.
 func (l *Log) LastCheckpoint() ([]byte, error) {
@@ -936,101 +637,4 @@ func (l *Log) LastCheckpoint() ([]byte, error) {
 		return nil, fmt.Errorf("cannot read checkpoint: %w", err)
 	}
 	return b, nil
-}
-
-// fail marks the log broken after an I/O error. The file descriptors are
-// dropped without another fsync: after a failed fsync the kernel may have
-// discarded the dirty pages, so a retried fsync could lie.
-func (l *Log) fail(err error) {
-	atomic.AddUint64(&l.stats.Failures, 1)
-	l.healthy.Store(false)
-	l.logger.Error("audit log write failed; failing closed", "err", err)
-	if l.st != nil {
-		l.st.close()
-		l.st = nil
-	}
-	l.raw, l.blkCount, l.out = l.raw[:0], 0, l.out[:0]
-	l.dirty = false
-	l.lastFailure = l.rc.now()
-}
-
-// recoverAndRetry handles a failed group: fail, recover from disk, and
-// append again the group's records that did not survive.
-func (l *Log) recoverAndRetry(cause error) error {
-	first := l.groupFirst
-	l.fail(cause)
-	l.lastFailure = time.Time{} // recover at once, not rate-limited
-	if err := l.tryRecover(); err != nil {
-		return err
-	}
-	n := l.st.n
-	if n < first {
-		l.logger.Error("audit log lost acknowledged records that were not yet synced", "from", n, "to", first)
-	}
-	keep := 0
-	if n > first {
-		keep = int(min(n-first, uint64(len(l.group))))
-	}
-	// The first keep records are on disk; release them and append the rest.
-	done := l.group[:keep]
-	rest := l.group[keep:]
-	for _, s := range done {
-		if l.opts.Durability != DurabilityAsync {
-			l.ack(s, nil)
-		} else {
-			l.putSlot(s)
-		}
-	}
-	l.group = append(l.group[:0], rest...)
-	if len(l.group) == 0 {
-		return nil
-	}
-	err := l.writeGroup()
-	if err == nil && l.opts.Durability == DurabilityDisk {
-		err = l.sync()
-	}
-	if err != nil {
-		l.fail(err)
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	return nil
-}
-
-// tryRecover reopens the log through recovery, at most once a second.
-func (l *Log) tryRecover() error {
-	now := l.rc.now()
-	if !l.lastFailure.IsZero() && now.Sub(l.lastFailure) < time.Second {
-		return ErrUnavailable
-	}
-	l.lastFailure = now
-	st, err := recoverLog(&l.rc)
-	if err != nil {
-		l.logger.Error("audit log recovery failed", "err", err)
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	l.st = st
-	l.lastSync = now
-	if err := l.checkpoint(); err != nil {
-		l.fail(err)
-		return fmt.Errorf("%w: %v", ErrUnavailable, err)
-	}
-	atomic.AddUint64(&l.stats.Recoveries, 1)
-	l.healthy.Store(true)
-	l.logger.Info("audit log recovered", "records", st.n)
-	return nil
-}
-
-func (l *Log) shutdown() error {
-	if l.st == nil {
-		l.codec.close()
-		return ErrUnavailable
-	}
-	err := l.checkpoint()
-	l.st.close()
-	l.st = nil
-	l.codec.close()
-	if err != nil {
-		return fmt.Errorf("cannot close audit log: %w", err)
-	}
-	return nil
 }

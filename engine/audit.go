@@ -151,10 +151,11 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 }
 
 // RecordFunc is Record for an event loop, which must not wait. It builds
-// ex's entry, hands it to the observers and queues it for the audit log.
-// pending says that done will be called, on the audit log's goroutine,
-// once the record is written or has failed; the engine must hold the end
-// of the response until then and pass done's error to Settle. pending
+// ex's entry, hands it to the observers and queues it for the audit log;
+// the engine calls Commit once its turn has queued what it brings.
+// pending says that done will be called, on whichever goroutine commits
+// the record, once it is written or has failed; the engine must hold the
+// end of the response until then and pass done's error to Settle. pending
 // false means there is nothing to wait for: no audit log, or the record
 // could not even be queued, in which case err is what Settle made of it.
 func (r *Recorder) RecordFunc(ex *filters.Exchange, roles *filters.Roles, end time.Time, done func(uint64, error)) (pending bool, err error) {
@@ -164,7 +165,7 @@ func (r *Recorder) RecordFunc(ex *filters.Exchange, roles *filters.Roles, end ti
 		o.Observe(e)
 	}
 	if r.log != nil {
-		if err = r.log.AppendFunc(e, done); err == nil {
+		if err = r.log.QueueFunc(e, done); err == nil {
 			pending = true
 		} else {
 			err = r.Settle(err)
@@ -226,6 +227,16 @@ func (r *Recorder) EndStream(e *auditlog.Entry, sent int64, reason *filters.Reas
 	r.entries.Put(e)
 }
 
+// Commit writes the records that RecordFunc and RecordDecisionFunc queued
+// (auditlog.Log.Commit): on the caller's goroutine, unless another caller
+// is writing them, and never waiting on a sync. The callbacks of the
+// records it writes run before it returns.
+func (r *Recorder) Commit() {
+	if r.log != nil {
+		r.log.Commit()
+	}
+}
+
 // Strict reports whether a decision record must precede forwarding.
 func (r *Recorder) Strict() bool { return r.log != nil && r.strict }
 
@@ -238,8 +249,9 @@ func (r *Recorder) RecordDecision(ex *filters.Exchange, roles *filters.Roles, no
 }
 
 // RecordDecisionFunc is RecordDecision for an event loop: it queues the
-// decision record and returns; done is called, on the audit log's
-// goroutine, once the record is as durable as the mode asks, and the
+// decision record and returns (the engine calls Commit, as after
+// RecordFunc); done is called once the record is as durable as the mode
+// asks, and the
 // request may be forwarded only if done's error is nil (count it with
 // DecisionFailed otherwise). An error from RecordDecisionFunc itself means
 // done is never called and the request must not be forwarded.
@@ -257,7 +269,7 @@ func (r *Recorder) recordDecision(ex *filters.Exchange, roles *filters.Roles, no
 	e.Status = 0
 	var err error
 	if done != nil {
-		err = r.log.AppendFunc(e, done)
+		err = r.log.QueueFunc(e, done)
 	} else {
 		_, err = r.log.Append(e)
 	}

@@ -332,6 +332,7 @@ func (cc *clientConn) afterFilters(allowed bool) {
 		req.waiting = waitDecision
 		cc.state = stDeciding
 		cc.deadline = 0
+		cc.lp.queuedRecord()
 	case !ok:
 		cc.respond()
 	default:
@@ -539,6 +540,7 @@ func account(s *Server, req *request) {
 	req.auditErr = err
 	if pending {
 		req.waiting = waitRecord
+		req.cc.lp.queuedRecord()
 		return
 	}
 	s.p.Leave(&req.Request)

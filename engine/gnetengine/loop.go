@@ -44,6 +44,9 @@ type loop struct {
 	sweeps     atomic.Uint64 // sweeps run, for the test that nothing polls
 
 	ackTask gnet.RunnableFunc
+	// uncommitted: the current turn queued audit records that endTurn
+	// must commit (audit.go).
+	uncommitted bool
 	epfd    int // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
 

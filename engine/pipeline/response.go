@@ -78,9 +78,9 @@ func (p *Pipeline) WriteProblem(r *Request, h *fasthttp.ResponseHeader) []byte {
 // fail-closed, err is returned and r.Ex now holds the 503 the engine must
 // answer instead (if nothing of the response is out yet) — its status is
 // what is counted. With done set (an event loop) the record is queued:
-// pending says done will be called on the audit log's goroutine, and the
-// engine must hold the end of the response until then and pass done's
-// error to Settle.
+// pending says done will be called once CommitAudit (the engine's or
+// another's) has written it, and the engine must hold the end of the
+// response until then and pass done's error to Settle.
 func (p *Pipeline) End(r *Request, end time.Time, done func(uint64, error)) (pending bool, err error) {
 	ex := &r.Ex
 	if r.Route != nil {
@@ -110,6 +110,16 @@ func (p *Pipeline) End(r *Request, end time.Time, done func(uint64, error)) (pen
 		route.CountResponse(ex.Status, end.Sub(ex.Start))
 	}
 	return pending, err
+}
+
+// CommitAudit writes the audit records End and Admit queued for an event
+// loop (engine.Recorder.Commit). A loop calls it once per turn, so that
+// one write carries every record of the turn; the callbacks of the
+// records it writes run before it returns.
+func (p *Pipeline) CommitAudit() {
+	if p.recorder != nil {
+		p.recorder.Commit()
+	}
 }
 
 // finish runs the chain's Finish hooks behind a recovery boundary.

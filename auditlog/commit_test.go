@@ -1,0 +1,253 @@
+package auditlog
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// quietOptions turn the log goroutine's tick (the net under the hand-off
+// between committers) down to once every half hour, so that a record left
+// behind by the hand-off is seen as one.
+func quietOptions(t *testing.T, dir string, d Durability) Options {
+	o := testOptions(t, dir)
+	o.Durability = d
+	o.FsyncInterval = time.Hour
+	o.CheckpointInterval = time.Hour
+	return o
+}
+
+// TestNoRecordLeftBehind has goroutines append in each of the three ways at
+// once (Append, AppendFunc, QueueFunc then Commit), with the tick off:
+// every record is acknowledged, and the log holds them all, whoever
+// committed them.
+func TestNoRecordLeftBehind(t *testing.T) {
+	for _, d := range []Durability{DurabilityProcess, DurabilityDisk, DurabilityAsync} {
+		t.Run(d.String(), func(t *testing.T) {
+			dir := t.TempDir()
+			l, err := Open(quietOptions(t, dir, d))
+			if err != nil {
+				t.Fatal(err)
+			}
+			const goroutines, per = 6, 400
+			var acked atomic.Int64
+			var wg sync.WaitGroup
+			wg.Add(goroutines * per)
+			cb := func(_ uint64, err error) {
+				if err != nil {
+					t.Errorf("callback: %v", err)
+				}
+				acked.Add(1)
+				wg.Done()
+			}
+			for g := range goroutines {
+				go func() {
+					var e Entry
+					for i := range per {
+						testEntry(&e, g*per+i)
+						var err error
+						for {
+							switch g % 3 {
+							case 0:
+								if _, err = l.Append(&e); err == nil {
+									cb(0, nil)
+								}
+							case 1:
+								err = l.AppendFunc(&e, cb)
+							case 2:
+								// A loop's turn: a few records, then one commit.
+								if err = l.QueueFunc(&e, cb); err == nil && (i%3 == 2 || i == per-1) {
+									l.Commit()
+								}
+							}
+							if err != ErrQueueFull {
+								break
+							}
+							// AppendFunc's callers do not wait: they can fill
+							// the queue while another caller commits.
+							l.Commit()
+							runtime.Gosched()
+						}
+						if err != nil {
+							t.Errorf("append %d: %v", g*per+i, err)
+							wg.Done()
+						}
+					}
+				}()
+			}
+			waitOrFail(t, &wg, 20*time.Second, func() string {
+				return fmt.Sprintf("acknowledged %d of %d", acked.Load(), goroutines*per)
+			})
+			if err := l.Close(); err != nil {
+				t.Fatal(err)
+			}
+			r, err := OpenReader(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if size, err := r.Size(); err != nil || size != goroutines*per {
+				t.Fatalf("log holds %d records (%v), want %d", size, err, goroutines*per)
+			}
+		})
+	}
+}
+
+// gateFile blocks the segment's writes or syncs until its gate opens.
+type gateFile struct {
+	file
+	writes, syncs *gate
+}
+
+type gate struct {
+	armed   atomic.Bool
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func newGate() *gate { return &gate{entered: make(chan struct{}, 1), open: make(chan struct{})} }
+
+func (g *gate) pass() {
+	if g != nil && g.armed.CompareAndSwap(true, false) {
+		g.entered <- struct{}{}
+		<-g.open
+	}
+}
+
+func (f gateFile) WriteAt(p []byte, off int64) (int, error) {
+	f.writes.pass()
+	return f.file.WriteAt(p, off)
+}
+
+func (f gateFile) Datasync() error {
+	f.syncs.pass()
+	return f.file.Datasync()
+}
+
+func gatedOptions(t *testing.T, dir string, d Durability, writes, syncs *gate) Options {
+	o := quietOptions(t, dir, d)
+	o.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		f, err := openOSFile(name, flag, perm)
+		if err != nil || !strings.HasSuffix(name, segSuffix) {
+			return f, err
+		}
+		return gateFile{f, writes, syncs}, nil
+	}
+	return o
+}
+
+// TestHolderCommitsWhatCameMeanwhile holds one caller inside its commit's
+// write while another queues and commits: the second finds the lock taken
+// and returns at once, and the first, once its write is done, commits the
+// second's record too, with the tick off.
+func TestHolderCommitsWhatCameMeanwhile(t *testing.T) {
+	dir := t.TempDir()
+	writes := newGate()
+	l, err := Open(gatedOptions(t, dir, DurabilityProcess, writes, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	writes.armed.Store(true)
+	first := make(chan error, 1)
+	go func() {
+		var e Entry
+		testEntry(&e, 1)
+		_, err := l.Append(&e)
+		first <- err
+	}()
+	<-writes.entered // the first caller holds the lock, inside pwrite
+
+	var e Entry
+	testEntry(&e, 2)
+	second := make(chan error, 1)
+	if err := l.QueueFunc(&e, func(_ uint64, err error) { second <- err }); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() { l.Commit(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Commit waited for the caller holding the lock")
+	}
+	select {
+	case err := <-second:
+		t.Fatalf("second record acknowledged (%v) while the first write is held", err)
+	default:
+	}
+	close(writes.open)
+	for _, c := range []chan error{first, second} {
+		select {
+		case err := <-c:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a record was left in the queue after the holder unlocked")
+		}
+	}
+}
+
+// TestCommitNeverSyncs: in disk mode a loop's Commit leaves the commit,
+// which syncs, to the log's goroutine, and returns while that sync is
+// held; the record is acknowledged once the sync is done.
+func TestCommitNeverSyncs(t *testing.T) {
+	dir := t.TempDir()
+	syncs := newGate()
+	l, err := Open(gatedOptions(t, dir, DurabilityDisk, nil, syncs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	syncs.armed.Store(true)
+	var e Entry
+	testEntry(&e, 1)
+	acked := make(chan error, 1)
+	if err := l.QueueFunc(&e, func(_ uint64, err error) { acked <- err }); err != nil {
+		t.Fatal(err)
+	}
+	returned := make(chan struct{})
+	go func() { l.Commit(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(5 * time.Second):
+		close(syncs.open) // let Close finish
+		t.Fatal("Commit blocked on fdatasync")
+	}
+	select {
+	case <-syncs.entered: // the log's goroutine is in the sync
+	case <-time.After(10 * time.Second):
+		t.Fatal("no one committed the record")
+	}
+	select {
+	case err := <-acked:
+		t.Fatalf("acknowledged (%v) before the sync", err)
+	default:
+	}
+	close(syncs.open)
+	select {
+	case err := <-acked:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("not acknowledged after the sync")
+	}
+}
+
+func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, state func() string) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(d):
+		t.Fatalf("after %v: %s", d, state())
+	}
+}
