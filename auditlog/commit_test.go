@@ -163,14 +163,7 @@ func TestHolderCommitsWhatCameMeanwhile(t *testing.T) {
 	}()
 	<-writes.entered // the first caller holds the lock, inside pwrite
 
-	var e Entry
-	testEntry(&e, 2)
-	second := make(chan error, 1)
-	if err := l.QueueFunc(&e, func(_ uint64, err error) { second <- err }); err != nil {
-		t.Fatal(err)
-	}
-	returned := make(chan struct{})
-	go func() { l.Commit(); close(returned) }()
+	second, returned := queueAndCommit(t, l, 2)
 	select {
 	case <-returned:
 	case <-time.After(5 * time.Second):
@@ -206,14 +199,7 @@ func TestCommitNeverSyncs(t *testing.T) {
 	}
 	defer l.Close()
 	syncs.armed.Store(true)
-	var e Entry
-	testEntry(&e, 1)
-	acked := make(chan error, 1)
-	if err := l.QueueFunc(&e, func(_ uint64, err error) { acked <- err }); err != nil {
-		t.Fatal(err)
-	}
-	returned := make(chan struct{})
-	go func() { l.Commit(); close(returned) }()
+	acked, returned := queueAndCommit(t, l, 1)
 	select {
 	case <-returned:
 	case <-time.After(5 * time.Second):
@@ -239,6 +225,22 @@ func TestCommitNeverSyncs(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("not acknowledged after the sync")
 	}
+}
+
+// queueAndCommit queues record i as an event loop does and commits on
+// another goroutine: acked receives the record's acknowledgement, and
+// returned is closed when Commit returns.
+func queueAndCommit(t *testing.T, l *Log, i int) (acked chan error, returned chan struct{}) {
+	t.Helper()
+	var e Entry
+	testEntry(&e, i)
+	acked = make(chan error, 1)
+	if err := l.QueueFunc(&e, func(_ uint64, err error) { acked <- err }); err != nil {
+		t.Fatal(err)
+	}
+	returned = make(chan struct{})
+	go func() { l.Commit(); close(returned) }()
+	return acked, returned
 }
 
 func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, state func() string) {
