@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"sync"
 	"syscall"
 	"unsafe"
 
@@ -39,8 +40,10 @@ import (
 // fasthttp's reader holds: that reader never reads further ahead than its
 // buffer, so whatever it has not consumed, the next request's start
 // included, is in the ring, and the copy is taken from there (the price:
-// a second buffer of that size per connection, and a copy of each read
-// into it). A
+// a copy of each read into it, and a second buffer of that size per
+// connection while it reads a request; a connection served with nothing
+// read ahead gives its ring back to the listener's pool, so an idle one
+// holds none). A
 // Content-Length body that fasthttp drains after the handler left it does
 // not lose the place either: the copy skips to the offset where the next
 // request starts.
@@ -108,8 +111,12 @@ type lineConn struct {
 	chunkEnd int64
 	chunkBad bool
 	// ring holds the last len(ring) bytes read (fasthttp's read buffer
-	// size): the byte at offset o is ring[o%len(ring)].
-	ring []byte
+	// size): the byte at offset o is ring[o%len(ring)]. It is taken from
+	// rings at a read and given back when a request is served with
+	// nothing read ahead, so an idle connection holds none.
+	ring  []byte
+	ringp *[]byte // what rings handed out: ring is *ringp
+	rings *ringPool
 
 	state  uint8
 	lineOK bool
@@ -127,13 +134,32 @@ type lineConn struct {
 	peekBuf [1]byte
 }
 
-// init readies c for a new connection read by a reader of readerSize
-// bytes.
-func (c *lineConn) init(conn net.Conn, readerSize int) {
+// init readies c for a new connection, whose rings are of the size of the
+// reader that reads it.
+func (c *lineConn) init(conn net.Conn, rings *ringPool) {
 	c.Conn = conn
-	c.ring = make([]byte, readerSize)
+	c.rings = rings
 	c.next(0)
 }
+
+// ringPool keeps the rings of one listener's connections, all of the size
+// of fasthttp's reader (readerSize).
+type ringPool struct {
+	size int
+	pool sync.Pool // of *[]byte
+}
+
+func newRingPool(size int) *ringPool { return &ringPool{size: size} }
+
+func (p *ringPool) get() *[]byte {
+	if b, ok := p.pool.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, p.size)
+	return &b
+}
+
+func (p *ringPool) put(b *[]byte) { p.pool.Put(b) }
 
 // peerClosed reports whether the client has closed the connection (or
 // reset it): fasthttp writes a response after the handler returns, so a
@@ -188,6 +214,10 @@ func (c *lineConn) Read(p []byte) (int, error) {
 	}
 	at := c.read
 	c.read += int64(n)
+	if c.ringp == nil {
+		c.ringp = c.rings.get()
+		c.ring = *c.ringp
+	}
 	c.keep(p[:n], at)
 	if c.start >= 0 {
 		c.follow(p[:n], at)
@@ -333,6 +363,11 @@ func (c *lineConn) next(at int64) {
 	c.chunkEnd, c.chunkBad = -1, false
 	c.state, c.lineOK, c.n, c.frozen = lineCapturing, false, 0, false
 	if at >= c.read {
+		// Nothing of it read yet: what the ring holds is spent.
+		if c.ringp != nil {
+			c.rings.put(c.ringp)
+			c.ring, c.ringp = nil, nil
+		}
 		return
 	}
 	size := int64(len(c.ring))
@@ -399,7 +434,11 @@ func skipEmptyLines(b []byte) []byte {
 // lineListener wraps every accepted connection in a lineConn.
 type lineListener struct {
 	net.Listener
-	readerSize int
+	rings *ringPool
+}
+
+func newLineListener(ln net.Listener, readerSize int) lineListener {
+	return lineListener{Listener: ln, rings: newRingPool(readerSize)}
 }
 
 func (l lineListener) Accept() (net.Conn, error) {
@@ -407,10 +446,10 @@ func (l lineListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return wrapConn(c, l.readerSize), nil
+	return wrapConn(c, l.rings), nil
 }
 
-func wrapConn(c net.Conn, readerSize int) net.Conn {
+func wrapConn(c net.Conn, rings *ringPool) net.Conn {
 	sock := c
 	var lc *lineConn
 	var out net.Conn
@@ -421,7 +460,7 @@ func wrapConn(c net.Conn, readerSize int) net.Conn {
 		lc = &lineConn{}
 		out = lc
 	}
-	lc.init(c, readerSize)
+	lc.init(c, rings)
 	if sc, ok := sock.(syscall.Conn); ok {
 		if raw, err := sc.SyscallConn(); err == nil {
 			lc.raw, lc.peek = raw, lc.peekOnce

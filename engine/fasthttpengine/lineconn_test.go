@@ -34,7 +34,7 @@ const testReader = 64
 
 func newTestLineConn(c net.Conn, readerSize int) *lineConn {
 	lc := &lineConn{}
-	lc.init(c, readerSize)
+	lc.init(c, newRingPool(readerSize))
 	return lc
 }
 

@@ -117,7 +117,7 @@ func (s *Server) Start() error {
 			l.tls = true
 			l.mtls = tc.ClientCAs != nil
 		}
-		l.ln = lineListener{Listener: ln, readerSize: readerSize(l.srv.ReadBufferSize)}
+		l.ln = newLineListener(ln, readerSize(l.srv.ReadBufferSize))
 	}
 	for _, l := range s.listeners {
 		go func(l *listener) {

@@ -47,7 +47,7 @@ type loop struct {
 	// uncommitted: the current turn queued audit records that endTurn
 	// must commit (audit.go).
 	uncommitted bool
-	epfd    int // the loop's epoll descriptor, or -1 (see pause_linux.go)
+	epfd        int // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
 
 func newLoop(l *listener, el gnet.EventLoop) *loop {
