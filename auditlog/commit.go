@@ -115,8 +115,9 @@ func (l *Log) wakeSequencer() {
 	}
 }
 
-// run is the log's goroutine: the only one that opens, seals, syncs on a
-// timer, signs or recovers files (see the top of this file).
+// run is the log's goroutine: it syncs and signs by time, seals segments,
+// recovers a broken log, closes it, and commits what callers hand it (see
+// the top of this file).
 func (l *Log) run(lock *os.File) {
 	defer close(l.done)
 	defer lock.Close()
