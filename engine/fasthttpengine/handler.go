@@ -327,8 +327,11 @@ func (s *Server) handleParseError(l *listener, ctx *fasthttp.RequestCtx, err err
 	s.p.Malformed(&st.Request, &l.info, peerAddr(ctx), start, reason)
 	if lc != nil {
 		// A head that did not arrive in time is recorded with its line
-		// too, when the line itself did arrive, as on the event loop.
+		// too, when the line itself did arrive, as on the event loop; a
+		// line longer than the copy is read from the ring.
 		if m, t := lc.attempted(); m != nil {
+			st.Attempted(m, t)
+		} else if m, t := lc.longLine(); m != nil {
 			st.Attempted(m, t)
 		}
 	}

@@ -62,10 +62,9 @@ import (
 
 // lineCapacity bounds the bytes kept per request: a request line with a
 // target of 2 KiB (more than the audit record keeps of it,
-// auditlog.MaxRawTarget)
-// and then some, and the whole of most heads, for the body timeout's
-// second reading of the head (bodyTimedOut). A longer line is not kept,
-// so its refusal is recorded without it.
+// auditlog.MaxRawTarget) and then some, and the whole of most heads, for
+// the body timeout's second reading of the head (bodyTimedOut). A longer
+// line is read from the ring when its request is refused (longLine).
 const lineCapacity = 4096
 
 // errBadRequestLine fails the read of a request whose line is not
@@ -395,6 +394,27 @@ func (c *lineConn) head() []byte {
 		return h[:i+4]
 	}
 	return nil
+}
+
+// longLine returns the method and target of a request line longer than
+// the copy, taken from the ring, when the ring still holds the request
+// from its first byte and the line is complete and well-formed; nil
+// otherwise. It copies what the ring holds of the request into a buffer
+// of its own, so it allocates: it runs only for a request refused before
+// its head was read.
+func (c *lineConn) longLine() (method, target []byte) {
+	if c == nil || c.state != lineUnknown || c.start < 0 || c.ringp == nil || c.read-c.start > int64(len(c.ring)) {
+		return nil, nil
+	}
+	size := int64(len(c.ring))
+	b := make([]byte, 0, c.read-c.start)
+	for from := c.start; from < c.read; {
+		i := from % size
+		to := min(c.read, from+size-i)
+		b = append(b, c.ring[i:i+to-from]...)
+		from = to
+	}
+	return pipeline.SplitRequestLine(skipEmptyLines(b))
 }
 
 // badLine reports whether the request being read has a request line that

@@ -383,11 +383,15 @@ func FuzzLineConnStream(f *testing.F) {
 		}
 		lc := newTestLineConn(cc, readerSize)
 		br := bufio.NewReaderSize(lc, readerSize)
-		// only checks that a line attempted is the one given.
+		// only checks that a line attempted, or a line too long for the
+		// copy read from the ring, is the one given.
 		only := func(what, method, target string) {
 			t.Helper()
 			if m, tg := lc.attempted(); m != nil && (string(m) != method || string(tg) != target) {
 				t.Fatalf("%s: attempted %q %q, want %q %q or nothing", what, m, tg, method, target)
+			}
+			if m, tg := lc.longLine(); m != nil && (string(m) != method || string(tg) != target) {
+				t.Fatalf("%s: long line %q %q, want %q %q or nothing", what, m, tg, method, target)
 			}
 		}
 		scratch := make([]byte, 2*readerSize)

@@ -126,11 +126,15 @@ func TestParserRefusalsRecordTheRequestLine(t *testing.T) {
 		// The head stops inside its request line: nothing to record.
 		{name: "408, line not complete", raws: []string{"GET /api/v1/cust"}, status: 408, reason: "request.timeout"},
 		{name: "408, second request, line not complete", raws: []string{good, "GET /api/v1/cust"}, status: 408, reason: "request.timeout"},
-		// A line longer than the goroutine engine keeps (4 KiB): recorded
-		// without it there, never cut short; the event loop holds the
-		// whole head and records it (the record keeps 1 KiB of a target).
-		{name: "408, line longer than kept", raws: []string{"GET " + longTarget + " HTTP/1.1\r\nHost: x\r\n"}, status: 408, reason: "request.timeout",
-			gnet: [2]string{"GET", longTarget[:auditlog.MaxRawTarget]}},
+		// A line longer than the goroutine engine's copy (4 KiB): the
+		// event loop holds the whole head, the goroutine engine reads it
+		// from its ring, and both record the target as far as the record
+		// keeps it.
+		{name: "408, line longer than the copy", raws: []string{"GET " + longTarget + " HTTP/1.1\r\nHost: x\r\n"}, status: 408, reason: "request.timeout",
+			gnet: [2]string{"GET", longTarget[:auditlog.MaxRawTarget]}, fasthttp: [2]string{"GET", longTarget[:auditlog.MaxRawTarget]}},
+		{name: "431, line longer than the copy", raws: []string{"GET " + longTarget + " HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 20<<10) + "\r\n\r\n"}, status: 431, reason: "request.header_too_large",
+			gnet: [2]string{"GET", longTarget[:auditlog.MaxRawTarget]}, fasthttp: [2]string{"GET", longTarget[:auditlog.MaxRawTarget]}},
+		{name: "malformed line longer than the copy", raws: []string{"GET " + longTarget + " HTTP/9\r\nHost: x\r\n"}, status: 400, reason: "request.malformed"},
 	}
 	for _, engine := range []string{"fasthttp", "gnet"} {
 		t.Run(engine, func(t *testing.T) {
