@@ -97,12 +97,10 @@ func (l *Log) commitInline(onLoop bool) bool {
 		return false // l.group waits for the log's goroutine
 	}
 	l.commitGroup()
-	if l.checkpointDue() {
-		if onLoop {
-			l.wakeSequencer()
-		} else if err := l.checkpoint(); err != nil {
-			l.fail(err)
-		}
+	if !onLoop {
+		l.signIfDue()
+	} else if l.checkpointDue() {
+		l.wakeSequencer()
 	}
 	return true
 }
@@ -150,11 +148,7 @@ func (l *Log) run(lock *os.File) {
 // log's goroutine under seqMu.
 func (l *Log) sequence() {
 	for {
-		if l.checkpointDue() {
-			if err := l.checkpoint(); err != nil {
-				l.fail(err)
-			}
-		}
+		l.signIfDue()
 		if len(l.group) == 0 {
 			if l.queue.len() == 0 {
 				return
@@ -170,6 +164,16 @@ func (l *Log) sequence() {
 // the last checkpoint.
 func (l *Log) checkpointDue() bool {
 	return l.st != nil && l.healthy.Load() && l.st.n-l.cpSize() >= uint64(l.opts.CheckpointEvery)
+}
+
+// signIfDue signs the checkpoint that CheckpointEvery makes due, if it is.
+func (l *Log) signIfDue() {
+	if !l.checkpointDue() {
+		return
+	}
+	if err := l.checkpoint(); err != nil {
+		l.fail(err)
+	}
 }
 
 // rotationDue reports that writing the drained group might seal the

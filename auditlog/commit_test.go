@@ -83,15 +83,7 @@ func TestNoRecordLeftBehind(t *testing.T) {
 			waitOrFail(t, &wg, 20*time.Second, func() string {
 				return fmt.Sprintf("acknowledged %d of %d", acked.Load(), goroutines*per)
 			})
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			r, err := OpenReader(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer r.Close()
-			if size, err := r.Size(); err != nil || size != goroutines*per {
+			if size, err := closedSize(t, l, dir); err != nil || size != goroutines*per {
 				t.Fatalf("log holds %d records (%v), want %d", size, err, goroutines*per)
 			}
 		})

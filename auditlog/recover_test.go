@@ -80,6 +80,12 @@ func reopenSize(t *testing.T, dir string) (uint64, error) {
 	if err != nil {
 		return 0, err
 	}
+	return closedSize(t, l, dir)
+}
+
+// closedSize closes l and returns the size a reader of dir finds.
+func closedSize(t testing.TB, l *Log, dir string) (uint64, error) {
+	t.Helper()
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
