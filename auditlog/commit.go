@@ -297,18 +297,24 @@ func (l *Log) commitGroup() {
 
 // release hands every record of the group back to its caller.
 func (l *Log) release(err error) {
-	async := l.opts.Durability == DurabilityAsync
 	if err == nil {
 		atomic.AddUint64(&l.stats.Appended, uint64(len(l.group)))
 	}
-	for _, s := range l.group {
+	l.releaseSlots(l.group, err)
+	l.group = l.group[:0]
+}
+
+// releaseSlots acknowledges each record of slots with err, or in async
+// mode, where no caller waits for an acknowledgement, puts its slot back.
+func (l *Log) releaseSlots(slots []*slot, err error) {
+	async := l.opts.Durability == DurabilityAsync
+	for _, s := range slots {
 		if async {
 			l.putSlot(s)
 			continue
 		}
 		l.ack(s, err)
 	}
-	l.group = l.group[:0]
 }
 
 // writeGroup sequences the group's records into blocks and writes them
@@ -523,13 +529,7 @@ func (l *Log) recoverAndRetry(cause error) error {
 	// The first keep records are on disk; release them and append the rest.
 	done := l.group[:keep]
 	rest := l.group[keep:]
-	for _, s := range done {
-		if l.opts.Durability != DurabilityAsync {
-			l.ack(s, nil)
-		} else {
-			l.putSlot(s)
-		}
-	}
+	l.releaseSlots(done, nil)
 	l.group = append(l.group[:0], rest...)
 	if len(l.group) == 0 {
 		return nil
