@@ -45,13 +45,12 @@ func TestSteadyStateRequestAllocations(t *testing.T) {
 		assertAllocs(t, p.addr, "/bench", 0)
 	})
 	// With the audit log in process mode, sequential requests: each
-	// record is its own group, acknowledged while the loop waits in
-	// epoll, so every request wakes the loop through gnet's Execute,
-	// which allocates twice on the audit log's goroutine: the task's
-	// closure (eventloop_unix.go, Execute) and the lock-free queue's node
-	// (pkg/queue, Enqueue). The loop's own path (record, hand-off, held
-	// end, drain) adds nothing, and an acknowledgement that arrives during
-	// a loop's turn skips Execute and both (audit.go).
+	// record is its own group, and the turn that queues it schedules the
+	// round's commit through gnet's Execute (audit.go, commitRound), which
+	// allocates twice: the task's closure (eventloop_unix.go, Execute) and
+	// the lock-free queue's node (pkg/queue, Enqueue). Under load one
+	// Execute serves every record of a round. The loop's own path (record,
+	// hand-off, held end, drain) adds nothing.
 	t.Run("gnet, audit process", func(t *testing.T) {
 		up := e2etest.StartUpstream(t)
 		h, ls := benchRuntime(t, up.Addr)

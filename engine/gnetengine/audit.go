@@ -17,13 +17,14 @@ import (
 // response is complete (account), the end of the response (its last
 // bytes, or for a response delimited by closing the connection, the
 // close) is held on the request, and the connection waits in stRecording.
-// At the end of its turn (endTurn) the loop commits what the turn queued,
-// in one write on the loop (auditlog/commit.go); the log acknowledges each
-// record on the goroutine that committed it, which puts the request on
-// its loop's ack queue, and the loop then releases the held bytes and
-// moves on. The loop's own records come back within the same endTurn,
-// with nothing woken. A client never sees a complete response whose record is not
-// written, and the record carries the bytes really sent.
+// After the epoll round (commitRound) the loop commits what its turns
+// queued, in one write on the loop (auditlog/commit.go); the log
+// acknowledges each record on the goroutine that committed it, which puts
+// the request on its loop's ack queue, and the loop then releases the
+// held bytes and moves on. The loop's own records come back within the
+// same commitRound, with nothing woken. A client never sees a complete
+// response whose record is not written, and the record carries the bytes
+// really sent.
 //
 // If the record fails under fail-closed, a response of which nothing has
 // been sent becomes 503 audit.unavailable; one that was partly relayed is
@@ -82,24 +83,37 @@ import (
 // # Committing on the loop
 //
 // The figures above are of a log whose own goroutine committed every
-// group: woken by the loops, it woke them back. Now the loop commits its
-// turn's records itself (endTurn), and hands the log's goroutine only
-// what may block (disk mode's fdatasync, sealing, checkpoints). The same
-// script on the builds before and after, interleaved, two runs of two
-// rounds each (scripts/syscalls.sh --audit 6, 2026-12-06, load average
-// 5–7): with the log on, context switches per request 0.48–0.67 against
-// 0.67–0.77, CPU per request 1.20–1.37× the log-off figure of the same
-// round against 1.27–1.44×; system calls rose, 5.36–5.53 against 4.93–5.05,
-// because a turn holds one request here and so every group is one record
-// (tollgate_audit_groups_total equals the records): a pwrite per request
-// instead of one per 15, which cost less than the wake-ups it replaced.
+// group: woken by the loops, it woke them back. Then the loop committed
+// its turn's records itself at the turn's end, and handed the log's
+// goroutine only what may block (disk mode's fdatasync, sealing,
+// checkpoints), as it still does. The same script on the builds before
+// and after, interleaved, two runs of two rounds each
+// (scripts/syscalls.sh --audit 6, 2026-12-06, load average 5–7): with the
+// log on, context switches per request 0.48–0.67 against 0.67–0.77, CPU
+// per request 1.20–1.37× the log-off figure of the same round against
+// 1.27–1.44×; system calls rose, 5.36–5.53 against 4.93–5.05, because a
+// turn holds one request here and so every group was one record
+// (tollgate_audit_groups_total equalled the records): a pwrite per
+// request instead of one per 15, which cost less than the wake-ups it
+// replaced.
+//
+// # Committing once per epoll round
+//
+// A turn ends with one request's response, so committing at every turn's
+// end made every group one record. Now a turn that queued records
+// schedules commitRound with gnet's Execute, once until it runs: gnet
+// runs its tasks after the callbacks of an epoll round, and since the
+// eventfd write makes the next epoll_wait return at once, the task runs
+// after the next round's callbacks, and its one write holds the records
+// of every turn in between. Held responses go out one epoll round later
+// than before; the loop never waits for it. With wrk -c64 on two loops a
+// group holds about 11 records instead of one (tollgate_audit_groups_total
+// against tollgate_audit_records_total), and BENCHMARKS.md ("Committing
+// once per epoll round") has the cost before and after.
 //
 // Not done: acknowledging at hand-off in process mode (the record is then
 // only in memory, and process mode promises that kill -9 loses nothing
-// acknowledged, auditlog/doc.go); and batching the commit across the turns
-// of one epoll round, which gnet gives no hook for (a task queued with
-// Execute runs after the round but costs an eventfd write and another
-// epoll round, what committing on the loop saves).
+// acknowledged, auditlog/doc.go).
 
 // ackQueue carries requests back to the loop from other goroutines: the
 // audit log's acknowledgements, and chains that ran off the loop because
@@ -159,8 +173,9 @@ func (lp *loop) pushAck(req *request) {
 func (lp *loop) beginTurn() { lp.acks.turn.Store(true) }
 
 // queuedRecord notes that the loop queued an audit record. Within a turn
-// the record waits for endTurn, which commits every record of the turn in
-// one write; outside one (a sweep, a retry) it is committed at once.
+// the record waits for the end of the epoll round (commitRound), which
+// commits every record of the round in one write; outside one (a sweep,
+// a retry) it is committed at once.
 func (lp *loop) queuedRecord() {
 	if lp.acks.turn.Load() {
 		lp.uncommitted = true
@@ -169,20 +184,43 @@ func (lp *loop) queuedRecord() {
 	lp.l.s.p.CommitAudit()
 }
 
-// maxTurnCommits bounds the commits at the end of one turn: settling
+// maxRoundCommits bounds the commits of one commitRound: settling
 // acknowledged requests can start pipelined ones whose records are queued
 // in turn.
-const maxTurnCommits = 4
+const maxRoundCommits = 4
 
-// endTurn ends a turn: it commits the audit records the turn queued, then
-// settles the acknowledgements that arrived, its own among them (the
-// commit calls them back on this loop, while the turn flag still keeps
-// them from waking it), and again for what settling queued. The last
-// drain runs outside the turn, so what arrives meanwhile wakes the loop
-// as usual. It runs on the loop.
+// endTurn ends a turn. If the turn queued audit records and no commit is
+// scheduled yet, it schedules commitRound, which gnet runs once the
+// callbacks of the epoll round after this one are done, so that one
+// write commits what the loop's turns queued meanwhile. It then settles
+// the acknowledgements that arrived during the turn, outside it, so what
+// arrives meanwhile wakes the loop as usual. It runs on the loop.
 func (lp *loop) endTurn() {
+	if lp.uncommitted && !lp.commitScheduled {
+		lp.commitScheduled = true
+		if err := lp.el.Execute(context.Background(), lp.commitTask); err != nil {
+			// The engine is stopping: commit now rather than never.
+			lp.commitScheduled = false
+			lp.uncommitted = false
+			lp.l.s.p.CommitAudit()
+		}
+	}
+	lp.acks.turn.Store(false)
+	if lp.acks.n.Load() > 0 {
+		lp.drainAcks()
+	}
+}
+
+// commitRound is a turn of its own that commits the audit records the
+// loop's turns queued, then settles the acknowledgements that came back,
+// its own among them (the commit calls them back on this loop while the
+// turn flag keeps them from waking it), and again for what settling
+// queued. It runs on the loop, as a task after an epoll round.
+func (lp *loop) commitRound() {
+	lp.beginTurn()
+	lp.commitScheduled = false
 	q := &lp.acks
-	for range maxTurnCommits {
+	for range maxRoundCommits {
 		if !lp.uncommitted {
 			break
 		}
@@ -193,14 +231,7 @@ func (lp *loop) endTurn() {
 		}
 		lp.drainAcks()
 	}
-	q.turn.Store(false)
-	if lp.uncommitted {
-		lp.uncommitted = false
-		lp.l.s.p.CommitAudit()
-	}
-	if q.n.Load() > 0 {
-		lp.drainAcks()
-	}
+	lp.endTurn()
 }
 
 // drainAcks settles every acknowledged request. It runs on the loop.

@@ -44,10 +44,13 @@ type loop struct {
 	sweeps     atomic.Uint64 // sweeps run, for the test that nothing polls
 
 	ackTask gnet.RunnableFunc
-	// uncommitted: the current turn queued audit records that endTurn
-	// must commit (audit.go).
-	uncommitted bool
-	epfd        int // the loop's epoll descriptor, or -1 (see pause_linux.go)
+	// uncommitted: the loop's turns queued audit records that
+	// commitRound must commit; commitScheduled: commitTask is queued on
+	// the loop (audit.go).
+	uncommitted     bool
+	commitScheduled bool
+	commitTask      gnet.RunnableFunc
+	epfd            int // the loop's epoll descriptor, or -1 (see pause_linux.go)
 }
 
 func newLoop(l *listener, el gnet.EventLoop) *loop {
@@ -70,6 +73,10 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		lp.beginTurn()
 		lp.drainAcks()
 		lp.endTurn()
+		return nil
+	}
+	lp.commitTask = func(context.Context) error {
+		lp.commitRound()
 		return nil
 	}
 	lp.retryTask = func(context.Context) error {

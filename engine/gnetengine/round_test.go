@@ -1,0 +1,118 @@
+package gnetengine
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
+	"github.com/tollgate-proxy/tollgate/engine"
+	"github.com/tollgate-proxy/tollgate/engine/config"
+	"github.com/tollgate-proxy/tollgate/engine/pipeline"
+	"github.com/tollgate-proxy/tollgate/filters"
+)
+
+// stoppingLoop is a loop whose engine is shutting down: Execute refuses.
+type stoppingLoop struct{ gnet.EventLoop }
+
+func (stoppingLoop) Execute(context.Context, gnet.Runnable) error {
+	return errors.New("engine is shutting down")
+}
+
+// quietRecorder is an audit log in process mode whose own goroutine does
+// not commit by time during a test (an hour between syncs and between
+// checkpoints), so what commits a record is what the test runs.
+func quietRecorder(t *testing.T) (*engine.Recorder, *pipeline.Pipeline) {
+	t.Helper()
+	dir := t.TempDir()
+	skey, _, err := auditlog.GenerateKey("tollgate.test/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile := filepath.Join(dir, "audit.key")
+	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := &config.Audit{Dir: filepath.Join(dir, "log"), SigningKeyFile: keyFile, Durability: "process",
+		FsyncInterval: config.Duration(time.Hour), CheckpointInterval: config.Duration(time.Hour)}
+	set := metrics.NewSet()
+	rec, err := engine.NewRecorder(c, nil, slog.New(slog.DiscardHandler), set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rec.Close() })
+	p, err := pipeline.New(pipeline.Options{Holder: &engine.Holder{}, Recorder: rec, Metrics: set})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec, p
+}
+
+// TestTurnsOfARoundShareOneCommit: the records that several turns of a
+// loop queue wait for one commit, scheduled by the first of them and run
+// by gnet after the epoll round (commitRound), which acknowledges them
+// all; a loop whose engine is stopping commits each turn's records at the
+// end of the turn instead, so none waits for a task that will not run.
+func TestTurnsOfARoundShareOneCommit(t *testing.T) {
+	tests := []struct {
+		name       string
+		stopping   bool
+		wantTasks  int // commit tasks scheduled by the turns
+		ackedEarly int // records acknowledged before any task runs
+	}{
+		{name: "a round of three turns", wantTasks: 1, ackedEarly: 0},
+		{name: "engine stopping", stopping: true, wantTasks: 0, ackedEarly: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, p := quietRecorder(t)
+			var el gnet.EventLoop = &taskLoop{}
+			if tt.stopping {
+				el = stoppingLoop{}
+			}
+			lp := newLoop(&listener{s: &Server{p: p}}, el)
+			var acked atomic.Int32
+			done := func(_ uint64, err error) {
+				if err != nil {
+					t.Errorf("record failed: %v", err)
+				}
+				acked.Add(1)
+			}
+			for i := range 3 { // three turns of one round, a record each
+				lp.beginTurn()
+				ex := &filters.Exchange{Start: time.Now(), Method: []byte("GET"), Path: []byte("/turn")}
+				ex.Status = 200 + i
+				if pending, err := rec.RecordFunc(ex, nil, time.Now(), done); !pending || err != nil {
+					t.Fatalf("record not queued: pending %v, err %v", pending, err)
+				}
+				lp.queuedRecord()
+				lp.endTurn()
+			}
+			if got := int(acked.Load()); got != tt.ackedEarly {
+				t.Fatalf("%d records acknowledged at the turns' ends, want %d", got, tt.ackedEarly)
+			}
+			if tl, ok := el.(*taskLoop); ok {
+				if got := tl.run(); got != tt.wantTasks {
+					t.Fatalf("the turns scheduled %d commits, want %d", got, tt.wantTasks)
+				}
+				if n := tl.run(); n != 0 {
+					t.Errorf("the commit scheduled %d more tasks, want none", n)
+				}
+			}
+			if got := acked.Load(); got != 3 {
+				t.Fatalf("%d of 3 records acknowledged after the round", got)
+			}
+			if lp.uncommitted || lp.commitScheduled {
+				t.Errorf("after the round: uncommitted %v, commit scheduled %v", lp.uncommitted, lp.commitScheduled)
+			}
+		})
+	}
+}
