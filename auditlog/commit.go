@@ -529,6 +529,7 @@ func (l *Log) recoverAndRetry(cause error) error {
 	// The first keep records are on disk; release them and append the rest.
 	done := l.group[:keep]
 	rest := l.group[keep:]
+	atomic.AddUint64(&l.stats.Appended, uint64(keep))
 	l.releaseSlots(done, nil)
 	l.group = append(l.group[:0], rest...)
 	if len(l.group) == 0 {
