@@ -2,9 +2,7 @@ package auditlog
 
 import (
 	"fmt"
-	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -123,13 +121,7 @@ func (f gateFile) Datasync() error {
 
 func gatedOptions(t *testing.T, dir string, d Durability, writes, syncs *gate) Options {
 	o := quietOptions(t, dir, d)
-	o.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := openOSFile(name, flag, perm)
-		if err != nil || !strings.HasSuffix(name, segSuffix) {
-			return f, err
-		}
-		return gateFile{f, writes, syncs}, nil
-	}
+	wrapSegments(&o, func(f file) file { return gateFile{f, writes, syncs} })
 	return o
 }
 

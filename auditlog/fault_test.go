@@ -10,6 +10,18 @@ import (
 	"time"
 )
 
+// wrapSegments makes o open segment files through wrap, and every other
+// file as it is.
+func wrapSegments(o *Options, wrap func(file) file) {
+	o.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
+		f, err := openOSFile(name, flag, perm)
+		if err != nil || !strings.HasSuffix(name, segSuffix) {
+			return f, err
+		}
+		return wrap(f), nil
+	}
+}
+
 // faultFile fails writes, syncs and allocations while *fail is set, as a
 // full or failing disk would.
 type faultFile struct {
@@ -51,13 +63,7 @@ func TestIOErrorFailClosed(t *testing.T) {
 			var fail atomic.Bool
 			o := testOptions(t, dir)
 			o.Durability = d
-			o.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-				f, err := openOSFile(name, flag, perm)
-				if err != nil || !strings.HasSuffix(name, segSuffix) {
-					return f, err
-				}
-				return faultFile{f, &fail}, nil
-			}
+			wrapSegments(&o, func(f file) file { return faultFile{f, &fail} })
 			l, err := Open(o)
 			if err != nil {
 				t.Fatal(err)
@@ -180,13 +186,7 @@ func TestRecoveredRecordsAreCounted(t *testing.T) {
 	var failNext atomic.Bool
 	o := testOptions(t, dir)
 	o.Durability = DurabilityDisk
-	o.openFile = func(name string, flag int, perm os.FileMode) (file, error) {
-		f, err := openOSFile(name, flag, perm)
-		if err != nil || !strings.HasSuffix(name, segSuffix) {
-			return f, err
-		}
-		return syncFailFile{f, &failNext}, nil
-	}
+	wrapSegments(&o, func(f file) file { return syncFailFile{f, &failNext} })
 	l, err := Open(o)
 	if err != nil {
 		t.Fatal(err)

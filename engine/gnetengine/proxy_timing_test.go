@@ -91,6 +91,15 @@ func benchPipeline(b testing.TB, h *engine.Holder) *pipeline.Pipeline {
 // made here.
 func auditPipeline(tb testing.TB, h *engine.Holder, durability string) *pipeline.Pipeline {
 	tb.Helper()
+	_, p := auditRecorder(tb, h, &config.Audit{Durability: durability})
+	return p
+}
+
+// auditRecorder opens the audit log c describes in a temporary directory,
+// signed with a key made here (c's Dir and SigningKeyFile are set), and a
+// pipeline that records through it.
+func auditRecorder(tb testing.TB, h *engine.Holder, c *config.Audit) (*engine.Recorder, *pipeline.Pipeline) {
+	tb.Helper()
 	dir := tb.TempDir()
 	skey, _, err := auditlog.GenerateKey("tollgate.test/audit")
 	if err != nil {
@@ -100,8 +109,9 @@ func auditPipeline(tb testing.TB, h *engine.Holder, durability string) *pipeline
 	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
 		tb.Fatal(err)
 	}
+	c.Dir, c.SigningKeyFile = filepath.Join(dir, "log"), keyFile
 	set := metrics.NewSet()
-	rec, err := engine.NewRecorder(&config.Audit{Dir: filepath.Join(dir, "log"), SigningKeyFile: keyFile, Durability: durability}, nil, slog.New(slog.DiscardHandler), set)
+	rec, err := engine.NewRecorder(c, nil, slog.New(slog.DiscardHandler), set)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -110,7 +120,7 @@ func auditPipeline(tb testing.TB, h *engine.Holder, durability string) *pipeline
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return p
+	return rec, p
 }
 
 // startGnet serves p's listeners ls with the gnet engine until the test ends.

@@ -3,20 +3,14 @@ package gnetengine
 import (
 	"context"
 	"errors"
-	"log/slog"
-	"os"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 
-	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
-	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 	"github.com/tollgate-proxy/tollgate/filters"
 )
 
@@ -25,35 +19,6 @@ type stoppingLoop struct{ gnet.EventLoop }
 
 func (stoppingLoop) Execute(context.Context, gnet.Runnable) error {
 	return errors.New("engine is shutting down")
-}
-
-// quietRecorder is an audit log in process mode whose own goroutine does
-// not commit by time during a test (an hour between syncs and between
-// checkpoints), so what commits a record is what the test runs.
-func quietRecorder(t *testing.T) (*engine.Recorder, *pipeline.Pipeline) {
-	t.Helper()
-	dir := t.TempDir()
-	skey, _, err := auditlog.GenerateKey("tollgate.test/audit")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyFile := filepath.Join(dir, "audit.key")
-	if err := os.WriteFile(keyFile, []byte(skey), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := &config.Audit{Dir: filepath.Join(dir, "log"), SigningKeyFile: keyFile, Durability: "process",
-		FsyncInterval: config.Duration(time.Hour), CheckpointInterval: config.Duration(time.Hour)}
-	set := metrics.NewSet()
-	rec, err := engine.NewRecorder(c, nil, slog.New(slog.DiscardHandler), set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = rec.Close() })
-	p, err := pipeline.New(pipeline.Options{Holder: &engine.Holder{}, Recorder: rec, Metrics: set})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return rec, p
 }
 
 // TestTurnsOfARoundShareOneCommit: the records that several turns of a
@@ -73,7 +38,11 @@ func TestTurnsOfARoundShareOneCommit(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec, p := quietRecorder(t)
+			// The log's own goroutine does not commit by time during
+			// the test (an hour between syncs and between checkpoints),
+			// so what commits a record is what the test runs.
+			rec, p := auditRecorder(t, &engine.Holder{}, &config.Audit{Durability: "process",
+				FsyncInterval: config.Duration(time.Hour), CheckpointInterval: config.Duration(time.Hour)})
 			var el gnet.EventLoop = &taskLoop{}
 			if tt.stopping {
 				el = stoppingLoop{}
