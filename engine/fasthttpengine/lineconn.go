@@ -20,7 +20,9 @@ import (
 // target, not even a view of the bytes. The event loop parses from bytes
 // it holds and records what was attempted. To record the same thing, each
 // connection keeps a copy of the first bytes of the request being read,
-// at most lineCapacity of them, in a fixed buffer of its own.
+// at most lineCapacity of them, in a buffer that comes and goes with the
+// ring (below): a copy embedded in the connection would be held, with the
+// rest of the connection, for as long as it stays open and idle.
 //
 // The copy must start at the request's first byte, or the line recorded
 // would be a wrong one. A client may pipeline: send the next request with
@@ -40,10 +42,10 @@ import (
 // fasthttp's reader holds: that reader never reads further ahead than its
 // buffer, so whatever it has not consumed, the next request's start
 // included, is in the ring, and the copy is taken from there (the price:
-// a copy of each read into it, and a second buffer of that size per
-// connection while it reads a request; a connection served with nothing
-// read ahead gives its ring back to the listener's pool, so an idle one
-// holds none). A
+// a copy of each read into it, and a second buffer of that size, with
+// the copy after it, per connection while it reads a request; a
+// connection served with nothing read ahead gives both back to the
+// listener's pool, so an idle one holds neither). A
 // Content-Length body that fasthttp drains after the handler left it does
 // not lose the place either: the copy skips to the offset where the next
 // request starts.
@@ -111,17 +113,17 @@ type lineConn struct {
 	chunkBad bool
 	// ring holds the last len(ring) bytes read (fasthttp's read buffer
 	// size): the byte at offset o is ring[o%len(ring)]. It is taken from
-	// rings at a read and given back when a request is served with
-	// nothing read ahead, so an idle connection holds none.
+	// rings at a read, with buf, and given back when a request is served
+	// with nothing read ahead, so an idle connection holds neither.
 	ring  []byte
-	ringp *[]byte // what rings handed out: ring is *ringp
+	buf   []byte  // the copy, lineCapacity bytes; nil while ring is
+	ringp *[]byte // what rings handed out: ring, then buf
 	rings *ringPool
 
 	state  uint8
 	lineOK bool
 	frozen bool // bytes of the request were read past the copy's end
 	n      int  // the copy holds the bytes at offsets start..start+n
-	buf    [lineCapacity]byte
 
 	// The socket, to ask whether the client has gone (peerClosed); nil
 	// for a connection that is not a socket. peek is the bound method
@@ -142,10 +144,12 @@ func (c *lineConn) init(conn net.Conn, rings *ringPool) {
 }
 
 // ringPool keeps the rings of one listener's connections, all of the size
-// of fasthttp's reader (readerSize).
+// of fasthttp's reader (readerSize), each followed by the lineCapacity
+// bytes of a connection's copy: the copy is needed only while the ring is
+// (a request is being read), and one buffer is one allocation.
 type ringPool struct {
-	size int
-	pool sync.Pool // of *[]byte
+	size int       // of a ring
+	pool sync.Pool // of *[]byte, size+lineCapacity bytes each
 }
 
 func newRingPool(size int) *ringPool { return &ringPool{size: size} }
@@ -154,7 +158,7 @@ func (p *ringPool) get() *[]byte {
 	if b, ok := p.pool.Get().(*[]byte); ok {
 		return b
 	}
-	b := make([]byte, p.size)
+	b := make([]byte, p.size+lineCapacity)
 	return &b
 }
 
@@ -215,7 +219,9 @@ func (c *lineConn) Read(p []byte) (int, error) {
 	c.read += int64(n)
 	if c.ringp == nil {
 		c.ringp = c.rings.get()
-		c.ring = *c.ringp
+		b := *c.ringp
+		size := len(b) - lineCapacity
+		c.ring, c.buf = b[:size:size], b[size:]
 	}
 	c.keep(p[:n], at)
 	if c.start >= 0 {
@@ -362,10 +368,11 @@ func (c *lineConn) next(at int64) {
 	c.chunkEnd, c.chunkBad = -1, false
 	c.state, c.lineOK, c.n, c.frozen = lineCapturing, false, 0, false
 	if at >= c.read {
-		// Nothing of it read yet: what the ring holds is spent.
+		// Nothing of it read yet: what the ring and the copy hold is
+		// spent.
 		if c.ringp != nil {
 			c.rings.put(c.ringp)
-			c.ring, c.ringp = nil, nil
+			c.ring, c.buf, c.ringp = nil, nil, nil
 		}
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
@@ -185,6 +186,28 @@ func TestLineConnStartsAtARequest(t *testing.T) {
 	}
 	read(lc, len(buf))
 	want(lc, "behind a drained body", "GET", "/yes")
+}
+
+// TestLineConnIdleHoldsNoBuffer: a connection served with nothing read
+// ahead holds neither the ring nor the copy, and what it keeps for its
+// life is small: idle keep-alive connections are many, and a buffer
+// embedded in each (the copy once was) is held by every one of them.
+func TestLineConnIdleHoldsNoBuffer(t *testing.T) {
+	cc := &chunkConn{chunks: [][]byte{[]byte("GET /a HTTP/1.1\r\nHost: x\r\n\r\n")}}
+	lc := newTestLineConn(cc, testReader)
+	if _, err := lc.Read(make([]byte, testReader)); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := lc.attempted(); string(m) != "GET" || lc.ring == nil || len(lc.buf) != lineCapacity {
+		t.Fatalf("reading: attempted %q, ring %d bytes, copy %d", m, len(lc.ring), len(lc.buf))
+	}
+	lc.served(0)
+	if lc.ring != nil || lc.buf != nil || lc.ringp != nil {
+		t.Fatalf("idle: ring %d bytes, copy %d", len(lc.ring), len(lc.buf))
+	}
+	if size := unsafe.Sizeof(lineConn{}); size > 512 {
+		t.Fatalf("a connection keeps %d bytes for its life", size)
+	}
 }
 
 // TestLineConnZeroAllocs: following the stream allocates nothing per
