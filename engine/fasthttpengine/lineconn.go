@@ -217,7 +217,7 @@ func (c *lineConn) Read(p []byte) (int, error) {
 	}
 	at := c.read
 	c.read += int64(n)
-	if c.ringp == nil {
+	if c.ringp == nil && c.start >= 0 {
 		c.ringp = c.rings.get()
 		b := *c.ringp
 		size := len(b) - lineCapacity
@@ -355,9 +355,20 @@ func (c *lineConn) servedChunked(data int64) {
 }
 
 // lost gives up on the connection's place in the stream: no line is
-// recorded on it any more.
+// recorded on it any more, so it gives back the ring and the copy, and
+// reads no longer take them (a connection that lost its place would
+// otherwise hold both for the rest of its life, idle or not).
 func (c *lineConn) lost() {
 	c.start, c.state, c.lineOK, c.n, c.frozen = -1, lineUnknown, false, 0, false
+	c.release()
+}
+
+// release gives the ring and the copy back to the listener's pool.
+func (c *lineConn) release() {
+	if c.ringp != nil {
+		c.rings.put(c.ringp)
+		c.ring, c.buf, c.ringp = nil, nil, nil
+	}
 }
 
 // next starts following the request that starts at offset at: what of it
@@ -370,10 +381,7 @@ func (c *lineConn) next(at int64) {
 	if at >= c.read {
 		// Nothing of it read yet: what the ring and the copy hold is
 		// spent.
-		if c.ringp != nil {
-			c.rings.put(c.ringp)
-			c.ring, c.buf, c.ringp = nil, nil, nil
-		}
+		c.release()
 		return
 	}
 	size := int64(len(c.ring))

@@ -205,6 +205,20 @@ func TestLineConnIdleHoldsNoBuffer(t *testing.T) {
 	if lc.ring != nil || lc.buf != nil || lc.ringp != nil {
 		t.Fatalf("idle: ring %d bytes, copy %d", len(lc.ring), len(lc.buf))
 	}
+	// One that lost its place records nothing more: it holds neither
+	// either, whatever it reads.
+	cc.chunks = [][]byte{[]byte("POST /b HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n")}
+	if _, err := lc.Read(make([]byte, testReader)); err != nil || lc.ring == nil {
+		t.Fatalf("reading: %v, ring %d bytes", err, len(lc.ring))
+	}
+	lc.lost()
+	cc.chunks = [][]byte{[]byte("{}\r\n0\r\n\r\nGET /c HTTP/1.1\r\n\r\n")}
+	if _, err := lc.Read(make([]byte, testReader)); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := lc.attempted(); m != nil || lc.ring != nil || lc.buf != nil || lc.ringp != nil {
+		t.Fatalf("lost: attempted %q, ring %d bytes, copy %d", m, len(lc.ring), len(lc.buf))
+	}
 	if size := unsafe.Sizeof(lineConn{}); size > 512 {
 		t.Fatalf("a connection keeps %d bytes for its life", size)
 	}
