@@ -22,7 +22,14 @@ import (
 // connection keeps a copy of the first bytes of the request being read,
 // at most lineCapacity of them, in a buffer that comes and goes with the
 // ring (below): a copy embedded in the connection would be held, with the
-// rest of the connection, for as long as it stays open and idle.
+// rest of the connection, for as long as it stays open and idle. Measured
+// with 2000 idle keep-alive connections in one process (heap profile,
+// MemProfileRate 1, after a GC, 2026-12-06): 36.7 KiB of heap per
+// connection before this wrapper, 41.6 KiB with the copy as an array in
+// it (a 4,304-byte struct, 4,864 bytes allocated), 37.0 KiB with the copy
+// in the ring's buffer; the stack 8 KiB in all three. Most of the heap is
+// fasthttp's 16 KiB reader and writer, whose untouched pages are not
+// resident (BENCHMARKS.md has the RSS per idle connection).
 //
 // The copy must start at the request's first byte, or the line recorded
 // would be a wrong one. A client may pipeline: send the next request with
