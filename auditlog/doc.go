@@ -103,7 +103,13 @@
 //
 // fdatasync dominates both. The mapping saves the syscall for tiny groups
 // and loses to page faults for large ones; under load, where groups are
-// large, pwrite is as fast or faster. pwrite is kept because it also keeps
+// large, pwrite is as fast or faster. Rerun on 2026-12-06, when the
+// proxy's groups had shrunk to about 10 records (1–2 KiB) and a pwrite
+// was the largest part of a commit (go test -bench BenchmarkSegmentWrite
+// -benchtime 2000x -count 2 ./auditlog/, load average about 3): 512 B
+// 6.3 µs/group with pwrite against 7.5 with the mapping, 16 KiB 27 µs
+// against 80. A first write to each page of a preallocated (unwritten)
+// extent faults, and that now costs more than the system call it saves. pwrite is kept because it also keeps
 // every guarantee without conditions: with a mapping, ENOSPC on
 // copy-on-write file systems and a truncation by another process arrive as
 // SIGBUS, which a Go program survives only with SetPanicOnFault in the
