@@ -55,15 +55,18 @@ func TestTurnsOfARoundShareOneCommit(t *testing.T) {
 				}
 				acked.Add(1)
 			}
-			for i := range 3 { // three turns of one round, a record each
+			turn := func(status int) { // a turn that queues one record
 				lp.beginTurn()
 				ex := &filters.Exchange{Start: time.Now(), Method: []byte("GET"), Path: []byte("/turn")}
-				ex.Status = 200 + i
+				ex.Status = status
 				if pending, err := rec.RecordFunc(ex, nil, time.Now(), done); !pending || err != nil {
 					t.Fatalf("record not queued: pending %v, err %v", pending, err)
 				}
 				lp.queuedRecord()
 				lp.endTurn()
+			}
+			for i := range 3 { // three turns of one round
+				turn(200 + i)
 			}
 			if got := int(acked.Load()); got != tt.ackedEarly {
 				t.Fatalf("%d records acknowledged at the turns' ends, want %d", got, tt.ackedEarly)
@@ -81,6 +84,16 @@ func TestTurnsOfARoundShareOneCommit(t *testing.T) {
 			}
 			if lp.uncommitted || lp.commitScheduled {
 				t.Errorf("after the round: uncommitted %v, commit scheduled %v", lp.uncommitted, lp.commitScheduled)
+			}
+			// The next round's first record schedules the next commit.
+			turn(204)
+			if tl, ok := el.(*taskLoop); ok {
+				if got := tl.run(); got != tt.wantTasks {
+					t.Fatalf("the next round scheduled %d commits, want %d", got, tt.wantTasks)
+				}
+			}
+			if got := acked.Load(); got != 4 {
+				t.Fatalf("%d of 4 records acknowledged after the next round", got)
 			}
 		})
 	}
