@@ -56,6 +56,42 @@ func (r *Reader) Size() (uint64, error) {
 // the records before it. Scan starts there.
 func (r *Reader) First() uint64 { return r.pruned.first }
 
+// Usage is what a log's retained records take on disk: the bytes of their
+// blocks, headers included, in the sealed segments and in the active one
+// (the last, which the writer appends to). A segment's own header and the
+// preallocated tail of the active segment are not counted: they do not
+// grow with the records. Sealed segments hold compacted blocks (zstd, up
+// to 256 records each) once compaction has run; the active one holds the
+// writer's blocks, cut at the end of every group, so its bytes per record
+// say how large the groups were.
+type Usage struct {
+	Segments      int
+	SealedBytes   int64
+	SealedRecords uint64
+	ActiveBytes   int64
+	ActiveRecords uint64
+}
+
+// Usage sums the block headers of every segment.
+func (r *Reader) Usage() (Usage, error) {
+	u := Usage{Segments: len(r.set.segs)}
+	for si := range r.set.segs {
+		refs, err := r.set.blocksOf(si)
+		if err != nil {
+			return u, err
+		}
+		bytes, records := &u.SealedBytes, &u.SealedRecords
+		if si == len(r.set.segs)-1 {
+			bytes, records = &u.ActiveBytes, &u.ActiveRecords
+		}
+		for _, ref := range refs {
+			*bytes += ref.h.size()
+			*records += uint64(ref.h.count)
+		}
+	}
+	return u, nil
+}
+
 // ErrPruned reports a record that retention deleted.
 var ErrPruned = errors.New("auditlog: record pruned by retention")
 

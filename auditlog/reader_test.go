@@ -258,3 +258,47 @@ func TestMixedCompression(t *testing.T) {
 		}
 	}
 }
+
+// TestUsage: the bytes Usage counts are the segments' bytes of records:
+// a sealed segment's file past its header, and the active one's data
+// past its header up to the end of data, not its preallocated tail; the
+// records it counts are the log's.
+func TestUsage(t *testing.T) {
+	const n = 40000
+	dir := t.TempDir()
+	writeLog(t, dir, n, func(o *Options) { o.SegmentMaxBytes = 1 << 20 })
+	segs, err := listSegments(dir)
+	if err != nil || len(segs) < 3 {
+		t.Fatalf("%d segments: %v", len(segs), err)
+	}
+	r, err := OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	u, err := r.Usage()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed int64
+	for _, s := range segs[:len(segs)-1] {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sealed += fi.Size() - segHeaderSize
+	}
+	last := len(segs) - 1
+	active := r.set.ends[last] - segHeaderSize
+	fi, err := os.Stat(segs[last].path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Segments != len(segs) || u.SealedBytes != sealed || u.ActiveBytes != active ||
+		u.SealedRecords+u.ActiveRecords != n || u.SealedRecords < n/2 || u.ActiveRecords == 0 {
+		t.Fatalf("usage %+v; want %d segments, %d sealed bytes, %d active bytes, %d records", u, len(segs), sealed, active, n)
+	}
+	if u.ActiveBytes >= fi.Size()-segHeaderSize {
+		t.Fatalf("active bytes %d count the preallocated tail (file %d bytes)", u.ActiveBytes, fi.Size())
+	}
+}

@@ -31,7 +31,7 @@ commands:
   tail [-f] [--from INDEX|TIME] [filters] [--json]   print the newest records, follow with -f
   query [--since T] [--until T] [filters] [--limit N] [--json]
   query --pg URL [--origin O] [filters]              the same across every origin shipped to PostgreSQL
-  stats [--since T] [--until T]                      counts by decision, principal and route
+  stats [--since T] [--until T]                      counts by decision, principal and route; bytes on disk
   verify [--pub KEY] [--trusted-checkpoint FILE]     check the whole log offline
   verify --pg URL --key VKEY...                      check every shipped origin against its signed checkpoints
   prove --index N | --request-id ID [-o FILE]        write a C2SP tlog-proof

@@ -3,9 +3,11 @@ package auditcli
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -160,5 +162,26 @@ func TestStatsCountsRequestsOnce(t *testing.T) {
 	out, _, code = run(t, "stats", "--dir", dir, "--decision", "aborted", "--json")
 	if code != 0 || !strings.HasPrefix(out, `{"records":1,"requests":1,"decision":{"aborted":1},`) {
 		t.Fatalf("stats --decision aborted: %d %q", code, out)
+	}
+	// What the log takes on disk is the whole log's, whatever the filter:
+	// seven records, each its own group and block, in the active segment.
+	r, err := auditlog.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := r.Usage()
+	r.Close()
+	if err != nil || u.ActiveRecords != 7 || u.ActiveBytes <= 0 {
+		t.Fatalf("usage %+v: %v", u, err)
+	}
+	disk := fmt.Sprintf(`"disk":{"segments":1,"sealed_bytes":0,"sealed_records":0,"active_bytes":%d,"active_records":7}}`, u.ActiveBytes)
+	if !strings.HasSuffix(strings.TrimSpace(out), disk) {
+		t.Fatalf("stats --decision aborted: %q, want the suffix %s", out, disk)
+	}
+	perRecord := strconv.FormatFloat(float64(u.ActiveBytes)/7, 'f', 1, 64)
+	line := fmt.Sprintf("disk: %d bytes in 1 segment, %s B per record (sealed -, active %s B)\n", u.ActiveBytes, perRecord, perRecord)
+	out, _, code = run(t, "stats", "--dir", dir)
+	if code != 0 || !strings.Contains(out, line) {
+		t.Fatalf("stats: %d %q, want the line %q", code, out, line)
 	}
 }

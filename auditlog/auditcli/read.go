@@ -254,11 +254,17 @@ func (c *cmd) stats(args []string) int {
 	if err != nil {
 		return c.fail(err)
 	}
+	// What the whole log takes on disk, whatever the filter.
+	u, err := r.Usage()
+	if err != nil {
+		return c.fail(err)
+	}
 	w := bufio.NewWriter(c.stdout)
 	defer w.Flush()
 	if c.json {
-		fmt.Fprintf(w, `{"records":%d,"requests":%d,"decision":%s,"principal":%s,"route":%s}`+"\n",
-			total, requests, jsonCounts(byDecision), jsonCounts(byPrincipal), jsonCounts(byRoute))
+		fmt.Fprintf(w, `{"records":%d,"requests":%d,"decision":%s,"principal":%s,"route":%s,"disk":{"segments":%d,"sealed_bytes":%d,"sealed_records":%d,"active_bytes":%d,"active_records":%d}}`+"\n",
+			total, requests, jsonCounts(byDecision), jsonCounts(byPrincipal), jsonCounts(byRoute),
+			u.Segments, u.SealedBytes, u.SealedRecords, u.ActiveBytes, u.ActiveRecords)
 		return exitOK
 	}
 	fmt.Fprintf(w, "records: %d", total)
@@ -266,6 +272,7 @@ func (c *cmd) stats(args []string) int {
 		fmt.Fprintf(w, " (%s .. %s)", time.Unix(0, first).UTC().Format(time.RFC3339), time.Unix(0, last).UTC().Format(time.RFC3339))
 	}
 	fmt.Fprintf(w, "\nrequests: %d\n", requests)
+	fmt.Fprintf(w, "disk: %s", diskLine(u))
 	for _, g := range []struct {
 		name string
 		m    map[string]int
@@ -279,6 +286,24 @@ func (c *cmd) stats(args []string) int {
 		tw.Flush()
 	}
 	return exitOK
+}
+
+// diskLine describes u: the blocks' bytes in all, per record, and per
+// record in the sealed segments and in the active one apart.
+func diskLine(u auditlog.Usage) string {
+	perRecord := func(b int64, n uint64) string {
+		if n == 0 {
+			return "-"
+		}
+		return strconv.FormatFloat(float64(b)/float64(n), 'f', 1, 64) + " B"
+	}
+	b, n := u.SealedBytes+u.ActiveBytes, u.SealedRecords+u.ActiveRecords
+	segments := "segments"
+	if u.Segments == 1 {
+		segments = "segment"
+	}
+	return fmt.Sprintf("%d bytes in %d %s, %s per record (sealed %s, active %s)\n",
+		b, u.Segments, segments, perRecord(b, n), perRecord(u.SealedBytes, u.SealedRecords), perRecord(u.ActiveBytes, u.ActiveRecords))
 }
 
 type kv struct {
