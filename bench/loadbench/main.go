@@ -19,6 +19,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/bench/upstream"
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
@@ -285,6 +286,9 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 			}
 		}
 	}
+	for _, rt := range live {
+		readAuditUsage(rt.row, filepath.Join(dir, rt.Name, "audit"), stderr)
+	}
 
 	rep := report{
 		opts:    o,
@@ -306,6 +310,26 @@ func run(ctx context.Context, o options, stdout, stderr io.Writer) (err error) {
 		}
 	}
 	return nil
+}
+
+// readAuditUsage reads what the audit log in dir holds on disk into r,
+// when the row has one. The proxy still runs: a reader reads a live log.
+func readAuditUsage(r *row, dir string, stderr io.Writer) {
+	if _, err := os.Stat(dir); err != nil {
+		return // no audit log in this row
+	}
+	rd, err := auditlog.OpenReader(dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "loadbench: %s: cannot read its audit log: %v\n", r.Name, err)
+		return
+	}
+	defer rd.Close()
+	u, err := rd.Usage()
+	if err != nil {
+		fmt.Fprintf(stderr, "loadbench: %s: cannot read its audit log: %v\n", r.Name, err)
+		return
+	}
+	r.auditBytes, r.auditRecords = u.SealedBytes+u.ActiveBytes, u.SealedRecords+u.ActiveRecords
 }
 
 // warnLoad warns when the load average read before the run exceeds the CPU

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tollgate-proxy/tollgate/auditlog"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -185,5 +187,48 @@ func TestRunInterrupted(t *testing.T) {
 	}
 	if left := leftovers(t, bin); len(left) > 0 {
 		t.Fatalf("processes left running:\n%s", strings.Join(left, "\n"))
+	}
+}
+
+// TestReadAuditUsage: a row with an audit log gets what it holds on disk,
+// as the log's reader counts it; a row without one gets nothing, and no
+// complaint.
+func TestReadAuditUsage(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "audit")
+	skey, _, err := auditlog.GenerateKey("tollgate.bench/usage")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := auditlog.Open(auditlog.Options{Dir: dir, SigningKey: skey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		e := auditlog.Entry{Start: time.Now().UnixNano(), Method: []byte("GET"), Path: []byte("/bench"), Status: uint16(200 + i)}
+		if _, err := l.Append(&e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := auditlog.OpenReader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := r.Usage()
+	r.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	var with, without row
+	readAuditUsage(&with, dir, &stderr)
+	readAuditUsage(&without, filepath.Join(t.TempDir(), "audit"), &stderr)
+	if with.auditRecords != 5 || with.auditBytes != u.SealedBytes+u.ActiveBytes || with.auditBytes <= 0 {
+		t.Fatalf("with a log: %d bytes, %d records; the reader counts %+v", with.auditBytes, with.auditRecords, u)
+	}
+	if without.auditRecords != 0 || without.auditBytes != 0 || stderr.Len() > 0 {
+		t.Fatalf("without a log: %d bytes, %d records, stderr %q", without.auditBytes, without.auditRecords, stderr.String())
 	}
 }

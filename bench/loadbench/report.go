@@ -19,6 +19,11 @@ type row struct {
 	status string // "" when measured, else "skipped: …" or "failed: …"
 	runs   []runResult
 	rss    uint64 // peak RSS of the proxy's tree, bytes; 0 when unknown
+	// audit is what the row's audit log held on disk at the end of the
+	// run (auditlog.Reader.Usage): the bytes of its records' blocks and
+	// the records, warm-ups included; zero for a row without one.
+	auditBytes   int64
+	auditRecords uint64
 }
 
 // summary is a row reduced to medians over its rounds.
@@ -131,7 +136,7 @@ var columns = func() []string {
 	for _, r := range auditOffColumns {
 		c = append(c, r.header)
 	}
-	return c
+	return append(c, "audit B/record")
 }()
 
 // peerKey names a peer row: its Peer and its request method.
@@ -194,6 +199,11 @@ func (rep *report) cells() [][]string {
 			off, ok := byName[r.AuditOff] // the zero summary when AuditOff is "" or did not run
 			line = append(line, ratio(rc.figure(s), rc.figure(off), ok && off.ok))
 		}
+		perRecord := "-"
+		if r.auditRecords > 0 {
+			perRecord = fmt.Sprintf("%.1f", float64(r.auditBytes)/float64(r.auditRecords))
+		}
+		line = append(line, perRecord)
 		out = append(out, line)
 	}
 	return out
@@ -271,7 +281,10 @@ func (rep *report) markdown() []byte {
 	if slices.ContainsFunc(rep.rows, func(r *row) bool { return strings.Contains(r.Name, "-full") }) {
 		b.WriteString("- Full pipeline: Tollgate verifies an RS256 JWT (one token: the verified-token cache answers), checks RBAC, a per-principal rate limit that never triggers, the JSON body against a schema, and writes the audit log (`durability: process`). HAProxy-full runs `jwt_verify` on every request (it has no cache) with iss/aud/exp checks, method/path ACLs, a stick-table rate limit and one log line per request to a file; it cannot validate JSON.\n")
 	}
-	b.WriteString("- CPU/req is utime+stime over the whole process tree (nginx master and workers included), read from `/proc/PID/stat` around each measured run, divided by the requests completed. Peak RSS is VmHWM summed over the tree (shared pages count once per process).\n")
+	if slices.ContainsFunc(rep.rows, func(r *row) bool { return r.auditRecords > 0 }) {
+		b.WriteString("- audit B/record is what a row's audit log holds on disk at the end of the run (the bytes of its records' blocks, headers included, not the preallocated tail), divided by its records, warm-ups included: `tollgate audit stats` reports the same. The writer cuts a block at the end of every group of records, so the figure says how large the groups were; the requests here differ only in their IDs and times, so it is a best case.\n")
+	}
+		b.WriteString("- CPU/req is utime+stime over the whole process tree (nginx master and workers included), read from `/proc/PID/stat` around each measured run, divided by the requests completed. Peak RSS is VmHWM summed over the tree (shared pages count once per process).\n")
 	b.WriteString("- wrk, the proxy and the upstream share the machine's cores, so these numbers rank the proxies against each other; they are not capacity figures.\n")
 	fmt.Fprintf(&b, "- Load average before the run: %s (a value above the CPU count means other work shared the machine).\n", m.loadavg)
 	if rep.upRSS > 0 {

@@ -83,7 +83,8 @@ func testReport() *report {
 				fakeRun(10000, 2000, 12000, 5*time.Second, time.Second), fakeRun(10000, 2000, 12000, 5*time.Second, time.Second)}},
 			// An audit row beside its audit-off row; the gnet one's base did not run.
 			{target: target{Name: "tollgate-audit-process", Kind: kindTollgate, AuditOff: "tollgate"}, runs: []runResult{
-				fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second), fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second)}},
+				fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second), fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second)},
+				auditBytes: 2_270_000, auditRecords: 73_000},
 			{target: target{Name: "tollgate-gnet-audit-process", Kind: kindTollgate, AuditOff: "tollgate-gnet"}, runs: []runResult{
 				fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second), fakeRun(36000, 1000, 5000, 4320*time.Millisecond, time.Second)}},
 			{target: target{Name: "caddy", Kind: kindCaddy}, status: "skipped: caddy is not installed"},
@@ -158,6 +159,10 @@ func TestReportCells(t *testing.T) {
 	f("tollgate-gnet-audit-process", "req/s ×audit off", "-")
 	f("tollgate", "CPU ×audit off", "-")
 	f("nginx", "req/s ×audit off", "-")
+	// What the audit log holds on disk per record, for rows that have one.
+	f("tollgate-audit-process", "audit B/record", "31.1")
+	f("tollgate-gnet-audit-process", "audit B/record", "-")
+	f("tollgate", "audit B/record", "-")
 	f("caddy", "req/s", "skipped: caddy is not installed")
 	f("haproxy", "req/s", "failed: cannot start: exited …")
 }
@@ -180,6 +185,7 @@ func TestReportOutputs(t *testing.T) {
 		"- Versions: Go go1.26; nginx/1.22.1.",
 		"- Load average before the run: 0.10 0.20 0.30",
 		"- Command: `scripts/bench.sh`",
+		"- audit B/record is what a row's audit log holds on disk",
 	} {
 		if !strings.Contains(md, want) {
 			t.Fatalf("markdown lacks %q:\n%s", want, md)
