@@ -284,7 +284,7 @@ func (rep *report) markdown() []byte {
 	if slices.ContainsFunc(rep.rows, func(r *row) bool { return r.auditRecords > 0 }) {
 		b.WriteString("- audit B/record is what a row's audit log holds on disk at the end of the run (the bytes of its records' blocks, headers included, not the preallocated tail), divided by its records, warm-ups included: `tollgate audit stats` reports the same. The writer cuts a block at the end of every group of records, so the figure says how large the groups were; the requests here differ only in their IDs and times, so it is a best case.\n")
 	}
-		b.WriteString("- CPU/req is utime+stime over the whole process tree (nginx master and workers included), read from `/proc/PID/stat` around each measured run, divided by the requests completed. Peak RSS is VmHWM summed over the tree (shared pages count once per process).\n")
+	b.WriteString("- CPU/req is utime+stime over the whole process tree (nginx master and workers included), read from `/proc/PID/stat` around each measured run, divided by the requests completed. Peak RSS is VmHWM summed over the tree (shared pages count once per process).\n")
 	b.WriteString("- wrk, the proxy and the upstream share the machine's cores, so these numbers rank the proxies against each other; they are not capacity figures.\n")
 	fmt.Fprintf(&b, "- Load average before the run: %s (a value above the CPU count means other work shared the machine).\n", m.loadavg)
 	if rep.upRSS > 0 {
