@@ -152,7 +152,8 @@ func (r *Recorder) Record(ex *filters.Exchange, roles *filters.Roles, end time.T
 
 // RecordFunc is Record for an event loop, which must not wait. It builds
 // ex's entry, hands it to the observers and queues it for the audit log;
-// the engine calls Commit once its turn has queued what it brings.
+// the engine calls Commit once it has queued what it has at hand (the
+// event loop: the records of an epoll round).
 // pending says that done will be called, on whichever goroutine commits
 // the record, once it is written or has failed; the engine must hold the
 // end of the response until then and pass done's error to Settle. pending
@@ -251,9 +252,8 @@ func (r *Recorder) RecordDecision(ex *filters.Exchange, roles *filters.Roles, no
 // RecordDecisionFunc is RecordDecision for an event loop: it queues the
 // decision record and returns (the engine calls Commit, as after
 // RecordFunc); done is called once the record is as durable as the mode
-// asks, and the
-// request may be forwarded only if done's error is nil (count it with
-// DecisionFailed otherwise). An error from RecordDecisionFunc itself means
+// asks, and the request may be forwarded only if done's error is nil
+// (count it with DecisionFailed otherwise). An error from RecordDecisionFunc itself means
 // done is never called and the request must not be forwarded.
 func (r *Recorder) RecordDecisionFunc(ex *filters.Exchange, roles *filters.Roles, now time.Time, done func(uint64, error)) error {
 	return r.recordDecision(ex, roles, now, done)

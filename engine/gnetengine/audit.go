@@ -140,8 +140,8 @@ import (
 // drain, so the loop is woken once per group commit, not per request.
 //
 // An acknowledgement that arrives while the loop is inside one of its
-// turns (a callback in progress: OnTraffic, or the drain task itself)
-// does not wake the loop at all: pushAck sees the turn
+// turns (a callback in progress: OnTraffic, the drain task or the
+// round's commit) does not wake the loop at all: pushAck sees the turn
 // flag and leaves the requests to endTurn, which drains the queue before
 // the loop goes back to epoll. A wake-up is gnet's Execute: a task
 // allocated on the caller's side, an eventfd write, and an extra epoll

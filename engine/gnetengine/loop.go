@@ -67,9 +67,10 @@ func newLoop(l *listener, el gnet.EventLoop) *loop {
 		return nil
 	}
 	lp.ackTask = func(context.Context) error {
-		// A turn of its own: what the drain's responses bring back
-		// (the next pipelined request's record, acknowledged at once)
-		// waits for endTurn instead of waking the loop again.
+		// A turn of its own: the records its settling queues (the
+		// next pipelined request's) wait for the round's commit, and
+		// what is acknowledged meanwhile for endTurn, instead of
+		// waking the loop again.
 		lp.beginTurn()
 		lp.drainAcks()
 		lp.endTurn()

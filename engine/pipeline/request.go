@@ -338,8 +338,9 @@ func (p *Pipeline) runFilters(r *Request, phase int) (allowed bool) {
 // mode the decision record is written first. With done nil (an engine
 // that may block) the decision record is written before Admit returns;
 // otherwise it is queued (the engine then calls CommitAudit) and done is
-// called once it is written, after which the engine calls Decided. wait reports that done will be
-// called; ok false means r.Ex holds a refusal to answer now.
+// called once it is written, after which the engine calls Decided. wait
+// reports that done will be called; ok false means r.Ex holds a refusal
+// to answer now.
 func (p *Pipeline) Admit(r *Request, done func(uint64, error)) (wait, ok bool) {
 	rec := p.recorder
 	if rec == nil {
