@@ -72,6 +72,12 @@ type Usage struct {
 	ActiveRecords uint64
 }
 
+// Bytes returns the bytes of records in all segments.
+func (u Usage) Bytes() int64 { return u.SealedBytes + u.ActiveBytes }
+
+// Records returns the records in all segments.
+func (u Usage) Records() uint64 { return u.SealedRecords + u.ActiveRecords }
+
 // Usage sums the block headers of every segment.
 func (r *Reader) Usage() (Usage, error) {
 	u := Usage{Segments: len(r.set.segs)}

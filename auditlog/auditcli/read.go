@@ -297,7 +297,7 @@ func diskLine(u auditlog.Usage) string {
 		}
 		return strconv.FormatFloat(float64(b)/float64(n), 'f', 1, 64) + " B"
 	}
-	b, n := u.SealedBytes+u.ActiveBytes, u.SealedRecords+u.ActiveRecords
+	b, n := u.Bytes(), u.Records()
 	segments := "segments"
 	if u.Segments == 1 {
 		segments = "segment"

@@ -329,7 +329,7 @@ func readAuditUsage(r *row, dir string, stderr io.Writer) {
 		fmt.Fprintf(stderr, "loadbench: %s: cannot read its audit log: %v\n", r.Name, err)
 		return
 	}
-	r.auditBytes, r.auditRecords = u.SealedBytes+u.ActiveBytes, u.SealedRecords+u.ActiveRecords
+	r.auditBytes, r.auditRecords = u.Bytes(), u.Records()
 }
 
 // warnLoad warns when the load average read before the run exceeds the CPU
