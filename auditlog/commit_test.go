@@ -237,3 +237,46 @@ func waitOrFail(t *testing.T, wg *sync.WaitGroup, d time.Duration, state func() 
 		t.Fatalf("after %v: %s", d, state())
 	}
 }
+
+// TestQueueSizeBoundsRecordsInFlight queues records as an event loop does,
+// with no one committing: QueueSize records are taken, the next is refused
+// with ErrQueueFull, and once a commit acknowledges them their slots take
+// records again.
+func TestQueueSizeBoundsRecordsInFlight(t *testing.T) {
+	const size = 8
+	o := quietOptions(t, t.TempDir(), DurabilityProcess)
+	o.QueueSize = size
+	l, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	acked := make(chan error, 2*size)
+	var e Entry
+	for round := 0; round < 2; round++ {
+		for i := 0; i < size; i++ {
+			testEntry(&e, round*size+i)
+			if err := l.QueueFunc(&e, func(_ uint64, err error) { acked <- err }); err != nil {
+				t.Fatalf("round %d, record %d of %d: %v", round, i+1, size, err)
+			}
+		}
+		testEntry(&e, 100+round)
+		if err := l.QueueFunc(&e, func(uint64, error) { t.Error("a refused record was acknowledged") }); err != ErrQueueFull {
+			t.Fatalf("round %d: record %d of a queue of %d: got %v, want ErrQueueFull", round, size+1, size, err)
+		}
+		if got := l.Stats().QueueFull; got != uint64(round+1) {
+			t.Fatalf("round %d: QueueFull = %d, want %d", round, got, round+1)
+		}
+		l.Commit()
+		for i := 0; i < size; i++ {
+			if err := <-acked; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := l.Stats().Appended; got != 2*size {
+		t.Fatalf("Appended = %d, want %d", got, 2*size)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

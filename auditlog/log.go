@@ -155,7 +155,7 @@ type Log struct {
 	keys   atomic.Pointer[saltKeys]
 	logger *slog.Logger
 
-	free  slotStack
+	free  slotPool
 	queue *ring
 	stop  chan struct{}
 	done  chan struct{}
@@ -237,14 +237,12 @@ func Open(opts Options) (*Log, error) {
 	l.out = make([]byte, 0, 256<<10)
 	l.group = make([]*slot, 0, maxGroup)
 	l.queue = newRing(l.opts.QueueSize)
-	l.free.slots = make([]*slot, 0, l.opts.QueueSize)
-	l.free.max = l.opts.QueueSize
+	l.free.max = int64(l.opts.QueueSize)
 	if l.opts.Durability == DurabilityAsync {
 		// Callers do not wait, so they fill the queue: make it all now.
 		for range l.opts.QueueSize {
-			l.free.slots = append(l.free.slots, newSlot())
+			l.free.pool.Put(newSlot())
 		}
-		l.free.made = l.opts.QueueSize
 	}
 	now := l.rc.now()
 	l.lastSync, l.lastCPTime = now, now
@@ -498,7 +496,7 @@ func (l *Log) enqueue(e *Entry, notify func(uint64, error)) (*slot, error) {
 	if l.closed {
 		return nil, ErrClosed
 	}
-	s := l.free.pop()
+	s := l.free.get()
 	if s == nil {
 		atomic.AddUint64(&l.stats.QueueFull, 1)
 		return nil, ErrQueueFull
@@ -524,7 +522,7 @@ func (l *Log) ack(s *slot, err error) {
 }
 
 // putSlot returns a slot whose record has been handled.
-func (l *Log) putSlot(s *slot) { l.free.push(s) }
+func (l *Log) putSlot(s *slot) { l.free.put(s) }
 
 // Close flushes queued records, syncs, signs a final checkpoint and
 // releases the directory.

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -23,45 +24,40 @@ type slot struct {
 	c        commitments
 }
 
-// slotStack is the free list of slots. A slot is made the first time
-// every existing one is in use, up to max (QueueSize), which bounds the
-// records queued; after that steady appends allocate nothing, and memory
-// follows the most records ever in flight rather than the bound. A mutex
-// is held for a few instructions; it measured cheaper than a channel and,
-// unlike a sync.Pool, never drops slots at a GC.
-type slotStack struct {
-	mu    sync.Mutex
-	slots []*slot
-	made  int
-	max   int
+// slotPool is the free list of slots. One counter bounds the slots in use
+// to max (QueueSize), which bounds the records queued; the slots themselves
+// wait in a sync.Pool, whose per-processor caches hand a slot back without
+// a lock. A mutex-guarded stack did this before and cost 0.25 µs per
+// record in BenchmarkAppend, most of it contention between the callers
+// taking slots and the committer giving them back. A slot unused through
+// two garbage collections is dropped and made again when needed; steady
+// appends allocate nothing.
+type slotPool struct {
+	pool  sync.Pool
+	inUse atomic.Int64
+	max   int64
 }
 
-func (st *slotStack) pop() *slot {
-	st.mu.Lock()
-	n := len(st.slots)
-	if n == 0 {
-		if st.made == st.max {
-			st.mu.Unlock()
-			return nil
-		}
-		st.made++
-		st.mu.Unlock()
-		return newSlot()
+// get returns a free slot, or nil when max slots are in use.
+func (p *slotPool) get() *slot {
+	if p.inUse.Add(1) > p.max {
+		p.inUse.Add(-1)
+		return nil
 	}
-	s := st.slots[n-1]
-	st.slots = st.slots[:n-1]
-	st.mu.Unlock()
-	return s
+	if s, _ := p.pool.Get().(*slot); s != nil {
+		return s
+	}
+	return newSlot()
+}
+
+// put returns a slot that get handed out.
+func (p *slotPool) put(s *slot) {
+	p.pool.Put(s)
+	p.inUse.Add(-1)
 }
 
 func newSlot() *slot {
 	return &slot{done: make(chan struct{}, 1), sealer: newSealer(), rec: make([]byte, 0, 256), leaf: make([]byte, 0, 256)}
-}
-
-func (st *slotStack) push(s *slot) {
-	st.mu.Lock()
-	st.slots = append(st.slots, s) // within capacity: only popped slots come back
-	st.mu.Unlock()
 }
 
 // encode turns e into the slot's record bytes and leaf hash.
