@@ -75,6 +75,80 @@ func BenchmarkAppend(b *testing.B) {
 	}
 }
 
+// BenchmarkQueueCommit is the write path as the event-loop engine drives
+// it: one caller per core, like a loop per core, queues the records of a
+// turn with QueueFunc and commits them with Commit. In process mode a
+// record counts once its acknowledgement has run, as a loop releases a
+// held response only then; no caller ever blocks, so no goroutine is
+// parked and woken per record as with Append.
+func BenchmarkQueueCommit(b *testing.B) {
+	for _, turn := range []int{1, 16} {
+		b.Run("process/turn="+strconv.Itoa(turn), func(b *testing.B) {
+			o := testOptions(b, b.TempDir())
+			o.QueueSize = 65536
+			o.SegmentMaxBytes = 256 << 20
+			l, err := Open(o)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var ctr, acked atomic.Int64
+			var failed atomic.Value
+			b.ReportAllocs()
+			b.ResetTimer()
+			cpu0 := cpuTime()
+			b.RunParallel(func(pb *testing.PB) {
+				var e Entry
+				testEntry(&e, int(ctr.Add(1)))
+				done := func(_ uint64, err error) {
+					if err != nil {
+						failed.Store(err)
+					}
+					acked.Add(1)
+				}
+				queued := 0
+				for pb.Next() {
+					i := ctr.Add(1)
+					e.Start = testStart + i*1000
+					e.RequestID = strconv.AppendInt(e.RequestID[:0], i*0x9e3779b97f4a7c, 16)
+					e.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+					e.BytesOut = uint64(i % 7919)
+					for {
+						err := l.QueueFunc(&e, done)
+						if err == ErrQueueFull {
+							l.Commit()
+							runtime.Gosched()
+							continue
+						}
+						if err != nil {
+							b.Error(err)
+							return
+						}
+						break
+					}
+					if queued++; queued == turn {
+						l.Commit()
+						queued = 0
+					}
+				}
+				l.Commit()
+			})
+			st := l.Stats()
+			if err := l.Close(); err != nil {
+				b.Fatal(err)
+			}
+			cpu := cpuTime() - cpu0
+			b.StopTimer()
+			if err, _ := failed.Load().(error); err != nil {
+				b.Fatal(err)
+			}
+			if n := acked.Load(); n != int64(b.N) {
+				b.Fatalf("%d of %d records acknowledged", n, b.N)
+			}
+			reportAppendMetrics(b, cpu, st)
+		})
+	}
+}
+
 // BenchmarkAppendSerial is one caller appending in a loop (a group per record
 // in process mode: the low-load worst case).
 func BenchmarkAppendSerial(b *testing.B) {
