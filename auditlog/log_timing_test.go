@@ -202,6 +202,61 @@ func BenchmarkEncode(b *testing.B) {
 	benchSink += uint64(len(s.rec))
 }
 
+// BenchmarkRecordFloor is the least a record costs in the log: what every
+// record needs whoever runs it (encode with its commitments, leaf hash and
+// side encryption; the tree's node hashes; its share of an S2 block of
+// `group` records), on one thread with hot caches, with no queue, no
+// write(2), no hand-off and no wake-up. It is the floor under
+// BenchmarkAppend's CPU per record and under the proxy's extra CPU per
+// request with the log on; group 11 is the proxy's group under the load
+// harness, 40 BenchmarkAppend's.
+func BenchmarkRecordFloor(b *testing.B) {
+	for _, group := range []int{11, 40} {
+		b.Run("group="+strconv.Itoa(group), func(b *testing.B) {
+			dir := b.TempDir()
+			ss := newSaltStore(dir, int64(DefaultSaltPeriod), true)
+			if err := mkdirs(dir); err != nil {
+				b.Fatal(err)
+			}
+			codec, err := newBlockCodec()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer codec.close()
+			var e Entry
+			testEntry(&e, 7)
+			k, err := ss.get(ss.epochOf(e.Start))
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := newSlot()
+			var rng compactRange
+			raw := make([]byte, 0, 64<<10)
+			out := make([]byte, 0, 64<<10)
+			b.ReportAllocs()
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			b.ResetTimer()
+			cpu0 := threadCPUTime()
+			for i := 0; i < b.N; i++ {
+				e.Start = testStart + int64(i)*1000
+				e.ClientIP = netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)})
+				s.encode(&e, k)
+				if err := rng.appendLeaf(s.leafHash); err != nil {
+					b.Fatal(err)
+				}
+				raw = append(raw, s.rec...)
+				if i%group == group-1 {
+					out = codec.appendBlock(out[:0], raw, uint64(i+1-group), group, e.Start, e.Start)
+					raw = raw[:0]
+				}
+			}
+			b.ReportMetric(float64((threadCPUTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/record")
+			benchSink += uint64(len(out))
+		})
+	}
+}
+
 // threadCPUTime returns the CPU time of the calling OS thread.
 func threadCPUTime() time.Duration {
 	var ru unix.Rusage
