@@ -344,6 +344,18 @@
 // kept: groups shrank from 40 to 27–30 records and CPU per record did not
 // fall.
 //
+// Also measured and not kept: running the periodic fdatasync of process
+// mode beside the commits instead of under seqMu (an fdatasync took
+// 0.4–1.2 ms here, ten times a second, and every commit waits for seqMu
+// meanwhile). The point was the event loop's p99, which doubles with the
+// log on. scripts/bench.sh --targets tollgate-gnet,tollgate-gnet-audit-process
+// --duration 8s --rounds 3, three runs of each build, p99 with the log on
+// against off: 4.3–9.3 against 3.4–4.2 ms as committed, 8.4–10.3 against
+// 2.6–3.9 ms with the sync beside the commits, and 6.9–9.6 against
+// 3.0–3.6 ms with checkpoints turned off in the harness's configuration by
+// hand. Neither the syncs nor the checkpoints make that tail; the change
+// went, with its extra lock.
+//
 // Not tried, because they change what the log proves or stores: one hash
 // for both commitments (saves one of four SHA-256 calls but makes the
 // principal's commitment, and its ciphertext, depend on the address, so
