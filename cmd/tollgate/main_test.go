@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
@@ -272,5 +273,17 @@ routes:
 		if !strings.Contains(log, want) {
 			t.Errorf("log lacks %q:\n%s", want, log)
 		}
+	}
+	// The event loop gets a processor to spare (procs.go) unless the
+	// environment sets GOMAXPROCS; the goroutine engine keeps the default.
+	loops, procs := runtime.NumCPU(), runtime.GOMAXPROCS(0)
+	if engine == "fasthttp" {
+		loops = 0
+	}
+	if _, set := os.LookupEnv("GOMAXPROCS"); !set && loops >= procs {
+		procs++
+	}
+	if want := fmt.Sprintf("event_loops=%d gomaxprocs=%d", loops, procs); !strings.Contains(log, want) {
+		t.Errorf("log lacks %q:\n%s", want, log)
 	}
 }

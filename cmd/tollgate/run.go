@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 	"time"
 
@@ -41,7 +42,12 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	log := p.Logger()
-	log.Info("tollgate started", "config", o.config, "version", version)
+	_, set := os.LookupEnv("GOMAXPROCS")
+	if n := spareProcs(p.EventLoops(), runtime.GOMAXPROCS(0), set); n != runtime.GOMAXPROCS(0) {
+		runtime.GOMAXPROCS(n) // see procs.go
+	}
+	log.Info("tollgate started", "config", o.config, "version", version,
+		"event_loops", p.EventLoops(), "gomaxprocs", runtime.GOMAXPROCS(0))
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)

@@ -71,14 +71,15 @@ import (
 // against 0.79–0.97, futex 0.21–0.24 against 0.23–0.27. CPU per request
 // moved within the noise (±20% between rounds on this machine).
 //
-// A lead, measured and not acted on here: with GOMAXPROCS=3 (one P more
-// than the two loops, which block in epoll_wait holding theirs) the same
-// build used 8–17% less CPU per request with the log on and 6–17% less
-// with it off, nanosleep fell from 0.30–0.35 to 0.09–0.13 per request and
-// context switches from 0.75–0.81 to 0.55–0.64 (three interleaved rounds).
-// It helps both modes alike, so the log's share stays (1.13–1.30× against
-// 1.16–1.22×); choosing GOMAXPROCS or the number of loops is the
-// process's decision, not this file's.
+// With GOMAXPROCS=3 (one P more than the two loops, which block in
+// epoll_wait holding theirs) the same build used 8–17% less CPU per
+// request with the log on and 6–17% less with it off, nanosleep fell from
+// 0.30–0.35 to 0.09–0.13 per request and context switches from 0.75–0.81
+// to 0.55–0.64 (three interleaved rounds). It helps both modes alike, so
+// the log's share stays (1.13–1.30× against 1.16–1.22×). It also brings
+// the p99 with the log on down to the p99 without it, and for that the
+// process takes the spare P when the environment does not set GOMAXPROCS
+// (cmd/tollgate/procs.go, where the choice belongs).
 //
 // # Committing on the loop
 //

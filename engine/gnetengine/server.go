@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -170,6 +171,16 @@ wait:
 // InFlight returns the number of requests being served (by every engine
 // of the pipeline).
 func (s *Server) InFlight() int64 { return s.p.InFlight() }
+
+// EventLoops returns how many event loops the server runs: EventLoops, or
+// gnet's default of one per CPU, for each listener.
+func (s *Server) EventLoops() int {
+	per := s.loops
+	if per <= 0 {
+		per = runtime.NumCPU()
+	}
+	return per * len(s.listeners)
+}
 
 // listener is one gnet engine serving one configured listener. It is the
 // engine's event handler for both its client connections and the upstream

@@ -330,3 +330,12 @@ func (p *Proxy) Generation() uint64 {
 
 // Logger returns the proxy's operational logger.
 func (p *Proxy) Logger() *slog.Logger { return p.log }
+
+// EventLoops returns how many gnet event loops serve the listeners; zero
+// when the goroutine engine serves them all.
+func (p *Proxy) EventLoops() int {
+	if p.gnet == nil {
+		return 0
+	}
+	return p.gnet.EventLoops()
+}
