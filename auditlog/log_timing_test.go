@@ -175,20 +175,27 @@ func BenchmarkAppendSerial(b *testing.B) {
 	l.Close()
 }
 
-// BenchmarkEncode is the caller-side share of Append: commitments, leaf,
-// leaf hash and encrypted side data.
-func BenchmarkEncode(b *testing.B) {
+// benchSaltKeys returns the keys of e's salt period, from a salt store in
+// a directory of the benchmark's own.
+func benchSaltKeys(b *testing.B, e *Entry) *saltKeys {
 	dir := b.TempDir()
 	ss := newSaltStore(dir, int64(DefaultSaltPeriod), true)
 	if err := mkdirs(dir); err != nil {
 		b.Fatal(err)
 	}
-	var e Entry
-	testEntry(&e, 7)
 	k, err := ss.get(ss.epochOf(e.Start))
 	if err != nil {
 		b.Fatal(err)
 	}
+	return k
+}
+
+// BenchmarkEncode is the caller-side share of Append: commitments, leaf,
+// leaf hash and encrypted side data.
+func BenchmarkEncode(b *testing.B) {
+	var e Entry
+	testEntry(&e, 7)
+	k := benchSaltKeys(b, &e)
 	s := &slot{sealer: newSealer(), done: make(chan struct{}, 1)}
 	b.ReportAllocs()
 	// The loop runs on one OS thread whose own CPU time is reported: time
@@ -216,11 +223,6 @@ func BenchmarkEncode(b *testing.B) {
 func BenchmarkRecordFloor(b *testing.B) {
 	for _, group := range []int{11, 40} {
 		b.Run("group="+strconv.Itoa(group), func(b *testing.B) {
-			dir := b.TempDir()
-			ss := newSaltStore(dir, int64(DefaultSaltPeriod), true)
-			if err := mkdirs(dir); err != nil {
-				b.Fatal(err)
-			}
 			codec, err := newBlockCodec()
 			if err != nil {
 				b.Fatal(err)
@@ -228,10 +230,7 @@ func BenchmarkRecordFloor(b *testing.B) {
 			defer codec.close()
 			var e Entry
 			testEntry(&e, 7)
-			k, err := ss.get(ss.epochOf(e.Start))
-			if err != nil {
-				b.Fatal(err)
-			}
+			k := benchSaltKeys(b, &e)
 			s := newSlot()
 			var rng compactRange
 			raw := make([]byte, 0, 64<<10)

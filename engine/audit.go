@@ -253,8 +253,9 @@ func (r *Recorder) RecordDecision(ex *filters.Exchange, roles *filters.Roles, no
 // decision record and returns (the engine calls Commit, as after
 // RecordFunc); done is called once the record is as durable as the mode
 // asks, and the request may be forwarded only if done's error is nil
-// (count it with DecisionFailed otherwise). An error from RecordDecisionFunc itself means
-// done is never called and the request must not be forwarded.
+// (count it with DecisionFailed otherwise). An error from
+// RecordDecisionFunc itself means done is never called and the request
+// must not be forwarded.
 func (r *Recorder) RecordDecisionFunc(ex *filters.Exchange, roles *filters.Roles, now time.Time, done func(uint64, error)) error {
 	return r.recordDecision(ex, roles, now, done)
 }

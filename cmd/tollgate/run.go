@@ -43,11 +43,13 @@ func runCmd(args []string, stdout, stderr io.Writer) int {
 	}
 	log := p.Logger()
 	_, set := os.LookupEnv("GOMAXPROCS")
-	if n := spareProcs(p.EventLoops(), runtime.GOMAXPROCS(0), set); n != runtime.GOMAXPROCS(0) {
+	loops, procs := p.EventLoops(), runtime.GOMAXPROCS(0)
+	if n := spareProcs(loops, procs, set); n != procs {
 		runtime.GOMAXPROCS(n) // see procs.go
+		procs = n
 	}
 	log.Info("tollgate started", "config", o.config, "version", version,
-		"event_loops", p.EventLoops(), "gomaxprocs", runtime.GOMAXPROCS(0))
+		"event_loops", loops, "gomaxprocs", procs)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGINT, syscall.SIGTERM)

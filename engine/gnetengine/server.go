@@ -173,7 +173,9 @@ wait:
 func (s *Server) InFlight() int64 { return s.p.InFlight() }
 
 // EventLoops returns how many event loops the server runs: EventLoops, or
-// gnet's default of one per CPU, for each listener.
+// gnet's default of one per CPU, for each listener. gnet gives no way to
+// ask, and the loops' states (listener.loops) are made only at their first
+// connection, so this follows the rule gnet applies when it starts them.
 func (s *Server) EventLoops() int {
 	per := s.loops
 	if per <= 0 {
