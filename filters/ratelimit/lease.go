@@ -187,10 +187,12 @@ type refill struct {
 
 // queue queues a job; it reports false when the queue is full.
 func (f *Filter) queue(job refill) bool {
+	f.pending.Add(1)
 	select {
 	case f.refills <- job:
 		return true
 	default:
+		f.pending.Add(-1)
 		return false
 	}
 }
@@ -216,26 +218,34 @@ func (f *Filter) refillLoop() {
 		case <-f.stop:
 			return
 		case job := <-f.refills:
-			rep, err := f.call(job.p, job.key, job.n)
-			if job.n < 0 {
-				continue // a give-back: best effort
-			}
-			now := f.clock()
-			var excess int64
-			s := job.p.shared.leases.shard(job.h)
-			s.mu.Lock()
-			if l := s.m[job.h]; l != nil {
-				l.refilling = false
-				if err == nil {
-					excess = f.merge(job.p, l, rep, now)
-				}
-			} else if err == nil {
-				excess = rep.Granted // the lease was evicted meanwhile
-			}
-			s.mu.Unlock()
-			if excess > 0 {
-				f.queue(refill{p: job.p, h: job.h, key: job.key, n: -excess})
-			}
+			f.runRefill(job)
+			f.pending.Add(-1) // after runRefill queued any give-back
 		}
+	}
+}
+
+// runRefill runs one queued job: a refill merges its grant into the
+// lease (and queues back what the lease cannot hold); a give-back is best
+// effort.
+func (f *Filter) runRefill(job refill) {
+	rep, err := f.call(job.p, job.key, job.n)
+	if job.n < 0 {
+		return
+	}
+	now := f.clock()
+	var excess int64
+	s := job.p.shared.leases.shard(job.h)
+	s.mu.Lock()
+	if l := s.m[job.h]; l != nil {
+		l.refilling = false
+		if err == nil {
+			excess = f.merge(job.p, l, rep, now)
+		}
+	} else if err == nil {
+		excess = rep.Granted // the lease was evicted meanwhile
+	}
+	s.mu.Unlock()
+	if excess > 0 {
+		f.queue(refill{p: job.p, h: job.h, key: job.key, n: -excess})
 	}
 }

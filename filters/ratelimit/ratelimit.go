@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -39,6 +40,7 @@ type Filter struct {
 	store     *redisstore.Store
 	exact     bool // a shared policy is in exact mode: TryHandle always waits
 	refills   chan refill
+	pending   atomic.Int64 // refills queued or in flight
 	stop      chan struct{}
 	workers   sync.WaitGroup
 	closeOnce sync.Once

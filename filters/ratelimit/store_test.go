@@ -27,6 +27,18 @@ func newSharedFilter(t testing.TB, src string) *Filter {
 	return f.(*Filter)
 }
 
+// settle waits until f's lease workers have run every queued refill and
+// give-back, so that what Redis holds is what f has given back.
+func settle(t testing.TB, f *Filter) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); f.pending.Load() != 0; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d refills still pending after 5s", f.pending.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
 func sharedConfig(addr, mode, onError string, extra string) string {
 	return `
 redis:
@@ -412,6 +424,7 @@ func TestSharedRefund(t *testing.T) {
 				}
 				filters.ReleaseExchange(ex)
 			}
+			settle(t, a) // a's give-backs are queued: let them reach Redis
 			admitted := 0
 			for i := 0; i < 5; i++ {
 				ex, v := handle(b, req)
