@@ -200,8 +200,11 @@
 // included) and Options.RetainAge (segments sealed longer ago) after each
 // checkpoint; Prune ("audit prune") does the same offline under the
 // directory lock, so it fails while the proxy runs. The active segment is
-// never deleted, nor a segment holding a record no checkpoint covers yet.
-// Before any file is removed, the file "pruned" is written atomically with
+// never deleted, nor a segment holding a record no checkpoint covers yet,
+// nor one holding a record a copy has not received: Log.HoldRetention
+// takes the copy's position (the proxy passes pgship's), so an outage of
+// the copy grows the log instead of losing records, and Stats.RetentionHeld
+// says by how many segments. Before any file is removed, the file "pruned" is written atomically with
 // the first retained index F and the leaf hashes of [F &^ 255, F), the
 // boundary part of the level-0 tile holding F (≤ 8 KiB); then the segments
 // are removed and the directory is synced. The tile files are never cut:

@@ -164,6 +164,9 @@ type Log struct {
 	compactor *compactor
 	// segMu orders retention's deletions against the compactor's renames.
 	segMu sync.Mutex
+	// hold, when set, reports the first index retention must keep
+	// (HoldRetention).
+	hold atomic.Pointer[func() uint64]
 
 	closeMu  sync.RWMutex
 	closed   bool
@@ -200,6 +203,9 @@ type Stats struct {
 	SinkFailures, SinkDropped                                                     uint64
 	// Pruned counts segments deleted by retention.
 	Pruned uint64
+	// RetentionHeld is how many segments retention would delete at the
+	// last checkpoint but keeps for HoldRetention (a level, not a count).
+	RetentionHeld uint64
 	// Compactions counts sealed segments rewritten in full zstd blocks;
 	// CompactionFailures those left as written after an error.
 	Compactions, CompactionFailures uint64
@@ -405,7 +411,7 @@ func (l *Log) Stats() Stats {
 		Checkpoints: atomic.LoadUint64(&l.stats.Checkpoints), Failures: atomic.LoadUint64(&l.stats.Failures),
 		Recoveries: atomic.LoadUint64(&l.stats.Recoveries), QueueFull: atomic.LoadUint64(&l.stats.QueueFull),
 		SinkFailures: atomic.LoadUint64(&l.stats.SinkFailures), SinkDropped: atomic.LoadUint64(&l.stats.SinkDropped),
-		Pruned:      atomic.LoadUint64(&l.stats.Pruned),
+		Pruned: atomic.LoadUint64(&l.stats.Pruned), RetentionHeld: atomic.LoadUint64(&l.stats.RetentionHeld),
 		Compactions: atomic.LoadUint64(&l.stats.Compactions), CompactionFailures: atomic.LoadUint64(&l.stats.CompactionFailures),
 	}
 }

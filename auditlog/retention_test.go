@@ -310,6 +310,55 @@ func TestRetentionWriter(t *testing.T) {
 	proveAndCheck(t, dir, vkey, 2999)
 }
 
+// TestRetentionHold: a copy's position holds retention back, whatever
+// retain_segments says; retention deletes up to the copy as it advances,
+// catches up at the first checkpoint after the copy does, and the metric
+// says how many segments wait.
+func TestRetentionHold(t *testing.T) {
+	_, vkey := testKeys(t)
+	clk := newTestClock(time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC))
+	dir := t.TempDir()
+	o := segmentedOptions(t, dir, clk)
+	o.RetainSegments = 1
+	l, err := Open(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var copied atomic.Uint64 // nothing copied yet: the copy is down
+	l.HoldRetention(copied.Load)
+	for b := 0; b < 4; b++ {
+		appendN(t, l, b*segTestPer, segTestPer)
+		clk.add(time.Hour)
+	}
+	// Segments 0, 600, 1200 are sealed; the active one starts at 1800 and
+	// takes the next checkpoint's records.
+	if got, st := segFirsts(t, dir), l.Stats(); len(got) != 4 || st.Pruned != 0 || st.RetentionHeld != 3 {
+		t.Fatalf("copy at 0: segments %v, pruned %d, held %d; want all 4 kept, 3 held", got, st.Pruned, st.RetentionHeld)
+	}
+	// The copy reaches into segment 600 but not its end: only segment 0,
+	// wholly copied, may go. (These records seal segment 1800 by age.)
+	copied.Store(1000)
+	appendN(t, l, 2400, 100)
+	if got, st := segFirsts(t, dir), l.Stats(); len(got) != 4 || got[0] != 600 || st.Pruned != 1 || st.RetentionHeld != 3 {
+		t.Fatalf("copy at 1000: segments %v, pruned %d, held %d; want [600 1200 1800 2400], 1 pruned, 3 held", got, st.Pruned, st.RetentionHeld)
+	}
+	// Caught up: retention does what retain_segments says again.
+	copied.Store(2500)
+	appendN(t, l, 2500, 100)
+	if got, st := segFirsts(t, dir), l.Stats(); len(got) != 1 || got[0] != 2400 || st.RetentionHeld != 0 || st.Pruned != 4 {
+		t.Fatalf("copy caught up: segments %v, pruned %d, held %d; want [2400], 4 pruned, none held", got, st.Pruned, st.RetentionHeld)
+	}
+	// Lifting the hold is the old behaviour: nothing waits for a copy.
+	l.HoldRetention(nil)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	vr, err := Verify(VerifyOptions{Dir: dir, VerifierKey: vkey})
+	if err != nil || vr.Pruned != 2400 || vr.Records != 2600 {
+		t.Fatalf("verify: %+v %v", vr, err)
+	}
+}
+
 // TestPrunePlan: the never-the-active-segment and checkpoint-coverage rules.
 func TestPrunePlan(t *testing.T) {
 	segs := []segInfo{{first: 0, created: 1}, {first: 10, created: 2}, {first: 20, created: 3}, {first: 30, created: 4}}

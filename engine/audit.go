@@ -103,6 +103,8 @@ func NewRecorder(c *config.Audit, observers []Observer, log *slog.Logger, set *m
 	_ = set.NewGauge(`tollgate_audit_groups_total`, func() float64 { return float64(l.Stats().Groups) })
 	_ = set.NewGauge(`tollgate_audit_blocks_total`, func() float64 { return float64(l.Stats().Blocks) })
 	_ = set.NewGauge(`tollgate_audit_syncs_total`, func() float64 { return float64(l.Stats().Syncs) })
+	// Segments retention keeps only because the shipped copy lacks them.
+	_ = set.NewGauge(`tollgate_audit_retention_held_segments`, func() float64 { return float64(l.Stats().RetentionHeld) })
 	_ = set.NewGauge(`tollgate_audit_compactions_total`, func() float64 { return float64(l.Stats().Compactions) })
 	_ = set.NewGauge(`tollgate_audit_compaction_failures_total`, func() float64 { return float64(l.Stats().CompactionFailures) })
 	return r, nil
@@ -123,6 +125,15 @@ func (r *Recorder) Refuse() bool {
 // whose copy has fallen too far behind. It must be called before the
 // recorder serves; behind must be cheap and safe for concurrent use.
 func (r *Recorder) SetBehind(behind func() bool) { r.behind = behind }
+
+// HoldRetention keeps the log's retention from deleting records at or
+// past the index next reports: those a copy elsewhere has not received
+// (see auditlog.Log.HoldRetention). Without an audit log it does nothing.
+func (r *Recorder) HoldRetention(next func() uint64) {
+	if r.log != nil {
+		r.log.HoldRetention(next)
+	}
+}
 
 // Healthy reports whether the audit log (if any) is being written.
 func (r *Recorder) Healthy() bool { return r.log == nil || r.log.Healthy() }

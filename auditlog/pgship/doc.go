@@ -27,14 +27,15 @@
 //
 // The shipper holds one batch (BatchRecords records) at a time. While
 // PostgreSQL is unreachable it retries with a backoff up to five seconds;
-// the local log keeps growing and nothing is lost (retention must not
-// delete segments the database has not received: keep retain_* above the
-// longest outage to ride out, and watch the lag). The lag, in records, is
+// the local log keeps growing and nothing is lost: the proxy holds the
+// log's retention at Shipped (auditlog.Log.HoldRetention), so a segment is
+// deleted only once the database holds all of it. The lag, in records, is
 // the metric tollgate_audit_ship_lag_records, beside
 // tollgate_audit_ship_records_total, tollgate_audit_ship_checkpoints_total,
 // tollgate_audit_ship_failures_total and
-// tollgate_audit_ship_lost_records_total (records retention deleted before
-// they were shipped: a gap Verify will report). By default requests keep flowing
+// tollgate_audit_ship_lost_records_total (records deleted before they were
+// shipped, by a log pruned offline or before shipping was configured: a
+// gap Verify will report). By default requests keep flowing
 // whatever the lag. With MaxLag set the operator chooses fail-closed
 // shipping: Behind reports true while more than MaxLag records wait, the
 // proxy's /readyz then reports not ready and requests are refused with

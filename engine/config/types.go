@@ -212,9 +212,9 @@ type Audit struct {
 	SinkURL string `yaml:"sink_url"`
 	// SinkCommand is run for every signed checkpoint with the checkpoint on its standard input.
 	SinkCommand []string `yaml:"sink_command"`
-	// RetainSegments keeps at most this many segment files, deleting the oldest sealed ones once a signed checkpoint covers them; zero keeps every segment.
+	// RetainSegments keeps at most this many segment files, deleting the oldest sealed ones once a signed checkpoint covers them (and, with ship.postgres, once the database holds them); zero keeps every segment.
 	RetainSegments int `yaml:"retain_segments"`
-	// RetainAge deletes sealed segments older than this once a signed checkpoint covers them; zero keeps every segment.
+	// RetainAge deletes sealed segments older than this once a signed checkpoint covers them (and, with ship.postgres, once the database holds them); zero keeps every segment.
 	RetainAge Duration `yaml:"retain_age"`
 	// Strict writes a decision record before a request is forwarded upstream, and the usual completion record after; with durability disk the decision is on disk before the upstream sees the request.
 	Strict bool `yaml:"strict"`

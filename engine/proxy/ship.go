@@ -15,9 +15,10 @@ import (
 )
 
 // startShipper starts copying the audit log to PostgreSQL when the config
-// asks for it, under the log's origin (the name of its signing key). With
-// max_lag set, the recorder refuses requests while the copy is behind.
-// It returns nil when there is nothing to ship.
+// asks for it, under the log's origin (the name of its signing key).
+// Retention then deletes only records the database holds. With max_lag
+// set, the recorder refuses requests while the copy is behind. It returns
+// nil when there is nothing to ship.
 func startShipper(c *config.Audit, rec *engine.Recorder, log *slog.Logger, set *metrics.Set) (*pgship.Shipper, error) {
 	if c == nil || c.Ship == nil || c.Ship.Postgres == nil {
 		return nil, nil
@@ -38,6 +39,7 @@ func startShipper(c *config.Audit, rec *engine.Recorder, log *slog.Logger, set *
 	if err != nil {
 		return nil, fmt.Errorf("cannot ship the audit log: %w", err)
 	}
+	rec.HoldRetention(s.Shipped)
 	if pg.MaxLag > 0 {
 		rec.SetBehind(s.Behind)
 	}

@@ -255,3 +255,79 @@ func TestAuditShippingFailClosed(t *testing.T) {
 		}
 	})
 }
+
+// TestRetentionWaitsForShipping: with retention set to keep one segment
+// and PostgreSQL down, the log keeps every segment the database lacks
+// (and says how many on /metrics) instead of deleting records nobody has
+// copied; once the database is back, the copy is complete, retention
+// deletes what it holds, and the database verifies with no gap.
+func TestRetentionWaitsForShipping(t *testing.T) {
+	pg := testpg.New(t)
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		origin := "tollgate.test/hold-" + engine
+		keyFile, logDir, vkey := auditSetup(t, t.TempDir(), origin)
+		if err := pg.Stop(); err != nil {
+			t.Fatal(err)
+		}
+		cfg := shipConfig(t, up.Addr, logDir, keyFile, engine, pg.URL(), "")
+		cfg = strings.Replace(cfg, "  checkpoint_interval: 50ms\n", "  checkpoint_interval: 50ms\n  segment_max_age: 100ms\n  retain_segments: 1\n", 1)
+		p := startProxy(t, cfg)
+		sent := 0
+		get := func() {
+			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/1", nil, ""); r.Status != 200 {
+				t.Fatalf("GET: %d %s", r.Status, r.Body)
+			}
+			sent++
+		}
+		// A request every 10ms (at most 1000): segments seal every 100ms,
+		// each checkpoint would delete all but the newest.
+		waitFor(t, "retention to hold three segments for the database", 10*time.Second, func() bool {
+			get()
+			time.Sleep(10 * time.Millisecond)
+			return shipMetric(t, p, "tollgate_audit_retention_held_segments") >= 3
+		})
+		if n := shipMetric(t, p, "tollgate_audit_ship_records_total"); n != 0 {
+			t.Fatalf("%v records shipped while the database was down", n)
+		}
+		if err := pg.StartAgain(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "the copy to catch up and retention to delete", 20*time.Second, func() bool {
+			get()
+			time.Sleep(10 * time.Millisecond)
+			return shipMetric(t, p, "tollgate_audit_ship_lag_records") == 0 &&
+				shipMetric(t, p, "tollgate_audit_retention_held_segments") == 0
+		})
+		if n := shipMetric(t, p, "tollgate_audit_ship_lost_records_total"); n != 0 {
+			t.Fatalf("%v records deleted before they were shipped", n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		local, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if local.Pruned == 0 || local.Records != uint64(sent) {
+			t.Fatalf("local log: %d records, first %d retained; want %d records and some deleted once shipped", local.Records, local.Pruned, sent)
+		}
+		res, err := pgship.Verify(ctx, pg.URL(), []string{vkey})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, pr := range res.Problems {
+			if pr.Origin == origin {
+				t.Errorf("verify --pg: %s", pr)
+			}
+		}
+		for _, o := range res.Origins {
+			if o.Origin == origin && o.Records != uint64(sent) {
+				t.Errorf("database holds %d records of %s, want all %d", o.Records, origin, sent)
+			}
+		}
+		t.Logf("%d requests; the local log kept records from %d", sent, local.Pruned)
+	})
+}
