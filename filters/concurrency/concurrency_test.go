@@ -288,20 +288,51 @@ func TestConfig(t *testing.T) {
 	if f.limit != 8 || f.maxQueue != 8 || f.timeout != time.Second || string(f.retryAfter) != "1" || f.Name() != "concurrency" {
 		t.Fatalf("defaults: %+v", f)
 	}
-	bad := func(src, want string) {
-		t.Helper()
-		_, err := New(testSpec(src))
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.HasPrefix(err.Error(), "test.yaml:1:1: ") {
-			t.Fatalf("New(%s) error = %v, want %q", src, err, want)
-		}
-	}
-	bad(`{}`, "max_concurrent")
-	bad(`{max_concurrent: 0}`, "max_concurrent")
-	bad(`{max_concurrent: 1, max_queue: -1}`, "max_queue")
-	bad(`{max_concurrent: 1, queue_timeout: 1h}`, "queue_timeout")
-	bad(`{max_concurrent: 1, retry_after: 1500ms}`, "whole number of seconds")
 	if _, err := New(testSpec(`{max_concurent: 1}`)); err == nil || !strings.Contains(err.Error(), "max_concurent") {
 		t.Fatalf("unknown key accepted: %v", err)
+	}
+}
+
+// TestConfigErrorPositions wants every problem of the block at once, one
+// per line, each at the line:col of the setting it names; an absent
+// required setting is at the block.
+func TestConfigErrorPositions(t *testing.T) {
+	f := func(src string, wants ...string) {
+		t.Helper()
+		_, err := New(testSpec(src))
+		if err == nil {
+			t.Fatalf("no error for\n%s", src)
+		}
+		var want []string
+		for _, w := range wants {
+			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "concurrency": `, 1))
+		}
+		if got := err.Error(); got != strings.Join(want, "\n") {
+			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+		}
+	}
+	f(`{}`, `1:1 max_concurrent: want 1 to 1048576, got 0`)
+	f(`{max_concurrent: 0}`, `1:18 max_concurrent: want 1 to 1048576, got 0`)
+	f(`{max_concurrent: 1, max_queue: -1}`, `1:32 max_queue: want 0 to 1048576, got -1`)
+	f(`{max_concurrent: 1, queue_timeout: 1h}`, `1:36 queue_timeout: want at most 5m0s, got 1h0m0s`)
+	f(`{max_concurrent: 1, retry_after: 1500ms}`, `1:34 retry_after: want a whole number of seconds (Retry-After has no fractions), got 1.5s`)
+	// The default queue follows max_concurrent: one problem, one error.
+	f(`{max_concurrent: 2000000}`, `1:18 max_concurrent: want 1 to 1048576, got 2000000`)
+	f(`
+max_concurrent: 0
+max_queue: 2000000
+queue_timeout: 10m
+retry_after: 2500ms
+`,
+		`2:17 max_concurrent: want 1 to 1048576, got 0`,
+		`3:12 max_queue: want 0 to 1048576, got 2000000`,
+		`4:16 queue_timeout: want at most 5m0s, got 10m0s`,
+		`5:14 retry_after: want a whole number of seconds (Retry-After has no fractions), got 2.5s`)
+
+	// A decode error does not hide the checks of what decoded.
+	_, err := New(testSpec("max_concurrent: 0\nmax_queues: 1\n"))
+	if err == nil || !strings.Contains(err.Error(), "max_queues") || !strings.Contains(err.Error(), `test.yaml:1:17: filter "concurrency": max_concurrent: want 1`) {
+		t.Errorf("error\n%v\nwant the unknown key and max_concurrent", err)
 	}
 }
 

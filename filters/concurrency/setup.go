@@ -1,6 +1,7 @@
 package concurrency
 
 import (
+	"errors"
 	"strconv"
 	"time"
 
@@ -26,39 +27,49 @@ const (
 	MaxTimeout    = 5 * time.Minute
 )
 
-// New builds the filter from its config entry.
+// New builds the filter from its config entry. A decode error does not
+// stop the checks: they run on what decoded (a setting that failed keeps
+// its zero value), so one run reports every problem, each at its setting.
 func New(spec filters.Spec) (filters.Filter, error) {
 	var cfg Config
-	if err := spec.Decode(&cfg); err != nil {
+	decodeErr := spec.Decode(&cfg)
+	f, err := build(spec, cfg, decodeErr)
+	if err != nil {
 		return nil, err
 	}
-	return build(spec, cfg)
+	return f, nil
 }
 
-func build(spec filters.Spec, cfg Config) (*Filter, error) {
+func build(spec filters.Spec, cfg Config, decodeErr ...error) (*Filter, error) {
+	errs := append([]error(nil), decodeErr...)
 	if cfg.MaxConcurrent < 1 || cfg.MaxConcurrent > MaxConcurrent {
-		return nil, spec.Errorf("max_concurrent: want 1 to %d, got %d", MaxConcurrent, cfg.MaxConcurrent)
+		errs = append(errs, spec.ErrorAt("max_concurrent", "want 1 to %d, got %d", MaxConcurrent, cfg.MaxConcurrent))
 	}
 	queue := cfg.MaxConcurrent
+	// The default follows max_concurrent, whose own check covers it: only
+	// a queue length written out is checked here.
 	if cfg.MaxQueue != nil {
 		queue = *cfg.MaxQueue
-	}
-	if queue < 0 || queue > MaxQueue {
-		return nil, spec.Errorf("max_queue: want 0 to %d, got %d", MaxQueue, queue)
+		if queue < 0 || queue > MaxQueue {
+			errs = append(errs, spec.ErrorAt("max_queue", "want 0 to %d, got %d", MaxQueue, queue))
+		}
 	}
 	timeout := cfg.QueueTimeout.D()
 	if timeout == 0 {
 		timeout = time.Second
 	}
 	if timeout > MaxTimeout {
-		return nil, spec.Errorf("queue_timeout: want at most %s, got %s", MaxTimeout, timeout)
+		errs = append(errs, spec.ErrorAt("queue_timeout", "want at most %s, got %s", MaxTimeout, timeout))
 	}
 	retry := cfg.RetryAfter.D()
 	if retry == 0 {
 		retry = time.Second
 	}
 	if retry%time.Second != 0 {
-		return nil, spec.Errorf("retry_after: want a whole number of seconds (Retry-After has no fractions), got %s", retry)
+		errs = append(errs, spec.ErrorAt("retry_after", "want a whole number of seconds (Retry-After has no fractions), got %s", retry))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	f := &Filter{
 		limit:      int64(cfg.MaxConcurrent),

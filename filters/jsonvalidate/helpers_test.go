@@ -1,6 +1,7 @@
 package jsonvalidate
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -24,6 +25,21 @@ func newTestFilter(t testing.TB, src string) *Filter {
 		t.Fatalf("build: %v", err)
 	}
 	return f
+}
+
+// compileMediaTypes compiles a media_types list, as build does.
+func compileMediaTypes(entries []string) ([]mediaType, error) {
+	var out []mediaType
+	var errs []error
+	for _, e := range entries {
+		m, err := compileMediaType(e)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, errors.Join(errs...)
 }
 
 // mustSchema compiles a schema written in YAML or JSON.

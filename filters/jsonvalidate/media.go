@@ -30,24 +30,18 @@ type mediaType struct {
 	suffix   bool
 }
 
-// compileMediaTypes checks and lowers the media_types entries.
-func compileMediaTypes(entries []string) ([]mediaType, error) {
-	var out []mediaType
-	var errs []error
-	for _, e := range entries {
-		typ, sub, ok := strings.Cut(strings.ToLower(e), "/")
-		switch {
-		case !ok || !filters.IsToken(typ) || typ == "*":
-			errs = append(errs, errors.New("media_types: "+quote(e)+" is not type/subtype"))
-		case sub == "*+json":
-			out = append(out, mediaType{typ: typ, sub: "+json", suffix: true})
-		case !filters.IsToken(sub) || strings.Contains(sub, "*"):
-			errs = append(errs, errors.New("media_types: "+quote(e)+" is not type/subtype or type/*+json"))
-		default:
-			out = append(out, mediaType{typ: typ, sub: sub})
-		}
+// compileMediaType checks and lowers one media_types entry.
+func compileMediaType(e string) (mediaType, error) {
+	typ, sub, ok := strings.Cut(strings.ToLower(e), "/")
+	switch {
+	case !ok || !filters.IsToken(typ) || typ == "*":
+		return mediaType{}, errors.New(quote(e) + " is not type/subtype")
+	case sub == "*+json":
+		return mediaType{typ: typ, sub: "+json", suffix: true}, nil
+	case !filters.IsToken(sub) || strings.Contains(sub, "*"):
+		return mediaType{}, errors.New(quote(e) + " is not type/subtype or type/*+json")
 	}
-	return out, errors.Join(errs...)
+	return mediaType{typ: typ, sub: sub}, nil
 }
 
 func quote(s string) string { return `"` + s + `"` }

@@ -76,7 +76,7 @@ func TestMediaTypesConfig(t *testing.T) {
 		}
 	}
 	_, err := build(testSpec("schema: true\nmedia_types: []\ndecode: [gzip, brotli, GZIP]\n"))
-	if err == nil || !strings.Contains(err.Error(), "media_types must not be empty") || !strings.Contains(err.Error(), `unknown coding "brotli"`) || !strings.Contains(err.Error(), `unknown coding "GZIP"`) {
+	if err == nil || !strings.Contains(err.Error(), "media_types: list at least one media type") || !strings.Contains(err.Error(), `decode[1]: unknown coding "brotli"`) || !strings.Contains(err.Error(), `decode[2]: unknown coding "GZIP"`) {
 		t.Fatalf("every error at once, got %v", err)
 	}
 }

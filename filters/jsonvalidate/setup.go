@@ -68,17 +68,22 @@ func New(spec filters.Spec) (filters.Filter, error) {
 	return f, nil
 }
 
+// build checks every setting, reporting each problem at the setting it
+// names (a schema's own at its keyword, in the file that holds it). A
+// decode error does not stop the checks: they run on what decoded, so
+// one run reports every problem.
 func build(spec filters.Spec) (*Filter, error) {
 	cfg := Config{MaxBytes: DefaultMaxBytes, MaxDepth: DefaultMaxDepth}
+	var errs []error
 	if err := spec.Decode(&cfg); err != nil {
-		return nil, err
+		errs = append(errs, err)
 	}
 	f := &Filter{route: spec.Route, maxBytes: int64(cfg.MaxBytes), maxDepth: cfg.MaxDepth}
-	var errs []error
+	bad := func(rel, format string, args ...any) { errs = append(errs, spec.ErrorAt(rel, format, args...)) }
 	hasInline := cfg.Schema.Kind != 0 && !(cfg.Schema.Kind == yaml.ScalarNode && cfg.Schema.ShortTag() == "!!null")
 	switch {
 	case hasInline && cfg.SchemaFile != "":
-		errs = append(errs, spec.Errorf("set schema or schema_file, not both"))
+		bad("schema_file", "set schema or schema_file, not both")
 	case hasInline:
 		s, err := Compile(&cfg.Schema, fileOf(spec.Pos), spec.Name)
 		if err != nil {
@@ -88,7 +93,7 @@ func build(spec filters.Spec) (*Filter, error) {
 	case cfg.SchemaFile != "":
 		doc, err := loadFile(cfg.SchemaFile)
 		if err != nil {
-			errs = append(errs, spec.Errorf("cannot load schema_file %q: %v", cfg.SchemaFile, err))
+			bad("schema_file", "cannot load %q: %v", cfg.SchemaFile, err)
 			break
 		}
 		s, err := Compile(doc, cfg.SchemaFile, spec.Name)
@@ -98,17 +103,17 @@ func build(spec filters.Spec) (*Filter, error) {
 		f.schema = s
 	}
 	if cfg.MaxBytes <= 0 {
-		errs = append(errs, spec.Errorf("max_bytes must be greater than 0"))
+		bad("max_bytes", "want a positive size, got %s", cfg.MaxBytes)
 	}
 	if cfg.MaxDepth < 1 || cfg.MaxDepth > MaxDepthLimit {
-		errs = append(errs, spec.Errorf("max_depth must be between 1 and %d, got %d", MaxDepthLimit, cfg.MaxDepth))
+		bad("max_depth", "want 1 to %d, got %d", MaxDepthLimit, cfg.MaxDepth)
 	}
 	if cfg.Methods == nil {
 		f.methods = []string{"POST", "PUT", "PATCH"}
 	}
-	for _, m := range cfg.Methods {
+	for i, m := range cfg.Methods {
 		if m == "" || strings.ContainsAny(m, " \t/()<>@,;:\\\"[]?={}") {
-			errs = append(errs, spec.Errorf("methods: invalid method %q", m))
+			bad("methods["+strconv.Itoa(i)+"]", "invalid method %q", m)
 			continue
 		}
 		f.methods = append(f.methods, m)
@@ -118,17 +123,21 @@ func build(spec filters.Spec) (*Filter, error) {
 		media = DefaultMediaTypes
 	}
 	if len(media) == 0 {
-		errs = append(errs, spec.Errorf("media_types must not be empty"))
+		bad("media_types", "list at least one media type")
 	}
-	var err error
-	if f.media, err = compileMediaTypes(media); err != nil {
-		errs = append(errs, spec.Errorf("%v", err))
+	for i, e := range media {
+		m, err := compileMediaType(e)
+		if err != nil {
+			bad("media_types["+strconv.Itoa(i)+"]", "%v", err)
+			continue
+		}
+		f.media = append(f.media, m)
 	}
 	f.accepted = "accepted Content-Encoding: identity"
-	for _, name := range cfg.Decode {
+	for i, name := range cfg.Decode {
 		bit := coding([]byte(name))
 		if bit <= 0 || name != strings.ToLower(name) {
-			errs = append(errs, spec.Errorf("decode: unknown coding %q (gzip or zstd)", name))
+			bad("decode["+strconv.Itoa(i)+"]", "unknown coding %q (gzip or zstd)", name)
 			continue
 		}
 		if f.codings&bit == 0 {
@@ -137,12 +146,12 @@ func build(spec filters.Spec) (*Filter, error) {
 		f.codings |= bit
 	}
 	if len(cfg.Query) > maxQueryRules {
-		errs = append(errs, spec.Errorf("query: at most %d parameters can have rules", maxQueryRules))
+		bad("query", "at most %d parameters can have rules", maxQueryRules)
 	}
 	for _, name := range sortedKeys(cfg.Query) {
-		r, err := compileRule(spec, "query", name, name, cfg.Query[name])
-		if err != nil {
-			errs = append(errs, err)
+		r, ruleErrs := compileRule(spec, "query", name, name, cfg.Query[name])
+		if len(ruleErrs) > 0 {
+			errs = append(errs, ruleErrs...)
 			continue
 		}
 		f.query = append(f.query, r)
@@ -150,17 +159,18 @@ func build(spec filters.Spec) (*Filter, error) {
 	for _, name := range sortedKeys(cfg.Headers) {
 		canon := textproto.CanonicalMIMEHeaderKey(name)
 		if canon == "" || strings.ContainsAny(name, " \t:") {
-			errs = append(errs, spec.Errorf("headers: invalid header name %q", name))
+			bad("headers."+name, "invalid header name %q", name)
 			continue
 		}
-		r, err := compileRule(spec, "headers", name, canon, cfg.Headers[name])
-		if err != nil {
-			errs = append(errs, err)
+		r, ruleErrs := compileRule(spec, "headers", name, canon, cfg.Headers[name])
+		if len(ruleErrs) > 0 {
+			errs = append(errs, ruleErrs...)
 			continue
 		}
 		f.headers = append(f.headers, r)
 	}
 	if f.schema == nil && len(f.query) == 0 && len(f.headers) == 0 && len(errs) == 0 {
+		// About the entry as a whole: no one setting is wrong.
 		errs = append(errs, spec.Errorf("nothing to validate: set schema, schema_file, query or headers"))
 	}
 	if len(errs) > 0 {
@@ -179,23 +189,31 @@ func sortedKeys(m map[string]ParamConfig) []string {
 	return keys
 }
 
-func compileRule(spec filters.Spec, section, name, canon string, c ParamConfig) (paramRule, error) {
+// compileRule checks the rule for the parameter or header name of
+// section, reporting each problem at its setting (section.name.pattern),
+// and builds it.
+func compileRule(spec filters.Spec, section, name, canon string, c ParamConfig) (paramRule, []error) {
 	r := paramRule{name: canon, required: c.Required, maxLength: c.MaxLength}
 	if name == "" {
-		return r, spec.Errorf("%s: empty name", section)
+		return r, []error{spec.ErrorAt(section, "a name cannot be empty")}
 	}
+	at := section + "." + name
+	var errs []error
 	if c.MaxLength < 0 {
-		return r, spec.Errorf("%s.%s.max_length must not be negative", section, name)
+		errs = append(errs, spec.ErrorAt(at+".max_length", "must not be negative, got %d", c.MaxLength))
 	}
 	if c.Pattern != "" {
 		re, err := regexp.Compile(c.Pattern)
 		if err != nil {
-			return r, spec.Errorf("%s.%s.pattern: invalid RE2 pattern: %v", section, name, err)
+			errs = append(errs, spec.ErrorAt(at+".pattern", "invalid RE2 pattern: %v", err))
 		}
 		r.pattern = re
 	}
 	if !c.Required && c.Pattern == "" && c.MaxLength == 0 {
-		return r, spec.Errorf("%s.%s: the rule checks nothing; set required, pattern or max_length", section, name)
+		errs = append(errs, spec.ErrorAt(at, "the rule checks nothing; set required, pattern or max_length"))
+	}
+	if len(errs) > 0 {
+		return r, errs
 	}
 	label := name
 	if section == "query" {

@@ -38,15 +38,73 @@ func TestSetupErrors(t *testing.T) {
 	f("schema:\n  required: [a, a]\n", `duplicate name "a"`)
 	f("schema:\n  properties: {a: {$schema: x}}\n", `$schema is only allowed at the root`)
 	f("schema:\n  $schema: http://json-schema.org/draft-07/schema#\n", `unsupported dialect`)
-	f("schema: {type: object}\nschema_file: x.json\n", `test.yaml:1:1: filter "jsonvalidate": set schema or schema_file, not both`)
-	f("schema_file: testdata/missing.json\n", `cannot load schema_file "testdata/missing.json"`)
-	f("max_depth: 0\nschema: true\n", `max_depth must be between 1 and 1000`)
-	f("query: {page: {}}\n", `query.page: the rule checks nothing`)
-	f("headers: {X-A: {pattern: '['}}\n", `headers.X-A.pattern: invalid RE2 pattern`)
+	f("schema: {type: object}\nschema_file: x.json\n", `test.yaml:2:14: filter "jsonvalidate": schema_file: set schema or schema_file, not both`)
+	f("schema_file: testdata/missing.json\n", `test.yaml:1:14: filter "jsonvalidate": schema_file: cannot load "testdata/missing.json": open testdata/missing.json: `)
+	f("max_depth: 0\nschema: true\n", `test.yaml:1:12: filter "jsonvalidate": max_depth: want 1 to 1000, got 0`)
+	f("max_bytes: 0\nschema: true\n", `test.yaml:1:12: filter "jsonvalidate": max_bytes: want a positive size, got 0`)
+	f("query: {page: {}}\n", `test.yaml:1:15: filter "jsonvalidate": query.page: the rule checks nothing; set required, pattern or max_length`)
+	f("headers: {X-A: {pattern: '['}}\n", `test.yaml:1:26: filter "jsonvalidate": headers.X-A.pattern: invalid RE2 pattern`)
 	f("max_bytes: 1KiB\n", `nothing to validate`)
 	f("schema: true\nmax_byte: 1\n", `field max_byte not found`)
 	// Several problems are all reported.
 	f("schema:\n  type: obj\n  foo: 1\n  properties: {a: {minLength: x}}\n", `unknown type "obj"`, `unsupported keyword "foo"`, `/properties/a/minLength: want a number`)
+}
+
+// TestSetupErrorPositions wants every problem of the block at once, one
+// per line, each at the line:col of the setting it names: a list entry at
+// the entry, a rule's field at the field, a name with dots at its key.
+func TestSetupErrorPositions(t *testing.T) {
+	f := func(src string, wants ...string) {
+		t.Helper()
+		_, err := build(testSpec(src))
+		if err == nil {
+			t.Fatalf("no error for\n%s", src)
+		}
+		var want []string
+		for _, w := range wants {
+			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "jsonvalidate": `, 1))
+		}
+		if got := err.Error(); got != strings.Join(want, "\n") {
+			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+		}
+	}
+	f(`schema: true
+schema_file: s.json
+max_bytes: 0
+max_depth: 1001
+methods: [POST, "GE T", ""]
+media_types: [application/json, json, "text/*+xml"]
+decode: [gzip, br]
+`,
+		`2:14 schema_file: set schema or schema_file, not both`,
+		`3:12 max_bytes: want a positive size, got 0`,
+		`4:12 max_depth: want 1 to 1000, got 1001`,
+		`5:17 methods[1]: invalid method "GE T"`,
+		`5:25 methods[2]: invalid method ""`,
+		`6:33 media_types[1]: "json" is not type/subtype`,
+		`6:39 media_types[2]: "text/*+xml" is not type/subtype or type/*+json`,
+		`7:16 decode[1]: unknown coding "br" (gzip or zstd)`)
+	f("schema: true\nmedia_types: []\n", `2:14 media_types: list at least one media type`)
+	f(`query:
+  page[size]: {max_length: -1, pattern: "("}
+  filter.name: {}
+headers:
+  X-Trace: {required: true, max_length: -2}
+  "Bad Name": {required: true}
+`,
+		"3:16 query.filter.name: the rule checks nothing; set required, pattern or max_length",
+		"2:28 query.page[size].max_length: must not be negative, got -1",
+		"2:41 query.page[size].pattern: invalid RE2 pattern: error parsing regexp: missing closing ): `(`",
+		`6:15 headers.Bad Name: invalid header name "Bad Name"`,
+		"5:41 headers.X-Trace.max_length: must not be negative, got -2")
+	// The entry as a whole, when no one setting is wrong.
+	f("max_bytes: 1KiB\n", "1:1 nothing to validate: set schema, schema_file, query or headers")
+
+	// A decode error does not hide the checks of what decoded.
+	_, err := build(testSpec("schema: true\nmax_depth: 0\nmethod: [GET]\n"))
+	if err == nil || !strings.Contains(err.Error(), "field method not found") || !strings.Contains(err.Error(), `test.yaml:2:12: filter "jsonvalidate": max_depth: want 1 to 1000, got 0`) {
+		t.Errorf("error\n%v\nwant the unknown key and max_depth", err)
+	}
 }
 
 func TestSchemaFile(t *testing.T) {

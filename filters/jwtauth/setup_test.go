@@ -63,9 +63,10 @@ var positioned = regexp.MustCompile(`^test\.yaml:\d+:\d+: filter "jwtauth": `)
 
 // TestConfigErrorPositions: every problem of the block in one run, one per
 // line, each at the line:col of the setting it names (an issuer-wide one at
-// the issuer), the decode error with them.
+// the issuer; a claim whose name holds dots at that claim), the decode
+// error with them.
 func TestConfigErrorPositions(t *testing.T) {
-	y := `require_claims: {tenant: [], email_verified: {x: 1}}
+	y := `require_claims: {tenant: [], email_verified: {x: 1}, "https://x.test/roles": []}
 header: "bad header"
 issuers:
   - issuer: https://i.test
@@ -91,6 +92,7 @@ leeway: 5
 	want := []string{
 		`test.yaml:2:9: filter "jwtauth": header: "bad header" is not a valid header name`,
 		`test.yaml:1:46: filter "jwtauth": require_claims.email_verified: want "present", a string, a boolean, a number or a list of them`,
+		`test.yaml:1:78: filter "jwtauth": require_claims.https://x.test/roles: list at least one accepted value`,
 		`test.yaml:1:26: filter "jwtauth": require_claims.tenant: list at least one accepted value`,
 		`test.yaml:5:22: filter "jwtauth": issuers[0].audiences[1]: an audience cannot be empty`,
 		`test.yaml:4:5: filter "jwtauth": issuers[0]: set only one of jwks_file, jwks_url and discovery`,

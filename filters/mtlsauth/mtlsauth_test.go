@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -81,20 +82,61 @@ identities:
 	}
 }
 
+// TestConfigErrors wants every problem of the block at once, one per line,
+// each at the line:col of the identity or field it names; an absent field
+// is at its identity.
 func TestConfigErrors(t *testing.T) {
-	f := func(text, want string) {
+	f := func(text string, wants ...string) {
 		t.Helper()
 		_, _, err := newFilter(t, text)
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Fatalf("error %v, want %q", err, want)
+		if err == nil {
+			t.Fatalf("no error for\n%s", text)
+		}
+		var want []string
+		for _, w := range wants {
+			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "mtlsauth": `, 1))
+		}
+		if got := err.Error(); got != strings.Join(want, "\n") {
+			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
 		}
 	}
-	f("identities: []", "at least one certificate mapping")
-	f("identities: [{principal: p}]", "set exactly one of common_name, dns and uri")
-	f("identities: [{common_name: a, dns: b, principal: p}]", "set exactly one")
-	f("identities: [{common_name: a}]", "principal is required")
-	f("identities: [{uri: 'not a uri', principal: p}]", "invalid uri")
-	f("identities: [{common_name: a, principal: p, role: [x]}]", "field role not found")
+	f("optional: true", `1:1 identities: at least one certificate mapping is required`)
+	f("identities: []", `1:13 identities: at least one certificate mapping is required`)
+	f("identities: [{principal: p}]", `1:14 identities[0]: set exactly one of common_name, dns and uri`)
+	f("identities: [{common_name: a, dns: b, principal: p}]", `1:14 identities[0]: set exactly one of common_name, dns and uri`)
+	f("identities: [{common_name: a}]", `1:14 identities[0].principal: required`)
+	f("identities: [{common_name: a, principal: ''}]", `1:42 identities[0].principal: required`)
+	f("identities: [{uri: 'not a uri', principal: p}]", `1:20 identities[0].uri: invalid uri "not a uri": want scheme://host/path, such as spiffe://example.org/billing`)
+	f(`identities:
+  - {common_name: a, principal: p}
+  - {uri: "spiffe://x/y?z", principal: q}
+  - {dns: b, uri: "spiffe://x/y", roles: [r]}
+`,
+		`3:11 identities[1].uri: invalid uri "spiffe://x/y?z": want scheme://host/path, such as spiffe://example.org/billing`,
+		`4:5 identities[2]: set exactly one of common_name, dns and uri`,
+		`4:5 identities[2].principal: required`)
+
+	// A decode error does not hide the checks of what decoded.
+	_, _, err := newFilter(t, "identities: [{common_name: a, principal: p, role: [x]}, {dns: b}]")
+	if err == nil || !strings.Contains(err.Error(), "field role not found") ||
+		!strings.Contains(err.Error(), `test.yaml:1:57: filter "mtlsauth": identities[1].principal: required`) {
+		t.Errorf("error\n%v\nwant the unknown key and the missing principal", err)
+	}
+}
+
+// TestRoleTableFull: a role the shared table has no room for is reported
+// at the role.
+func TestRoleTableFull(t *testing.T) {
+	roles := filters.NewRoles()
+	for i := range filters.MaxRoles {
+		if _, err := roles.Intern("r" + strconv.Itoa(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := New(filtertest.Spec("mtlsauth", "r", "identities: [{dns: a, principal: p, roles: [r0, extra]}]", roles))
+	if err == nil || !strings.HasPrefix(err.Error(), `test.yaml:1:49: filter "mtlsauth": identities[0].roles[1]: cannot add role "extra"`) {
+		t.Errorf("error %v, want it at the role", err)
+	}
 }
 
 // TestEarlierIdentity: a certificate after an identity an earlier filter

@@ -12,10 +12,10 @@ import (
 
 // Config is the filter's config block.
 type Config struct {
-	// MaxBytes caps the request body; 0 means no limit beyond the route's.
-	MaxBytes filters.ByteSize `yaml:"max_bytes"`
-	// MaxQueryBytes caps the raw query string; 0 means no limit.
-	MaxQueryBytes filters.ByteSize `yaml:"max_query_bytes"`
+	// MaxBytes caps the request body; unset or 0 means no limit beyond the route's.
+	MaxBytes *filters.ByteSize `yaml:"max_bytes"`
+	// MaxQueryBytes caps the raw query string; unset or 0 means no limit.
+	MaxQueryBytes *filters.ByteSize `yaml:"max_query_bytes"`
 }
 
 // Filter enforces the limits.

@@ -1,6 +1,7 @@
 package sizelimit
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,7 +40,27 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("New(%q) error %v, want %q", src, err, want)
 		}
 	}
-	f("", "set max_bytes or max_query_bytes")
 	f("{max_bytes: lots}", "invalid size")
 	f("{max_bites: 8}", "field max_bites not found")
+}
+
+// TestConfigErrorPositions: a limit written as 0 is reported at its
+// setting, each one written; with none written, at the entry.
+func TestConfigErrorPositions(t *testing.T) {
+	const zero = `: filter "sizelimit": %s: 0 is no limit, and the filter sets no other: want a positive max_bytes or max_query_bytes`
+	f := func(src string, want ...string) {
+		t.Helper()
+		_, err := New(filtertest.Spec("sizelimit", "r", src, nil))
+		if err == nil || err.Error() != strings.Join(want, "\n") {
+			t.Errorf("New(%q) error\n%v\nwant\n%s", src, err, strings.Join(want, "\n"))
+		}
+	}
+	f("", `test.yaml:1:1: filter "sizelimit": set max_bytes or max_query_bytes`)
+	f("{}", `test.yaml:1:1: filter "sizelimit": set max_bytes or max_query_bytes`)
+	f("{max_bytes: 0}", "test.yaml:1:13"+fmt.Sprintf(zero, "max_bytes"))
+	f("max_query_bytes: 0B\n", "test.yaml:1:18"+fmt.Sprintf(zero, "max_query_bytes"))
+	f("max_bytes: 0\nmax_query_bytes: 0\n", "test.yaml:1:12"+fmt.Sprintf(zero, "max_bytes"), "test.yaml:2:18"+fmt.Sprintf(zero, "max_query_bytes"))
+	if _, err := New(filtertest.Spec("sizelimit", "r", "{max_bytes: 0, max_query_bytes: 1KiB}", nil)); err != nil {
+		t.Errorf("a 0 beside a limit: %v", err)
+	}
 }

@@ -23,7 +23,9 @@ const maxDepth = 64
 // Find returns the value node that rel names under n, or, when a part of
 // rel is absent, the node of its closest present ancestor; it returns n
 // for an empty rel and nil for a nil n. A path part is a mapping key
-// (".key") or a sequence index ("[i]"); aliases are followed.
+// (".key") or a sequence index ("[i]"); a key may itself hold '.' or '[',
+// and the longest key of the mapping that fits is taken. Aliases are
+// followed.
 func Find(n *yaml.Node, rel string) *yaml.Node {
 	n = deref(n, 0)
 	if n == nil {
@@ -45,24 +47,19 @@ func Find(n *yaml.Node, rel string) *yaml.Node {
 			next = n.Content[i]
 		default:
 			rel = strings.TrimPrefix(rel, ".")
-			end := strings.IndexAny(rel, ".[")
-			if end < 0 {
-				end = len(rel)
-			}
-			key := rel[:end]
-			rel = rel[end:]
 			if n.Kind != yaml.MappingNode {
 				return n
 			}
+			key := -1
 			for j := 0; j+1 < len(n.Content); j += 2 {
-				if k := n.Content[j]; k.Kind == yaml.ScalarNode && k.Value == key {
-					next = n.Content[j+1]
-					break
+				if k := n.Content[j]; k.Kind == yaml.ScalarNode && len(k.Value) > key && isKeyOf(rel, k.Value) {
+					next, key = n.Content[j+1], len(k.Value)
 				}
 			}
 			if next == nil {
 				return n
 			}
+			rel = rel[key:]
 		}
 		next = deref(next, 0)
 		if next == nil {
@@ -71,6 +68,15 @@ func Find(n *yaml.Node, rel string) *yaml.Node {
 		n = next
 	}
 	return n
+}
+
+// isKeyOf reports whether key is the first part of rel: a prefix that
+// ends where rel does or at a '.' or '['. Find takes the longest key of a
+// mapping that is, so a key that holds dots or brackets itself (a claim
+// path such as "https://x.com/roles", a query parameter "page[size]") is
+// found under its own name, the one the error message shows.
+func isKeyOf(rel, key string) bool {
+	return strings.HasPrefix(rel, key) && (len(rel) == len(key) || rel[len(key)] == '.' || rel[len(key)] == '[')
 }
 
 // deref unwraps document and alias nodes.

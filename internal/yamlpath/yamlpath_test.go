@@ -49,6 +49,41 @@ func TestFind(t *testing.T) {
 	}
 }
 
+// TestFindDottedKeys: a key that holds '.' or '[' is found under its own
+// name, the longest key that fits winning over a shorter one followed by
+// more path.
+func TestFindDottedKeys(t *testing.T) {
+	const src = `require_claims: {"https://x.test/roles": [], tenant.id: 7, a: {b: 1}, a.b: 2}
+query:
+  page[size]: {max_length: -1}
+  page: {pattern: x}
+`
+	var root yaml.Node
+	if err := yaml.Unmarshal([]byte(src), &root); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		rel       string
+		line, col int
+	}{
+		{"require_claims.https://x.test/roles", 1, 42},
+		{"require_claims.tenant.id", 1, 57},
+		{"require_claims.tenant", 1, 17}, // absent: the closest ancestor
+		{"require_claims.a.b", 1, 76},    // the key "a.b", not a's b
+		{"require_claims.a", 1, 63},
+		{"require_claims.https://x.test", 1, 17},
+		{"query.page[size].max_length", 3, 28},
+		{"query.page[size]", 3, 15},
+		{"query.page.pattern", 4, 19},
+		{"query.page[0]", 4, 9}, // page is no sequence: page itself
+	} {
+		n := Find(&root, tc.rel)
+		if n == nil || n.Line != tc.line || n.Column != tc.col {
+			t.Errorf("Find(%q) = %d:%d, want %d:%d", tc.rel, n.Line, n.Column, tc.line, tc.col)
+		}
+	}
+}
+
 // FuzzFind: any path over any document finds a node (never panics, never
 // nil for a non-nil tree).
 func FuzzFind(f *testing.F) {
