@@ -21,7 +21,10 @@
 // index it holds for its origin and resumes from the next one: the
 // database, not a local cursor, says what is shipped, so a restart of
 // either side neither duplicates nor skips. A checkpoint is shipped only
-// once every record it covers is, so the database always verifies.
+// once every record it covers is, so the database always verifies. The
+// same rule makes Reconfigure safe: a shipper moved to another database
+// (a config reload with a new URL) asks that one where its copy ends and
+// sends it everything past that, from index 0 for an empty one.
 //
 // # Bounded memory, lag and failure
 //

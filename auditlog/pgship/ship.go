@@ -66,6 +66,13 @@ type Shipper struct {
 	localSize   atomic.Uint64
 	lag         atomic.Uint64
 	connected   atomic.Bool
+	maxLag      atomic.Uint64 // Options.MaxLag, as last reconfigured
+
+	// urlMu guards url, the connection URL: Options.URL until
+	// Reconfigure changes it, which also wakes run through reconf.
+	urlMu  sync.Mutex
+	url    string
+	reconf chan struct{}
 
 	records, checkpoints, failures, lost *metrics.Counter
 
@@ -111,7 +118,9 @@ func New(opts Options) (*Shipper, error) {
 	if opts.Interval == 0 {
 		opts.Interval = DefaultInterval
 	}
-	s := &Shipper{opts: opts, log: opts.Logger, stop: make(chan struct{}), done: make(chan struct{}), cpSize: -1}
+	s := &Shipper{opts: opts, log: opts.Logger, stop: make(chan struct{}), done: make(chan struct{}), cpSize: -1,
+		url: opts.URL, reconf: make(chan struct{}, 1)}
+	s.maxLag.Store(opts.MaxLag)
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -163,8 +172,41 @@ func (s *Shipper) Lag() uint64 { return s.lag.Load() }
 func (s *Shipper) Shipped() uint64 { return s.shippedNext.Load() }
 
 // Behind reports whether fail-closed shipping is on and the lag exceeds
-// MaxLag. It is cheap: an atomic load.
-func (s *Shipper) Behind() bool { return s.opts.MaxLag > 0 && s.lag.Load() > s.opts.MaxLag }
+// MaxLag. It is cheap: two atomic loads.
+func (s *Shipper) Behind() bool {
+	m := s.maxLag.Load()
+	return m > 0 && s.lag.Load() > m
+}
+
+// Reconfigure applies new settings to a running shipper, as a config
+// reload does: maxLag at once, and a new URL from the next connection,
+// which is made at once. The copy resumes from what the new database
+// holds (all of the log, for an empty one), so moving to another
+// database loses nothing and duplicates nothing. A URL that does not
+// parse changes nothing.
+func (s *Shipper) Reconfigure(url string, maxLag uint64) error {
+	if _, err := pgx.ParseConfig(url); err != nil {
+		return fmt.Errorf("pgship: cannot parse PostgreSQL URL: %w", err)
+	}
+	s.urlMu.Lock()
+	changed := s.url != url
+	s.url = url
+	s.urlMu.Unlock()
+	s.maxLag.Store(maxLag)
+	if changed {
+		select {
+		case s.reconf <- struct{}{}:
+		default: // a reconnection is already asked for
+		}
+	}
+	return nil
+}
+
+func (s *Shipper) currentURL() string {
+	s.urlMu.Lock()
+	defer s.urlMu.Unlock()
+	return s.url
+}
 
 func (s *Shipper) run() {
 	defer close(s.done)
@@ -178,6 +220,10 @@ func (s *Shipper) run() {
 		case <-s.stop:
 			s.final()
 			return
+		case <-s.reconf:
+			// A new URL: leave the old database, try the new one now.
+			s.dropConn()
+			retryAt, backoff = time.Time{}, 0
 		case <-t.C:
 		}
 		s.measure()
@@ -269,7 +315,7 @@ func (s *Shipper) measure() {
 func (s *Shipper) connect() error {
 	ctx, cancel := context.WithTimeout(s.ctx, connectTimeout)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, s.opts.URL)
+	conn, err := pgx.Connect(ctx, s.currentURL())
 	if err != nil {
 		return fmt.Errorf("cannot connect to PostgreSQL: %w", err)
 	}

@@ -227,3 +227,33 @@ func TestShipManyCheckpointsInOneBatch(t *testing.T) {
 		t.Fatalf("verify: %+v; want %d checkpoints up to 1000", res.Origins, inLog)
 	}
 }
+
+// TestReconfigure: a URL pgx cannot use changes nothing; a usable one
+// replaces the URL and asks the running loop to reconnect, and max_lag
+// applies to Behind at once.
+func TestReconfigure(t *testing.T) {
+	s, err := New(Options{URL: "postgres://127.0.0.1:1/a", Dir: t.TempDir(), Origin: "tollgate.test/reconf"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.lag.Store(8)
+	if s.Behind() {
+		t.Fatal("behind without max_lag")
+	}
+	if err := s.Reconfigure("postgres://127.0.0.1:1/b?sslmode=sometimes", 7); err == nil {
+		t.Fatal("an unusable URL was taken")
+	}
+	if s.currentURL() != "postgres://127.0.0.1:1/a" || s.Behind() || len(s.reconf) != 0 {
+		t.Fatalf("a refused reconfiguration changed the shipper: %q, behind %v", s.currentURL(), s.Behind())
+	}
+	if err := s.Reconfigure("postgres://127.0.0.1:1/b", 7); err != nil {
+		t.Fatal(err)
+	}
+	if s.currentURL() != "postgres://127.0.0.1:1/b" || !s.Behind() || len(s.reconf) != 1 {
+		t.Fatalf("after reconfiguring: %q, behind %v, reconnect asked %d", s.currentURL(), s.Behind(), len(s.reconf))
+	}
+	if err := s.Reconfigure("postgres://127.0.0.1:1/b", 0); err != nil || s.Behind() || len(s.reconf) != 1 {
+		t.Fatalf("max_lag 0 again: %v, behind %v, reconnect asked %d", err, s.Behind(), len(s.reconf))
+	}
+}

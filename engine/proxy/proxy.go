@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -247,18 +246,23 @@ func (p *Proxy) Reload() error {
 	cfg, err := config.Load(p.opts.ConfigPath)
 	if err == nil {
 		prev := p.holder.Load()
-		var rt *engine.Runtime
-		rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log)
-		if err == nil {
-			warnStatic(p.log, prev.Config, cfg)
-			if !reflect.DeepEqual(prev.Config.Audit, cfg.Audit) { // by value: Ship is a pointer
-				p.log.Warn("audit settings changed; they take effect on restart")
+		var ship *shipReload
+		if ship, err = p.reloadAudit(prev.Config.Audit, cfg.Audit); err == nil {
+			var rt *engine.Runtime
+			if rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log); err == nil {
+				warnStatic(p.log, prev.Config, cfg)
+				p.gen++
+				p.holder.Swap(rt)
+				if ship != nil {
+					ship.apply()
+				}
+				p.reloads.Inc()
+				p.log.Info("config reloaded", "generation", p.gen, "routes", len(rt.Routes))
+				return nil
 			}
-			p.gen++
-			p.holder.Swap(rt)
-			p.reloads.Inc()
-			p.log.Info("config reloaded", "generation", p.gen, "routes", len(rt.Routes))
-			return nil
+			if ship != nil {
+				ship.discard()
+			}
 		}
 	}
 	p.failures.Inc()
