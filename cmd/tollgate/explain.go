@@ -16,7 +16,7 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
-const explainUsage = `usage: tollgate explain -c FILE METHOD PATH [--token T | --api-key K | --role R ... [--scope S ...]] [--host H] [--format text|json]
+const explainUsage = `usage: tollgate explain -c FILE METHOD PATH [--token T | --api-key K | --cert PEM | --role R ... [--scope S ...]] [--host H] [--format text|json]
        tollgate explain -c FILE --role R ... [--scope S ...]   (what the roles may do, route by route)
 `
 
@@ -29,6 +29,7 @@ func explainCmd(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&opts.Path, "c", "configs/quickstart.yaml", "config file")
 	fs.StringVar(&opts.Token, "token", "", "bearer token to present (verified with the configured keys)")
 	fs.StringVar(&opts.APIKey, "api-key", "", "API key to present")
+	fs.StringVar(&opts.CertFile, "cert", "", "PEM client certificate to present over TLS (leaf, then intermediates), verified by a listener's client_ca")
 	fs.Var(&roles, "role", "without a credential: a role the stand-in principal carries (repeatable)")
 	fs.Var(&scopes, "scope", "without a credential: an OAuth scope the stand-in principal holds (repeatable)")
 	fs.StringVar(&opts.Host, "host", "", "Host header")

@@ -20,5 +20,9 @@
 // explain never consumes a rate-limit token. With --role (and no
 // credential) the authentication filters are skipped and a verified
 // principal carrying those roles stands in for whoever would have
-// authenticated.
+// authenticated. A client certificate (--cert) is verified against each
+// listener's client_ca as the TLS handshake does (client-auth usage,
+// intermediates from the file, the current time), because the handshake,
+// not a filter, is what refuses one no CA vouches for; mtlsauth then maps
+// the verified certificate as on a real connection.
 package explain

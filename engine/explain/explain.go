@@ -31,6 +31,10 @@ type Options struct {
 	Token string
 	// APIKey is sent in the header the route's apikey filter reads.
 	APIKey string
+	// CertFile is a PEM client certificate (leaf first, then any
+	// intermediates) presented over TLS, as verified by a listener's
+	// client_ca.
+	CertFile string
 	// Roles, without a credential, stand in for an authenticated
 	// principal with these roles; Scopes likewise for its OAuth scopes.
 	Roles, Scopes []string
@@ -95,6 +99,8 @@ type Result struct {
 	Decision string `json:"decision"`
 	// Upstream is where the request would be forwarded.
 	Upstream string `json:"upstream,omitempty"`
+	// Certificate describes the client certificate presented (--cert).
+	Certificate string `json:"certificate,omitempty"`
 }
 
 // authFilters establish an identity; --role skips them.
@@ -152,7 +158,14 @@ func (l *loaded) explain(opts Options) (*Result, error) {
 	ex.Method = []byte(opts.Method)
 	ex.Host = []byte(opts.Host)
 	ex.RawTarget = []byte(opts.Target)
-	standIn := opts.Token == "" && opts.APIKey == "" && (len(opts.Roles) > 0 || len(opts.Scopes) > 0)
+	standIn := opts.Token == "" && opts.APIKey == "" && opts.CertFile == "" && (len(opts.Roles) > 0 || len(opts.Scopes) > 0)
+	if opts.CertFile != "" {
+		cert, desc, err := l.clientCert(opts.CertFile)
+		if err != nil {
+			return nil, err
+		}
+		ex.TLS, ex.PeerCertificate, res.Certificate = true, cert, desc
+	}
 	refuse := func(r *filters.Reason, why string) *Result {
 		res.Status, res.Reason, res.Decision, res.Miss = r.Status, r.Code, r.Decision.String(), why
 		return res

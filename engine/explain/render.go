@@ -25,6 +25,9 @@ func (r *Result) text(w io.Writer) {
 	} else {
 		fmt.Fprintf(w, label, "route", fmt.Sprintf("%s (%s) at %s", r.Route, r.RoutePattern, r.RouteAt))
 	}
+	if r.Certificate != "" {
+		fmt.Fprintf(w, label, "client", "certificate "+r.Certificate)
+	}
 	if len(r.Params) > 0 {
 		var ps []string
 		for k, v := range r.Params {

@@ -1,5 +1,6 @@
 // Package keytest makes the key material config tests need — an audit
-// signing key, a JWT signing key with its JWK Set, a TLS certificate — in
+// signing key, a JWT signing key with its JWK Set, a TLS certificate, a CA
+// and the client certificates it signs — in
 // a test's own directory, so no key is ever committed.
 package keytest
 
@@ -103,6 +104,65 @@ func TLS(tb testing.TB, dir string) (cert, key string) {
 	}
 	cert = write(tb, filepath.Join(dir, "server.crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	key = write(tb, filepath.Join(dir, "server.key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
+	return cert, key
+}
+
+// CA is a certificate authority made for a test: it signs client
+// certificates for a listener's tls.client_ca.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	// File is the CA certificate in PEM, for client_ca.
+	File string
+}
+
+// NewCA makes a CA named name and writes its certificate to dir/name.crt.
+func NewCA(tb testing.TB, dir, name string) *CA {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageCertSign, BasicConstraintsValid: true, IsCA: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	file := write(tb, filepath.Join(dir, name+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	return &CA{Cert: cert, Key: k, File: file}
+}
+
+// Client issues a client certificate for common name cn that expires at
+// notAfter, and writes it and its key to dir/cn.crt and dir/cn.key.
+func (ca *CA) Client(tb testing.TB, dir, cn string, notAfter time.Time) (cert, key string) {
+	tb.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-2 * time.Hour), NotAfter: notAfter,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &k.PublicKey, ca.Key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert = write(tb, filepath.Join(dir, cn+".crt"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	key = write(tb, filepath.Join(dir, cn+".key"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}))
 	return cert, key
 }
 
