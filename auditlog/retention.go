@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -165,6 +166,70 @@ func segCreated(seg *segInfo) (int64, error) {
 	}
 	seg.created = h.created
 	return h.created, nil
+}
+
+// retain applies RetainSegments and RetainAge once a checkpoint covers the
+// sealed segments, and never past the index a HoldRetention hold reports.
+// A failure is logged and retried at the next checkpoint: keeping data
+// longer is never a reason to stop logging.
+func (l *Log) retain() {
+	st := l.st
+	if l.opts.RetainSegments <= 0 && l.opts.RetainAge <= 0 || len(st.segs) < 2 {
+		return
+	}
+	covered := st.last.Size
+	k, err := planPrune(st.segs, covered, l.opts.RetainSegments, l.opts.RetainAge, l.rc.now())
+	if err != nil {
+		l.logger.Error("audit log: retention failed", "err", err)
+		return
+	}
+	held := 0
+	if h := l.hold.Load(); h != nil {
+		if next := (*h)(); next < covered {
+			want := k
+			if k, err = planPrune(st.segs, next, l.opts.RetainSegments, l.opts.RetainAge, l.rc.now()); err != nil {
+				l.logger.Error("audit log: retention failed", "err", err)
+				return
+			}
+			if held = want - k; held > 0 && atomic.LoadUint64(&l.stats.RetentionHeld) == 0 {
+				l.logger.Warn("audit log: retention keeps segments not yet copied", "segments", held, "first_not_copied", next)
+			}
+		}
+	}
+	if was := atomic.SwapUint64(&l.stats.RetentionHeld, uint64(held)); was > 0 && held == 0 {
+		l.logger.Info("audit log: retention no longer held back by the copy")
+	}
+	if k == 0 {
+		return
+	}
+	l.segMu.Lock()
+	ps, err := pruneSegments(l.opts.Dir, st.segs, k, st.pruned, nil)
+	l.segMu.Unlock()
+	if ps.first != st.pruned.first {
+		st.pruned = ps
+		st.segs = append([]segInfo(nil), st.segs[k:]...)
+		atomic.AddUint64(&l.stats.Pruned, uint64(k))
+		l.logger.Info("audit log: retention deleted sealed segments", "segments", k, "first_retained", ps.first)
+	}
+	if err != nil {
+		l.logger.Error("audit log: retention failed", "err", err)
+	}
+}
+
+// HoldRetention keeps retention from deleting any record at or past the
+// index next reports, the first one not yet copied: a shipper that copies
+// the log elsewhere (auditlog/pgship) passes its position, so a record is
+// deleted only once it is copied, however long the copy is down. Retention
+// catches up at the first checkpoint after the copy does. next is called
+// from the committer at each checkpoint, so it must be cheap and safe for
+// concurrent use; nil lifts the hold.
+func (l *Log) HoldRetention(next func() uint64) {
+	if next == nil {
+		l.hold.Store(nil)
+		atomic.StoreUint64(&l.stats.RetentionHeld, 0)
+		return
+	}
+	l.hold.Store(&next)
 }
 
 // planPrune returns how many of the oldest segments retention deletes:
