@@ -3,6 +3,7 @@ package insight
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"sync"
@@ -18,6 +19,12 @@ type ClusterSource interface {
 	// value encoding/json can encode. It must honour ctx's deadline.
 	ClusterStats(ctx context.Context, window time.Duration) (any, error)
 }
+
+// ErrNoCluster is what a ClusterSource returns while it has no database
+// (a reload turned shipping off, or has not turned it on yet):
+// /api/cluster then answers 404 cluster.not_configured, as without a
+// source, and the dashboard hides its panel.
+var ErrNoCluster = errors.New("insight: no cluster view configured")
 
 // Cluster view bounds.
 const (
@@ -56,6 +63,7 @@ type clusterAnswer struct {
 	at   time.Time
 	body []byte
 	err  string
+	none bool // the source has no database (ErrNoCluster)
 }
 
 // SetCluster plugs in the cluster view's source; call it before Handler.
@@ -69,8 +77,7 @@ func (s *Stats) SetCluster(src ClusterSource) {
 func (s *Stats) serveCluster(w http.ResponseWriter, r *http.Request) {
 	cv := s.cluster
 	if cv == nil || cv.src == nil {
-		writeProblem(w, http.StatusNotFound, "cluster.not_configured",
-			"no cluster view: audit.ship.postgres is not configured on this instance", "")
+		notConfigured(w)
 		return
 	}
 	window := clusterDefaultWindow
@@ -84,6 +91,10 @@ func (s *Stats) serveCluster(w http.ResponseWriter, r *http.Request) {
 		window = d
 	}
 	a := cv.get(window)
+	if a.none {
+		notConfigured(w)
+		return
+	}
 	if a.err != "" {
 		writeProblem(w, http.StatusServiceUnavailable, "cluster.unavailable",
 			"the cluster view's database cannot be read; this instance's own statistics are unaffected", a.err)
@@ -94,6 +105,11 @@ func (s *Stats) serveCluster(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Age", strconv.Itoa(int(cv.now().Sub(a.at)/time.Second)))
 	_, _ = w.Write(a.body)
+}
+
+func notConfigured(w http.ResponseWriter) {
+	writeProblem(w, http.StatusNotFound, "cluster.not_configured",
+		"no cluster view: audit.ship.postgres is not configured on this instance", "")
 }
 
 // get returns the cached answer for window, asking the source when it is
@@ -115,7 +131,7 @@ func (cv *clusterView) get(window time.Duration) clusterAnswer {
 		a.body, err = json.Marshal(v)
 	}
 	if err != nil {
-		a.body, a.err = nil, err.Error()
+		a.body, a.err, a.none = nil, err.Error(), errors.Is(err, ErrNoCluster)
 	}
 	if len(cv.cache) >= clusterCached {
 		clear(cv.cache)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -124,6 +125,14 @@ func TestClusterEndpoint(t *testing.T) {
 	if code, _, body := get(t, srv.URL+"/api/stats"); code != 200 || !json.Valid([]byte(body)) {
 		t.Errorf("/api/stats while the cluster view fails: %d %s", code, body)
 	}
+
+	// A source without a database (shipping turned off by a reload):
+	// not configured, as without a source, once the cache expires.
+	src.mu.Lock()
+	src.err = fmt.Errorf("proxy: %w", ErrNoCluster)
+	src.mu.Unlock()
+	clock.Add(int64(clusterTTL))
+	f("", 404, "application/problem+json", `"reason":"cluster.not_configured"`)
 
 	// A source that hangs is cut at the timeout.
 	src.mu.Lock()

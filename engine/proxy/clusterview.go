@@ -7,39 +7,24 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
-	"github.com/tollgate-proxy/tollgate/engine/config"
 	"github.com/tollgate-proxy/tollgate/engine/insight"
 )
 
 // clusterView is the dashboard's cluster view read from the database the
 // audit log is shipped to: the insight.ClusterSource the admin listener's
-// /api/cluster answers from. A reload that moves shipping to another
-// database swaps the view's pool (swap).
+// /api/cluster answers from. A proxy with an audit log always has one; it
+// holds a pool only while shipping is configured, and a reload that
+// turns shipping on, off or to another database swaps the pool (swap).
 type clusterView struct {
-	c   atomic.Pointer[pgship.Cluster]
+	c   atomic.Pointer[pgship.Cluster] // nil: not shipping
 	top int
 }
 
 var _ insight.ClusterSource = (*clusterView)(nil)
 
-// newClusterView prepares the cluster view when audit.ship.postgres is set,
-// with top lists as long as the local dashboard's. It does not connect, so
-// a database that is down at start costs the dashboard its cluster panel,
-// not the proxy its start. It returns nil when nothing is shipped.
-func newClusterView(c *config.Audit, top int) (*clusterView, error) {
-	if c == nil || c.Ship == nil || c.Ship.Postgres == nil {
-		return nil, nil
-	}
-	v := &clusterView{top: top}
-	cl, err := v.prepare(c.Ship.Postgres.URL)
-	if err != nil {
-		return nil, err
-	}
-	v.c.Store(cl)
-	return v, nil
-}
-
-// prepare makes the view's pool for url without connecting.
+// prepare makes a pool for url, with top lists as long as the local
+// dashboard's. It does not connect, so a database that is down costs the
+// dashboard its cluster panel, not the proxy its start or reload.
 func (v *clusterView) prepare(url string) (*pgship.Cluster, error) {
 	cl, err := pgship.NewCluster(pgship.ClusterOptions{URL: url, Top: v.top})
 	if err != nil {
@@ -48,20 +33,23 @@ func (v *clusterView) prepare(url string) (*pgship.Cluster, error) {
 	return cl, nil
 }
 
-// swap answers from cl from now on, and closes the pool it replaces
-// (after the queries on it end, within their statement timeout).
+// swap answers from cl (nil: no database) from now on, and closes the
+// pool it replaces, after the queries on it end (within their statement
+// timeout).
 func (v *clusterView) swap(cl *pgship.Cluster) {
-	v.c.Swap(cl).Close()
+	if old := v.c.Swap(cl); old != nil {
+		old.Close()
+	}
 }
 
 // ClusterStats implements insight.ClusterSource.
 func (v *clusterView) ClusterStats(ctx context.Context, window time.Duration) (any, error) {
-	return v.c.Load().Stats(ctx, time.Now(), window)
+	cl := v.c.Load()
+	if cl == nil {
+		return nil, insight.ErrNoCluster
+	}
+	return cl.Stats(ctx, time.Now(), window)
 }
 
 // Close closes the view's connections.
-func (v *clusterView) Close() {
-	if v != nil {
-		v.c.Load().Close()
-	}
-}
+func (v *clusterView) Close() { v.swap(nil) }

@@ -17,7 +17,6 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
-	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
 	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/admin"
 	"github.com/tollgate-proxy/tollgate/engine/config"
@@ -54,8 +53,8 @@ type Proxy struct {
 	pipe    *pipeline.Pipeline
 	admin   *admin.Server
 	rec     *engine.Recorder
-	ship    *pgship.Shipper // nil unless audit.ship.postgres is set
-	cluster *clusterView    // the dashboard's cluster view; nil unless audit.ship.postgres is set
+	ship    atomic.Pointer[shipping] // nil unless audit.ship.postgres is set
+	cluster *clusterView             // the dashboard's cluster view; nil without an audit log
 	stats   *insight.Stats
 	process *metrics.Set
 
@@ -128,18 +127,9 @@ func Start(opts Options) (*Proxy, error) {
 		p.holder.Close()
 		return nil, err
 	}
-	if p.ship, err = startShipper(cfg.Audit, p.rec, log, p.process); err != nil {
-		_ = p.stats.Close()
-		_ = p.rec.Close()
-		p.holder.Close()
-		return nil, err
-	}
-	if p.cluster, err = newClusterView(cfg.Audit, cfg.Insight.TopK); err != nil {
+	if err := p.startAuditShipping(cfg); err != nil {
 		p.closeAll()
 		return nil, err
-	}
-	if p.cluster != nil {
-		p.stats.SetCluster(p.cluster)
 	}
 	if p.pipe, err = pipeline.New(pipeline.Options{Holder: &p.holder, Recorder: p.rec, Log: log, Metrics: p.process}); err != nil {
 		p.closeAll()
@@ -208,13 +198,12 @@ func (p *Proxy) closeAll() error {
 	if cerr := p.rec.Close(); cerr != nil {
 		err = errors.Join(err, fmt.Errorf("cannot close audit log: %w", cerr))
 	}
-	p.cluster.Close()
-	if p.ship != nil {
-		// After the log's final checkpoint, so the shipper's last
-		// attempt carries it.
-		err = errors.Join(err, p.ship.Close())
+	if p.cluster != nil {
+		p.cluster.Close()
 	}
-	return err
+	// After the log's final checkpoint, so the shipper's last attempt
+	// carries it.
+	return errors.Join(err, p.stopShipping())
 }
 
 func (p *Proxy) notReady() string {
@@ -224,7 +213,7 @@ func (p *Proxy) notReady() string {
 	if !p.rec.Healthy() {
 		return "audit log unavailable"
 	}
-	if p.ship != nil && p.ship.Behind() {
+	if p.shipBehind() {
 		return "audit shipping behind"
 	}
 	return ""
@@ -232,6 +221,9 @@ func (p *Proxy) notReady() string {
 
 func (p *Proxy) writeMetrics(w io.Writer) {
 	p.process.WritePrometheus(w)
+	if sh := p.ship.Load(); sh != nil {
+		sh.set.WritePrometheus(w)
+	}
 	if rt := p.holder.Acquire(); rt != nil {
 		rt.WritePrometheus(w)
 		rt.Release()

@@ -11,20 +11,21 @@ import (
 	"golang.org/x/mod/sumdb/note"
 
 	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
-	"github.com/tollgate-proxy/tollgate/engine"
 	"github.com/tollgate-proxy/tollgate/engine/config"
 )
 
-// startShipper starts copying the audit log to PostgreSQL when the config
-// asks for it, under the log's origin (the name of its signing key).
-// Retention then deletes only records the database holds. While max_lag
-// is set, the recorder refuses requests when the copy is behind. It
-// returns nil when there is nothing to ship.
-func startShipper(c *config.Audit, rec *engine.Recorder, log *slog.Logger, set *metrics.Set) (*pgship.Shipper, error) {
-	if c == nil || c.Ship == nil || c.Ship.Postgres == nil {
-		return nil, nil
-	}
-	key, err := os.ReadFile(c.SigningKeyFile)
+// shipping is the running copy of the audit log to PostgreSQL: the
+// shipper and its own series, which a reload may start, stop or move to
+// another database.
+type shipping struct {
+	s   *pgship.Shipper
+	set *metrics.Set
+}
+
+// newShipping builds, without starting it, a shipper of the running log
+// (a's directory, under its origin: the name of its signing key) to pg.
+func newShipping(a *config.Audit, pg *config.AuditShipPostgres, log *slog.Logger) (*shipping, error) {
+	key, err := os.ReadFile(a.SigningKeyFile)
 	if err != nil {
 		return nil, fmt.Errorf("cannot read audit signing key: %w", err)
 	}
@@ -32,38 +33,91 @@ func startShipper(c *config.Audit, rec *engine.Recorder, log *slog.Logger, set *
 	if err != nil {
 		return nil, fmt.Errorf("cannot parse audit signing key: %w", err)
 	}
-	pg := c.Ship.Postgres
+	set := metrics.NewSet()
 	s, err := pgship.New(pgship.Options{
-		URL: pg.URL, Dir: c.Dir, Origin: signer.Name(), MaxLag: uint64(pg.MaxLag),
+		URL: pg.URL, Dir: a.Dir, Origin: signer.Name(), MaxLag: uint64(pg.MaxLag),
 		Metrics: set, Logger: log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cannot ship the audit log: %w", err)
 	}
-	rec.HoldRetention(s.Shipped)
-	// Behind is false while max_lag is 0, and a reload may set it.
-	rec.SetBehind(s.Behind)
-	s.Start()
-	return s, nil
+	return &shipping{s: s, set: set}, nil
+}
+
+// startAuditShipping wires what shipping needs into a proxy with an audit
+// log, and starts shipping when the config asks for it: the recorder's
+// Behind condition and the dashboard's cluster view are in place from the
+// start, so a reload can turn shipping on.
+func (p *Proxy) startAuditShipping(cfg *config.Config) error {
+	if !p.rec.Audits() {
+		return nil
+	}
+	p.rec.SetBehind(p.shipBehind)
+	p.cluster = &clusterView{top: cfg.Insight.TopK}
+	p.stats.SetCluster(p.cluster)
+	pg := shipPostgres(cfg.Audit)
+	if pg == nil {
+		return nil
+	}
+	cl, err := p.cluster.prepare(pg.URL)
+	if err != nil {
+		return err
+	}
+	sh, err := newShipping(cfg.Audit, pg, p.log)
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	p.cluster.swap(cl)
+	p.startShipping(sh)
+	return nil
+}
+
+// startShipping starts sh. Retention then deletes only records the
+// database holds; while max_lag is set, requests are refused when the
+// copy is behind (shipBehind).
+func (p *Proxy) startShipping(sh *shipping) {
+	p.rec.HoldRetention(sh.s.Shipped)
+	p.ship.Store(sh)
+	sh.s.Start()
+}
+
+// stopShipping stops the running shipper, if any, after its last bounded
+// attempt, and lifts its hold on retention.
+func (p *Proxy) stopShipping() error {
+	sh := p.ship.Swap(nil)
+	if sh == nil {
+		return nil
+	}
+	p.rec.HoldRetention(nil)
+	return sh.s.Close()
+}
+
+// shipBehind is the recorder's Behind condition: fail-closed shipping
+// whose copy is more than max_lag records behind. It is false while
+// nothing is shipped or max_lag is 0.
+func (p *Proxy) shipBehind() bool {
+	sh := p.ship.Load()
+	return sh != nil && sh.s.Behind()
 }
 
 // shipReload is a change of the shipping settings a reload brings, checked
 // and ready: apply applies it once the new config is in, discard drops it
 // when the reload is rejected after all.
 type shipReload struct {
-	p          *Proxy
-	pg         *config.AuditShipPostgres
-	urlChanged bool
-	cl         *pgship.Cluster // the cluster view's pool for pg.URL
+	p     *Proxy
+	pg    *config.AuditShipPostgres // nil: stop shipping
+	start *shipping                 // shipping to start (it was off); nil: move the running one
+	cl    *pgship.Cluster           // the cluster view's pool for pg.URL
 }
 
 // reloadAudit compares the audit settings of a reload with the running
 // ones. The log's own settings (directory, key, durability, segments,
-// retention) take effect on restart, as does turning shipping on or off:
-// it warns of those. A change of the shipping settings (the PostgreSQL
-// URL, max_lag) is applied: reloadAudit checks it and returns it ready,
-// and a URL that cannot be used rejects the reload. It returns nil when
-// there is nothing to apply.
+// retention) take effect on restart: it warns of those. Shipping to
+// PostgreSQL is applied: started, stopped, or moved to a new URL or
+// max_lag. reloadAudit checks the change and returns it ready; a URL that
+// cannot be used rejects the reload. It returns nil when there is nothing
+// to apply.
 func (p *Proxy) reloadAudit(old, cur *config.Audit) (*shipReload, error) {
 	var o, c config.Audit
 	if old != nil {
@@ -80,29 +134,58 @@ func (p *Proxy) reloadAudit(old, cur *config.Audit) (*shipReload, error) {
 	switch {
 	case reflect.DeepEqual(oldPG, curPG):
 		return nil, nil
-	case oldPG == nil || curPG == nil || p.ship == nil || p.cluster == nil:
-		p.log.Warn("audit.ship.postgres added or removed; it takes effect on restart")
+	case old == nil || !p.rec.Audits():
+		// No log is written until a restart, so nothing to ship.
 		return nil, nil
+	case curPG == nil:
+		return &shipReload{p: p}, nil
 	}
 	cl, err := p.cluster.prepare(curPG.URL)
 	if err != nil {
 		return nil, fmt.Errorf("audit.ship.postgres.url: %w", err)
 	}
-	return &shipReload{p: p, pg: curPG, urlChanged: oldPG.URL != curPG.URL, cl: cl}, nil
+	r := &shipReload{p: p, pg: curPG, cl: cl}
+	if p.ship.Load() == nil {
+		// The running log (old's directory and key) is what is shipped.
+		if r.start, err = newShipping(old, curPG, p.log); err != nil {
+			cl.Close()
+			return nil, err
+		}
+	}
+	return r, nil
 }
 
-// apply moves the shipper and the cluster view to the new settings.
+// apply starts, stops or moves shipping, and the cluster view with it.
 func (r *shipReload) apply() {
-	if err := r.p.ship.Reconfigure(r.pg.URL, uint64(r.pg.MaxLag)); err != nil {
-		// Not reached: prepare parsed the same URL.
-		r.p.log.Error("audit shipping settings not applied", "err", err)
+	p := r.p
+	switch {
+	case r.pg == nil:
+		err := p.stopShipping()
+		p.cluster.swap(nil)
+		p.log.Info("audit shipping to PostgreSQL stopped", "err", err)
+	case r.start != nil:
+		p.startShipping(r.start)
+		p.cluster.swap(r.cl)
+		p.log.Info("audit shipping to PostgreSQL started", "max_lag", r.pg.MaxLag)
+	default:
+		if err := p.ship.Load().s.Reconfigure(r.pg.URL, uint64(r.pg.MaxLag)); err != nil {
+			// Not reached: prepare parsed the same URL.
+			p.log.Error("audit shipping settings not applied", "err", err)
+		}
+		p.cluster.swap(r.cl)
+		p.log.Info("audit shipping settings applied", "max_lag", r.pg.MaxLag)
 	}
-	r.p.cluster.swap(r.cl)
-	r.p.log.Info("audit shipping settings applied", "url_changed", r.urlChanged, "max_lag", r.pg.MaxLag)
 }
 
 // discard drops a change that is not applied.
-func (r *shipReload) discard() { r.cl.Close() }
+func (r *shipReload) discard() {
+	if r.cl != nil {
+		r.cl.Close()
+	}
+	if r.start != nil {
+		_ = r.start.s.Close() // never started: nothing to wait for
+	}
+}
 
 // shipPostgres returns a's PostgreSQL shipping settings, or nil.
 func shipPostgres(a *config.Audit) *config.AuditShipPostgres {

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -14,11 +15,13 @@ import (
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
 )
 
-// TestReloadMovesShipping: a reload that points audit shipping at another
-// database moves the copy there without a restart (the new database gets
-// the whole log, from index 0, and verifies; the old one keeps what it
-// had), the dashboard's cluster view follows, a new max_lag applies at
-// once, and a URL that cannot be used rejects the reload.
+// TestReloadMovesShipping: reloads turn audit shipping on, move it to
+// another database and turn it off, without a restart. Turned on, the
+// copy starts from index 0; moved, the new database gets the whole log
+// and verifies while the old one keeps what it had; the dashboard's
+// cluster view and /metrics follow; a new max_lag applies at once; a URL
+// that cannot be used rejects the reload; turned off, nothing more is
+// shipped and requests keep flowing.
 func TestReloadMovesShipping(t *testing.T) {
 	pgA, pgB := testpg.New(t), testpg.New(t)
 	count := func(t *testing.T, url, origin string) int {
@@ -40,8 +43,20 @@ func TestReloadMovesShipping(t *testing.T) {
 		up := e2etest.StartUpstream(t)
 		origin := "tollgate.test/move-" + engine
 		keyFile, logDir, vkey := auditSetup(t, t.TempDir(), origin)
+		plain := withEngine(fmt.Sprintf(auditConfig, up.Addr, e2etest.DeadAddr(t), logDir, keyFile), engine)
 		cfgA := shipConfig(t, up.Addr, logDir, keyFile, engine, pgA.URL(), "")
-		p := startProxy(t, cfgA)
+		p := startProxy(t, plain)
+		reload := func(cfg, wantLog string) {
+			t.Helper()
+			p.logBuf.Reset()
+			p.rewriteConfig(t, cfg)
+			if err := p.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			if log := p.logBuf.String(); !strings.Contains(log, wantLog) || strings.Contains(log, "take effect on restart") {
+				t.Fatalf("reload log, want %q:\n%s", wantLog, log)
+			}
+		}
 		sent := 0
 		get := func(want int) e2etest.Response {
 			t.Helper()
@@ -55,7 +70,11 @@ func TestReloadMovesShipping(t *testing.T) {
 		for range 10 {
 			get(200)
 		}
-		waitFor(t, "10 records in database A", 10*time.Second, func() bool { return count(t, pgA.URL(), origin) == 10 })
+		if r := e2etest.Do(t, "GET", p.admin+"/api/cluster", nil, ""); r.Status != 404 || strings.Contains(metricsOf(t, p), "tollgate_audit_ship_") {
+			t.Fatalf("before shipping: /api/cluster %d, or ship series on /metrics", r.Status)
+		}
+		reload(cfgA, "audit shipping to PostgreSQL started")
+		waitFor(t, "the first 10 records in database A", 10*time.Second, func() bool { return count(t, pgA.URL(), origin) == 10 })
 
 		// A URL pgx cannot use is refused, and shipping stays where it is.
 		p.rewriteConfig(t, strings.Replace(cfgA, pgA.URL(), "postgres://127.0.0.1:5432/audit?sslmode=sometimes", 1))
@@ -63,13 +82,7 @@ func TestReloadMovesShipping(t *testing.T) {
 			t.Fatalf("reload with an unusable URL: %v", err)
 		}
 
-		p.rewriteConfig(t, shipConfig(t, up.Addr, logDir, keyFile, engine, pgB.URL(), "      max_lag: 5\n"))
-		if err := p.Reload(); err != nil {
-			t.Fatal(err)
-		}
-		if log := p.logBuf.String(); !strings.Contains(log, "audit shipping settings applied") || strings.Contains(log, "take effect on restart") {
-			t.Fatalf("reload log:\n%s", log)
-		}
+		reload(shipConfig(t, up.Addr, logDir, keyFile, engine, pgB.URL(), "      max_lag: 5\n"), "audit shipping settings applied")
 		for range 10 {
 			get(200)
 		}
@@ -107,6 +120,21 @@ func TestReloadMovesShipping(t *testing.T) {
 		}
 		waitFor(t, "serving again once B is back", 20*time.Second, func() bool { return get(0).Status == 200 })
 		waitFor(t, "the shipper to catch up", 10*time.Second, func() bool { return shipMetric(t, p, "tollgate_audit_ship_lag_records") == 0 })
+		shipped := sent
+
+		// Off: the shipper goes, with its series and the cluster view;
+		// requests keep flowing, and database B keeps what it had.
+		reload(plain, "audit shipping to PostgreSQL stopped")
+		for range 5 {
+			get(200)
+		}
+		if strings.Contains(metricsOf(t, p), "tollgate_audit_ship_") {
+			t.Fatal("ship series on /metrics after shipping stopped")
+		}
+		// The view's answers are cached for 2 s.
+		waitFor(t, "the cluster view to go", 5*time.Second, func() bool {
+			return e2etest.Do(t, "GET", p.admin+"/api/cluster", nil, "").Status == 404
+		})
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := p.Shutdown(ctx); err != nil {
@@ -125,8 +153,8 @@ func TestReloadMovesShipping(t *testing.T) {
 		for _, o := range res.Origins {
 			if o.Origin == origin {
 				found = true
-				if o.Records != uint64(sent) {
-					t.Errorf("database B holds %d records, want all %d", o.Records, sent)
+				if o.Records != uint64(shipped) {
+					t.Errorf("database B holds %d records, want the %d shipped before it stopped", o.Records, shipped)
 				}
 			}
 		}

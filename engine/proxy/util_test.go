@@ -31,6 +31,12 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+func (s *syncBuffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b.Reset()
+}
+
 // waitFor polls cond every 20ms until it holds, and fails the test when it
 // does not within d.
 func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
