@@ -124,6 +124,22 @@ func TestExplainAgreesOnScopes(t *testing.T) {
 	})
 }
 
+// serve starts a proxy on the config at path until the test ends, and
+// returns the address of its first listener.
+func serve(t *testing.T, path string) string {
+	t.Helper()
+	p, err := proxy.Start(proxy.Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = p.Shutdown(ctx)
+	})
+	return p.Addrs()[0].String()
+}
+
 // agree serves the config at cfgPath (its listener, admin, upstream,
 // audit and JWK Set paths rewritten for the test) on each engine and
 // holds explain to what the proxy does with each request.
@@ -149,16 +165,7 @@ func agree(t *testing.T, cfgPath string, jwt *keytest.JWT, requests []agreeReque
 			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			p, err := proxy.Start(proxy.Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler)})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				_ = p.Shutdown(ctx)
-			})
-			addr := p.Addrs()[0].String()
+			addr := serve(t, path)
 			for _, rq := range requests {
 				name := rq.method + " " + rq.target
 				res, err := Run(Options{Path: path, Method: rq.method, Target: rq.target, Token: rq.token, APIKey: rq.key})

@@ -2,11 +2,9 @@ package explain
 
 import (
 	"bufio"
-	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tollgate-proxy/tollgate/engine/proxy"
 	"github.com/tollgate-proxy/tollgate/internal/keytest"
 )
 
@@ -64,15 +61,7 @@ func TestExplainAgreesOnClientCertificates(t *testing.T) {
 	if err := os.WriteFile(path, fmt.Appendf(nil, mtlsConfig, up.addr, serverCert, serverKey, ca.File), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := proxy.Start(proxy.Options{ConfigPath: path, Log: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = p.Shutdown(ctx)
-	})
+	addr := serve(t, path)
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(must(os.ReadFile(serverCert)))
 
@@ -92,7 +81,7 @@ func TestExplainAgreesOnClientCertificates(t *testing.T) {
 		if perr != nil {
 			t.Fatal(perr)
 		}
-		status, reason, herr := tlsRequest(p.Addrs()[0].String(), roots, pair, tc.method+" /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+		status, reason, herr := tlsRequest(addr, roots, pair, tc.method+" /echo/x HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
 		got := up.take()
 		if tc.handshake {
 			if err == nil || !strings.Contains(err.Error(), "the TLS handshake would fail") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/filters"
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // TestSurge sends a burst of concurrent clients through a slow upstream:
@@ -300,16 +301,7 @@ func TestConfigErrorPositions(t *testing.T) {
 	f := func(src string, wants ...string) {
 		t.Helper()
 		_, err := New(testSpec(src))
-		if err == nil {
-			t.Fatalf("no error for\n%s", src)
-		}
-		var want []string
-		for _, w := range wants {
-			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "concurrency": `, 1))
-		}
-		if got := err.Error(); got != strings.Join(want, "\n") {
-			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
-		}
+		filtertest.CheckErrors(t, err, "concurrency", wants...)
 	}
 	f(`{}`, `1:1 max_concurrent: want 1 to 1048576, got 0`)
 	f(`{max_concurrent: 0}`, `1:18 max_concurrent: want 1 to 1048576, got 0`)

@@ -50,6 +50,24 @@ func Spec(name, route, src string, roles *filters.Roles) filters.Spec {
 	}
 }
 
+// CheckErrors holds err, the error of building filter from a test.yaml
+// entry (Spec), to exactly the problems in wants, in order, each written
+// "line:col message": every problem is reported at once, each at its
+// setting.
+func CheckErrors(t testing.TB, err error, filter string, wants ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("no error; want %q", wants)
+	}
+	want := make([]string, len(wants))
+	for i, w := range wants {
+		want[i] = "test.yaml:" + strings.Replace(w, " ", ": filter "+strconv.Quote(filter)+": ", 1)
+	}
+	if got := err.Error(); got != strings.Join(want, "\n") {
+		t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
+	}
+}
+
 // ReadmeConfigs returns, as YAML, the config block of every entry for
 // filter name in the yaml code blocks of the given sections of a filter's
 // README: route filter lists, the top-level filters list, and bare

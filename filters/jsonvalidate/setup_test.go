@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tollgate-proxy/tollgate/filters/filtertest"
 )
 
 // TestSetupErrors checks that config mistakes are refused with the
@@ -57,16 +59,7 @@ func TestSetupErrorPositions(t *testing.T) {
 	f := func(src string, wants ...string) {
 		t.Helper()
 		_, err := build(testSpec(src))
-		if err == nil {
-			t.Fatalf("no error for\n%s", src)
-		}
-		var want []string
-		for _, w := range wants {
-			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "jsonvalidate": `, 1))
-		}
-		if got := err.Error(); got != strings.Join(want, "\n") {
-			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
-		}
+		filtertest.CheckErrors(t, err, "jsonvalidate", wants...)
 	}
 	f(`schema: true
 schema_file: s.json

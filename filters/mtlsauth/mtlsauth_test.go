@@ -89,16 +89,7 @@ func TestConfigErrors(t *testing.T) {
 	f := func(text string, wants ...string) {
 		t.Helper()
 		_, _, err := newFilter(t, text)
-		if err == nil {
-			t.Fatalf("no error for\n%s", text)
-		}
-		var want []string
-		for _, w := range wants {
-			want = append(want, "test.yaml:"+strings.Replace(w, " ", `: filter "mtlsauth": `, 1))
-		}
-		if got := err.Error(); got != strings.Join(want, "\n") {
-			t.Errorf("error\n%s\nwant\n%s", got, strings.Join(want, "\n"))
-		}
+		filtertest.CheckErrors(t, err, "mtlsauth", wants...)
 	}
 	f("optional: true", `1:1 identities: at least one certificate mapping is required`)
 	f("identities: []", `1:13 identities: at least one certificate mapping is required`)
