@@ -204,7 +204,9 @@
 // nor one holding a record a copy has not received: Log.HoldRetention
 // takes the copy's position (the proxy passes pgship's), so an outage of
 // the copy grows the log instead of losing records, and Stats.RetentionHeld
-// says by how many segments. Before any file is removed, the file "pruned" is written atomically with
+// says by how many segments; the copy also leaves its position in the
+// directory (MarkCopied), which Prune honours offline. Before any file is
+// removed, the file "pruned" is written atomically with
 // the first retained index F and the leaf hashes of [F &^ 255, F), the
 // boundary part of the level-0 tile holding F (≤ 8 KiB); then the segments
 // are removed and the directory is synced. The tile files are never cut:

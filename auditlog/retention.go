@@ -320,17 +320,27 @@ type PruneOptions struct {
 	Now func() time.Time
 	// Logger receives a report of what was deleted; nil discards it.
 	Logger *slog.Logger
+	// IgnoreCopies deletes what the limits say even where a copy of the
+	// log (MarkCopied) lacks the records.
+	IgnoreCopies bool
 }
 
 // PruneResult reports what Prune deleted.
 type PruneResult struct {
 	Segments      int    // segments deleted
 	FirstRetained uint64 // first index still in the log
+	// Held is how many more segments the limits would delete but a copy
+	// lacks; HeldFor names that copy and HeldFrom the first index it
+	// lacks.
+	Held     int
+	HeldFor  string
+	HeldFrom uint64
 }
 
 // Prune applies retention to a log directory offline, as the writer does
-// with Options.RetainSegments and RetainAge. It takes the directory lock,
-// so it fails while a writer has the log open.
+// with Options.RetainSegments and RetainAge, and keeps what a copy of the
+// log lacks unless told otherwise (see MarkCopied). It takes the
+// directory lock, so it fails while a writer has the log open.
 func Prune(opts PruneOptions) (PruneResult, error) {
 	var res PruneResult
 	if _, err := os.Stat(opts.Dir); err != nil {
@@ -359,8 +369,27 @@ func Prune(opts PruneOptions) (PruneResult, error) {
 		now = opts.Now
 	}
 	k, err := planPrune(segs, cp.Size, opts.KeepSegments, opts.OlderThan, now())
-	if err != nil || k == 0 {
+	if err != nil {
 		return res, err
+	}
+	if !opts.IgnoreCopies {
+		marks, err := CopyMarks(opts.Dir)
+		if err != nil {
+			return res, fmt.Errorf("cannot prune: %w", err)
+		}
+		if name, next := lowestCopy(marks); next < cp.Size {
+			held, err := planPrune(segs, next, opts.KeepSegments, opts.OlderThan, now())
+			if err != nil {
+				return res, err
+			}
+			if held < k {
+				res.Held, res.HeldFor, res.HeldFrom = k-held, name, next
+				k = held
+			}
+		}
+	}
+	if k == 0 {
+		return res, nil
 	}
 	ps, err = pruneSegments(opts.Dir, segs, k, ps, stale)
 	if ps.first != res.FirstRetained {

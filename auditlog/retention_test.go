@@ -446,3 +446,42 @@ func checkPrunedExport(t *testing.T, dir string, first uint64) {
 		}
 	}
 }
+
+// TestCopyMarks: a copy's mark is read back, replaced, and forgotten; a
+// mark that cannot be parsed holds everything; names that would leave the
+// directory are refused.
+func TestCopyMarks(t *testing.T) {
+	dir := t.TempDir()
+	if m, err := CopyMarks(dir); err != nil || len(m) != 0 {
+		t.Fatalf("no copies: %v %v", m, err)
+	}
+	for _, n := range []uint64{10, 7, 1 << 40} {
+		if err := MarkCopied(dir, "pg", n); err != nil {
+			t.Fatal(err)
+		}
+		if m, err := CopyMarks(dir); err != nil || len(m) != 1 || m["pg"] != n {
+			t.Fatalf("after marking %d: %v %v", n, m, err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, copiesDir, "torn"), []byte("12x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m, err := CopyMarks(dir)
+	if name, low := lowestCopy(m); err != nil || name != "torn" || low != 0 {
+		t.Fatalf("a torn mark: %v %v, lowest %s at %d", m, err, name, low)
+	}
+	for _, bad := range []string{"", "../x", "a/b", ".tmp-x"} {
+		if err := MarkCopied(dir, bad, 1); err == nil {
+			t.Errorf("MarkCopied(%q) accepted", bad)
+		}
+	}
+	if err := ForgetCopy(dir, "pg"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ForgetCopy(dir, "pg"); err != nil {
+		t.Fatalf("forgetting twice: %v", err)
+	}
+	if m, _ := CopyMarks(dir); len(m) != 1 || m["torn"] != 0 {
+		t.Fatalf("after forgetting pg: %v", m)
+	}
+}

@@ -40,7 +40,8 @@ commands:
   keygen --origin NAME --out PREFIX                  write PREFIX.key and PREFIX.pub
   repair --key FILE                                  truncate damage after operator consent
   erase --before TIME                                delete salts: erase personal values
-  prune --keep-segments N | --older-than DUR         delete the oldest sealed segments (proxy stopped)
+  prune --keep-segments N | --older-than DUR         delete the oldest sealed segments (proxy stopped);
+        [--ignore-copies]                            keeping what audit shipping has not copied, unless --ignore-copies
   compact                                            rewrite uncompacted sealed segments in full zstd blocks (proxy stopped)
 
 every command takes --dir DIR (default ./data/audit)

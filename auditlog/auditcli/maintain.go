@@ -81,17 +81,21 @@ func (c *cmd) prune(args []string) int {
 	fs := c.flags(false)
 	keep := fs.Int("keep-segments", 0, "keep this many newest segments (the active one included)")
 	older := fs.Duration("older-than", 0, "delete sealed segments sealed longer ago than this")
+	ignore := fs.Bool("ignore-copies", false, "delete them even where a copy of the log (audit shipping) lacks the records")
 	if _, ok := c.parse(args); !ok {
 		return exitUsage
 	}
 	if *keep < 0 || *older < 0 || (*keep == 0) == (*older == 0) {
-		return c.usageErr("usage: prune --keep-segments N | --older-than DUR")
+		return c.usageErr("usage: prune --keep-segments N | --older-than DUR [--ignore-copies]")
 	}
-	res, err := auditlog.Prune(auditlog.PruneOptions{Dir: c.dir, KeepSegments: *keep, OlderThan: *older, Now: c.now})
+	res, err := auditlog.Prune(auditlog.PruneOptions{Dir: c.dir, KeepSegments: *keep, OlderThan: *older, Now: c.now, IgnoreCopies: *ignore})
 	if err != nil {
 		return c.fail(err)
 	}
 	fmt.Fprintf(c.stdout, "pruned %d segments; the log keeps records from index %d\n", res.Segments, res.FirstRetained)
+	if res.Held > 0 {
+		fmt.Fprintf(c.stdout, "kept %d more segments: the copy %s lacks the records from index %d (--ignore-copies deletes them anyway)\n", res.Held, res.HeldFor, res.HeldFrom)
+	}
 	return exitOK
 }
 

@@ -1,6 +1,7 @@
 package auditcli
 
 import (
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -68,9 +69,26 @@ func TestPruneCLI(t *testing.T) {
 	if _, _, code := run(t, "prune", "--dir", dir); code != exitUsage {
 		t.Fatalf("prune without a limit: %d", code)
 	}
+	// A copy (audit shipping) that lacks records from inside the second
+	// segment holds back all but the first.
+	second, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(filepath.Base(before[1]), "seg-"), ".alog"), 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := auditlog.MarkCopied(dir, "pgship", second+1); err != nil {
+		t.Fatal(err)
+	}
 	out, se, code := run(t, "prune", "--dir", dir, "--keep-segments", "2")
-	if code != 0 || !strings.Contains(out, "pruned "+strconv.Itoa(len(before)-2)+" segments") {
-		t.Fatalf("prune: %d %q %q", code, out, se)
+	wantHeld := fmt.Sprintf("kept %d more segments: the copy pgship lacks the records from index %d", len(before)-3, second+1)
+	if code != 0 || !strings.Contains(out, "pruned 1 segments") || !strings.Contains(out, wantHeld) {
+		t.Fatalf("prune with a copy behind: %d %q %q", code, out, se)
+	}
+	if after := segmentFiles(t, dir); len(after) != len(before)-1 {
+		t.Fatalf("segments after prune with a copy behind: %v (before %v)", after, before)
+	}
+	out, se, code = run(t, "prune", "--dir", dir, "--keep-segments", "2", "--ignore-copies")
+	if code != 0 || !strings.Contains(out, "pruned "+strconv.Itoa(len(before)-3)+" segments") || strings.Contains(out, "kept") {
+		t.Fatalf("prune --ignore-copies: %d %q %q", code, out, se)
 	}
 	if after := segmentFiles(t, dir); len(after) != 2 || after[1] != before[len(before)-1] {
 		t.Fatalf("segments after prune: %v (before %v)", after, before)

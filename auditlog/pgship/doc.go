@@ -32,7 +32,9 @@
 // PostgreSQL is unreachable it retries with a backoff up to five seconds;
 // the local log keeps growing and nothing is lost: the proxy holds the
 // log's retention at Shipped (auditlog.Log.HoldRetention), so a segment is
-// deleted only once the database holds all of it. The lag, in records, is
+// deleted only once the database holds all of it, and the shipper records
+// that position in the log directory (auditlog.MarkCopied, at most once a
+// second) for "audit prune" run offline. The lag, in records, is
 // the metric tollgate_audit_ship_lag_records, beside
 // tollgate_audit_ship_records_total, tollgate_audit_ship_checkpoints_total,
 // tollgate_audit_ship_failures_total and

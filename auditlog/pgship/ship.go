@@ -16,6 +16,10 @@ import (
 	"github.com/tollgate-proxy/tollgate/auditlog"
 )
 
+// CopyName names the shipper's mark in the log directory
+// (auditlog.MarkCopied): offline pruning keeps what the database lacks.
+const CopyName = "pgship"
+
 // Defaults of Options.
 const (
 	DefaultBatchRecords = 2048
@@ -90,6 +94,14 @@ type Shipper struct {
 	down    bool   // the last attempt failed: log the recovery
 	skipped uint64 // records the follower skipped, as last counted
 	lastErr string
+	// marked is the position last recorded in the log directory, at
+	// markedAt; markErr says the last attempt failed (logged once). known
+	// says the database was asked where its copy ends: until then there
+	// is nothing to record.
+	known    bool
+	marked   uint64
+	markedAt time.Time
+	markErr  bool
 }
 
 // New checks opts and builds a Shipper; Start starts it.
@@ -236,6 +248,7 @@ func (s *Shipper) run() {
 				backoff = 0
 			}
 		}
+		s.mark(false)
 		t.Reset(s.opts.Interval)
 	}
 }
@@ -257,7 +270,33 @@ func (s *Shipper) final() {
 		s.fail(err)
 	}
 	s.measure()
+	s.mark(true)
 }
+
+// mark records in the log directory the first index the database lacks
+// (auditlog.MarkCopied), when it moved: at most once a second, so the
+// copy's progress costs the disk a rename a second at most, and at
+// shutdown. Offline pruning then keeps what the database lacks, as the
+// running log's retention does through Shipped.
+func (s *Shipper) mark(now bool) {
+	next := s.shippedNext.Load()
+	if !s.known || !s.markedAt.IsZero() && next == s.marked || !now && time.Since(s.markedAt) < time.Second {
+		return
+	}
+	if err := auditlog.MarkCopied(s.opts.Dir, CopyName, next); err != nil {
+		if !s.markErr {
+			s.log.Error("cannot record how far audit shipping got; offline pruning may delete records the database lacks", "err", err)
+		}
+		s.markErr = true
+		return
+	}
+	s.marked, s.markedAt, s.markErr = next, time.Now(), false
+}
+
+// Forget removes the shipper's mark from the log directory, once shipping
+// is turned off for good: offline pruning no longer waits for a database
+// nothing ships to. Call it after Close.
+func (s *Shipper) Forget() error { return auditlog.ForgetCopy(s.opts.Dir, CopyName) }
 
 func (s *Shipper) cleanup() {
 	s.cancel()
@@ -339,6 +378,7 @@ func (s *Shipper) connect() error {
 	s.conn = conn
 	s.connected.Store(true)
 	s.shippedNext.Store(uint64(next))
+	s.known = true
 	if s.fol == nil {
 		if s.fol, err = auditlog.Follow(s.opts.Dir, uint64(next)); err != nil {
 			return err

@@ -203,7 +203,7 @@ func (p *Proxy) closeAll() error {
 	}
 	// After the log's final checkpoint, so the shipper's last attempt
 	// carries it.
-	return errors.Join(err, p.stopShipping())
+	return errors.Join(err, p.stopShipping(false))
 }
 
 func (p *Proxy) notReady() string {

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -83,14 +84,20 @@ func (p *Proxy) startShipping(sh *shipping) {
 }
 
 // stopShipping stops the running shipper, if any, after its last bounded
-// attempt, and lifts its hold on retention.
-func (p *Proxy) stopShipping() error {
+// attempt, and lifts its hold on retention. forget, when shipping is
+// turned off rather than the proxy stopped, also removes its mark from the
+// log directory, so offline pruning no longer waits for it.
+func (p *Proxy) stopShipping(forget bool) error {
 	sh := p.ship.Swap(nil)
 	if sh == nil {
 		return nil
 	}
 	p.rec.HoldRetention(nil)
-	return sh.s.Close()
+	err := sh.s.Close()
+	if forget {
+		err = errors.Join(err, sh.s.Forget())
+	}
+	return err
 }
 
 // shipBehind is the recorder's Behind condition: fail-closed shipping
@@ -160,7 +167,7 @@ func (r *shipReload) apply() {
 	p := r.p
 	switch {
 	case r.pg == nil:
-		err := p.stopShipping()
+		err := p.stopShipping(true)
 		p.cluster.swap(nil)
 		p.log.Info("audit shipping to PostgreSQL stopped", "err", err)
 	case r.start != nil:

@@ -307,6 +307,10 @@ func TestRetentionWaitsForShipping(t *testing.T) {
 		if err := p.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
+		// The log directory says how far the copy got, for offline pruning.
+		if marks, err := auditlog.CopyMarks(logDir); err != nil || marks[pgship.CopyName] != uint64(sent) {
+			t.Fatalf("copy marks %v (%v), want %s at %d", marks, err, pgship.CopyName, sent)
+		}
 		local, err := auditlog.Verify(auditlog.VerifyOptions{Dir: logDir, VerifierKey: vkey})
 		if err != nil {
 			t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/auditlog/pgship"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 	"github.com/tollgate-proxy/tollgate/internal/testpg"
@@ -121,6 +122,10 @@ func TestReloadMovesShipping(t *testing.T) {
 		waitFor(t, "serving again once B is back", 20*time.Second, func() bool { return get(0).Status == 200 })
 		waitFor(t, "the shipper to catch up", 10*time.Second, func() bool { return shipMetric(t, p, "tollgate_audit_ship_lag_records") == 0 })
 		shipped := sent
+		waitFor(t, "the copy's mark in the log directory", 5*time.Second, func() bool {
+			marks, err := auditlog.CopyMarks(logDir)
+			return err == nil && marks[pgship.CopyName] == uint64(shipped)
+		})
 
 		// Off: the shipper goes, with its series and the cluster view;
 		// requests keep flowing, and database B keeps what it had.
@@ -130,6 +135,9 @@ func TestReloadMovesShipping(t *testing.T) {
 		}
 		if strings.Contains(metricsOf(t, p), "tollgate_audit_ship_") {
 			t.Fatal("ship series on /metrics after shipping stopped")
+		}
+		if marks, err := auditlog.CopyMarks(logDir); err != nil || len(marks) != 0 {
+			t.Fatalf("copy marks %v (%v) after shipping was turned off; offline pruning would wait for them", marks, err)
 		}
 		// The view's answers are cached for 2 s.
 		waitFor(t, "the cluster view to go", 5*time.Second, func() bool {
