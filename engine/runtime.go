@@ -340,11 +340,15 @@ func (rt *Runtime) collectFilterMetrics() {
 	}
 }
 
-// WritePrometheus writes the generation's metrics, its filters' included.
+// WritePrometheus writes the generation's metrics, its filters' and its
+// upstream targets' included.
 func (rt *Runtime) WritePrometheus(w io.Writer) {
 	rt.Metrics.WritePrometheus(w)
 	for _, s := range rt.filterMetrics {
 		s.WritePrometheus(w)
+	}
+	for _, p := range rt.pools {
+		p.WritePrometheus(w)
 	}
 }
 
@@ -457,6 +461,7 @@ func upstreamOptions(uc config.Upstream, timeout time.Duration) upstream.Options
 		WriteTimeout:   timeout,
 		IdleTimeout:    uc.IdleTimeout.D(),
 		MaxConnections: uc.MaxConnections,
+		FailTimeout:    uc.FailTimeout.D(),
 	}
 }
 

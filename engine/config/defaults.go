@@ -27,6 +27,7 @@ const (
 	DefaultUpstreamTimeout        = Duration(30 * time.Second)
 	DefaultUpstreamIdleTimeout    = Duration(60 * time.Second)
 	DefaultUpstreamMaxConnections = 1024
+	DefaultUpstreamFailTimeout    = Duration(10 * time.Second)
 
 	DefaultAuditDurability         = "process"
 	DefaultAuditFsyncInterval      = Duration(100 * time.Millisecond)
@@ -65,6 +66,7 @@ func (c *Config) SetDefaults() {
 		def(&u.Timeout, DefaultUpstreamTimeout)
 		def(&u.IdleTimeout, DefaultUpstreamIdleTimeout)
 		def(&u.MaxConnections, DefaultUpstreamMaxConnections)
+		def(&u.FailTimeout, DefaultUpstreamFailTimeout)
 	}
 	if a := c.Audit; a != nil {
 		def(&a.Durability, DefaultAuditDurability)

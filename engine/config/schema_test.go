@@ -244,8 +244,8 @@ func TestSchemaDefaults(t *testing.T) {
 			}
 		}
 	}
-	if n != 18 {
-		t.Fatalf("checked %d defaults, want 18", n)
+	if n != 19 {
+		t.Fatalf("checked %d defaults, want 19", n)
 	}
 }
 

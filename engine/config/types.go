@@ -128,6 +128,8 @@ type Upstream struct {
 	IdleTimeout Duration `yaml:"idle_timeout"`
 	// MaxConnections caps connections per target; it defaults to 1024.
 	MaxConnections int `yaml:"max_connections"`
+	// FailTimeout leaves out a target that could not be connected to for this long, while another target of the upstream is up (like nginx's fail_timeout with max_fails 1); it defaults to 10s.
+	FailTimeout Duration `yaml:"fail_timeout"`
 	// RemoveHeaders are request headers removed before a request goes to this upstream, such as a client credential the backend must not see.
 	RemoveHeaders []string `yaml:"remove_headers"`
 	// SetHeaders are request headers set on every request to this upstream, replacing the client's (for example the backend's own credential, written as ${ENV_VAR}), so API consumers never hold it.

@@ -116,6 +116,7 @@ func (c *Config) validate() []error {
 			}
 		}
 		v.nonNegative(fieldPath(p, "connect_timeout"), int64(u.ConnectTimeout))
+		v.nonNegative(fieldPath(p, "fail_timeout"), int64(u.FailTimeout))
 		v.nonNegative(fieldPath(p, "timeout"), int64(u.Timeout))
 		v.nonNegative(fieldPath(p, "idle_timeout"), int64(u.IdleTimeout))
 		v.nonNegative(fieldPath(p, "max_connections"), int64(u.MaxConnections))

@@ -51,10 +51,12 @@ func newLoopPool(lp *loop, p *pipeline.UpstreamPool) *loopPool {
 
 // acquire finds req a connection: an idle one, a new one, or a place in
 // the target's queue when the target is at its connection cap. Targets
-// are taken round-robin; a target that cannot be dialed passes the
-// request to the next one (the request was never sent).
+// are taken round-robin, leaving out those that recently could not be
+// connected to while another is up (UpstreamPool.Pick); a target that
+// cannot be dialed passes the request to the next one (the request was
+// never sent).
 func (lpp *loopPool) acquire(req *request) {
-	i := lpp.rr % len(lpp.targets)
+	i := lpp.p.Pick(lpp.rr)
 	lpp.rr++
 	lpp.acquireAt(req, i)
 }
@@ -193,6 +195,7 @@ type upConn struct {
 // opened runs on the loop when the dialed connection is registered.
 func (u *upConn) opened(c gnet.Conn) {
 	u.c = c
+	u.pool.p.Reached(u.ti)
 	if u.state == upClosed {
 		_ = c.Close()
 		return
@@ -229,13 +232,14 @@ func (u *upConn) dialFailed(err error) {
 	req := u.req
 	u.req = nil
 	u.pool.closed(u)
+	u.pool.p.Failed(u.ti)
 	if req == nil {
 		return
 	}
 	req.up = nil
 	lpp := u.pool
 	if req.attempts < len(lpp.targets) {
-		lpp.acquireAt(req, (u.ti+1)%len(lpp.targets))
+		lpp.acquireAt(req, lpp.p.Pick(u.ti+1))
 		return
 	}
 	lpp.lp.l.s.p.Warn("upstream connect failed", "upstream", lpp.opts.Name, "addr", u.t.addr, "err", err)

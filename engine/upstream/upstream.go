@@ -7,15 +7,29 @@
 // target skipped for the next one when the connection cannot even be made
 // (the request was never sent, so retrying it elsewhere is safe for any
 // method).
+//
+// Why a target that could not be connected to is then left out for
+// FailTimeout (nginx's fail_timeout, with max_fails 1): otherwise every
+// request whose turn falls on it pays the failed connect first, which for
+// a target that drops packets is the whole connect timeout. It is left out
+// only while another target of the pool is not: with every target down,
+// all are tried as before (Envoy's panic threshold, not nginx's "no live
+// upstreams"), so a one-target upstream behaves as if there were no such
+// rule. The state lives here, shared by both engines' connection pools and
+// every event loop: a target is down for everyone once anyone failed to
+// reach it, and up again as soon as anyone reached it.
 package upstream
 
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/valyala/fasthttp"
 )
 
@@ -41,6 +55,9 @@ type Options struct {
 	IdleTimeout time.Duration
 	// MaxConnections caps connections per target.
 	MaxConnections int
+	// FailTimeout is how long a target that could not be connected to is
+	// left out while another target is up; zero never leaves one out.
+	FailTimeout time.Duration
 }
 
 // Pool is a round-robin set of keep-alive clients, one per target.
@@ -48,6 +65,11 @@ type Pool struct {
 	opts    Options
 	clients []*fasthttp.HostClient
 	next    atomic.Uint32
+	// downUntil is, per target, when it may be tried again after a failed
+	// connect (Unix ns); 0 when it is up.
+	downUntil []atomic.Int64
+	metrics   *metrics.Set
+	now       func() int64 // Unix ns (tests set it)
 }
 
 // New builds a pool. Connections are made lazily.
@@ -55,12 +77,65 @@ func New(opts Options) (*Pool, error) {
 	if len(opts.Targets) == 0 {
 		return nil, errors.New("upstream: no targets")
 	}
-	p := &Pool{opts: opts}
-	for _, t := range opts.Targets {
+	p := &Pool{opts: opts, downUntil: make([]atomic.Int64, len(opts.Targets)), metrics: metrics.NewSet(), now: unixNano}
+	for i, t := range opts.Targets {
 		p.clients = append(p.clients, p.newClient(t))
+		_ = p.metrics.NewGauge(fmt.Sprintf(`tollgate_upstream_target_up{upstream=%q,target=%q}`, opts.Name, t), func() float64 {
+			if p.Up(i, p.now()) {
+				return 1
+			}
+			return 0
+		})
 	}
 	return p, nil
 }
+
+// Up reports whether target i may be tried at now (Unix ns): it has not
+// failed a connect within FailTimeout.
+func (p *Pool) Up(i int, now int64) bool {
+	d := p.downUntil[i].Load()
+	return d == 0 || now >= d
+}
+
+// Pick returns the target to try first from target i on (modulo the
+// number of targets): i itself when it is up, else the next one that is,
+// else i (every target is down: try them all). It reads the clock only
+// when target i failed a connect, so the common case costs one atomic
+// load.
+func (p *Pool) Pick(i int) int {
+	n := len(p.downUntil)
+	i %= n
+	if p.downUntil[i].Load() == 0 {
+		return i
+	}
+	now := p.now()
+	for k := 0; k < n; k++ {
+		if j := (i + k) % n; p.Up(j, now) {
+			return j
+		}
+	}
+	return i
+}
+
+// Failed records that target i could not be connected to just now.
+func (p *Pool) Failed(i int) {
+	if d := p.opts.FailTimeout; d > 0 {
+		p.downUntil[i].Store(p.now() + int64(d))
+	}
+}
+
+func unixNano() int64 { return time.Now().UnixNano() }
+
+// Reached records that a connection to target i was made.
+func (p *Pool) Reached(i int) {
+	if p.downUntil[i].Load() != 0 {
+		p.downUntil[i].Store(0)
+	}
+}
+
+// WritePrometheus writes tollgate_upstream_target_up for each target: 0
+// while it is left out after a failed connect.
+func (p *Pool) WritePrometheus(w io.Writer) { p.metrics.WritePrometheus(w) }
 
 func (p *Pool) newClient(addr string) *fasthttp.HostClient {
 	o := p.opts
@@ -95,17 +170,21 @@ func (p *Pool) Options() Options { return p.opts }
 
 // Do sends req to the next target and reads the response headers into
 // resp; the body is streamed (resp.BodyStream) when the upstream sent one.
-// A target that refuses the connection is skipped for the next one.
+// A target that cannot be connected to is skipped for the next one, and
+// left out for FailTimeout.
 func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	n := len(p.clients)
-	start := int(p.next.Add(1))
+	i := p.Pick(int(p.next.Add(1) % uint32(n)))
 	var err error
-	for i := 0; i < n; i++ {
-		c := p.clients[(start+i)%n]
-		err = c.Do(req, resp)
+	for attempt := 0; attempt < n; attempt++ {
+		err = p.clients[i].Do(req, resp)
 		if err == nil || !IsDialError(err) {
+			// The request was sent: the target was reached.
+			p.Reached(i)
 			return err
 		}
+		p.Failed(i)
+		i = p.Pick(i + 1)
 	}
 	return err
 }

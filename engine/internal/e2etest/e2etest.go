@@ -11,11 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tollgate-proxy/tollgate/bench/upstream"
+	"golang.org/x/sys/unix"
 )
 
 // Upstream is a real demo upstream on a loopback port.
@@ -46,6 +48,46 @@ func DeadAddr(tb testing.TB) string {
 	}
 	addr := ln.Addr().String()
 	_ = ln.Close()
+	return addr
+}
+
+// SilentAddr returns a loopback address whose connects time out, as a
+// backend that drops packets does: a socket listening with the smallest
+// backlog, never accepting, whose queue is filled at once, so the kernel
+// drops further SYNs. It is closed when the test ends.
+func SilentAddr(tb testing.TB) string {
+	tb.Helper()
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = unix.Close(fd) })
+	if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := unix.Listen(fd, 0); err != nil {
+		tb.Fatal(err)
+	}
+	sa, err := unix.Getsockname(fd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*unix.SockaddrInet4).Port))
+	// A backlog of 0 queues one connection: fill it, and see that the
+	// next connect does time out.
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+		if err != nil {
+			if ne, ok := err.(net.Error); !ok || !ne.Timeout() {
+				tb.Fatalf("SilentAddr: want a connect that times out, got %v", err)
+			}
+			break
+		}
+		tb.Cleanup(func() { _ = c.Close() })
+		if i == 8 {
+			tb.Fatal("SilentAddr: the listen queue never filled")
+		}
+	}
 	return addr
 }
 

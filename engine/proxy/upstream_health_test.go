@@ -1,0 +1,77 @@
+package proxy_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+)
+
+const failoverConfig = `
+log: {level: warn}
+admin: {listen: 127.0.0.1:0}
+listeners:
+  - {name: public, listen: 127.0.0.1:0}
+upstreams:
+  - {name: pair, targets: [%[1]s, %[2]s], connect_timeout: 500ms, fail_timeout: %[3]s}
+  - {name: lone, targets: [%[2]s], connect_timeout: 500ms}
+routes:
+  - {name: pair, path: "/api/v1/customers/{id}", upstream: pair}
+  - {name: lone, path: /bench, upstream: lone}
+`
+
+// TestUnreachableTargetIsLeftOut: of two targets, one drops connects (its
+// accept queue is full). Every request is answered by the other; the one
+// whose turn first falls on the silent target waits out connect_timeout,
+// and after that the target is left out for fail_timeout, so no later
+// request waits (without fail_timeout, every second one would). /metrics
+// says the target is down. An upstream whose only target is silent is
+// still tried on every request: 504, never a refusal without a try.
+func TestUnreachableTargetIsLeftOut(t *testing.T) {
+	for _, failTimeout := range []string{"10s", "1ns"} {
+		t.Run("fail_timeout="+failTimeout, func(t *testing.T) { testUnreachableTarget(t, failTimeout) })
+	}
+}
+
+func testUnreachableTarget(t *testing.T, failTimeout string) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		up := e2etest.StartUpstream(t)
+		silent := e2etest.SilentAddr(t)
+		p := startProxy(t, onEngine(t, fmt.Sprintf(failoverConfig, up.Addr, silent, failTimeout), engine))
+		before := up.Requests()
+		slow := 0
+		for i := range 8 {
+			start := time.Now()
+			if r := e2etest.Do(t, "GET", p.base+"/api/v1/customers/"+fmt.Sprint(1+i%3), nil, ""); r.Status != 200 {
+				t.Fatalf("request %d: %d %s", i, r.Status, r.Body)
+			}
+			if time.Since(start) > 400*time.Millisecond {
+				slow++
+			}
+		}
+		if got := up.Requests() - before; got != 8 {
+			t.Fatalf("the live target answered %d of 8", got)
+		}
+		down := fmt.Sprintf(`tollgate_upstream_target_up{upstream="pair",target=%q} 0`, silent)
+		if failTimeout == "1ns" {
+			// Left out for no time: each turn of the silent target costs
+			// the connect timeout, as without the rule.
+			if slow < 3 {
+				t.Fatalf("%d of 8 requests waited for the silent target, want about 4", slow)
+			}
+			return
+		}
+		if slow != 1 {
+			t.Fatalf("%d of 8 requests waited for the silent target's connect timeout, want 1", slow)
+		}
+		if m := metricsOf(t, p); !strings.Contains(m, down) || !strings.Contains(m, fmt.Sprintf(`tollgate_upstream_target_up{upstream="pair",target=%q} 1`, up.Addr)) {
+			t.Fatalf("/metrics lacks %s:\n%s", down, m)
+		}
+		for range 2 {
+			r := e2etest.Do(t, "GET", p.base+"/bench", nil, "")
+			e2etest.AssertProblem(t, r, 504, "upstream.timeout")
+		}
+	})
+}
