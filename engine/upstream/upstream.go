@@ -27,6 +27,7 @@ import (
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -178,6 +179,12 @@ func (p *Pool) Do(req *fasthttp.Request, resp *fasthttp.Response) error {
 	var err error
 	for attempt := 0; attempt < n; attempt++ {
 		err = p.clients[i].Do(req, resp)
+		if errors.Is(err, errStale) && !req.IsBodyStream() {
+			// Nothing was sent. The target closed its idle connections,
+			// likely all of them: drop those and send on a new one.
+			p.clients[i].CloseIdleConnections()
+			err = p.clients[i].Do(req, resp)
+		}
 		if err == nil || !IsDialError(err) {
 			// The request was sent: the target was reached.
 			p.Reached(i)
@@ -215,7 +222,9 @@ func IsTimeout(err error) bool {
 }
 
 // idleDialer dials targets and wraps each connection so that every read and
-// write re-arms its own deadline.
+// write re-arms its own deadline, and a keep-alive connection the target
+// closed while it sat in the pool is noticed before a request is written
+// on it (idleConn.Write).
 type idleDialer struct {
 	connect, read, write time.Duration
 }
@@ -229,33 +238,92 @@ func (d *idleDialer) dial(addr string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.read <= 0 && d.write <= 0 {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
 		return c, nil
 	}
-	return &idleConn{Conn: c, read: d.read, write: d.write}, nil
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	ic := &idleConn{Conn: c, raw: raw, read: d.read, write: d.write}
+	ic.peekFn = ic.peek
+	return ic, nil
 }
 
+// errStale is what writing a request on a pooled connection returns when
+// the target closed it (or sent bytes nobody asked for) while it was idle:
+// nothing was sent, so the request may go again on another connection,
+// whatever its method (Pool.Do).
+var errStale = errors.New("upstream: the target closed the idle keep-alive connection")
+
+// staleAfter is how long a connection must have been idle before a
+// request is written on it for the check to run: a connection reused at
+// once (under load) costs no extra system call.
+const staleAfter = 10 * time.Millisecond
+
 // idleConn applies idle-style deadlines: each Read must make progress
-// within read, each Write within write.
+// within read, each Write within write. Why it also checks for a closed
+// connection: fasthttp writes a request on a pooled connection without
+// looking whether the target closed it meanwhile (a backend whose
+// keep-alive timeout is shorter than ours: Node.js closes after 5 s), and
+// then fails the request with a 502 although it was never sent. The event
+// loop sees such a close as it happens and drops the connection; here a
+// peek before the first write of a request does the same.
 type idleConn struct {
 	net.Conn
+	raw         syscall.RawConn
 	read, write time.Duration
+	// readLast says the last operation was a read: the next write starts
+	// a request on a connection that sat in the pool since lastRead.
+	readLast bool
+	lastRead time.Time
+	peekFn   func(fd uintptr) bool
+	peekBuf  [1]byte
+	closed   bool
 }
 
 func (c *idleConn) Read(b []byte) (int, error) {
+	now := time.Now()
 	if c.read > 0 {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.read)); err != nil {
+		if err := c.Conn.SetReadDeadline(now.Add(c.read)); err != nil {
 			return 0, err
 		}
 	}
+	c.readLast, c.lastRead = true, now
 	return c.Conn.Read(b)
 }
 
 func (c *idleConn) Write(b []byte) (int, error) {
+	now := time.Now()
+	if c.readLast && now.Sub(c.lastRead) >= staleAfter && c.closedByPeer() {
+		return 0, errStale
+	}
+	c.readLast = false
 	if c.write > 0 {
-		if err := c.Conn.SetWriteDeadline(time.Now().Add(c.write)); err != nil {
+		if err := c.Conn.SetWriteDeadline(now.Add(c.write)); err != nil {
 			return 0, err
 		}
 	}
 	return c.Conn.Write(b)
+}
+
+// closedByPeer peeks at the socket without waiting: an idle HTTP/1.1
+// connection has nothing to read, so end of stream, an error, or any byte
+// (a TLS close_notify, a stray response) means it cannot carry a request.
+func (c *idleConn) closedByPeer() bool {
+	c.closed = false
+	if err := c.raw.Read(c.peekFn); err != nil {
+		return true
+	}
+	return c.closed
+}
+
+// peek is closedByPeer's look at the socket, made once per connection as
+// the method value peekFn, so the check allocates nothing.
+func (c *idleConn) peek(fd uintptr) bool {
+	n, _, err := syscall.Recvfrom(int(fd), c.peekBuf[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	c.closed = err == nil || (err != syscall.EAGAIN && err != syscall.EINTR) || n > 0
+	return true
 }
