@@ -19,6 +19,7 @@ import (
 type reqState struct {
 	pipeline.Request
 	reqBody []byte      // buffered request bodies
+	chunk   []byte      // scratch for reading a small upstream body
 	closing *idleStream // a body relayed delimited by the close (relayClosing)
 	// bodyRead reports that the request's body, if any, was read to its
 	// end, so the connection's next read starts the next request.
@@ -236,14 +237,23 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		return
 	}
 	resp := &ctx.Response
-	streaming := false
+	streaming, buffered := false, false
+	var cutShort io.Reader
 	if up.IsBodyStream() {
 		cl := up.Header.ContentLength()
 		streaming = cl < 0 || cl > int(l.cfg.StreamThreshold)
 		if !streaming {
 			// Small: read it whole now, so the write is one buffered
 			// response bounded by the write timeout.
-			_ = up.Body()
+			buffered = true
+			if err := st.readBody(resp, up.BodyStream(), cl); err != nil {
+				// The upstream cut it short. The head announced the
+				// length, so the client gets the head, what came, and
+				// the close, as on the event loop: relayed as a stream,
+				// whose end record says the upstream broke it.
+				streaming, cutShort = true, io.MultiReader(bytes.NewReader(bytes.Clone(resp.Body())), failAfter{err})
+				resp.ResetBody()
+			}
 		}
 	}
 	up.Header.CopyTo(&resp.Header)
@@ -257,23 +267,64 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		// Large or open-ended (chunked, SSE): stream it, re-arming the
 		// client write deadline for every chunk. The stream owns up.
 		stream := acquireIdleStream(up, ctx, l.cfg.WriteTimeout.D())
+		if cutShort != nil {
+			stream.r = cutShort
+			s.relayClosing(ctx, st, stream, l.cfg.WriteTimeout.D(), true)
+			return
+		}
 		if up.Header.ContentLength() < 0 && st.HTTP10 {
 			// An HTTP/1.0 client cannot read chunked coding (RFC 9112
 			// §7.1), and fasthttp chunks every body of unknown length.
-			s.relayClosing(ctx, st, stream, l.cfg.WriteTimeout.D())
+			s.relayClosing(ctx, st, stream, l.cfg.WriteTimeout.D(), false)
 			return
 		}
 		resp.SetBodyStream(stream, up.Header.ContentLength())
 		return
 	}
-	body := up.Body()
-	ex.BytesOut = int64(len(body))
-	if !ctx.IsHead() {
-		resp.SetBody(body)
+	if buffered {
+		ex.BytesOut = int64(len(resp.Body()))
+		if ctx.IsHead() {
+			resp.ResetBody()
+		}
+	} else {
+		body := up.Body()
+		ex.BytesOut = int64(len(body))
+		if !ctx.IsHead() {
+			resp.SetBody(body)
+		}
 	}
 	fasthttp.ReleaseResponse(up)
 	s.armWriteDeadline(l, ctx)
 }
+
+// readBody reads an upstream body of the declared length n into resp's
+// body, through st's scratch buffer. Why not up.Body(): on a read error
+// fasthttp puts the error's text in the body, which would then go to the
+// client as the upstream's answer ("unexpected EOF" with a 200).
+func (st *reqState) readBody(resp *fasthttp.Response, r io.Reader, n int) error {
+	if st.chunk == nil {
+		st.chunk = make([]byte, 16<<10)
+	}
+	resp.ResetBody()
+	for left := n; left > 0; {
+		m, err := r.Read(st.chunk[:min(left, len(st.chunk))])
+		resp.AppendBody(st.chunk[:m])
+		left -= m
+		if err != nil && (left > 0 || err != io.EOF) {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// failAfter is a reader that fails with err: the end of a body the
+// upstream cut short.
+type failAfter struct{ err error }
+
+func (f failAfter) Read([]byte) (int, error) { return 0, f.err }
 
 func (s *Server) armWriteDeadline(l *listener, ctx *fasthttp.RequestCtx) {
 	if d := l.cfg.WriteTimeout.D(); d > 0 {

@@ -97,11 +97,16 @@ func (s *idleStream) Close() error {
 // the head without chunked coding, then the body as it comes, delimited by
 // closing the connection (RFC 9112 §6.3). fasthttp would chunk it, so the
 // connection is taken over once the handler returns (a rare path: an old
-// client on a streamed answer).
-func (s *Server) relayClosing(ctx *fasthttp.RequestCtx, st *reqState, stream *idleStream, idle time.Duration) {
+// client on a streamed answer). With keepLength it sends a body the
+// upstream cut short: the head as it is, with its length, then what came,
+// then the close, by which the client tells it was cut (fasthttp would
+// drop the head with the body's error).
+func (s *Server) relayClosing(ctx *fasthttp.RequestCtx, st *reqState, stream *idleStream, idle time.Duration, keepLength bool) {
 	resp := &ctx.Response
-	resp.Header.Del(fasthttp.HeaderTransferEncoding)
-	resp.Header.SetContentLength(-2)
+	if !keepLength {
+		resp.Header.Del(fasthttp.HeaderTransferEncoding)
+		resp.Header.SetContentLength(-2)
+	}
 	resp.SetConnectionClose()
 	st.closing = stream
 	stream.idle = 0 // the deadlines are set on the connection below

@@ -85,7 +85,7 @@ func (p *headParser) parseResponse(h *fasthttp.ResponseHeader, buf []byte, maxHe
 		return 0, len(buf) < maxHead
 	}
 	head := buf[:end+4]
-	if len(head) > maxHead || !pipeline.CheckHead(head) {
+	if len(head) > maxHead || !pipeline.CheckResponseHead(head) {
 		return 0, false
 	}
 	p.src.Reset(head)

@@ -70,7 +70,13 @@ func CheckVersion(proto []byte) *filters.Reason {
 
 // CheckFields checks a block of header field lines, each ended by CRLF,
 // optionally followed by the empty line that ends the head.
-func CheckFields(fields []byte) bool {
+func CheckFields(fields []byte) bool { return checkFields(fields, false) }
+
+// checkFields is CheckFields; with fold set, a line starting with SP or
+// HTAB after a field line is an obs-fold continuing it (RFC 9112 §5.2),
+// and is accepted when it holds no control byte.
+func checkFields(fields []byte, fold bool) bool {
+	afterField := false
 	for len(fields) > 0 {
 		i := bytes.IndexByte(fields, '\n')
 		if i < 1 || fields[i-1] != '\r' {
@@ -81,6 +87,13 @@ func CheckFields(fields []byte) bool {
 		if len(line) == 0 {
 			return len(fields) == 0
 		}
+		if fold && afterField && (line[0] == ' ' || line[0] == '\t') {
+			if !validValue(line) {
+				return false
+			}
+			continue
+		}
+		afterField = true
 		colon := bytes.IndexByte(line, ':')
 		if colon < 1 || !filters.IsToken(filters.B2S(line[:colon])) {
 			return false // obs-fold lines start with whitespace and have no name
@@ -143,3 +156,27 @@ func CheckHead(head []byte) bool {
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
+
+// CheckResponseHead is CheckHead for an upstream's response head, which
+// may fold a field value over several lines (obs-fold): RFC 9112 §5.2
+// lets a proxy either refuse such a response with 502 or replace each
+// fold with spaces and forward it. Tollgate forwards it, as fasthttp's
+// parser (which the goroutine engine's upstream client reads with, and
+// which unfolds as it reads) leaves no way to see a fold and refuse it;
+// both engines then answer alike. Everything else CheckHead refuses is
+// refused here too, and field names are checked again after parsing
+// (PrepareResponse), on both engines.
+func CheckResponseHead(head []byte) bool {
+	i := bytes.IndexByte(head, '\n')
+	if i < 1 || head[i-1] != '\r' {
+		return false
+	}
+	for _, c := range head[:i-1] {
+		if c < ' ' || c == 0x7f {
+			return false
+		}
+	}
+	rest := head[i+1:]
+	ended := string(rest) == "\r\n" || bytes.HasSuffix(rest, crlfcrlf)
+	return ended && checkFields(rest, true)
+}

@@ -36,6 +36,34 @@ func TestCheckHead(t *testing.T) {
 	}
 }
 
+// TestCheckResponseHead: a response head may fold a value (it is
+// unfolded and forwarded), and is otherwise held to CheckHead's rules.
+func TestCheckResponseHead(t *testing.T) {
+	for _, c := range []struct {
+		head string
+		want bool
+	}{
+		{"HTTP/1.1 200 OK\r\nX: a\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nX: a\r\n b\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\nX: a\r\n\tb\r\n c\r\n\r\n", true},
+		{"HTTP/1.1 200 OK\r\n b\r\nX: a\r\n\r\n", false}, // a fold with no field before it
+		{"HTTP/1.1 200 OK\r\nX: a\r\n b\x01\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nX A: 1\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\nX: a\r\n\r\n", false},
+		{"HTTP/1.1 200 OK\r\nX: a\nY: b\r\n\r\n", false},
+	} {
+		if got := CheckResponseHead([]byte(c.head)); got != c.want {
+			t.Errorf("CheckResponseHead(%q) = %v, want %v", c.head, got, c.want)
+		}
+		// Requests never fold.
+		if c.want && strings.Contains(c.head, "\r\n ") || strings.Contains(c.head, "\r\n\t") {
+			if CheckHead([]byte(c.head)) {
+				t.Errorf("CheckHead(%q) accepts a fold", c.head)
+			}
+		}
+	}
+}
+
 func TestCheckRequestLine(t *testing.T) {
 	for _, c := range []struct {
 		line string

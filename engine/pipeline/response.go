@@ -18,10 +18,20 @@ import (
 // PrepareResponse rewrites an upstream's response head in place for the
 // client: hop-by-hop fields removed, the headers filters added (rate-limit
 // state, for example) and X-Request-Id set, then the response filters
-// run. It reports false when a response filter panicked: nothing of the
-// response may be sent, and the engine answers r.Ex's 500 instead.
+// run. It reports false when the head holds a field no client should get
+// (a name that is not a token, a control byte in a value: 502
+// upstream.bad_response) or a response filter panicked (500): nothing of
+// the response may be sent, and the engine answers r.Ex's refusal instead.
 func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok bool) {
 	ex := &r.Ex
+	if !validResponseFields(h) {
+		p.UpstreamFailed(r, filters.ReasonUpstreamBad)
+		p.throttled.Warn("upstream sent a malformed header field", "route", r.Route.Info.Name, "upstream", r.Route.Info.Upstream)
+		return false
+	}
+	// A response without Content-Type goes out without one: fasthttp
+	// would add text/plain, a claim the upstream did not make.
+	h.SetNoDefaultContentType(true)
 	r.scratch = forward.RemoveResponseHopByHop(h, r.scratch)
 	for i := 0; i < ex.ResponseHeaderCount(); i++ {
 		k, v := ex.ResponseHeader(i)
@@ -36,6 +46,21 @@ func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok b
 		}
 	}()
 	r.Route.Chain.RunResponse(ex)
+	return true
+}
+
+// validResponseFields reports whether every field of a parsed response
+// head has a token for a name and no control byte but HTAB in its value
+// (RFC 9110 §5.1, §5.5). The event loop checks the raw head before
+// parsing (CheckResponseHead); the goroutine engine's upstream client
+// parses leniently ("X Note: 1" passes), so this is where both engines
+// meet: a field a lenient parser let through is never forwarded.
+func validResponseFields(h *fasthttp.ResponseHeader) bool {
+	for k, v := range h.All() {
+		if !filters.IsToken(filters.B2S(k)) || !validValue(v) {
+			return false
+		}
+	}
 	return true
 }
 

@@ -21,6 +21,7 @@
 package upstream
 
 import (
+	"bytes"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -142,14 +143,19 @@ func (p *Pool) newClient(addr string) *fasthttp.HostClient {
 	o := p.opts
 	d := &idleDialer{connect: o.ConnectTimeout, read: o.Timeout, write: o.WriteTimeout}
 	return &fasthttp.HostClient{
-		Addr:                      addr,
-		NoDefaultUserAgentHeader:  true,
-		IsTLS:                     o.TLS,
-		TLSConfig:                 o.TLSConfig,
-		Dial:                      d.dial,
-		MaxConns:                  o.MaxConnections,
-		MaxIdleConnDuration:       o.IdleTimeout,
-		MaxIdemponentCallAttempts: 1,
+		Addr:                     addr,
+		NoDefaultUserAgentHeader: true,
+		IsTLS:                    o.TLS,
+		TLSConfig:                o.TLSConfig,
+		Dial:                     d.dial,
+		MaxConns:                 o.MaxConnections,
+		MaxIdleConnDuration:      o.IdleTimeout,
+		// A request that met a connection closed before the first byte of
+		// its response is sent again if it is idempotent (RFC 9110
+		// §9.2.2), as nginx's proxy_next_upstream error does: the target
+		// closed a keep-alive connection as it was being reused.
+		MaxIdemponentCallAttempts: 3,
+		RetryIfErr:                retryClosed,
 		DisablePathNormalizing:    true,
 		StreamResponseBody:        true,
 		// Deadlines are armed per read and write by idleDialer's
@@ -252,15 +258,34 @@ func (d *idleDialer) dial(addr string) (net.Conn, error) {
 	return ic, nil
 }
 
+// retryClosed is the pool's fasthttp.RetryIfErrFunc: only a connection
+// closed before any byte of the response (fasthttp reports io.EOF, then
+// ErrConnectionClosed), and only for an idempotent method; never a
+// timeout, nor a response cut short.
+func retryClosed(req *fasthttp.Request, _ int, err error) (resetTimeout, retry bool) {
+	return false, (errors.Is(err, io.EOF) || errors.Is(err, fasthttp.ErrConnectionClosed)) && idempotent(req.Header.Method())
+}
+
+// idempotent reports whether method is idempotent (RFC 9110 §9.2.2).
+func idempotent(method []byte) bool {
+	switch string(method) {
+	case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE":
+		return true
+	}
+	return false
+}
+
 // errStale is what writing a request on a pooled connection returns when
 // the target closed it (or sent bytes nobody asked for) while it was idle:
 // nothing was sent, so the request may go again on another connection,
 // whatever its method (Pool.Do).
 var errStale = errors.New("upstream: the target closed the idle keep-alive connection")
 
-// staleAfter is how long a connection must have been idle before a
-// request is written on it for the check to run: a connection reused at
-// once (under load) costs no extra system call.
+// staleAfter is how long a connection must have been idle before an
+// idempotent request is written on it for the check to run: a connection
+// reused at once (under load) costs no extra system call, and should the
+// target have closed it just then, the request is sent again
+// (retryClosed).
 const staleAfter = 10 * time.Millisecond
 
 // idleConn applies idle-style deadlines: each Read must make progress
@@ -297,7 +322,7 @@ func (c *idleConn) Read(b []byte) (int, error) {
 
 func (c *idleConn) Write(b []byte) (int, error) {
 	now := time.Now()
-	if c.readLast && now.Sub(c.lastRead) >= staleAfter && c.closedByPeer() {
+	if c.readLast && (now.Sub(c.lastRead) >= staleAfter || !idempotentLine(b)) && c.closedByPeer() {
 		return 0, errStale
 	}
 	c.readLast = false
@@ -307,6 +332,16 @@ func (c *idleConn) Write(b []byte) (int, error) {
 		}
 	}
 	return c.Conn.Write(b)
+}
+
+// idempotentLine reports whether the request whose first bytes are b has
+// an idempotent method. A request that is not is checked before every
+// reuse, since it cannot be sent again once it met a closed connection.
+func idempotentLine(b []byte) bool {
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		return idempotent(b[:i])
+	}
+	return false
 }
 
 // closedByPeer peeks at the socket without waiting: an idle HTTP/1.1

@@ -1,0 +1,138 @@
+package proxy_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
+)
+
+// upstreamAnswers are responses a backend may send, by the path asked
+// for, and what the client must get for each: the status, then the
+// body, or the refusal's reason code for a 502. What the client gets is
+// the printed head (Go's parser) and body, with the per-request fields
+// (Date, X-Request-Id) left out.
+var upstreamAnswers = []struct {
+	path, answer string
+	status       int
+	want         string // the body, or the reason of a 502
+	header       string // a header the client must get, "Name: value"
+}{
+	// Bodies delimited every way HTTP/1.1 allows.
+	{"/close-delimited", "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello", 200, "hello", ""},
+	{"/http10", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+	{"/cl-and-te", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 200, "ok", ""},
+	{"/204-with-length", "HTTP/1.1 204 No Content\r\nContent-Length: 5\r\n\r\nhello", 204, "", ""},
+	// Interim answers are not relayed; the final one is.
+	{"/early-hints", "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+	{"/unsolicited-100", "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+	// Fields: repeated ones kept; a folded value unfolded (RFC 9112 §5.2);
+	// no Content-Type added where the backend sent none.
+	{"/two-cookies", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok", 200, "ok", "Set-Cookie: a=1 b=2"},
+	{"/obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 2\r\n\r\nok", 200, "ok", "X-A: 1 folded"},
+	// A body cut short: the head and what came, then the close.
+	{"/truncated", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 200, "hello", "Content-Length: 10"},
+	// Answers no client should get: 502.
+	{"/space-in-name", "HTTP/1.1 200 OK\r\nX A: 1\r\nContent-Length: 2\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/ctl-in-value", "HTTP/1.1 200 OK\r\nX-A: 1\x01\r\nContent-Length: 2\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/two-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!", 502, "upstream.bad_response", ""},
+	{"/negative-length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/bad-status", "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/gzip-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502, "upstream.bad_response", ""},
+	{"/unknown-coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/bare-lf", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 502, "upstream.unavailable", ""},
+}
+
+// scriptedUpstream answers each request with the upstreamAnswers entry of
+// its path, then closes the connection.
+func scriptedUpstream(t *testing.T) string {
+	t.Helper()
+	byPath := map[string]string{}
+	for _, a := range upstreamAnswers {
+		byPath[a.path] = a.answer
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				line, _ := br.ReadString('\n')
+				for {
+					if l, err := br.ReadString('\n'); err != nil || l == "\r\n" {
+						break
+					}
+				}
+				if f := strings.Fields(line); len(f) > 1 {
+					_, _ = c.Write([]byte(byPath[f[1]]))
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+var perRequest = regexp.MustCompile(`Date:\[[^\]]*\] |X-Request-Id:\[[^\]]*\]|"request_id":"[^"]*"`)
+
+// TestUpstreamAnswers: how a backend frames and spells its answer, and
+// what the client gets, the same on both engines: every framing HTTP/1.1
+// allows relayed, interim answers dropped, a folded field unfolded, a
+// body cut short relayed as far as it came and then closed (never
+// completed with an error's text), and 502 upstream.bad_response for a
+// field name or value, a length or a coding no client should be handed.
+func TestUpstreamAnswers(t *testing.T) {
+	got := map[string]map[string]string{}
+	eachEngine(t, func(t *testing.T, engine string) {
+		p := startProxy(t, onEngine(t, fmt.Sprintf(`
+log: {level: error}
+admin: {listen: 127.0.0.1:0}
+listeners:
+  - {name: public, listen: 127.0.0.1:0}
+upstreams:
+  - {name: scripted, targets: [%s], timeout: 2s}
+routes:
+  - {name: all, path: /*, upstream: scripted}
+`, scriptedUpstream(t)), engine))
+		for _, a := range upstreamAnswers {
+			status, text := e2etest.RawRequest(t, p.addr, "GET "+a.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+			head, body, _ := strings.Cut(perRequest.ReplaceAllString(text, ""), "\n")
+			if got[a.path] == nil {
+				got[a.path] = map[string]string{}
+			}
+			got[a.path][engine] = fmt.Sprint(status, head, body)
+			switch {
+			case status != a.status:
+				t.Errorf("%s: %d, want %d\n%s", a.path, status, a.status, text)
+			case a.status == 502 && !strings.Contains(body, `"reason":"`+a.want+`"`):
+				t.Errorf("%s: %s, want reason %s", a.path, body, a.want)
+			case a.status != 502 && body != a.want:
+				t.Errorf("%s: body %q, want %q", a.path, body, a.want)
+			case strings.Contains(head, "Content-Type") && a.status != 502:
+				t.Errorf("%s: a Content-Type the backend did not send: %s", a.path, head)
+			}
+			if a.header != "" {
+				name, value, _ := strings.Cut(a.header, ": ")
+				if !strings.Contains(head, name+":["+value+"]") {
+					t.Errorf("%s: head %s, want %s", a.path, head, a.header)
+				}
+			}
+		}
+	})
+	for path, by := range got {
+		if by["fasthttp"] != by["gnet"] {
+			t.Errorf("%s: the engines differ:\n  fasthttp %s\n  gnet     %s", path, by["fasthttp"], by["gnet"])
+		}
+	}
+}
