@@ -151,6 +151,7 @@ func (s *Server) serve(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		s.writeProblem(ctx, st)
 		return
 	}
+	dropTrailers(&ctx.Request.Header)
 	if !s.p.FilterBody(r) {
 		s.writeProblem(ctx, st)
 		return
@@ -170,6 +171,38 @@ func (s *Server) serve(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		ctx.Request.URI().SetSchemeBytes(strHTTP)
 	}
 	s.forward(l, ctx, st)
+}
+
+// dropTrailers removes the trailer fields of a chunked request body, as
+// the event loop does. Why: fasthttp keeps them in a section of their own
+// that the upstream request's rewrite does not see, and moves them among
+// the headers when the Trailer field is deleted (as a hop-by-hop field):
+// a field remove_headers strips (a client credential, X-Original-URL)
+// reached the upstream when sent as a trailer. The body is forwarded
+// with its length, so trailers could not be forwarded as trailers
+// anyway (RFC 9110 §6.5.1: a recipient must not merge them into the
+// header section unknowingly). Header fields of the same name are kept.
+func dropTrailers(h *fasthttp.RequestHeader) {
+	var keys [][]byte
+	for k := range h.Trailers() {
+		keys = append(keys, bytes.Clone(k))
+	}
+	if len(keys) == 0 {
+		return
+	}
+	for _, k := range keys {
+		var keep [][]byte
+		for hk, v := range h.All() {
+			if bytes.EqualFold(hk, k) {
+				keep = append(keep, bytes.Clone(v))
+			}
+		}
+		h.DelBytes(k)
+		for _, v := range keep {
+			h.AddBytesKV(k, v)
+		}
+	}
+	h.Del(fasthttp.HeaderTrailer)
 }
 
 // readBody buffers the request body when it is small enough (so filters

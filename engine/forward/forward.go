@@ -247,8 +247,8 @@ func (g *RequestIDs) Set(dst, presented []byte) []byte {
 }
 
 // SplitTarget returns the path and query of a request target in origin
-// form (/p?q) or absolute form (http://h/p?q). A fragment, asterisk form
-// or anything else is not ok.
+// form (/p?q) or absolute form (http://h/p?q). A fragment, userinfo
+// (http://u@h/), asterisk form or anything else is not ok.
 func SplitTarget(t []byte) (path, query []byte, ok bool) {
 	if len(t) == 0 || bytes.IndexByte(t, '#') >= 0 {
 		return nil, nil, false
@@ -264,6 +264,15 @@ func SplitTarget(t []byte) (path, query []byte, ok bool) {
 			return nil, nil, false
 		}
 		i := bytes.IndexAny(rest, "/?")
+		authority := rest
+		if i >= 0 {
+			authority = rest[:i]
+		}
+		if bytes.IndexByte(authority, '@') >= 0 {
+			// userinfo in a target is an error (RFC 9110 §4.2.4): read
+			// leniently it becomes credentials for the upstream.
+			return nil, nil, false
+		}
 		if i < 0 {
 			return []byte("/"), nil, true
 		}

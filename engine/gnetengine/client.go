@@ -1,12 +1,14 @@
 package gnetengine
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/fasthttp"
 
 	"github.com/tollgate-proxy/tollgate/filters"
 )
@@ -215,6 +217,13 @@ func (cc *clientConn) afterHead() {
 	case cl == -1:
 		req.bodyMode = bmChunked
 	}
+	if req.bodyMode != bmNone && cc.c.InboundBuffered() == 0 && expectsContinue(&req.hdr) {
+		// The client waits for a go-ahead before it sends the body (curl
+		// does for bodies over 1 MiB, for up to a second): the head part
+		// of the chain allowed the request, so give it (RFC 9110
+		// §10.1.1). A refused request got its final answer instead.
+		_, _ = cc.c.Write(str100Continue)
+	}
 	if req.bodyMode == bmBuffered || req.bodyMode == bmChunked {
 		cc.state = stReadBody
 		cc.setDeadline(l.cfg.ReadTimeout.D())
@@ -226,6 +235,18 @@ func (cc *clientConn) afterHead() {
 		return
 	}
 	cc.runChain(phaseBody)
+}
+
+var (
+	str100Continue = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+	strExpect      = []byte("Expect")
+	strContinue    = []byte("100-continue")
+)
+
+// expectsContinue reports whether an HTTP/1.1 request asked for a 100
+// (Continue) before sending its body.
+func expectsContinue(h *fasthttp.RequestHeader) bool {
+	return h.IsHTTP11() && bytes.EqualFold(h.PeekBytes(strExpect), strContinue)
 }
 
 // readBody buffers a Content-Length or chunked body, enforcing the limit.

@@ -157,6 +157,62 @@ func CheckHead(head []byte) bool {
 
 var crlfcrlf = []byte("\r\n\r\n")
 
+// ValidHost reports whether a Host field value is uri-host [":" port]
+// (RFC 9110 §7.2, RFC 3986 §3.2.2): a bracketed IP literal, or a reg-name
+// of unreserved, sub-delim and percent-escape bytes, then an optional
+// port of digits. Empty is valid (a target without authority). Why it is
+// checked: a lenient reader takes "u@x" as userinfo, and fasthttp's
+// client turns that into an Authorization header for the upstream.
+func ValidHost(h []byte) bool {
+	if len(h) > 0 && h[0] == '[' {
+		end := bytes.IndexByte(h, ']')
+		if end < 0 {
+			return false
+		}
+		for _, c := range h[1:end] {
+			if !(isHexDigit(c) || c == ':' || c == '.') {
+				return false
+			}
+		}
+		h = h[end+1:]
+		if len(h) > 0 && h[0] != ':' {
+			return false
+		}
+	}
+	colon := bytes.LastIndexByte(h, ':')
+	if colon >= 0 {
+		for _, c := range h[colon+1:] {
+			if !isDigit(c) {
+				return false
+			}
+		}
+		h = h[:colon]
+	}
+	for _, c := range h {
+		if !regNameByte[c] {
+			return false
+		}
+	}
+	return true
+}
+
+func isHexDigit(c byte) bool { return isDigit(c) || c|0x20 >= 'a' && c|0x20 <= 'f' }
+
+// regNameByte marks the bytes of a reg-name: unreserved, sub-delims and
+// '%' (RFC 3986 §3.2.2).
+var regNameByte = func() (t [256]bool) {
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = true, true
+	}
+	for c := '0'; c <= '9'; c++ {
+		t[c] = true
+	}
+	for _, c := range "-._~%!$&'()*+,;=" {
+		t[c] = true
+	}
+	return t
+}()
+
 // CheckResponseHead is CheckHead for an upstream's response head, which
 // may fold a field value over several lines (obs-fold): RFC 9112 §5.2
 // lets a proxy either refuse such a response with 502 or replace each

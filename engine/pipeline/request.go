@@ -155,7 +155,7 @@ func checkParsed(h *fasthttp.RequestHeader) *filters.Reason {
 	if reason := CheckVersion(h.Protocol()); reason != nil {
 		return reason
 	}
-	if !CheckFields(h.RawHeaders()) {
+	if !CheckFields(h.RawHeaders()) || !ValidHost(h.Host()) {
 		return filters.ReasonBadRequest
 	}
 	if h.ContentLength() == -1 && forward.HasContentLength(h.RawHeaders()) {
@@ -400,6 +400,11 @@ func (p *Pipeline) PrepareUpstream(r *Request) {
 	// spoke (RFC 9110 §6.2); the engines frame the answer for the client.
 	h.SetProtocolBytes(strHTTP11)
 	h.SetNoDefaultContentType(true)
+	if b := h.Peek(fasthttp.HeaderContentLength); len(b) > 1 && b[0] == '0' {
+		// "00003" is a valid length, but not every backend reads it so;
+		// the goroutine engine's client rewrites it anyway.
+		h.SetContentLength(h.ContentLength())
+	}
 	if len(ex.Host) == 0 {
 		// HTTP/1.0 without Host: name the upstream, which HTTP/1.1 needs.
 		h.SetHost(route.Info.Upstream)

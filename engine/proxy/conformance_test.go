@@ -153,6 +153,37 @@ var conformanceCases = []conformanceCase{
 				t.Errorf("X-Forwarded-For = %q, want the peer 127.0.0.1 alone (the client is not trusted)", v)
 			}
 		}},
+	// Trailer fields of a chunked body are dropped, never merged into the
+	// header section where they would dodge remove_headers (RFC 9110
+	// §6.5.1); a header field of the same name is still forwarded.
+	{name: "trailer fields dropped", status: 200,
+		raw: "POST /echo/tr" + h11 + "X-T: head\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n" +
+			"X-Api-Key: forged\r\nX-Original-URL: /admin\r\nX-T: trailer\r\nX-Upstream-Token: forged\r\n\r\n",
+		echo: func(t *testing.T, e []e2etest.Echoed) {
+			for _, h := range []string{"X-Api-Key", "X-Original-URL", "Trailer"} {
+				if v := headerValues(e[0], h); len(v) != 0 {
+					t.Errorf("trailer field %s %q reached the upstream", h, v)
+				}
+			}
+			if v := headerValues(e[0], "X-T"); len(v) != 1 || v[0] != "head" {
+				t.Errorf("X-T = %q, want the header's value alone", v)
+			}
+			if v := headerValues(e[0], "X-Upstream-Token"); len(v) != 1 || v[0] != confToken {
+				t.Errorf("X-Upstream-Token = %q, want only the configured one", v)
+			}
+		}},
+	// userinfo, in Host or in an absolute-form target, is an error (RFC
+	// 9110 §4.2.4, §7.2): read leniently it becomes upstream credentials.
+	refuse400("Host with userinfo", malformed, "GET /echo/x HTTP/1.1\r\nHost: u@x\r\n\r\n"),
+	refuse400("Host not a host", malformed, "GET /echo/x HTTP/1.1\r\nHost: x/y\r\n\r\n"),
+	refuse400("absolute form with userinfo", badPath, "GET http://u:p@x/echo/x HTTP/1.1\r\nHost: x\r\n\r\n"),
+	{name: "Content-Length with leading zeros", status: 200,
+		raw: "POST /echo/zeros" + h11 + "Content-Length: 003\r\n\r\nabc",
+		echo: func(t *testing.T, e []e2etest.Echoed) {
+			if v := headerValues(e[0], "Content-Length"); len(v) != 1 || v[0] != "3" {
+				t.Errorf("upstream received Content-Length %q, want 3", v)
+			}
+		}},
 	{name: "pipelined", status: 200, n: 2,
 		raw:  "GET /echo/p1" + h11 + "\r\nGET /echo/p2" + h11 + "\r\n",
 		echo: wantURIs("/echo/p1", "/echo/p2")},

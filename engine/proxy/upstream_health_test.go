@@ -1,6 +1,8 @@
 package proxy_test
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
 	"io"
 	"net"
@@ -122,6 +124,55 @@ routes:
 		}
 		if n := served.Load(); n != 4 {
 			t.Fatalf("the backend served %d requests, want each of the 4 once", n)
+		}
+	})
+}
+
+// TestExpectContinue: a client that asks for a go-ahead before sending
+// its body (Expect: 100-continue; curl does for bodies over 1 MiB) gets a
+// 100 (Continue) at once on both engines, not after its own timeout, and
+// the request then goes through whole; the upstream never sees Expect.
+func TestExpectContinue(t *testing.T) {
+	up := e2etest.StartUpstream(t)
+	for _, size := range []int{3, 2 << 20} { // buffered, and streamed past stream_threshold
+		t.Run(fmt.Sprintf("body=%d", size), func(t *testing.T) { expectContinue(t, up, size) })
+	}
+}
+
+func expectContinue(t *testing.T, up *e2etest.Upstream, size int) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		cfg := fmt.Sprintf(e2etest.BaseConfig, up.Addr, "    engine: "+engine+"\n    max_body_bytes: 4MiB", "")
+		p := startProxy(t, cfg)
+		c, err := net.Dial("tcp", p.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "POST /echo/expect HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", size)
+		br := bufio.NewReader(c)
+		start := time.Now()
+		line, err := br.ReadString('\n')
+		if err != nil || !strings.HasPrefix(line, "HTTP/1.1 100 ") {
+			t.Fatalf("first answer %q (%v), want 100 Continue", line, err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("100 Continue after %v", d)
+		}
+		if blank, _ := br.ReadString('\n'); blank != "\r\n" {
+			t.Fatalf("100 Continue followed by %q", blank)
+		}
+		if _, err := c.Write(bytes.Repeat([]byte("a"), size)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		e := e2etest.DecodeEcho(t, e2etest.Response{Status: resp.StatusCode, Body: string(body), Header: resp.Header})
+		if resp.StatusCode != 200 || e.Header("Expect") != "" || e.Header("Content-Length") != fmt.Sprint(size) {
+			t.Fatalf("final answer %d; upstream saw Expect %q, Content-Length %q", resp.StatusCode, e.Header("Expect"), e.Header("Content-Length"))
 		}
 	})
 }
