@@ -186,7 +186,10 @@ func (cc *clientConn) begin(reason *filters.Reason, buf []byte) {
 	}
 	h := &req.hdr
 	req.head = h.IsHead()
-	req.wantKeepAlive = !h.ConnectionClose() && h.IsHTTP11() && !s.draining.Load()
+	// fasthttp reads an HTTP/1.0 request as closing unless it says
+	// "Connection: keep-alive" (the HTTP/1.0 extension ab -k and older
+	// clients use), which is kept alive as on the goroutine engine.
+	req.wantKeepAlive = !h.ConnectionClose() && !s.draining.Load()
 	req.keepAlive = req.wantKeepAlive
 	cl := h.ContentLength()
 	if cl != 0 && cl != -2 {

@@ -52,5 +52,9 @@
 //
 // Not supported: TLS on listeners (New refuses them) and TLS to upstreams
 // (answered 502); engine: auto serves such configurations with the
-// goroutine engine.
+// goroutine engine. Nor a client's half-close: gnet closes a connection at
+// the first end-of-stream it reads (eventloop.read), so a client that
+// shuts down its sending side after the request gets no answer, where the
+// goroutine engine answers it. Keeping such a connection open would take
+// a change to gnet itself.
 package gnetengine

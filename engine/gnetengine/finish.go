@@ -57,6 +57,8 @@ func (cc *clientConn) problemResponse(req *request) []byte {
 	body := cc.lp.l.s.p.WriteProblem(&req.Request, h)
 	if !req.keepAlive {
 		h.SetConnectionClose()
+	} else if req.HTTP10 {
+		h.SetCanonical(strConnection, strKeepAlive)
 	}
 	out := h.AppendBytes(req.out[:0])
 	if !req.head {

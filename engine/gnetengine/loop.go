@@ -10,8 +10,9 @@ import (
 	"github.com/tollgate-proxy/tollgate/engine/pipeline"
 )
 
-// maxResponseHead bounds an upstream's status line and headers.
-const maxResponseHead = 64 << 10
+// maxResponseHead bounds an upstream's status line and headers, as on
+// the goroutine engine.
+const maxResponseHead = pipeline.MaxResponseHead
 
 // loop is the state of one event loop: its connections, its upstream
 // pools and its parsers. Everything in it is touched only on that loop,

@@ -9,6 +9,7 @@ var (
 	strCRLFCRLF   = []byte("\r\n\r\n")
 	strClose      = []byte("close")
 	strKeepAlive  = []byte("keep-alive")
+	strConnection = []byte("Connection")
 	strHTTP11     = []byte("HTTP/1.1 ")
 	strCRLF       = []byte("\r\n")
 	strColonSpace = []byte(": ")

@@ -363,6 +363,8 @@ func (u *upConn) startResponse() {
 	if !req.keepAlive || cc.lp.l.s.draining.Load() {
 		req.keepAlive = false
 		h.SetConnectionClose()
+	} else if req.HTTP10 {
+		h.SetCanonical(strConnection, strKeepAlive) // HTTP/1.0 closes unless told
 	}
 	req.out = h.AppendBytes(req.out[:0])
 	u.relay(req.out)

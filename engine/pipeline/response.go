@@ -221,6 +221,10 @@ type (
 	UpstreamOptions = upstream.Options
 )
 
+// MaxResponseHead bounds an upstream's status line and headers on every
+// engine (upstream.MaxResponseHead).
+const MaxResponseHead = upstream.MaxResponseHead
+
 // UpstreamError answers a request whose upstream exchange failed before a
 // response head arrived: 504 upstream.timeout for a timeout, 502
 // upstream.unavailable otherwise, counted per upstream and logged

@@ -184,6 +184,10 @@ var conformanceCases = []conformanceCase{
 				t.Errorf("upstream received Content-Length %q, want 3", v)
 			}
 		}},
+	// HTTP/1.0's keep-alive extension (ab -k): kept alive while asked.
+	{name: "HTTP/1.0 keep-alive", status: 200, n: 2, closed: true,
+		raw:  "GET /echo/k1 HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /echo/k2 HTTP/1.0\r\n\r\n",
+		echo: wantURIs("/echo/k1", "/echo/k2")},
 	{name: "pipelined", status: 200, n: 2,
 		raw:  "GET /echo/p1" + h11 + "\r\nGET /echo/p2" + h11 + "\r\n",
 		echo: wantURIs("/echo/p1", "/echo/p2")},

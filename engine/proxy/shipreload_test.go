@@ -83,11 +83,13 @@ func TestReloadMovesShipping(t *testing.T) {
 			t.Fatalf("reload with an unusable URL: %v", err)
 		}
 
-		reload(shipConfig(t, up.Addr, logDir, keyFile, engine, pgB.URL(), "      max_lag: 5\n"), "audit shipping settings applied")
+		reload(shipConfig(t, up.Addr, logDir, keyFile, engine, pgB.URL(), ""), "audit shipping settings applied")
 		for range 10 {
 			get(200)
 		}
 		waitFor(t, "all 20 records in database B", 10*time.Second, func() bool { return count(t, pgB.URL(), origin) == 20 })
+		// Only max_lag changes: fail-closed from now on.
+		reload(shipConfig(t, up.Addr, logDir, keyFile, engine, pgB.URL(), "      max_lag: 5\n"), "audit shipping settings applied")
 		if n := count(t, pgA.URL(), origin); n != 10 {
 			t.Fatalf("database A holds %d records after the move, want the 10 it had", n)
 		}

@@ -34,6 +34,9 @@ var upstreamAnswers = []struct {
 	// no Content-Type added where the backend sent none.
 	{"/two-cookies", "HTTP/1.1 200 OK\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nContent-Length: 2\r\n\r\nok", 200, "ok", "Set-Cookie: a=1 b=2"},
 	{"/obs-fold", "HTTP/1.1 200 OK\r\nX-A: 1\r\n  folded\r\nContent-Length: 2\r\n\r\nok", 200, "ok", "X-A: 1 folded"},
+	// Heads up to 64 KiB (a large session cookie), not beyond.
+	{"/big-cookie", "HTTP/1.1 200 OK\r\nSet-Cookie: s=" + strings.Repeat("c", 20<<10) + "\r\nContent-Length: 2\r\n\r\nok", 200, "ok", ""},
+	{"/huge-head", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("c", 70<<10) + "\r\nContent-Length: 2\r\n\r\nok", 502, "upstream.bad_response", ""},
 	// A body cut short: the head and what came, then the close.
 	{"/truncated", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhello", 200, "hello", "Content-Length: 10"},
 	// Answers no client should get: 502.

@@ -35,6 +35,13 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
+// MaxResponseHead bounds an upstream response's status line and header
+// fields, on both engines: larger is 502 upstream.bad_response. Why 64
+// KiB: session cookies and security policies often pass fasthttp's 4 KiB
+// default (nginx's 4–8 KiB proxy_buffer_size fails those backends too);
+// Envoy allows 60 KiB.
+const MaxResponseHead = 64 << 10
+
 // Options configures a Pool.
 type Options struct {
 	// Name identifies the pool in metrics and logs.
@@ -157,6 +164,7 @@ func (p *Pool) newClient(addr string) *fasthttp.HostClient {
 		MaxIdemponentCallAttempts: 3,
 		RetryIfErr:                retryClosed,
 		DisablePathNormalizing:    true,
+		ReadBufferSize:            MaxResponseHead,
 		StreamResponseBody:        true,
 		// Deadlines are armed per read and write by idleDialer's
 		// connections, so long streams (SSE, downloads) are bounded by
