@@ -170,7 +170,8 @@ var (
 	ReasonInternal            = NewReason("proxy.internal_error", 500, DecisionFailed, "internal proxy error")
 	ReasonClientAborted       = NewReason("client.aborted", 499, DecisionAborted, "client closed the connection")
 	// ReasonUpstreamBroken is recorded (never answered: the status line is
-	// already sent) when the upstream fails in the middle of a streamed body.
+	// already sent) when the upstream fails in the middle of a body it
+	// was relaying.
 	// ReasonDuplicateCredentials refuses a request with two fields of a
 	// header its route reads a credential from, before any filter runs: it
 	// is attributed to no one.

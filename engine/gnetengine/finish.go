@@ -165,6 +165,17 @@ func (cc *clientConn) closeWhenFlushed() {
 
 // abort drops the connection without a response (the client stopped
 // reading, or a response was cut off mid-body).
+// upstreamBroke ends a response whose upstream failed after its head was
+// relayed (closed mid-body, or silent past its timeout): recorded as
+// upstream.stream_broken with the status the client got, then the
+// connection is closed, the only way left to tell the client.
+func (cc *clientConn) upstreamBroke() {
+	if req := cc.req; req != nil && req.Ex.Reason() == nil {
+		req.Ex.Refuse(filters.ReasonUpstreamBroken)
+	}
+	cc.abort()
+}
+
 func (cc *clientConn) abort() {
 	if req := cc.req; req != nil && req.Ex.Reason() == nil && req.Ex.Status == 0 {
 		req.Ex.Refuse(filters.ReasonClientAborted)

@@ -530,7 +530,7 @@ func (u *upConn) onClose(err error) {
 		cc.finish()
 	default:
 		// Cut off mid-body: the client cannot be told except by closing.
-		cc.abort()
+		cc.upstreamBroke()
 	}
 }
 
@@ -555,7 +555,10 @@ func (u *upConn) sweep(now int64) int64 {
 			req.cc.upstreamFailed(filters.ReasonUpstreamTimeout)
 			return 0
 		}
-		req.cc.abort()
+		// Timed out mid-body: the status line is out, so the client can
+		// only be told by the close; the record says the upstream broke
+		// the response, as the goroutine engine's stream end record does.
+		req.cc.upstreamBroke()
 	}
 	return 0
 }

@@ -25,9 +25,10 @@ var exactExcluded = map[string]string{
 	// The refusal for a log that cannot be written is, by definition, not
 	// in the log the table reads; TestAuditUnwritableFailsClosedOrOpen.
 	"audit.unavailable": "not in the log",
-	// Only the end record of a streamed body that broke off, never an
-	// answer; TestStreamedResponsesGetAnEndRecord.
-	"upstream.stream_broken": "end record of a stream",
+	// Recorded for a body the upstream broke off after its head went out,
+	// never answered (the table reads answers); TestCutShortIsRecorded
+	// (both engines) and TestStreamedResponsesGetAnEndRecord.
+	"upstream.stream_broken": "body broken off after the head",
 }
 
 // TestEveryReasonCodeHasARow holds the exactness table to the code: every

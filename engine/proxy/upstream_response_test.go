@@ -2,12 +2,16 @@ package proxy_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
+	"io"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
 )
 
@@ -138,4 +142,66 @@ routes:
 			t.Errorf("%s: the engines differ:\n  fasthttp %s\n  gnet     %s", path, by["fasthttp"], by["gnet"])
 		}
 	}
+}
+
+// TestCutShortIsRecorded: an upstream that breaks off a body after its
+// head went out leaves the client a short body and a closed connection,
+// and the audit trail says whose fault it was, on both engines: a small
+// body the goroutine engine buffers and a large one it streams, and both
+// on the event loop, are recorded as upstream.stream_broken (the event
+// loop in its one record, the goroutine engine in the stream's end
+// record).
+func TestCutShortIsRecorded(t *testing.T) {
+	eachEngine(t, func(t *testing.T, engine string) {
+		keyFile, logDir, _ := auditSetup(t, t.TempDir(), "tollgate.test/cut-"+engine)
+		p := startProxy(t, onEngine(t, fmt.Sprintf(`
+log: {level: error}
+admin: {listen: 127.0.0.1:0}
+listeners:
+  - {name: public, listen: 127.0.0.1:0}
+upstreams:
+  - {name: scripted, targets: [%s], timeout: 2s}
+  - {name: broken, targets: [%s], timeout: 2s}
+audit: {dir: %s, signing_key_file: %s, checkpoint_interval: 50ms}
+routes:
+  - {name: big, path: /big, upstream: broken}
+  - {name: all, path: /*, upstream: scripted}
+`, scriptedUpstream(t), brokenUpstream(t), logDir, keyFile), engine))
+		ids := map[string]string{}
+		for _, path := range []string{"/truncated", "/big"} {
+			resp, err := e2etest.Client.Get(p.base + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.Copy(io.Discard, resp.Body); err == nil {
+				t.Fatalf("%s: a body cut short was read without error", path)
+			}
+			resp.Body.Close()
+			ids[resp.Header.Get("X-Request-Id")] = path
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := p.Shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		r, err := auditlog.OpenReader(logDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		broken := map[string]bool{}
+		if err := r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+			if path, ok := ids[string(rec.RequestID)]; ok && string(rec.Reason) == "upstream.stream_broken" && rec.Status == 200 {
+				broken[path] = true
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		for _, path := range ids {
+			if !broken[path] {
+				t.Errorf("%s: no record says the upstream broke the response off", path)
+			}
+		}
+	})
 }
