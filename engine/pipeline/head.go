@@ -140,7 +140,10 @@ func validBytes(v []byte) bool {
 // line, for an engine that finds the head itself: every line must end in
 // CRLF, and the fields must pass CheckFields. The start line is checked
 // for control bytes only (a response's status line has its own shape).
-func CheckHead(head []byte) bool {
+func CheckHead(head []byte) bool { return checkHead(head, false) }
+
+// checkHead is CheckHead; fold accepts obs-fold lines (checkFields).
+func checkHead(head []byte, fold bool) bool {
 	i := bytes.IndexByte(head, '\n')
 	if i < 1 || head[i-1] != '\r' {
 		return false
@@ -152,7 +155,7 @@ func CheckHead(head []byte) bool {
 	}
 	rest := head[i+1:]
 	ended := string(rest) == "\r\n" || bytes.HasSuffix(rest, crlfcrlf)
-	return ended && CheckFields(rest)
+	return ended && checkFields(rest, fold)
 }
 
 var crlfcrlf = []byte("\r\n\r\n")
@@ -222,17 +225,4 @@ var regNameByte = func() (t [256]bool) {
 // both engines then answer alike. Everything else CheckHead refuses is
 // refused here too, and field names are checked again after parsing
 // (PrepareResponse), on both engines.
-func CheckResponseHead(head []byte) bool {
-	i := bytes.IndexByte(head, '\n')
-	if i < 1 || head[i-1] != '\r' {
-		return false
-	}
-	for _, c := range head[:i-1] {
-		if c < ' ' || c == 0x7f {
-			return false
-		}
-	}
-	rest := head[i+1:]
-	ended := string(rest) == "\r\n" || bytes.HasSuffix(rest, crlfcrlf)
-	return ended && checkFields(rest, true)
-}
+func CheckResponseHead(head []byte) bool { return checkHead(head, true) }
