@@ -49,13 +49,19 @@ func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok b
 	return true
 }
 
-// validResponseFields reports whether every field of a parsed response
-// head has a token for a name and no control byte but HTAB in its value
-// (RFC 9110 §5.1, §5.5). The event loop checks the raw head before
+// validResponseFields reports whether a parsed response head is a final
+// answer (2xx–5xx) whose every field has a token for a name and no
+// control byte but HTAB in its value (RFC 9110 §5.1, §5.5). The event loop checks the raw head before
 // parsing (CheckResponseHead); the goroutine engine's upstream client
 // parses leniently ("X Note: 1" passes), so this is where both engines
 // meet: a field a lenient parser let through is never forwarded.
 func validResponseFields(h *fasthttp.ResponseHeader) bool {
+	if h.StatusCode() < 200 {
+		// A final 1xx: the proxy strips Upgrade, so a 101 answers an
+		// upgrade nobody asked for (RFC 9110 §15.2.2); the event loop's
+		// parser refuses it too.
+		return false
+	}
 	for k, v := range h.All() {
 		if !filters.IsToken(filters.B2S(k)) || !validValue(v) {
 			return false

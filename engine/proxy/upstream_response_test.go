@@ -49,6 +49,7 @@ var upstreamAnswers = []struct {
 	{"/two-lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok!", 502, "upstream.bad_response", ""},
 	{"/negative-length", "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\nok", 502, "upstream.bad_response", ""},
 	{"/bad-status", "HTTP/1.1 2000 OK\r\nContent-Length: 2\r\n\r\nok", 502, "upstream.bad_response", ""},
+	{"/unasked-upgrade", "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nraw", 502, "upstream.bad_response", ""},
 	{"/gzip-chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n", 502, "upstream.bad_response", ""},
 	{"/unknown-coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: foo\r\n\r\nok", 502, "upstream.bad_response", ""},
 	{"/bare-lf", "HTTP/1.1 200 OK\nContent-Length: 2\n\nok", 502, "upstream.unavailable", ""},
