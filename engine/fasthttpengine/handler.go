@@ -311,6 +311,11 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 			s.relayClosing(ctx, st, stream, l.cfg.WriteTimeout.D(), false)
 			return
 		}
+		// The head goes out before the body is read, as on the event
+		// loop: a client learns the answer's status even when the
+		// upstream then fails, and an event stream's head is not held
+		// back until its first event.
+		resp.ImmediateHeaderFlush = true
 		resp.SetBodyStream(stream, up.Header.ContentLength())
 		return
 	}

@@ -57,10 +57,30 @@ func (s *idleStream) Read(p []byte) (int, error) {
 	s.written += int64(n)
 	if err == io.EOF {
 		s.eof = true
+		s.relayTrailers()
 	} else if err != nil && s.upErr == nil {
 		s.upErr = err
 	}
 	return n, err
+}
+
+// relayTrailers passes the trailer fields that ended a chunked upstream
+// body on to the client, whose chunked answer fasthttp ends with the
+// response's trailer section once the stream is read: the event loop
+// relays chunked bodies verbatim, trailers included. They are read once
+// the upstream body ended, so the head had no Trailer field to announce
+// them (a SHOULD, RFC 9110 §6.6.2).
+func (s *idleStream) relayTrailers() {
+	if s.want >= 0 || s.head {
+		return
+	}
+	h := &s.ctx.Response.Header
+	for k := range s.up.Header.Trailers() {
+		if v := s.up.Header.PeekBytes(k); v != nil {
+			_ = h.AddTrailerBytes(k)
+			h.SetBytesKV(k, v)
+		}
+	}
 }
 
 // outcome says why the stream stopped short, or nil if it was sent whole.
