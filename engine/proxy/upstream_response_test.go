@@ -97,6 +97,21 @@ func scriptedUpstream(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// scriptedProxy serves every path from a scriptedUpstream on engine.
+func scriptedProxy(t *testing.T, engine string) *testProxy {
+	t.Helper()
+	return startProxy(t, onEngine(t, fmt.Sprintf(`
+log: {level: error}
+admin: {listen: 127.0.0.1:0}
+listeners:
+  - {name: public, listen: 127.0.0.1:0}
+upstreams:
+  - {name: scripted, targets: [%s], timeout: 2s}
+routes:
+  - {name: all, path: /*, upstream: scripted}
+`, scriptedUpstream(t)), engine))
+}
+
 var perRequest = regexp.MustCompile(`Date:\[[^\]]*\] |X-Request-Id:\[[^\]]*\]|"request_id":"[^"]*"`)
 
 // TestUpstreamAnswers: how a backend frames and spells its answer, and
@@ -108,16 +123,7 @@ var perRequest = regexp.MustCompile(`Date:\[[^\]]*\] |X-Request-Id:\[[^\]]*\]|"r
 func TestUpstreamAnswers(t *testing.T) {
 	got := map[string]map[string]string{}
 	eachEngine(t, func(t *testing.T, engine string) {
-		p := startProxy(t, onEngine(t, fmt.Sprintf(`
-log: {level: error}
-admin: {listen: 127.0.0.1:0}
-listeners:
-  - {name: public, listen: 127.0.0.1:0}
-upstreams:
-  - {name: scripted, targets: [%s], timeout: 2s}
-routes:
-  - {name: all, path: /*, upstream: scripted}
-`, scriptedUpstream(t)), engine))
+		p := scriptedProxy(t, engine)
 		for _, a := range upstreamAnswers {
 			status, text := e2etest.RawRequest(t, p.addr, "GET "+a.path+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
 			head, body, _ := strings.Cut(perRequest.ReplaceAllString(text, ""), "\n")
@@ -157,16 +163,7 @@ routes:
 func TestChunkedTrailersRelayed(t *testing.T) {
 	got := map[string]string{}
 	eachEngine(t, func(t *testing.T, engine string) {
-		p := startProxy(t, onEngine(t, fmt.Sprintf(`
-log: {level: error}
-admin: {listen: 127.0.0.1:0}
-listeners:
-  - {name: public, listen: 127.0.0.1:0}
-upstreams:
-  - {name: scripted, targets: [%s], timeout: 2s}
-routes:
-  - {name: all, path: /*, upstream: scripted}
-`, scriptedUpstream(t)), engine))
+		p := scriptedProxy(t, engine)
 		x := e2etest.RawExchange(t, p.addr, "GET /chunked-trailer HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 1)
 		_, body, _ := strings.Cut(x.Raw, "\r\n\r\n")
 		if body != "2\r\nok\r\n0\r\nX-T: 1\r\n\r\n" {
