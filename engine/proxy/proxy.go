@@ -239,10 +239,14 @@ func (p *Proxy) Reload() error {
 	if err == nil {
 		prev := p.holder.Load()
 		var ship *shipReload
-		if ship, err = p.reloadAudit(prev.Config.Audit, cfg.Audit); err == nil {
+		var auditRestart bool
+		if ship, auditRestart, err = p.reloadAudit(prev.Config.Audit, cfg.Audit); err == nil {
 			var rt *engine.Runtime
 			if rt, err = engine.Compile(cfg, p.opts.Registry, p.gen+1, prev, p.log); err == nil {
 				warnStatic(p.log, prev.Config, cfg)
+				if auditRestart {
+					p.log.Warn("audit settings changed; they take effect on restart")
+				}
 				p.gen++
 				p.holder.Swap(rt)
 				if ship != nil {

@@ -120,12 +120,13 @@ type shipReload struct {
 
 // reloadAudit compares the audit settings of a reload with the running
 // ones. The log's own settings (directory, key, durability, segments,
-// retention) take effect on restart: it warns of those. Shipping to
+// retention) take effect on restart: restartOnly reports such a change,
+// for the caller to warn of once the reload is in. Shipping to
 // PostgreSQL is applied: started, stopped, or moved to a new URL or
 // max_lag. reloadAudit checks the change and returns it ready; a URL that
-// cannot be used rejects the reload. It returns nil when there is nothing
-// to apply.
-func (p *Proxy) reloadAudit(old, cur *config.Audit) (*shipReload, error) {
+// cannot be used rejects the reload. It returns a nil change when there
+// is nothing to apply.
+func (p *Proxy) reloadAudit(old, cur *config.Audit) (_ *shipReload, restartOnly bool, _ error) {
 	var o, c config.Audit
 	if old != nil {
 		o = *old
@@ -135,31 +136,29 @@ func (p *Proxy) reloadAudit(old, cur *config.Audit) (*shipReload, error) {
 	}
 	oldPG, curPG := shipPostgres(old), shipPostgres(cur)
 	o.Ship, c.Ship = nil, nil
-	if (old == nil) != (cur == nil) || !reflect.DeepEqual(o, c) {
-		p.log.Warn("audit settings changed; they take effect on restart")
-	}
+	restartOnly = (old == nil) != (cur == nil) || !reflect.DeepEqual(o, c)
 	switch {
 	case reflect.DeepEqual(oldPG, curPG):
-		return nil, nil
+		return nil, restartOnly, nil
 	case old == nil || !p.rec.Audits():
 		// No log is written until a restart, so nothing to ship.
-		return nil, nil
+		return nil, restartOnly, nil
 	case curPG == nil:
-		return &shipReload{p: p}, nil
+		return &shipReload{p: p}, restartOnly, nil
 	}
 	cl, err := p.cluster.prepare(curPG.URL)
 	if err != nil {
-		return nil, fmt.Errorf("audit.ship.postgres.url: %w", err)
+		return nil, false, fmt.Errorf("audit.ship.postgres.url: %w", err)
 	}
 	r := &shipReload{p: p, pg: curPG, cl: cl}
 	if p.ship.Load() == nil {
 		// The running log (old's directory and key) is what is shipped.
 		if r.start, err = newShipping(old, curPG, p.log); err != nil {
 			cl.Close()
-			return nil, err
+			return nil, false, err
 		}
 	}
-	return r, nil
+	return r, restartOnly, nil
 }
 
 // apply starts, stops or moves shipping, and the cluster view with it.
