@@ -269,6 +269,11 @@ func (s *Server) forward(l *listener, ctx *fasthttp.RequestCtx, st *reqState) {
 		s.writeProblem(ctx, st)
 		return
 	}
+	if !s.p.CheckParsedResponse(&st.Request, &up.Header) {
+		fasthttp.ReleaseResponse(up)
+		s.writeProblem(ctx, st)
+		return
+	}
 	resp := &ctx.Response
 	streaming, buffered := false, false
 	var cutShort io.Reader

@@ -240,12 +240,6 @@ func (cc *clientConn) afterHead() {
 	cc.runChain(phaseBody)
 }
 
-var (
-	str100Continue = []byte("HTTP/1.1 100 Continue\r\n\r\n")
-	strExpect      = []byte("Expect")
-	strContinue    = []byte("100-continue")
-)
-
 // expectsContinue reports whether an HTTP/1.1 request asked for a 100
 // (Continue) before sending its body.
 func expectsContinue(h *fasthttp.RequestHeader) bool {

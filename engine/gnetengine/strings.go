@@ -13,4 +13,8 @@ var (
 	strHTTP11     = []byte("HTTP/1.1 ")
 	strCRLF       = []byte("\r\n")
 	strColonSpace = []byte(": ")
+
+	str100Continue = []byte("HTTP/1.1 100 Continue\r\n\r\n")
+	strExpect      = []byte("Expect")
+	strContinue    = []byte("100-continue")
 )

@@ -223,6 +223,6 @@ var regNameByte = func() (t [256]bool) {
 // parser (which the goroutine engine's upstream client reads with, and
 // which unfolds as it reads) leaves no way to see a fold and refuse it;
 // both engines then answer alike. Everything else CheckHead refuses is
-// refused here too, and field names are checked again after parsing
-// (PrepareResponse), on both engines.
+// refused here too. CheckParsedResponse is its counterpart for an engine
+// that sees only the parsed head.
 func CheckResponseHead(head []byte) bool { return checkHead(head, true) }

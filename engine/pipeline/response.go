@@ -18,17 +18,12 @@ import (
 // PrepareResponse rewrites an upstream's response head in place for the
 // client: hop-by-hop fields removed, the headers filters added (rate-limit
 // state, for example) and X-Request-Id set, then the response filters
-// run. It reports false when the head holds a field no client should get
-// (a name that is not a token, a control byte in a value: 502
-// upstream.bad_response) or a response filter panicked (500): nothing of
-// the response may be sent, and the engine answers r.Ex's refusal instead.
+// run. It reports false when a response filter panicked: nothing of the
+// response may be sent, and the engine answers r.Ex's 500 instead. The
+// head must have passed CheckResponseHead (an engine that reads the raw
+// head) or CheckParsedResponse (one whose client parsed it).
 func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok bool) {
 	ex := &r.Ex
-	if !validResponseFields(h) {
-		p.UpstreamFailed(r, filters.ReasonUpstreamBad)
-		p.throttled.Warn("upstream sent a malformed header field", "route", r.Route.Info.Name, "upstream", r.Route.Info.Upstream)
-		return false
-	}
 	// A response without Content-Type goes out without one: fasthttp
 	// would add text/plain, a claim the upstream did not make.
 	h.SetNoDefaultContentType(true)
@@ -49,12 +44,22 @@ func (p *Pipeline) PrepareResponse(r *Request, h *fasthttp.ResponseHeader) (ok b
 	return true
 }
 
-// validResponseFields reports whether a parsed response head is a final
-// answer (2xx–5xx) whose every field has a token for a name and no
-// control byte but HTAB in its value (RFC 9110 §5.1, §5.5). The event loop checks the raw head before
-// parsing (CheckResponseHead); the goroutine engine's upstream client
-// parses leniently ("X Note: 1" passes), so this is where both engines
-// meet: a field a lenient parser let through is never forwarded.
+// CheckParsedResponse is CheckResponseHead for an engine whose upstream
+// client parsed the head before the proxy saw it (the goroutine engine:
+// fasthttp's client parses leniently, and "X Note: 1" passes). It
+// refuses with 502 upstream.bad_response, and reports false, a head that
+// is not a final answer (2xx–5xx) or holds a field whose name is not a
+// token or whose value has a control byte but HTAB (RFC 9110 §5.1,
+// §5.5): a field a lenient parser let through is never forwarded.
+func (p *Pipeline) CheckParsedResponse(r *Request, h *fasthttp.ResponseHeader) bool {
+	if validResponseFields(h) {
+		return true
+	}
+	p.UpstreamFailed(r, filters.ReasonUpstreamBad)
+	p.throttled.Warn("upstream sent a malformed response head", "route", r.Route.Info.Name, "upstream", r.Route.Info.Upstream)
+	return false
+}
+
 func validResponseFields(h *fasthttp.ResponseHeader) bool {
 	if h.StatusCode() < 200 {
 		// A final 1xx: the proxy strips Upgrade, so a 101 answers an
