@@ -28,6 +28,28 @@ func shipConfig(t *testing.T, upAddr, logDir, keyFile, engine, url, extra string
 		"  checkpoint_interval: 50ms\n  ship:\n    postgres:\n      url: "+url+"\n"+extra, 1)
 }
 
+// verifyShipped checks the database at url against the signed checkpoints
+// of vkey's origin (pgship.Verify), reports each problem found with it,
+// and returns what it holds of that origin (zero when nothing).
+func verifyShipped(t *testing.T, ctx context.Context, url, vkey, origin string) pgship.OriginResult {
+	t.Helper()
+	res, err := pgship.Verify(ctx, url, []string{vkey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pr := range res.Problems {
+		if pr.Origin == origin {
+			t.Errorf("verify %s: %s", origin, pr)
+		}
+	}
+	for _, o := range res.Origins {
+		if o.Origin == origin {
+			return o
+		}
+	}
+	return pgship.OriginResult{}
+}
+
 // shipMetric reads one unlabelled series from the proxy's /metrics.
 func shipMetric(t *testing.T, p *testProxy, name string) float64 {
 	t.Helper()
@@ -168,19 +190,8 @@ func TestAuditShippingSurvivesDatabaseRestart(t *testing.T) {
 		}
 		origins[origin] = want
 		t.Logf("%d requests, %d answered while the database was down", want, back-down)
-		res, err := pgship.Verify(ctx, pg.URL(), []string{vkey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, o := range res.Origins {
-			if o.Origin == origin && (o.Records != uint64(want) || o.Latest.Size != uint64(want)) {
-				t.Errorf("verify: %+v, want %d records under the last checkpoint", o, want)
-			}
-		}
-		for _, pr := range res.Problems {
-			if pr.Origin == origin {
-				t.Errorf("verify: %s", pr)
-			}
+		if o := verifyShipped(t, ctx, pg.URL(), vkey, origin); o.Records != uint64(want) || o.Latest.Size != uint64(want) {
+			t.Errorf("verify: %+v, want %d records under the last checkpoint", o, want)
 		}
 	})
 	// Both instances in one database: verified and queried together.
@@ -318,19 +329,8 @@ func TestRetentionWaitsForShipping(t *testing.T) {
 		if local.Pruned == 0 || local.Records != uint64(sent) {
 			t.Fatalf("local log: %d records, first %d retained; want %d records and some deleted once shipped", local.Records, local.Pruned, sent)
 		}
-		res, err := pgship.Verify(ctx, pg.URL(), []string{vkey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range res.Problems {
-			if pr.Origin == origin {
-				t.Errorf("verify --pg: %s", pr)
-			}
-		}
-		for _, o := range res.Origins {
-			if o.Origin == origin && o.Records != uint64(sent) {
-				t.Errorf("database holds %d records of %s, want all %d", o.Records, origin, sent)
-			}
+		if o := verifyShipped(t, ctx, pg.URL(), vkey, origin); o.Records != uint64(sent) {
+			t.Errorf("database holds %d records of %s, want all %d", o.Records, origin, sent)
 		}
 		t.Logf("%d requests; the local log kept records from %d", sent, local.Pruned)
 	})

@@ -150,26 +150,8 @@ func TestReloadMovesShipping(t *testing.T) {
 		if err := p.Shutdown(ctx); err != nil {
 			t.Fatal(err)
 		}
-		res, err := pgship.Verify(ctx, pgB.URL(), []string{vkey})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, pr := range res.Problems {
-			if pr.Origin == origin {
-				t.Errorf("verify database B: %s", pr)
-			}
-		}
-		found := false
-		for _, o := range res.Origins {
-			if o.Origin == origin {
-				found = true
-				if o.Records != uint64(shipped) {
-					t.Errorf("database B holds %d records, want the %d shipped before it stopped", o.Records, shipped)
-				}
-			}
-		}
-		if !found {
-			t.Errorf("database B has no records of %s", origin)
+		if o := verifyShipped(t, ctx, pgB.URL(), vkey, origin); o.Records != uint64(shipped) {
+			t.Errorf("database B holds %d records of %s, want the %d shipped before it stopped", o.Records, origin, shipped)
 		}
 	})
 }

@@ -2,14 +2,12 @@ package proxy_test
 
 import (
 	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/tollgate-proxy/tollgate/auditlog"
 	"github.com/tollgate-proxy/tollgate/engine/internal/e2etest"
@@ -211,25 +209,13 @@ routes:
 			resp.Body.Close()
 			ids[resp.Header.Get("X-Request-Id")] = path
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := p.Shutdown(ctx); err != nil {
-			t.Fatal(err)
-		}
-		r, err := auditlog.OpenReader(logDir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
 		broken := map[string]bool{}
-		if err := r.Scan(&auditlog.Filter{}, func(_ uint64, rec *auditlog.Record) error {
+		shutdownAndScan(t, p, logDir, func(rec *auditlog.Record) error {
 			if path, ok := ids[string(rec.RequestID)]; ok && string(rec.Reason) == "upstream.stream_broken" && rec.Status == 200 {
 				broken[path] = true
 			}
 			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
+		})
 		for _, path := range ids {
 			if !broken[path] {
 				t.Errorf("%s: no record says the upstream broke the response off", path)
